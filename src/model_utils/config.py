@@ -1,0 +1,130 @@
+"""The one configuration loader: YAML file -> validated ``Config``, with ``--key=value`` CLI overrides.
+
+Every key, its type, default and help text live in ``config_schema.yaml`` next to this file (configs are data).
+A user YAML may set any subset of them; the command line beats the YAML, the YAML beats the schema default.
+An unknown key or a value of the wrong type stops with an error naming the key.
+"""
+import argparse
+import os
+
+import yaml
+
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config_schema.yaml")
+TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list}
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is invalid; the message names the key."""
+
+
+class Config(argparse.Namespace):
+    """Attribute access to the validated keys; ``to_dict()`` for saving next to a run."""
+
+    def to_dict(self):
+        return dict(vars(self))
+
+
+def load_yaml(path):
+    """Read a YAML mapping with ``yaml.safe_load``; the error names the file."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    with open(path, "r", encoding="utf-8") as f:
+        try:
+            data = yaml.safe_load(f)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of key: value")
+    return data
+
+
+def load_schema():
+    return load_yaml(SCHEMA_PATH)
+
+
+def _check_scalar(key, value, type_name):
+    expected = TYPES[type_name]
+    if type_name == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type_name == "int" and isinstance(value, bool):
+        raise ConfigError(f"config key '{key}': expected int, got bool {value!r}")
+    if not isinstance(value, expected):
+        raise ConfigError(f"config key '{key}': expected {type_name}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_value(key, value, spec):
+    """Return ``value`` converted to the schema type of ``key`` or raise ``ConfigError`` naming the key."""
+    if value is None:
+        if spec.get("nullable", False):
+            return None
+        raise ConfigError(f"config key '{key}': a value is required (null is not allowed)")
+    type_name = spec["type"]
+    if type_name.startswith("list"):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}': expected a list, got {type(value).__name__} {value!r}")
+        item_type = type_name[5:-1] if "[" in type_name else None
+        value = [_check_scalar(key, v, item_type) if item_type else v for v in value]
+        length = spec.get("length")
+        if length is not None and len(value) != length:
+            raise ConfigError(f"config key '{key}': expected {length} items, got {len(value)}")
+    else:
+        value = _check_scalar(key, value, type_name)
+    choices = spec.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"config key '{key}': {value!r} is not one of {choices}")
+    minimum = spec.get("min")
+    if minimum is not None:
+        items = value if isinstance(value, list) else [value]
+        bad = [v for v in items if v < minimum]
+        if bad:
+            raise ConfigError(f"config key '{key}': {bad[0]!r} is below the minimum {minimum}")
+    return value
+
+
+def _parse_cli_value(key, text, spec):
+    if spec["type"] == "str" and text not in ("null", "~"):
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config key '{key}': cannot parse {text!r}: {err}") from err
+
+
+def build_parser(schema, description=None, default_config=None):
+    parser = argparse.ArgumentParser(description=description, allow_abbrev=False,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--config_path", default=default_config, help="YAML file with the run's settings")
+    for key, spec in schema.items():
+        parser.add_argument(f"--{key}", default=None, metavar=spec["type"].upper(),
+                            help=f"{spec['help']} (default: {spec.get('default')!r})")
+    return parser
+
+
+def validate(values, schema, source):
+    """Check every key of ``values`` against ``schema``; unknown keys raise naming the key and ``source``."""
+    out = {}
+    for key, value in values.items():
+        if key not in schema:
+            raise ConfigError(f"unknown config key '{key}' in {source}")
+        out[key] = check_value(key, value, schema[key])
+    return out
+
+
+def load_config(argv=None, description=None, default_config=None):
+    """Parse ``argv`` (``--config_path`` and ``--key=value``) into a validated ``Config``."""
+    schema = load_schema()
+    parser = build_parser(schema, description, default_config)
+    args = parser.parse_args(argv)
+    values = {key: spec.get("default") for key, spec in schema.items()}
+    if args.config_path:
+        values.update(validate(load_yaml(args.config_path), schema, args.config_path))
+    cli = {key: _parse_cli_value(key, text, schema[key]) for key, text in vars(args).items()
+           if key != "config_path" and text is not None}
+    values.update(validate(cli, schema, "the command line"))
+    values = validate(values, schema, "the defaults")
+    cfg = Config(**values)
+    cfg.config_path = args.config_path
+    return cfg

@@ -1,0 +1,89 @@
+"""SphereFace residual networks (Liu et al., "SphereFace: Deep Hypersphere Embedding for Face Recognition",
+CVPR 2017, Table 2).
+
+Four stages of 64/128/256/512 channels. Each stage starts with a stride-2 3x3 convolution + PReLU and is
+followed by ``units[i]`` residual units of two 3x3 convolutions + PReLU (identity shortcut). A fully
+connected layer maps the last feature map to the embedding, so its input size follows from the input size
+(112x96 -> 512x7x6, 112x112 -> 512x7x7). Initialisation follows the released Caffe prototxt: Xavier for
+the stride-2 convolutions (with bias) and the embedding layer, Gaussian(0, 0.01) for the residual
+convolutions (no bias), PReLU slopes 0.25.
+"""
+import math
+
+from mindspore import nn
+from mindspore.common.initializer import Normal, XavierUniform
+
+from src.network import BACKBONES
+
+STAGE_CHANNELS = (64, 128, 256, 512)
+DEPTHS = {
+    "sphere4": (0, 0, 0, 0),
+    "sphere10": (0, 1, 2, 0),
+    "sphere20a": (1, 2, 4, 1),
+    "sphere36": (2, 4, 8, 2),
+    "sphere64": (3, 8, 16, 3),
+}
+
+
+def conv3x3(in_channels, out_channels, stride, residual):
+    """3x3 convolution, padding 1, with the Caffe release's initialisation for its role."""
+    if residual:
+        return nn.Conv2d(in_channels, out_channels, 3, stride=stride, pad_mode="pad", padding=1,
+                         has_bias=False, weight_init=Normal(0.01))
+    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, pad_mode="pad", padding=1,
+                     has_bias=True, weight_init=XavierUniform(), bias_init="zeros")
+
+
+class ResidualUnit(nn.Cell):
+    """x + PReLU(conv(PReLU(conv(x))))."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.body = nn.SequentialCell([
+            conv3x3(channels, channels, 1, residual=True), nn.PReLU(channels, w=0.25),
+            conv3x3(channels, channels, 1, residual=True), nn.PReLU(channels, w=0.25),
+        ])
+
+    def construct(self, x):
+        return x + self.body(x)
+
+
+def feature_map_size(image_size, num_stages=4):
+    """Spatial size after ``num_stages`` stride-2 3x3 convolutions with padding 1: ceil(n / 2) each."""
+    height, width = image_size
+    for _ in range(num_stages):
+        height, width = math.ceil(height / 2), math.ceil(width / 2)
+    return height, width
+
+
+class SphereNet(nn.Cell):
+    """SphereFace-N: four stages, then Dense -> embedding."""
+
+    def __init__(self, units, embedding_size=512, image_size=(112, 96), width=1.0, in_channels=3):
+        super().__init__()
+        channels = [max(1, int(round(c * width))) for c in STAGE_CHANNELS]
+        layers = []
+        for stage_units, out_channels in zip(units, channels):
+            layers += [conv3x3(in_channels, out_channels, 2, residual=False), nn.PReLU(out_channels, w=0.25)]
+            layers += [ResidualUnit(out_channels) for _ in range(stage_units)]
+            in_channels = out_channels
+        self.features = nn.SequentialCell(layers)
+        self.flatten = nn.Flatten()
+        height, width_out = feature_map_size(image_size)
+        self.fc5 = nn.Dense(channels[-1] * height * width_out, embedding_size,
+                            weight_init=XavierUniform(), bias_init="zeros")
+
+    def construct(self, x):
+        return self.fc5(self.flatten(self.features(x)))
+
+
+def _register(name, units):
+    @BACKBONES.register(name)
+    def factory(embedding_size=512, image_size=(112, 96), width=1.0):
+        return SphereNet(units, embedding_size=embedding_size, image_size=tuple(image_size), width=width)
+    factory.__doc__ = f"{name}: residual units per stage {units}."
+    return factory
+
+
+for _name, _units in DEPTHS.items():
+    _register(_name, _units)
