@@ -10,4 +10,4 @@ def build_backbone(name, **kwargs):
 
 
 # The modules register themselves on import.
-from src.network import sphere, mobilefacenet  # noqa: E402,F401
+from src.network import sphere, mobilefacenet, iresnet  # noqa: E402,F401
