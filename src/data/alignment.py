@@ -1,0 +1,39 @@
+"""Five-point face alignment to the SphereFace 112x96 (or ArcFace 112x112) template.
+
+A non-reflective similarity transform (rotation, uniform scale, translation) is estimated from the five
+landmarks (left eye, right eye, nose, left and right mouth corner) to the template with scikit-image and
+applied with OpenCV's bilinear warp (black border).
+"""
+import cv2
+import numpy as np
+from skimage.transform import SimilarityTransform
+
+SPHEREFACE_TEMPLATE = np.array([[30.2946, 51.6963], [65.5318, 51.5014], [48.0252, 71.7366],
+                                [33.5493, 92.3655], [62.7299, 92.2041]], np.float32)
+
+
+def template_for(image_size):
+    """The 5-point template for ``image_size`` (height, width): 112x96 is SphereFace's, wider crops keep the
+    face centred (112x112: x + 8, ArcFace's template); other sizes scale the 112-high template."""
+    height, width = image_size
+    scale = height / 112.0
+    points = SPHEREFACE_TEMPLATE * scale
+    points[:, 0] += (width - 96.0 * scale) / 2.0
+    return points
+
+
+def similarity_matrix(landmarks, image_size):
+    """2x3 matrix of the similarity transform taking ``landmarks`` (5x2) onto the template."""
+    src = np.asarray(landmarks, np.float64).reshape(5, 2)
+    transform = SimilarityTransform.from_estimate(src, template_for(image_size).astype(np.float64))
+    if not transform:
+        raise ValueError(f"cannot estimate an alignment from landmarks {src.tolist()}")
+    return transform.params[:2]
+
+
+def align_face(image, landmarks, image_size):
+    """Warp ``image`` (HxWx3) so its landmarks land on the template; returns image_size[0] x image_size[1] x 3."""
+    height, width = image_size
+    matrix = similarity_matrix(landmarks, image_size)
+    return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)

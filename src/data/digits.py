@@ -1,0 +1,78 @@
+"""The no-download demo data: scikit-learn's bundled handwritten digits (1,797 real 8x8 scans) as an
+open-set verification task shaped like LFW.
+
+Classes 0-6 are the training identities; classes 7-9 are held out. Their images form 10 folds of same/different
+pairs written in LFW's ``pairs.txt`` format, so the demo trains, evaluates and exports through exactly the code
+paths faces use: a ``relpath label`` training list and an image folder + pairs file.
+"""
+import os
+
+import cv2
+import numpy as np
+from sklearn.datasets import load_digits
+
+TRAIN_CLASSES = tuple(range(7))
+HELDOUT_CLASSES = (7, 8, 9)
+
+
+def digit_image(pixels, image_size):
+    """8x8 values 0..16 -> image_size RGB uint8 (bicubic upsampling, grey replicated to three channels)."""
+    grey = np.clip(pixels.reshape(8, 8) * (255.0 / 16.0), 0, 255).astype(np.uint8)
+    height, width = image_size
+    grey = cv2.resize(grey, (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def identity_name(digit):
+    return f"digit{digit}"
+
+
+def image_relpath(digit, number):
+    name = identity_name(digit)
+    return f"{name}/{name}_{number:04d}.png"
+
+
+def draw_pairs(by_class, folds, pairs_per_fold, rng):
+    """LFW layout: per fold ``pairs_per_fold`` same-identity lines, then as many different-identity lines."""
+    lines = []
+    classes = sorted(by_class)
+    for _ in range(folds):
+        for _ in range(pairs_per_fold):
+            digit = classes[rng.integers(len(classes))]
+            first, second = rng.choice(len(by_class[digit]), 2, replace=False) + 1
+            lines.append(f"{identity_name(digit)}\t{first}\t{second}")
+        for _ in range(pairs_per_fold):
+            a, b = rng.choice(classes, 2, replace=False)
+            lines.append(f"{identity_name(a)}\t{rng.integers(len(by_class[a])) + 1}\t"
+                         f"{identity_name(b)}\t{rng.integers(len(by_class[b])) + 1}")
+    return lines
+
+
+def prepare_digits(out_dir, image_size=(32, 32), folds=10, pairs_per_fold=30, seed=0):
+    """Write ``train/`` + ``train_list.txt`` (classes 0-6) and ``heldout/`` + ``pairs.txt`` (classes 7-9).
+
+    Returns the paths {'train_root', 'train_list', 'eval_root', 'eval_pairs'}.
+    """
+    digits = load_digits()
+    by_class = {}
+    for pixels, digit in zip(digits.data, digits.target):
+        by_class.setdefault(int(digit), []).append(pixels)
+    paths = {"train_root": os.path.join(out_dir, "train"), "train_list": os.path.join(out_dir, "train_list.txt"),
+             "eval_root": os.path.join(out_dir, "heldout"), "eval_pairs": os.path.join(out_dir, "pairs.txt")}
+    list_lines = []
+    for digit, images in sorted(by_class.items()):
+        root = paths["train_root"] if digit in TRAIN_CLASSES else paths["eval_root"]
+        os.makedirs(os.path.join(root, identity_name(digit)), exist_ok=True)
+        for number, pixels in enumerate(images, 1):
+            relpath = image_relpath(digit, number)
+            image = digit_image(pixels, image_size)
+            cv2.imwrite(os.path.join(root, relpath), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            if digit in TRAIN_CLASSES:
+                list_lines.append(f"{relpath} {digit}")
+    with open(paths["train_list"], "w", encoding="utf-8") as f:
+        f.write("\n".join(list_lines) + "\n")
+    heldout = {d: by_class[d] for d in HELDOUT_CLASSES}
+    pairs = draw_pairs(heldout, folds, pairs_per_fold, np.random.default_rng(seed))
+    with open(paths["eval_pairs"], "w", encoding="utf-8") as f:
+        f.write(f"{folds}\t{pairs_per_fold}\n" + "\n".join(pairs) + "\n")
+    return paths

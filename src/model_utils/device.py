@@ -1,0 +1,39 @@
+"""Device, execution mode, CPU threads and (when launched by msrun / mpirun / a rank table) data parallelism."""
+import os
+
+import mindspore as ms
+from mindspore.communication import get_group_size, get_rank, init
+
+MODES = {"GRAPH": ms.GRAPH_MODE, "PYNATIVE": ms.PYNATIVE_MODE}
+# Environment variables by which each launcher announces a multi-process run.
+LAUNCHER_VARIABLES = ("MS_WORKER_NUM", "RANK_TABLE_FILE", "OMPI_COMM_WORLD_SIZE")
+
+
+def launched_distributed():
+    """True when a launcher started this process as one of several workers."""
+    return any(os.environ.get(name) for name in LAUNCHER_VARIABLES)
+
+
+def init_device(cfg):
+    """Select ``cfg.device_target`` and ``cfg.mode``; returns (rank, group_size).
+
+    Standalone runs use ``cfg.device_id``. Under a launcher, ``mindspore.communication.init()`` picks the backend
+    for the device (HCCL on Ascend, NCCL on GPU, the CPU collective library on CPU), the device id follows the
+    local rank, and gradients are averaged over ranks (data parallel).
+    """
+    distributed = launched_distributed()
+    device_id = int(os.environ.get("DEVICE_ID", cfg.device_id))
+    if cfg.device_target == "CPU":
+        device_id = 0
+    ms.set_device(cfg.device_target, device_id)
+    ms.set_context(mode=MODES[cfg.mode])
+    if cfg.device_target == "CPU":
+        ms.device_context.cpu.op_tuning.threads_num(cfg.num_threads)
+    ms.set_seed(cfg.seed)
+    if not distributed:
+        return 0, 1
+    init()
+    rank, group_size = get_rank(), get_group_size()
+    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
+                                 device_num=group_size)
+    return rank, group_size
