@@ -7,6 +7,15 @@ from mindspore.communication import get_group_size, get_rank, init
 MODES = {"GRAPH": ms.GRAPH_MODE, "PYNATIVE": ms.PYNATIVE_MODE}
 # Environment variables by which each launcher announces a multi-process run.
 LAUNCHER_VARIABLES = ("MS_WORKER_NUM", "RANK_TABLE_FILE", "OMPI_COMM_WORLD_SIZE")
+_cpu_threads = []
+
+
+def set_cpu_threads(count):
+    """Set the CPU operator thread count; MindSpore allows this once per process, later calls keep the first."""
+    if not _cpu_threads:
+        ms.device_context.cpu.op_tuning.threads_num(count)
+        _cpu_threads.append(count)
+    return _cpu_threads[0]
 
 
 def launched_distributed():
@@ -28,7 +37,7 @@ def init_device(cfg):
     ms.set_device(cfg.device_target, device_id)
     ms.set_context(mode=MODES[cfg.mode])
     if cfg.device_target == "CPU":
-        ms.device_context.cpu.op_tuning.threads_num(cfg.num_threads)
+        set_cpu_threads(cfg.num_threads)
     ms.set_seed(cfg.seed)
     if not distributed:
         return 0, 1
