@@ -1,16 +1,22 @@
-"""Verification pair sets: the LFW ``pairs.txt`` family of files -> images, pairs and fold ids.
+"""Verification pair sets from text files: the LFW ``pairs.txt`` family and generic ``label path1 path2`` lists.
 
-Header ``F N`` (View 2, ``pairs.txt``): F folds, each N same-identity lines then N different-identity lines,
-contiguous. Header ``N`` (View 1, ``pairsDevTrain/DevTest.txt``): N same lines then N different lines; the 10
+LFW header ``F N`` (View 2, ``pairs.txt``): F folds, each N same-identity lines then N different-identity lines,
+contiguous. LFW header ``N`` (View 1, ``pairsDevTrain/DevTest.txt``): N same lines then N different lines; the 10
 folds are built from equal shares of each (fold k: same lines k N/10 .. (k+1) N/10 and the same range of the
 different lines). Same lines are ``name n1 n2``, different lines ``name1 n1 name2 n2`` (tabs or spaces);
 image ``n`` of ``name`` is ``name/name_%04d<ext>``.
+
+Generic list: one ``label path1 path2`` per line, label 1 = same identity, 0 = different; blank lines and ``#``
+comments are skipped. Its 10 folds are contiguous blocks of lines (scikit-learn ``KFold`` without shuffling,
+as insightface does for its ``.bin`` sets), so the list should interleave same and different pairs.
 """
+import logging
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
+LOG = logging.getLogger(__name__)
 NUM_FOLDS = 10
 
 
@@ -20,17 +26,73 @@ class PairsFormatError(ValueError):
 
 @dataclass
 class PairSet:
-    """Unique images (paths relative to ``root``), and per pair: the two image indices, same/different, fold."""
+    """Unique images and, per pair, the two image indices, same/different and the fold.
+
+    ``relpaths[i]`` is image i's path relative to ``root`` (for a ``.bin`` set, a name ``file#index``);
+    ``where[i]`` names the file and line that first uses image i (for error messages); ``encoded`` holds the
+    encoded image bytes when the set carries its own images (``.bin``), else None.
+    """
+    source: str
     root: str
     relpaths: list
+    where: list
     first: np.ndarray
     second: np.ndarray
     issame: np.ndarray
     folds: np.ndarray
+    encoded: list = None
 
     @property
     def paths(self):
         return [os.path.join(self.root, p) for p in self.relpaths]
+
+    def __len__(self):
+        return len(self.issame)
+
+
+def contiguous_folds(count, num_folds=NUM_FOLDS):
+    """Fold ids of ``count`` items cut into ``num_folds`` contiguous blocks, the first ``count % num_folds`` one
+    item longer (scikit-learn ``KFold(num_folds, shuffle=False)``)."""
+    if count < num_folds:
+        raise ValueError(f"{count} pairs cannot be split into {num_folds} folds")
+    sizes = np.full(num_folds, count // num_folds)
+    sizes[:count % num_folds] += 1
+    return np.repeat(np.arange(num_folds), sizes)
+
+
+class _PairCollector:
+    """Accumulates pairs, numbering each distinct image once and remembering where it first appears."""
+
+    def __init__(self):
+        self.index, self.relpaths, self.where = {}, [], []
+        self.first, self.second, self.issame = [], [], []
+
+    def add(self, a, b, same, where):
+        ids = []
+        for rel in (a, b):
+            if rel not in self.index:
+                self.index[rel] = len(self.relpaths)
+                self.relpaths.append(rel)
+                self.where.append(where)
+            ids.append(self.index[rel])
+        self.first.append(ids[0])
+        self.second.append(ids[1])
+        self.issame.append(same)
+
+    def build(self, source, root, folds):
+        return PairSet(source, root, self.relpaths, self.where, np.array(self.first, np.int64),
+                       np.array(self.second, np.int64), np.array(self.issame, bool), np.asarray(folds))
+
+
+def read_lines(path):
+    """(line number, fields) of the non-blank lines that are not ``#`` comments."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"pairs file not found: {path}")
+    with open(path, "r", encoding="utf-8") as f:
+        lines = [(n, line.split()) for n, line in enumerate(f, 1) if line.strip() and not line.startswith("#")]
+    if not lines:
+        raise PairsFormatError(f"{path}: empty pairs file")
+    return lines
 
 
 def image_name(name, number, ext):
@@ -65,31 +127,44 @@ def _fold_ids(header, where, same_flags):
     return np.concatenate([share, share])
 
 
-def read_pairs(pairs_path, root="", ext=".jpg"):
-    """Parse a pairs file (either header form) into a ``PairSet`` of images under ``root``."""
-    if not os.path.isfile(pairs_path):
-        raise FileNotFoundError(f"pairs file not found: {pairs_path}")
-    with open(pairs_path, "r", encoding="utf-8") as f:
-        lines = [(n, line.split()) for n, line in enumerate(f, 1) if line.strip()]
-    if not lines:
-        raise PairsFormatError(f"{pairs_path}: empty pairs file")
-    header_line, header = lines[0]
+def lfw_header(fields):
+    """The header's integers, or None when the line is not an LFW header."""
     try:
-        header = [int(v) for v in header]
-    except ValueError as err:
-        raise PairsFormatError(f"{pairs_path}:{header_line}: header must be 'folds per_fold' or 'count'") from err
-    if len(header) not in (1, 2):
-        raise PairsFormatError(f"{pairs_path}:{header_line}: header must be 'folds per_fold' or 'count'")
-    index, paths, first, second, issame = {}, [], [], [], []
+        values = [int(v) for v in fields]
+    except ValueError:
+        return None
+    return values if len(values) in (1, 2) else None
+
+
+def read_pairs(pairs_path, root="", ext=".jpg"):
+    """Parse an LFW pairs file (either header form) into a ``PairSet`` of images under ``root``."""
+    lines = read_lines(pairs_path)
+    header_line, fields = lines[0]
+    header = lfw_header(fields)
+    if header is None:
+        raise PairsFormatError(f"{pairs_path}:{header_line}: header must be 'folds per_fold' or 'count', "
+                               f"got {' '.join(fields)!r}")
+    pairs = _PairCollector()
     for number, fields in lines[1:]:
-        a, b, same = _parse_pair(fields, f"{pairs_path}:{number}", ext)
-        for rel in (a, b):
-            if rel not in index:
-                index[rel] = len(paths)
-                paths.append(rel)
-        first.append(index[a])
-        second.append(index[b])
-        issame.append(same)
-    folds = _fold_ids(header, pairs_path, issame)
-    return PairSet(root, paths, np.array(first), np.array(second),
-                   np.array(issame, bool), folds)
+        where = f"{pairs_path}:{number}"
+        pairs.add(*_parse_pair(fields, where, ext), where)
+    return pairs.build(pairs_path, root, _fold_ids(header, pairs_path, pairs.issame))
+
+
+def read_label_pairs(list_path, root=""):
+    """Parse a ``label path1 path2`` list (label 1 same, 0 different) into a ``PairSet`` with contiguous folds."""
+    pairs = _PairCollector()
+    for number, fields in read_lines(list_path):
+        where = f"{list_path}:{number}"
+        if len(fields) != 3:
+            raise PairsFormatError(f"{where}: expected 'label path1 path2', got {' '.join(fields)!r}")
+        if fields[0] not in ("0", "1"):
+            raise PairsFormatError(f"{where}: label must be 1 (same) or 0 (different), got {fields[0]!r}")
+        pairs.add(fields[1], fields[2], fields[0] == "1", where)
+    folds = contiguous_folds(len(pairs.issame))
+    pair_set = pairs.build(list_path, root, folds)
+    one_class = [int(k) for k in range(NUM_FOLDS) if len(set(pair_set.issame[folds == k])) < 2]
+    if one_class:
+        LOG.warning("%s: folds %s hold only same or only different pairs (folds are contiguous blocks of lines: "
+                    "interleave same and different pairs)", list_path, one_class)
+    return pair_set

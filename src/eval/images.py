@@ -1,0 +1,68 @@
+"""The images of a pair set as network-ready faces: decoded (RGB) and aligned with the training alignment.
+
+Raw images with a 5-point landmark file are aligned to the template (``src.data.alignment``), as in training.
+Images that are already aligned (a folder, a ``.bin`` set) but of another size than the network input are fitted:
+``template`` maps the template of their size onto the template of the input size (112x112 ArcFace crops ->
+112x96 is the centre 96 columns), ``resize`` rescales them as the training reader does.
+"""
+import logging
+import time
+
+import numpy as np
+
+from src.data.alignment import align_face, template_for
+from src.data.landmarks import LandmarkFormatError, read_landmarks
+from src.data.preprocess import ImageDecodeError, decode_rgb, load_rgb, resize_to
+
+LOG = logging.getLogger(__name__)
+FITS = ("template", "resize")
+
+
+class PairImageError(IOError):
+    """An image of a pair set is missing or unreadable; the message names the pairs file and line."""
+
+
+def fit_aligned(image, image_size, fit="template"):
+    """An already aligned HxWx3 image -> ``image_size`` (height, width), by ``fit`` (one of ``FITS``)."""
+    if image.shape[:2] == tuple(image_size):
+        return image
+    if fit == "resize":
+        return resize_to(image, image_size)
+    if fit == "template":
+        return align_face(image, template_for(image.shape[:2]), image_size)
+    raise ValueError(f"unknown fit '{fit}'; choose one of {FITS}")
+
+
+def _decode(pair_set, index):
+    try:
+        if pair_set.encoded is not None:
+            return decode_rgb(pair_set.encoded[index], pair_set.relpaths[index])
+        return load_rgb(pair_set.paths[index])
+    except ImageDecodeError as err:
+        raise PairImageError(f"{pair_set.where[index]}: {err}") from err
+
+
+def load_pair_images(pair_set, image_size, landmark_path=None, fit="template", log_every=2000):
+    """Decode every image of ``pair_set`` and align it (landmarks) or fit it to ``image_size``.
+
+    Returns an N x H x W x 3 uint8 RGB array in ``pair_set.relpaths`` order. A missing or undecodable image raises
+    ``PairImageError`` naming the pairs file and line; an image without landmarks raises ``LandmarkFormatError``
+    naming the landmark file, the image and the pairs line.
+    """
+    table = read_landmarks(landmark_path) if landmark_path else None
+    height, width = image_size
+    images = np.empty((len(pair_set.relpaths), height, width, 3), np.uint8)
+    start = time.time()
+    for index, relpath in enumerate(pair_set.relpaths):
+        if table is not None and relpath not in table:
+            raise LandmarkFormatError(f"{landmark_path}: no landmarks for image {relpath} "
+                                      f"(used at {pair_set.where[index]})")
+        image = _decode(pair_set, index)
+        if table is not None:
+            images[index] = align_face(image, table[relpath], image_size)
+        else:
+            images[index] = fit_aligned(image, image_size, fit)
+        if (index + 1) % log_every == 0 or index + 1 == len(images):
+            LOG.info("prepared %d/%d images, %.0f img/s", index + 1, len(images),
+                     (index + 1) / max(time.time() - start, 1e-9))
+    return images
