@@ -26,7 +26,8 @@ def run_batches(network, inputs, batch_size):
 
 
 def embed_images(network, images, batch_size, log_every=20):
-    """HxWx3 uint8 RGB images -> (embeddings, embeddings of the flipped images)."""
+    """HxWx3 uint8 RGB images -> (embeddings, embeddings of the flipped images); a progress line every
+    ``log_every`` batches and at the end (0: silent)."""
     orig, flip = [], []
     start = time.time()
     total = len(images)
@@ -34,7 +35,7 @@ def embed_images(network, images, batch_size, log_every=20):
         chunk = np.stack(images[first:first + batch_size])
         orig.append(run_batches(network, to_input(chunk), batch_size))
         flip.append(run_batches(network, to_input(chunk[:, :, ::-1]), batch_size))
-        if number % log_every == 0 or first + batch_size >= total:
+        if log_every and (number % log_every == 0 or first + batch_size >= total):
             done = min(first + batch_size, total)
             rate = 2 * done / max(time.time() - start, 1e-9)
             LOG.info("embedded %d/%d images (+ flips), %.1f img/s", done, total, rate)
