@@ -15,7 +15,7 @@ import os
 import sys
 import time
 
-from src.eval.embed import FUSIONS, embed_images
+from src.eval.embed import FUSION_DESCRIPTIONS, FUSIONS, embed_images
 from src.eval.images import load_pair_images
 from src.eval.models import load_network, model_files
 from src.eval.report import (accuracy_line, plot_histogram, plot_roc, results_table, summary_line,
@@ -50,6 +50,14 @@ def write_model_files(json_path, model_path, pair_set, scores, metrics, fusion):
     return files
 
 
+def write_json(record, path):
+    """Write ``record`` atomically (a temporary file renamed over ``path``)."""
+    partial = path + ".partial"
+    with open(partial, "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=2)
+    os.replace(partial, path)
+
+
 def evaluate(cfg):
     """Evaluate every model ``cfg.ckpt_file`` names on ``cfg.eval_pairs``; returns the JSON record."""
     init_device(cfg)
@@ -66,8 +74,9 @@ def evaluate(cfg):
     images = load_pair_images(pair_set, cfg.image_size, cfg.eval_landmarks, cfg.eval_fit)
     record = {"pair_set": {"source": cfg.eval_pairs, "pairs": len(pair_set), "same": int(pair_set.issame.sum()),
                            "images": len(pair_set.relpaths), "landmarks": cfg.eval_landmarks,
-                           "image_size": list(cfg.image_size), "subtract_mean": cfg.eval_subtract_mean},
-              "fusion": cfg.fusion, "models": {}}
+                           "image_size": list(cfg.image_size), "fit": None if cfg.eval_landmarks else cfg.eval_fit,
+                           "subtract_mean": cfg.eval_subtract_mean},
+              "fusion": cfg.fusion, "fusion_modes": FUSION_DESCRIPTIONS, "models": {}}
     for path in models:
         model_start = time.time()
         network, batch_size = load_network(cfg, path)
@@ -77,6 +86,7 @@ def evaluate(cfg):
         if cfg.eval_plots:
             entry["files"] = write_model_files(json_path, path, pair_set, scores, metrics, cfg.fusion)
         record["models"][path] = entry
+        write_json(record, json_path)                  # kept if a later model of the folder fails
         print(f"{accuracy_line(metrics[cfg.fusion])} model={os.path.basename(path)} fusion={cfg.fusion}",
               flush=True)
         for mode in FUSIONS:
@@ -87,8 +97,7 @@ def evaluate(cfg):
         rows = [(os.path.basename(p), record["models"][p]["metrics"][cfg.fusion]) for p in models]
         print(results_table(rows, os.path.basename(best)), flush=True)
     record["seconds"] = round(time.time() - started, 1)
-    with open(json_path, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
+    write_json(record, json_path)
     LOG.info("metrics written to %s (%.1f s)", json_path, record["seconds"])
     return record
 

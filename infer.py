@@ -9,8 +9,8 @@ L2-normalised embeddings of every image under DIR (row i) to the .npy file and t
 a .txt file of the same name; unreadable images are skipped and logged.
 
 ``--landmarks`` is a 5-point landmark file (``relpath x1 y1 ... x5 y5``, the lfw_landmark.txt layout): faces are
-aligned with it as in training; an image is looked up by its path relative to DIR (folder) or as given, then by
-its file name. Without it, images are taken as already aligned faces. Every config key works as ``--key=value``.
+aligned with it as in training; an image is looked up by its path relative to DIR (folder), else by the end of
+its path (``../lfw/images_150/Ann/Ann_0001.jpg`` finds ``Ann/Ann_0001.jpg``). Without it, images are taken as already aligned faces. Every config key works as ``--key=value``.
 """
 import argparse
 import logging
@@ -67,13 +67,15 @@ def parse_args(argv):
 
 
 def find_landmarks(table, source, path, folder=None):
-    """The landmarks of ``path``: by its path relative to ``folder`` or as given, then by its file name."""
-    keys = [os.path.relpath(path, folder).replace(os.sep, "/")] if folder else [path, os.path.normpath(path)]
-    keys.append(os.path.basename(path))
+    """The landmarks of ``path``: by its path relative to ``folder``, else by its trailing path components, longest
+    first (``../lfw/images/Ann/Ann_0001.jpg`` finds ``Ann/Ann_0001.jpg``), down to its file name."""
+    parts = os.path.normpath(path).split(os.sep)
+    keys = [os.path.relpath(path, folder).replace(os.sep, "/")] if folder else []
+    keys += ["/".join(parts[k:]) for k in range(len(parts))]
     for key in keys:
         if key in table:
             return table[key]
-    raise LandmarkFormatError(f"{source}: no landmarks for image {path} (looked up as {', '.join(keys)})")
+    raise LandmarkFormatError(f"{source}: no landmarks for image {path}")
 
 
 def list_images(folder):

@@ -18,6 +18,7 @@ import export as export_cli
 import infer as infer_cli
 from src.data.alignment import template_for
 from src.data.digits import prepare_digits
+from src.data.landmarks import LandmarkFormatError
 from src.eval.pairs import read_pairs
 from src.eval.predictor import Predictor
 from src.eval.protocol import kfold_accuracy
@@ -204,6 +205,22 @@ def test_infer_two_images(predictor, digits, checkpoints, capsys):
     assert capsys.readouterr().out.startswith(f"cosine={expected:.4f} same (threshold")
     infer_cli.main([a, b, model, f"--same_threshold={expected + 0.01}"] + TINY)
     assert f"cosine={expected:.4f} different" in capsys.readouterr().out
+
+
+def test_infer_aligns_with_a_landmark_file(predictor, digits, checkpoints, tmp_path, capsys):
+    root = digits["eval_root"]
+    a, b = os.path.join(root, "digit7/digit7_0002.png"), os.path.join(root, "digit9/digit9_0001.png")
+    points_a, points_b = template_for((32, 32)) * 0.8 + 3, template_for((32, 32)) * 1.1 - 1
+    landmarks = tmp_path / "landmarks.txt"
+    landmarks.write_text("".join(f"{name}\t" + "\t".join(f"{v:.4f}" for v in points.ravel()) + "\n" for name, points
+                                 in (("digit7/digit7_0002.png", points_a), ("digit9/digit9_0001.png", points_b))))
+    expected = predictor.similarity(a, b, points_a, points_b)
+    assert abs(expected - predictor.similarity(a, b)) > 1e-3                # the landmarks matter
+    infer_cli.main([a, b, f"--ckpt_file={checkpoints / 'net-2.ckpt'}", "--landmarks", str(landmarks)] + TINY)
+    assert capsys.readouterr().out.startswith(f"cosine={expected:.4f}")
+    with pytest.raises(LandmarkFormatError, match=f"{landmarks}: no landmarks for image .*digit8_0001.png"):
+        infer_cli.main([a, os.path.join(root, "digit8/digit8_0001.png"), f"--ckpt_file={checkpoints / 'net-2.ckpt'}",
+                        "--landmarks", str(landmarks)] + TINY)
 
 
 def test_infer_folder(predictor, digits, checkpoints, tmp_path, capsys):

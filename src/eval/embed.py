@@ -10,6 +10,9 @@ from src.data.preprocess import to_input
 
 LOG = logging.getLogger(__name__)
 FUSIONS = ("orig", "concat", "sum")
+FUSION_DESCRIPTIONS = {"orig": "the embedding of the image alone",
+                       "concat": "[f(image), f(mirrored image)] concatenated (SphereFace)",
+                       "sum": "f(image) + f(mirrored image)"}
 
 
 def run_batches(network, inputs, batch_size):
@@ -43,7 +46,7 @@ def embed_images(network, images, batch_size, log_every=20):
 
 
 def fuse(orig, flip, mode):
-    """orig: the image's embedding; concat: [orig, flip]; sum: orig + flip."""
+    """The fused embedding of each image (``FUSION_DESCRIPTIONS``): orig, [orig, flip] or orig + flip."""
     if mode == "orig":
         return orig
     if mode == "concat":

@@ -6,6 +6,7 @@ Images that are already aligned (a folder, a ``.bin`` set) but of another size t
 112x96 is the centre 96 columns), ``resize`` rescales them as the training reader does.
 """
 import logging
+import os
 import time
 
 import numpy as np
@@ -37,7 +38,7 @@ def _decode(pair_set, index):
     try:
         if pair_set.encoded is not None:
             return decode_rgb(pair_set.encoded[index], pair_set.relpaths[index])
-        return load_rgb(pair_set.paths[index])
+        return load_rgb(os.path.join(pair_set.root, pair_set.relpaths[index]))
     except ImageDecodeError as err:
         raise PairImageError(f"{pair_set.where[index]}: {err}") from err
 

@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
+from src.eval.metrics import tar_at_far  # noqa: E402
+
 
 def accuracy_line(metrics):
     """``LFWACC=0.xxxx std=0.xxxx thd=0.xxxx`` from one fusion's metrics (the 10-fold protocol)."""
@@ -53,15 +55,19 @@ def write_scores_csv(path, pair_set, scores):
 
 
 def plot_roc(path, scores, issame, title):
-    """TAR against FAR on a log axis, one curve per fusion mode; the axis starts at 1 / (different pairs)."""
+    """TAR against FAR on a log axis, one curve per fusion mode; the FAR axis starts at 1 / (different pairs), the
+    TAR axis just below the lowest TAR there."""
     issame = np.asarray(issame, bool)
     smallest = 1.0 / max(int((~issame).sum()), 1)
     fig, ax = plt.subplots(figsize=(6, 4.5))
+    lowest = 1.0
     for mode, values in scores.items():
         fpr, tpr, _ = roc_curve(issame, values)
         ax.plot(np.maximum(fpr, smallest), tpr, label=mode)
+        lowest = min(lowest, tar_at_far(fpr, tpr, smallest))
     ax.set_xscale("log")
     ax.set_xlim(smallest, 1.0)
+    ax.set_ylim(max(0.0, lowest - 0.02), 1.002)
     ax.set_xlabel("false accept rate (log scale)")
     ax.set_ylabel("true accept rate")
     ax.set_title(title)
