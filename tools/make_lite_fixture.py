@@ -118,8 +118,9 @@ def main(argv=None):
             fixed_path = os.path.join(tmp, f"{key}_fixed.onnx")
             subprocess.run([sys.executable, os.path.abspath(__file__), "--export-onnx", ckpt_path, onnx_path,
                             "dynamic" if batch is None else str(batch)], check=True, cwd=tmp)
-            folded, decomposed = to_lite.to_lite(onnx_path, os.path.join(args.out_dir, model_name), fixed_onnx=fixed_path,
-                                     lite_home=args.lite_home, python37=args.python37)
+            folded, decomposed = to_lite.to_lite(onnx_path, os.path.join(args.out_dir, model_name),
+                                                 fixed_onnx=fixed_path, lite_home=args.lite_home,
+                                                 python37=args.python37)
             diff = check_fixed_onnx(fixed_path, net, batch)
             print(f"{model_name}: folded {folded} Unsqueeze node(s), decomposed {decomposed} PRelu node(s), "
                   f"fixed ONNX vs MindSpore max abs diff {diff:.2e}")

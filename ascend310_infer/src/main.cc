@@ -78,7 +78,8 @@ int Run(const Options &options) {
     ResizeBatch(&model, shape, batch);
   }
   std::cerr << "model " << options.model_path << ": input " << ShapeString(shape)
-            << (dynamic_batch ? " (dynamic batch)" : "") << ", batch " << batch << ", " << names.size() << " images on " << options.device_type << "\n";
+            << (dynamic_batch ? " (dynamic batch)" : "") << ", batch " << batch << ", " << names.size()
+            << " images on " << options.device_type << "\n";
 
   const auto start_time = Clock::now();
   double predict_seconds = 0.0;
