@@ -271,8 +271,8 @@ def main(argv=None):
     except ConversionError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"Folded {folded} PReLU slope Unsqueeze node(s), decomposed {decomposed} PRelu node(s) "
-          f"(dynamic shape); wrote {args.output}")
+    decomposed_note = f", rewrote {decomposed} PRelu node(s) for the dynamic shape" if decomposed else ""
+    print(f"Folded {folded} PReLU slope Unsqueeze node(s){decomposed_note}; wrote {args.output}")
     return 0
 
 
