@@ -4,15 +4,15 @@
 
 #include <cstdint>
 #include <memory>
-#include <string>
 
 #include "include/api/context.h"
+#include "options.h"
 
 namespace facerec {
 
-// A Context with one device: CPUDeviceInfo for "CPU", GPUDeviceInfo for "GPU", AscendDeviceInfo for
-// "Ascend" (device_id applies to the last two). thread_num sets the runtime's CPU threads.
-std::shared_ptr<mindspore::Context> MakeContext(const std::string &device_type, uint32_t device_id, int thread_num);
+// A Context with one device: CPUDeviceInfo, GPUDeviceInfo or AscendDeviceInfo (device_id applies to the
+// last two). thread_num sets the runtime's CPU threads.
+std::shared_ptr<mindspore::Context> MakeContext(Device device, uint32_t device_id, int thread_num);
 
 }  // namespace facerec
 

@@ -66,8 +66,8 @@ int Run(const Options &options) {
 
   mindspore::Model model;
   Check(model.Build(options.model_path, mindspore::kMindIR,
-                    MakeContext(options.device_type, options.device_id, options.thread_num)),
-        "Build of " + options.model_path + " on " + options.device_type);
+                    MakeContext(options.device, options.device_id, options.thread_num)),
+        "Build of " + options.model_path + " on " + DeviceName(options.device));
 
   std::vector<int64_t> shape = SingleImageInput(&model).Shape();
   const size_t image_elements = static_cast<size_t>(shape[1] * shape[2] * shape[3]);
@@ -79,7 +79,7 @@ int Run(const Options &options) {
   }
   std::cerr << "model " << options.model_path << ": input " << ShapeString(shape)
             << (dynamic_batch ? " (dynamic batch)" : "") << ", batch " << batch << ", " << names.size()
-            << " images on " << options.device_type << "\n";
+            << " images on " << DeviceName(options.device) << "\n";
 
   const auto start_time = Clock::now();
   double predict_seconds = 0.0;

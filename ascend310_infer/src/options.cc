@@ -40,7 +40,21 @@ int ToInt(const std::string &name, const std::string &value, int minimum) {
   return parsed;
 }
 
+Device ToDevice(const std::string &value) {
+  for (Device device : {Device::kCPU, Device::kGPU, Device::kAscend}) {
+    if (value == DeviceName(device)) {
+      return device;
+    }
+  }
+  throw std::invalid_argument("--device_type must be CPU, GPU or Ascend, got '" + value + "'");
+}
+
 }  // namespace
+
+const char *DeviceName(Device device) {
+  static constexpr const char *kNames[] = {"CPU", "GPU", "Ascend"};  // in the order of enum Device
+  return kNames[static_cast<int>(device)];
+}
 
 bool ParseOptions(int argc, char **argv, Options *options, int *exit_code) {
   std::map<std::string, std::string> values;
@@ -78,10 +92,7 @@ bool ParseOptions(int argc, char **argv, Options *options, int *exit_code) {
       } else if (name == "output_dir") {
         options->output_dir = value;
       } else if (name == "device_type") {
-        if (value != "CPU" && value != "GPU" && value != "Ascend") {
-          throw std::invalid_argument("--device_type must be CPU, GPU or Ascend, got '" + value + "'");
-        }
-        options->device_type = value;
+        options->device = ToDevice(value);
       } else if (name == "device_id") {
         options->device_id = static_cast<uint32_t>(ToInt(name, value, 0));
       } else if (name == "thread_num") {

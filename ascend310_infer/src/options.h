@@ -7,12 +7,17 @@
 
 namespace facerec {
 
+enum class Device { kCPU, kGPU, kAscend };
+
+// "CPU", "GPU" or "Ascend", as given to --device_type.
+const char *DeviceName(Device device);
+
 struct Options {
   std::string model_path;   // Lite MINDIR (tools/to_lite.py output)
   std::string input_dir;    // folder of preprocessed float32 .bin images
   std::string index_file;   // list of input names; default <input_dir>/index.txt
   std::string output_dir;   // one float32 .bin embedding per input is written here
-  std::string device_type = "CPU";  // CPU | GPU | Ascend
+  Device device = Device::kCPU;  // --device_type CPU | GPU | Ascend
   uint32_t device_id = 0;   // GPU / Ascend device
   int thread_num = 2;       // CPU threads
   int batch_size = 1;       // used only when the model's batch dimension is dynamic
