@@ -50,8 +50,14 @@ else
         exit 1
     fi
     touch "$work/unpacked/.complete"
-    rm -rf "$CACHE_DIR"
-    mv "$work/unpacked" "$CACHE_DIR"
+    # A run started at the same time may have finished first: keep its copy, which may be in use.
+    if [[ ! -f "$CACHE_DIR/.complete" ]]; then
+        rm -rf "$CACHE_DIR"  # an unfinished leftover
+        if ! mv -T "$work/unpacked" "$CACHE_DIR" 2>/dev/null && [[ ! -f "$CACHE_DIR/.complete" ]]; then
+            echo "error: could not move the unpacked wheel to $CACHE_DIR" >&2
+            exit 1
+        fi
+    fi
     echo "Unpacked into $CACHE_DIR" >&2
 fi
 
