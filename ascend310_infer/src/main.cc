@@ -69,7 +69,7 @@ int Run(const Options &options) {
                     MakeContext(options.device, options.device_id, options.thread_num)),
         "Build of " + options.model_path + " on " + DeviceName(options.device));
 
-  std::vector<int64_t> shape = SingleImageInput(&model).Shape();
+  const std::vector<int64_t> shape = SingleImageInput(&model).Shape();
   const size_t image_elements = static_cast<size_t>(shape[1] * shape[2] * shape[3]);
   const bool dynamic_batch = shape[0] <= 0;
   const int64_t batch = dynamic_batch ? options.batch_size : shape[0];
