@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from src.data.check import DataCheckError, dataset_report, load_training_list
+from src.data.readers import read_training_list
 from src.model_utils.config import load_config
 from tests.face_data import random_image, restore_logging, write_corrupt_jpeg, write_image  # noqa: F401
 from tools.check_dataset import main as check_main
@@ -121,3 +122,16 @@ def test_train_stops_on_a_missing_file_naming_it(tmp_path, restore_logging):
     cfg = load_config([f"--train_list={listing}", f"--train_root={tmp_path}", f"--output_dir={tmp_path / 'out'}"])
     with pytest.raises(DataCheckError, match=f"{listing}:2: image not found: .*gone.png"):
         train.train(cfg)
+
+
+def test_report_on_a_recordio_file(tmp_path):
+    from tests.test_recordio import CLASS_SIZES, make_rec
+    rec, _ = make_rec(str(tmp_path))
+    report = dataset_report(rec, "recordio", workers=2)
+    assert (report["images"], report["classes"], report["ok"]) == (sum(CLASS_SIZES), len(CLASS_SIZES), True)
+    assert report["undecodable_images"] == [] and report["missing_files"] == []
+    with open(rec, "r+b") as f:  # spoil the image inside the third record
+        f.seek(read_training_list(rec, "recordio").samples[2].offset + 8 + 24)
+        f.write(b"\0" * 16)
+    report = dataset_report(rec, "recordio")
+    assert [row["line"] for row in report["undecodable_images"]] == [4] and report["ok"] is False

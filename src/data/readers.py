@@ -116,16 +116,12 @@ def read_text_list(list_path, root, list_format, errors=None):
     return samples
 
 
-def read_plain_list(list_path, root="", errors=None):
-    return TrainingList(read_text_list(list_path, root, "plain", errors), None)
-
-
-def read_sphereface_list(list_path, root="", errors=None):
-    return TrainingList(read_text_list(list_path, root, "sphereface", errors), None)
-
-
-def read_arcface_list(list_path, root="", errors=None):
-    return TrainingList(read_text_list(list_path, root, "arcface", errors), None)
+def text_list_reader(list_format):
+    """The reader of a text format whose labels are used as they are (plain, sphereface, arcface)."""
+    def read(list_path, root="", errors=None):
+        return TrainingList(read_text_list(list_path, root, list_format, errors), None)
+    read.__doc__ = f"A ``{list_format}`` list; labels as written."
+    return read
 
 
 def dense_labels(samples):
@@ -151,8 +147,9 @@ def read_recordio(list_path, root="", errors=None):
     return read_face_rec(list_path, errors)
 
 
-READERS = {"plain": read_plain_list, "sphereface": read_sphereface_list, "arcface": read_arcface_list,
-           "celeba": read_celeba_identities, "folder": read_identity_folders, "recordio": read_recordio}
+READERS = {"plain": text_list_reader("plain"), "sphereface": text_list_reader("sphereface"),
+           "arcface": text_list_reader("arcface"), "celeba": read_celeba_identities, "folder": read_identity_folders,
+           "recordio": read_recordio}
 
 
 def read_training_list(list_path, list_format="plain", root="", errors=None):
