@@ -6,9 +6,9 @@ size), optionally jitters the crop (``align_jitter``: align into a window ``alig
 side and crop a random image_size window) and flips, keyed by (seed, epoch, index) so augmentation is
 reproducible whatever the worker scheduling. The C++ pipeline then normalises (x - 127.5) / 128 and transposes
 to CHW; ``ShardedStreamSampler`` shards it across ranks.
-An image that fails to decode (or to align) is logged with its path, counted and replaced by the next readable sample; when
-more distinct images than ``max_bad_fraction`` of the list (at least one is always tolerated) have failed, the
-run stops with an error. Each rank counts the images it reads.
+An image that fails to decode (or to align) is logged with its path, counted and replaced by the next readable
+sample; when more distinct images than ``max_bad_fraction`` of the list (at least one is always tolerated) have
+failed, the run stops with an error. Each rank counts the images it reads.
 """
 import logging
 import threading
