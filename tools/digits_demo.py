@@ -9,6 +9,7 @@ embedding (``--plot_dim``) and draws the normalised features on the sphere (the 
 Extra ``--key=value`` arguments override the config for every run.
 """
 import argparse
+import inspect
 import logging
 import os
 import sys
@@ -31,6 +32,10 @@ from src.train.checkpoint import list_checkpoints  # noqa: E402
 from train import train  # noqa: E402
 
 CONFIG = os.path.join(ROOT, "configs", "digits_demo.yaml")
+# The 3-D toy run: a larger learning rate, and a logit scale of 10 for the heads that have one (s = 64 is meant for
+# 512-d embeddings and thousands of classes; with 3 dimensions and 7 classes it stalls optimisation).
+PLOT_SETTINGS = ["--lr=0.05"]
+PLOT_SCALE = "--margin_s=10"
 LOG = logging.getLogger("facerec.demo")
 
 
@@ -45,8 +50,10 @@ def data_overrides(paths):
 
 def plot_head(head, paths, out_dir, plot_dim, plot_epochs, extra):
     """Train with a ``plot_dim``-D embedding and draw training and held-out digits on the circle / sphere."""
-    cfg = run_config(data_overrides(paths) + [f"--head={head}", f"--output_dir={out_dir}", f"--epochs={plot_epochs}",
-                                              f"--embedding_size={plot_dim}"] + extra)
+    settings = PLOT_SETTINGS + ([PLOT_SCALE] if "s" in inspect.signature(HEADS.get(head)).parameters else [])
+    cfg = run_config(data_overrides(paths) + settings + [f"--head={head}", f"--output_dir={out_dir}",
+                                                         f"--epochs={plot_epochs}", f"--embedding_size={plot_dim}"]
+                     + extra)
     network = train(cfg).network.backbone
     network.set_train(False)
     samples = (read_samples(paths["train_list"], "plain", paths["train_root"])
@@ -79,7 +86,7 @@ def main(argv=None):
     parser.add_argument("--output_dir", default="output/digits_demo")
     parser.add_argument("--plot_dim", type=int, default=3, choices=(0, 2, 3),
                         help="embedding size of the feature-plot run (0: no plot)")
-    parser.add_argument("--plot_epochs", type=int, default=4, help="epochs of the feature-plot run")
+    parser.add_argument("--plot_epochs", type=int, default=8, help="epochs of the feature-plot run")
     args, extra = parser.parse_known_args(argv)
     setup_logging(args.output_dir)
     start = time.time()
