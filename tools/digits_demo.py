@@ -86,7 +86,7 @@ def main(argv=None):
     parser.add_argument("--output_dir", default="output/digits_demo")
     parser.add_argument("--plot_dim", type=int, default=3, choices=(0, 2, 3),
                         help="embedding size of the feature-plot run (0: no plot)")
-    parser.add_argument("--plot_epochs", type=int, default=8, help="epochs of the feature-plot run")
+    parser.add_argument("--plot_epochs", type=int, default=6, help="epochs of the feature-plot run")
     args, extra = parser.parse_known_args(argv)
     setup_logging(args.output_dir)
     start = time.time()
