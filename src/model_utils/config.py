@@ -98,7 +98,8 @@ def build_parser(schema, description=None, default_config=None):
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--config_path", default=default_config, help="YAML file with the run's settings")
     for key, spec in schema.items():
-        parser.add_argument(f"--{key}", default=None, metavar=spec["type"].upper(),
+        bare = {"nargs": "?", "const": spec["bare"]} if "bare" in spec else {}
+        parser.add_argument(f"--{key}", default=None, metavar=spec["type"].upper(), **bare,
                             help=f"{spec['help']} (default: {spec.get('default')!r})")
     return parser
 
