@@ -17,6 +17,19 @@ def check_amp(cfg):
                           f"Ascend, not {cfg.device_target}; on CPU training runs in float32: set amp_level: O0")
 
 
+def cast_o2(backbone, dtype=ms.float16):
+    """O2 in place: every cell computes in ``dtype`` except those of ``mindspore.amp.get_black_list()``
+    (BatchNorm, LayerNorm), which stay float32; Parameters stay float32 (master weights). Unlike
+    ``mindspore.amp.auto_mixed_precision(net, "O2")``, which wraps cells and so renames every parameter
+    (``_backbone.``), this keeps the names: checkpoints of mixed-precision runs load into float32 networks."""
+    backbone.to_float(dtype)
+    keep = tuple(ms.amp.get_black_list())
+    for _, cell in backbone.cells_and_names():
+        if isinstance(cell, keep):
+            cell.to_float(ms.float32)
+    return backbone
+
+
 def apply_amp(backbone, cfg):
     """The backbone cast for ``cfg.amp_level`` (unchanged for O0). ``FaceTrainNetwork`` casts the embedding back
     to float32, so the margin head and the loss stay in float32."""
@@ -26,7 +39,7 @@ def apply_amp(backbone, cfg):
         return backbone
     LOG.info("precision: backbone %s float16 (BatchNorm float32), head and loss float32, dynamic loss scale "
              "from %g", cfg.amp_level, cfg.loss_scale)
-    return ms.amp.auto_mixed_precision(backbone, cfg.amp_level, dtype=ms.float16)
+    return cast_o2(backbone)
 
 
 def build_loss_scaler(cfg):
