@@ -105,7 +105,8 @@ def start_state(cfg, step_cell, lrs, fresh, checkpoint_folder):
 
 
 def roll_back(step_cell, lrs, checkpoints, state, guard):
-    """Restore the newest checkpoint after a run of non-finite steps, with the learning rate lowered."""
+    """Restore the newest checkpoint after a run of non-finite steps, with the learning rate lowered (the caller
+    then renews ``step_cell``, see ``TrainStep.renewed``)."""
     found = checkpoints.newest()
     if found is None:
         raise NonFiniteLossError(f"step {state.step}: non-finite losses and no checkpoint to roll back to in "
@@ -187,6 +188,7 @@ def train(cfg):
                 if guard.update(state.step, bool(finite), loss, step_cell.loss_scaler is not None,
                                 state.rollbacks) == "rollback":
                     state = roll_back(step_cell, lrs, checkpoints, state, guard)
+                    step_cell = step_cell.renewed()
                     progress.reset(state.step)
                     break
                 values = progress.update(state.step, loss, float(accuracy), float(lrs[state.step - 1]) *

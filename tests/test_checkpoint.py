@@ -14,7 +14,7 @@ from src.network.weights import CheckpointMismatchError
 from src.train.checkpoint import (CheckpointError, CheckpointManager, find_resume, list_checkpoints,
                                   newest_complete, read_checkpoint, restore)
 from src.train.network import FaceTrainNetwork
-from src.train.optimizer import build_optimizer
+from src.train.optimizer import build_optimizer, set_learning_rates
 from src.train.run_state import RunState
 from src.train.train_step import TrainStep
 
@@ -108,7 +108,7 @@ def test_a_full_disk_leaves_the_previous_checkpoint_intact(trained, tmp_path, mo
 
 
 @pytest.mark.parametrize("other, named", [
-    ({"classes": 7}, r"parameter 'head.weight' has shape \(5, 16\), the network expects \(7, 16\)"),
+    ({"classes": 7}, r"parameter 'head.weight' has shape \(5, 16\), the network expects \(7, 16\) \(the checkpoint was written by sphere4 \+ asoftmax with 5 classes\)"),
     ({"backbone": "sphere10"}, r"no value for parameter 'backbone.features.4.body.0.weight' \(the checkpoint was written by sphere4 \+ asoftmax with 5 classes\)"),
     ({"head": "cosface"}, r"parameter '(head.iteration|network.head.iteration)' is not in the network"),
     ({"amp": False}, r"parameter 'loss_scale.(counter|value)' is not in the network"),
@@ -135,3 +135,23 @@ def test_resume_settings(trained, tmp_path):
     for resume in ("auto", str(tmp_path / "run"), str(folder), str(folder / "step_00000006.ckpt")):
         path, entries = find_resume(resume, str(folder))
         assert path.endswith("step_00000006.ckpt") and RunState.from_entries(entries).step == 6
+
+
+def test_a_restore_after_running_continues_exactly_once_the_step_is_renewed(tmp_path):
+    """The NaN rollback path: a TrainStep that ran, diverged (lr x1e4) and was restored from its step-2
+    checkpoint continues with the same losses as an uninterrupted run, once renewed (a compiled graph keeps
+    the optimizer's old buffers after an in-place restore)."""
+    reference = make_step()
+    expected = [float(reference(BATCH, LABELS)[0]) for _ in range(4)]
+    step = make_step()
+    for _ in range(2):
+        step(BATCH, LABELS)
+    path = CheckpointManager(str(tmp_path), keep=1).save(step, RunState(step=2))
+    set_learning_rates(step.optimizer, np.full(10, 1e3, np.float32))
+    step = step.renewed()
+    diverged = [float(step(BATCH, LABELS)[0]) for _ in range(2)]
+    assert diverged[1] != pytest.approx(expected[3])
+    restore(step, read_checkpoint(path), path)
+    set_learning_rates(step.optimizer, np.full(10, 0.1, np.float32))
+    step = step.renewed()
+    assert [float(step(BATCH, LABELS)[0]) for _ in range(2)] == expected[2:]

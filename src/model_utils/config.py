@@ -48,6 +48,12 @@ def _check_scalar(key, value, type_name):
     expected = TYPES[type_name]
     if type_name == "float" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if type_name == "float" and isinstance(value, str):
+        # PyYAML reads 1e-3 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if type_name == "int" and isinstance(value, bool):
         raise ConfigError(f"config key '{key}': expected int, got bool {value!r}")
     if not isinstance(value, expected):

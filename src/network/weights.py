@@ -29,7 +29,7 @@ def check_parameters(expected, params, source, hint="a checkpoint of another bac
             raise CheckpointMismatchError(f"{source}: no value for parameter '{name}' ({hint})")
         if tuple(params[name].shape) != tuple(shape):
             raise CheckpointMismatchError(f"{source}: parameter '{name}' has shape {tuple(params[name].shape)}, "
-                                          f"the network expects {tuple(shape)}")
+                                          f"the network expects {tuple(shape)} ({hint})")
     extra = sorted(set(params) - set(expected))
     if extra:
         raise CheckpointMismatchError(f"{source}: parameter '{extra[0]}' is not in the network "

@@ -56,6 +56,18 @@ class TrainStep(nn.Cell):
             self.reducer = nn.DistributedGradReducer(self.weights, mean=True, degree=self.group_size)
             self.allreduce = ops.AllReduce()
 
+    def renewed(self):
+        """A new TrainStep over the same network, optimizer and loss scaler, compiled afresh on its first call.
+
+        Needed after Parameters were replaced in place (``load_param_into_net`` / ``set_data``) once this cell
+        had run: in MindSpore 2.10 GRAPH mode the compiled ``if finite:`` branch keeps using the old buffers of
+        the optimizer's state (moments, learning rates), so a rollback would silently continue from stale
+        values. A restore before the first call (resume) needs no renewal.
+        """
+        step = TrainStep(self.network, self.optimizer, self.clip_grad_norm, self.loss_scaler)
+        step.set_train(self.training)
+        return step
+
     def construct(self, image, label):
         (loss, accuracy), grads = self.grad_fn(image, label)
         if self.loss_scaler is not None:
