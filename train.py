@@ -218,8 +218,9 @@ def validate(validator, step_cell, state, cfg, metrics, saver):
     if validator is None:
         return False
     result = validator()
-    metrics.log(state.step, {key: result[key] for key in VAL_KEYS}, "val")
-    improved, stop = track_best(state, result["accuracy"], cfg.early_stop_patience)
+    if result is not None:
+        metrics.log(state.step, {key: result[key] for key in VAL_KEYS}, "val")
+    improved, stop = track_best(state, result and result["accuracy"], cfg.early_stop_patience)
     if improved and saver is not None:
         saver.save_best(step_cell, state)
     return stop

@@ -22,10 +22,14 @@ class Validator:
                  cfg.val_pairs)
 
     def __call__(self):
+        """The metrics, or None when they cannot be computed (non-finite embeddings of a diverged network)."""
         start = time.time()
         self.backbone.set_train(False)
         try:
             result, _ = evaluate_network(self.backbone, self.images, self.pair_set, self.batch_size, self.fusion)
+        except ValueError as err:  # scikit-learn refuses NaN scores
+            LOG.warning("validation failed (%s): the embeddings are not finite; counted as no improvement", err)
+            return None
         finally:
             self.backbone.set_train(True)
         LOG.info("validation: accuracy %.4f +- %.4f (10-fold), AUC %.4f, %.1f s", result["accuracy"],
@@ -34,12 +38,12 @@ class Validator:
 
 
 def track_best(state, accuracy, patience):
-    """Update ``state`` (a ``RunState``) with a validation ``accuracy`` at ``state.step``.
+    """Update ``state`` (a ``RunState``) with a validation ``accuracy`` at ``state.step`` (None: it failed).
 
     Returns (improved, stop): ``improved`` when the accuracy beats the best so far; ``stop`` when ``patience``
     > 0 validations in a row have not improved on it (early stopping).
     """
-    improved = accuracy > state.best_accuracy
+    improved = accuracy is not None and accuracy > state.best_accuracy
     if improved:
         state.best_accuracy, state.best_step, state.evals_since_best = accuracy, state.step, 0
     else:
