@@ -56,3 +56,11 @@ def max_difference(first, second):
     assert sorted(first) == sorted(second)
     return max(float(np.max(np.abs(first[k].astype(np.float64) - second[k]))) if first[k].size else 0.0
                for k in first)
+
+
+def write_config(path, data, output_dir, **overrides):
+    """The tiny run as a YAML config file (for train.py --config_path and the launch scripts)."""
+    lines = [arg[2:].replace("=", ": ", 1) for arg in tiny_args(data, output_dir, **overrides)]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
