@@ -107,11 +107,14 @@ def test_a_full_disk_leaves_the_previous_checkpoint_intact(trained, tmp_path, mo
     assert open(previous, "rb").read() == before
 
 
+WRITER = r" \(the checkpoint was written by sphere4 \+ asoftmax with 5 classes\)"
+
+
 @pytest.mark.parametrize("other, named", [
-    ({"classes": 7}, r"parameter 'head.weight' has shape \(5, 16\), the network expects \(7, 16\) \(the checkpoint was written by sphere4 \+ asoftmax with 5 classes\)"),
-    ({"backbone": "sphere10"}, r"no value for parameter 'backbone.features.4.body.0.weight' \(the checkpoint was written by sphere4 \+ asoftmax with 5 classes\)"),
-    ({"head": "cosface"}, r"parameter '(head.iteration|network.head.iteration)' is not in the network"),
-    ({"amp": False}, r"parameter 'loss_scale.(counter|value)' is not in the network"),
+    ({"classes": 7}, r"parameter 'head.weight' has shape \(5, 16\), the network expects \(7, 16\)" + WRITER),
+    ({"backbone": "sphere10"}, r"no value for parameter 'backbone.features.4.body.0.weight'" + WRITER),
+    ({"head": "cosface"}, r"parameter 'head.iteration' is not in the network"),
+    ({"amp": False}, r"parameter 'loss_scale.counter' is not in the network \(2 unexpected in all\)"),
 ])
 def test_a_checkpoint_of_another_network_names_the_parameter(trained, tmp_path, other, named):
     path = CheckpointManager(str(tmp_path), keep=1).save(
