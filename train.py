@@ -153,6 +153,8 @@ def train(cfg):
     step_cell, lrs = build_training(cfg, num_classes, total_steps)
     checkpoints = CheckpointManager(os.path.join(cfg.output_dir, "checkpoints"), cfg.keep_checkpoints)
     saver = checkpoints if rank == 0 else None
+    if rank == 0:
+        checkpoints.remove_partial()
     if rank > 0 and cfg.save_every_rank:
         saver = CheckpointManager(os.path.join(cfg.output_dir, f"checkpoints_rank{rank}"), cfg.keep_checkpoints)
     fresh = RunState(seed=cfg.seed, global_batch=batch_size * group_size, num_shards=group_size,

@@ -105,6 +105,11 @@ def test_a_full_disk_leaves_the_previous_checkpoint_intact(trained, tmp_path, mo
         manager.save(trained, RunState(step=8))
     assert os.listdir(tmp_path) == ["step_00000004.ckpt"]
     assert open(previous, "rb").read() == before
+    # a save killed before its rename leaves temporaries: the next run removes them, the checkpoint stays
+    for name in ("step_00000008.tmp.ckpt", "step_00000008.tmp.tmp"):
+        (tmp_path / name).write_bytes(b"partial")
+    manager.remove_partial()
+    assert os.listdir(tmp_path) == ["step_00000004.ckpt"]
 
 
 WRITER = r" \(the checkpoint was written by sphere4 \+ asoftmax with 5 classes\)"

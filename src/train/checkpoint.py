@@ -140,6 +140,13 @@ class CheckpointManager:
         self.folder, self.keep = folder, keep
         os.makedirs(folder, exist_ok=True)
 
+    def remove_partial(self):
+        """Delete temporaries a killed save left behind (``*.tmp.ckpt``, ``*.tmp.tmp``); call before saving."""
+        for path in glob.glob(os.path.join(self.folder, "*.tmp.ckpt")) + glob.glob(os.path.join(self.folder,
+                                                                                                "*.tmp.tmp")):
+            LOG.info("removing %s (a save interrupted by the end of a previous run)", path)
+            _remove(path)
+
     @property
     def best_path(self):
         return os.path.join(self.folder, BEST_NAME)
