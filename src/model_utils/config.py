@@ -98,7 +98,9 @@ def build_parser(schema, description=None, default_config=None):
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--config_path", default=default_config, help="YAML file with the run's settings")
     for key, spec in schema.items():
-        parser.add_argument(f"--{key}", default=None, metavar=spec["type"].upper(),
+        # A bool key given alone (``--verify``) means true.
+        flag = {"nargs": "?", "const": "true"} if spec["type"] == "bool" else {}
+        parser.add_argument(f"--{key}", default=None, metavar=spec["type"].upper(), **flag,
                             help=f"{spec['help']} (default: {spec.get('default')!r})")
     return parser
 
