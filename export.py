@@ -53,7 +53,8 @@ def preprocessing_record(cfg):
               "input_shape": [None if cfg.dynamic_batch else cfg.export_batch_size, 3, height, width],
               "dynamic_batch": cfg.dynamic_batch, "input_layout": "NCHW", "input_dtype": "float32",
               "channel_order": CHANNEL_ORDER, "mean": MEAN, "scale": SCALE, "normalisation": "(x - mean) * scale",
-              "image_size": [height, width], "alignment_template": template_for(cfg.image_size).astype(np.float64).round(4).tolist(),
+              "image_size": [height, width],
+              "alignment_template": template_for(cfg.image_size).astype(np.float64).round(4).tolist(),
               "embedding_size": cfg.embedding_size, "output": "raw embedding (not L2-normalised)",
               "checkpoint": cfg.ckpt_file, "exported_by": f"MindSpore {ms.__version__}"}
     if cfg.file_format == "ONNX":

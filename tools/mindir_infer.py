@@ -2,13 +2,14 @@
 own MINDIR runner (``nn.GraphCell(mindspore.load(path))``) in place of MindSpore Lite.
 
     python tools/mindir_infer.py --model_path MODEL.mindir --input_dir DIR --output_dir DIR [--index_file FILE]
-        [--device_type CPU|GPU|Ascend] [--device_id N] [--thread_num N] [--batch_size N] [--warmup N]
+        [--device_type CPU|GPU|Ascend] [--device_id N] [--thread_num N] [--batch_size N] [--warmup N] [--image_size H W]
 
 MODEL is the MINDIR export.py writes (MindSpore 2.x); a MindSpore Lite model from tools/to_lite.py needs the C++
-harness. The input shape, batch included, is the exported one, read from the sidecar ``MODEL.json``; ``--batch_size``
-(default 1) is used for a dynamic batch or when there is no sidecar (then ``--image_size H W`` is needed). The last, partial batch is padded with zeros (their outputs are
-dropped). Inputs and outputs follow ascend310_infer/README.md: ``DIR/index.txt``, one float32 C x H x W file per
-image, one float32 embedding file per image under the same name. The last line on stdout is
+harness. The input shape, batch included, is the exported one, read from the sidecar ``MODEL.json``;
+``--batch_size`` (default 1) is used for a dynamic batch or when there is no sidecar (then ``--image_size H W`` is
+needed). The last, partial batch is padded with zeros (their outputs are dropped). Inputs and outputs follow
+ascend310_infer/README.md: ``DIR/index.txt``, one float32 C x H x W file per image, one float32 embedding file per
+image under the same name. The last line on stdout is
 
     Summary: N images, embedding E, batch B, K batches, predict T ms, R images/s (with file I/O S images/s)
 """
@@ -40,7 +41,7 @@ def parse_args(argv):
     parser.add_argument("--device_id", type=int, default=0)
     parser.add_argument("--thread_num", type=int, default=2, help="CPU operator threads")
     parser.add_argument("--batch_size", type=int, default=1, help="batch for a dynamic-batch model (default 1)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed runs of the first batch")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs of the first batch (at least 1)")
     parser.add_argument("--image_size", type=int, nargs=2, metavar=("H", "W"),
                         help="input height and width when the model has no sidecar <model>.json")
     return parser.parse_args(argv)
@@ -72,7 +73,7 @@ def init_mindspore(args):
 
 def infer(args):
     """Run every input; returns (images, embedding size, batch, batches, predict seconds, total seconds)."""
-    from src.deploy.exported import load_mindir
+    from src.deploy.exported import load_mindir, mindir_error
     from src.eval.embed import run_batches
 
     started = time.time()
@@ -82,8 +83,11 @@ def infer(args):
     batch, *chw = model_input_shape(args)
     size = int(np.prod(chw))
     warm = np.repeat(read_array(os.path.join(args.input_dir, names[0]), size).reshape(1, *chw), batch, axis=0)
-    for _ in range(args.warmup):
-        run_batches(network, warm, batch)
+    try:
+        for _ in range(max(args.warmup, 1)):  # the first run also tells whether MindSpore can run this model
+            run_batches(network, warm, batch)
+    except RuntimeError as err:
+        raise mindir_error(args.model_path, err) from err
     predict, embedding = 0.0, None
     chunk = batch * BATCHES_PER_CHUNK
     for start in range(0, len(names), chunk):

@@ -16,18 +16,27 @@ def exported_format(path):
     return fmt
 
 
+def mindir_error(path, err):
+    """A RuntimeError saying which MindSpore wrote ``path`` when this MindSpore cannot load or run it."""
+    import mindspore as ms
+
+    from src.deploy.mindir_info import read_mindir_info
+
+    lines = [line.strip() for line in str(err).splitlines() if line.strip().strip("-")]
+    detail = " ".join(lines[:2]) if lines else type(err).__name__
+    return RuntimeError(f"MindSpore {ms.__version__} cannot run {path} ({read_mindir_info(path).describe()}; a "
+                        f"MindSpore Lite model from tools/to_lite.py runs only on the C++ harness): {detail}")
+
+
 def load_mindir(path):
     """``nn.GraphCell`` of a MINDIR written by this MindSpore (MindSpore Lite models need the C++ runtime)."""
     import mindspore as ms
     from mindspore import nn
 
-    from src.deploy.mindir_info import read_mindir_info
-
     try:
         return nn.GraphCell(ms.load(path))
     except (RuntimeError, ValueError, TypeError) as err:
-        raise RuntimeError(f"MindSpore {ms.__version__} cannot load {path} ({read_mindir_info(path).describe()}; "
-                           f"a MindSpore Lite model from tools/to_lite.py runs only on the C++ harness): {err}") from err
+        raise mindir_error(path, err) from err
 
 
 def load_exported(path):
