@@ -134,37 +134,48 @@ def verify(backbone, cfg, path):
     return record
 
 
+def load_backbone(cfg):
+    backbone = load_backbone_weights(build_backbone_from_config(cfg), cfg.ckpt_file)
+    backbone.set_train(False)
+    return backbone
+
+
 def write_sidecar(path, record):
     with open(path + ".json", "w", encoding="utf-8") as f:
         json.dump(record, f, indent=2)
 
 
 def export(cfg):
-    """Export (and with ``cfg.verify`` check) the network; returns (path, parity record or None)."""
+    """Export the network and write its sidecar; returns the exported file's path."""
     check_request(cfg)
     init_device(cfg)
     setup_logging()
-    backbone = load_backbone_weights(build_backbone_from_config(cfg), cfg.ckpt_file)
-    backbone.set_train(False)
-    path = write_file(backbone, cfg, export_name(cfg))
-    record = preprocessing_record(cfg)
-    write_sidecar(path, record)
+    path = write_file(load_backbone(cfg), cfg, export_name(cfg))
+    write_sidecar(path, preprocessing_record(cfg))
     LOG.info("exported %s (+ %s.json)", path, path)
-    report = None
-    if cfg.verify:
-        report = verify(backbone, cfg, path)
-        record["parity"] = report
-        write_sidecar(path, record)
-        print(f"verify {os.path.basename(path)} against {os.path.basename(cfg.ckpt_file)} on {report['inputs']}, "
-              f"batch {'+'.join(map(str, report['batch_sizes']))}: max_abs_diff={report['max_abs_diff']:.3e} "
-              f"min_cosine={report['min_cosine']:.8f} {'PASS' if report['passed'] else 'FAIL'} "
-              f"(limits: max_abs_diff <= {MAX_ABS_DIFF:g}, min_cosine >= {MIN_COSINE})", flush=True)
-    print(path, flush=True)
-    return path, report
+    return path
+
+
+def verify_export(cfg, path):
+    """The parity check of an export of ``cfg`` at ``path``: printed, added to the sidecar, and returned."""
+    report = verify(load_backbone(cfg), cfg, path)
+    with open(path + ".json", "r", encoding="utf-8") as f:
+        record = json.load(f)
+    record["parity"] = report
+    write_sidecar(path, record)
+    print(f"verify {os.path.basename(path)} against {os.path.basename(cfg.ckpt_file)} on {report['inputs']}, "
+          f"batch {'+'.join(map(str, report['batch_sizes']))}: max_abs_diff={report['max_abs_diff']:.3e} "
+          f"min_cosine={report['min_cosine']:.8f} {'PASS' if report['passed'] else 'FAIL'} "
+          f"(limits: max_abs_diff <= {MAX_ABS_DIFF:g}, min_cosine >= {MIN_COSINE})", flush=True)
+    return report
 
 
 def main(argv=None):
-    _, report = export(load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG))
+    """Export, and with ``verify`` check the export; prints the path last; returns the exit status."""
+    cfg = load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG)
+    path = export(cfg)
+    report = verify_export(cfg, path) if cfg.verify else None
+    print(path, flush=True)
     return 1 if report is not None and not report["passed"] else 0
 
 
