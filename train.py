@@ -10,8 +10,8 @@ import time
 
 import mindspore as ms
 
+from src.data.check import load_training_list
 from src.data.dataset import create_train_dataset
-from src.data.readers import read_samples
 from src.data.sampler import steps_per_epoch
 from src.heads import build_head_from_config
 from src.model_utils.config import load_config
@@ -27,21 +27,6 @@ from src.train.train_step import TrainStep
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 LOG = logging.getLogger("facerec.train")
-
-
-def check_labels(samples, num_classes, list_path):
-    """Every label must lie in [0, num_classes); returns num_classes (from the list when not configured)."""
-    labels = [s.label for s in samples]
-    if num_classes is None:
-        num_classes = max(labels) + 1
-    for sample in samples:
-        if not 0 <= sample.label < num_classes:
-            raise ValueError(f"{list_path}: label {sample.label} of {sample.path} is outside 0..{num_classes - 1} "
-                             f"(num_classes={num_classes})")
-    used = len(set(labels))
-    if used != num_classes:
-        LOG.warning("num_classes=%d but the list uses %d distinct labels", num_classes, used)
-    return num_classes
 
 
 def build_training(cfg, num_classes, total_steps):
@@ -61,8 +46,8 @@ def train(cfg):
     setup_logging(cfg.output_dir, rank)
     if cfg.train_list is None:
         raise ValueError("config key 'train_list' is not set: give the training list file")
-    samples = read_samples(cfg.train_list, cfg.list_format, cfg.train_root)
-    num_classes = check_labels(samples, cfg.num_classes, cfg.train_list)
+    samples, num_classes = load_training_list(cfg.train_list, cfg.list_format, cfg.train_root, cfg.num_classes,
+                                              os.path.join(cfg.output_dir, "checkpoints") if rank == 0 else None)
     LOG.info("%d images of %d classes from %s; rank %d of %d", len(samples), num_classes, cfg.train_list,
              rank, group_size)
 
@@ -70,7 +55,7 @@ def train(cfg):
     dataset, sampler, source = create_train_dataset(
         samples, cfg.image_size, cfg.batch_size, seed=cfg.seed, random_flip=cfg.random_flip,
         num_workers=cfg.num_workers, num_shards=group_size, shard_id=rank, total_steps=total_steps,
-        max_bad_fraction=cfg.max_bad_fraction)
+        max_bad_fraction=cfg.max_bad_fraction, align_jitter=cfg.align_jitter)
     step_cell, lrs = build_training(cfg, num_classes, total_steps)
     checkpoints = CheckpointManager(os.path.join(cfg.output_dir, "checkpoints"), cfg.keep_checkpoints)
     if rank == 0:

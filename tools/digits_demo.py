@@ -9,6 +9,7 @@ embedding (``--plot_dim``) and draws the normalised features on the sphere (the 
 Extra ``--key=value`` arguments override the config for every run.
 """
 import argparse
+import inspect
 import logging
 import os
 import sys
@@ -31,6 +32,10 @@ from src.train.checkpoint import list_checkpoints  # noqa: E402
 from train import train  # noqa: E402
 
 CONFIG = os.path.join(ROOT, "configs", "digits_demo.yaml")
+# The 3-D toy run: a larger learning rate, and a logit scale of 10 for the heads that have one (s = 64 is meant for
+# 512-d embeddings and thousands of classes; with 3 dimensions and 7 classes it stalls optimisation).
+PLOT_SETTINGS = ["--lr=0.05"]
+PLOT_SCALE = "--margin_s=10"
 LOG = logging.getLogger("facerec.demo")
 
 
@@ -43,10 +48,12 @@ def data_overrides(paths):
             f"--eval_pairs={paths['eval_pairs']}", f"--eval_root={paths['eval_root']}"]
 
 
-def plot_head(head, paths, out_dir, plot_dim, extra):
+def plot_head(head, paths, out_dir, plot_dim, plot_epochs, extra):
     """Train with a ``plot_dim``-D embedding and draw training and held-out digits on the circle / sphere."""
-    cfg = run_config(data_overrides(paths) + [f"--head={head}", f"--output_dir={out_dir}",
-                                              f"--embedding_size={plot_dim}"] + extra)
+    settings = PLOT_SETTINGS + ([PLOT_SCALE] if "s" in inspect.signature(HEADS.get(head)).parameters else [])
+    cfg = run_config(data_overrides(paths) + settings + [f"--head={head}", f"--output_dir={out_dir}",
+                                                         f"--epochs={plot_epochs}", f"--embedding_size={plot_dim}"]
+                     + extra)
     network = train(cfg).network.backbone
     network.set_train(False)
     samples = (read_samples(paths["train_list"], "plain", paths["train_root"])
@@ -59,14 +66,16 @@ def plot_head(head, paths, out_dir, plot_dim, extra):
     return path
 
 
-def run_head(head, paths, out_dir, plot_dim, extra):
+def run_head(head, paths, out_dir, plot_dim, plot_epochs, extra):
     cfg = run_config(data_overrides(paths) + [f"--head={head}", f"--output_dir={out_dir}"] + extra)
     train(cfg)
     checkpoint = list_checkpoints(os.path.join(out_dir, "checkpoints"))[-1]
     result = evaluate(run_config(data_overrides(paths) + [f"--head={head}", f"--ckpt_file={checkpoint}"] + extra))
     mindir = export(run_config([f"--head={head}", f"--ckpt_file={checkpoint}",
                                 f"--file_name={os.path.join(out_dir, 'digits_' + head)}"] + extra))
-    plot = plot_head(head, paths, os.path.join(out_dir, f"plot{plot_dim}d"), plot_dim, extra) if plot_dim else None
+    plot = None
+    if plot_dim:
+        plot = plot_head(head, paths, os.path.join(out_dir, f"plot{plot_dim}d"), plot_dim, plot_epochs, extra)
     return {"accuracy": result[checkpoint]["accuracy"], "std": result[checkpoint]["std"],
             "auc": result[checkpoint]["auc"], "checkpoint": checkpoint, "mindir": mindir, "plot": plot}
 
@@ -77,6 +86,7 @@ def main(argv=None):
     parser.add_argument("--output_dir", default="output/digits_demo")
     parser.add_argument("--plot_dim", type=int, default=3, choices=(0, 2, 3),
                         help="embedding size of the feature-plot run (0: no plot)")
+    parser.add_argument("--plot_epochs", type=int, default=6, help="epochs of the feature-plot run")
     args, extra = parser.parse_known_args(argv)
     setup_logging(args.output_dir)
     start = time.time()
@@ -85,7 +95,8 @@ def main(argv=None):
     results = {}
     for head in args.heads:
         head_start = time.time()
-        results[head] = run_head(head, paths, os.path.join(args.output_dir, head), args.plot_dim, extra)
+        results[head] = run_head(head, paths, os.path.join(args.output_dir, head), args.plot_dim, args.plot_epochs,
+                                 extra)
         results[head]["seconds"] = time.time() - head_start
     print("\n| head | verification accuracy (10-fold, held-out digits 7-9) | AUC | seconds | feature plot |")
     print("|---|---|---|---|---|")
