@@ -3,6 +3,7 @@
 The graphs are built here the way ``mindspore.onnx.export`` writes them (opset 11, PReLU slope through an
 Unsqueeze, a dynamic batch as ``dim_value: -1``): Conv -> PRelu -> Flatten -> Gemm.
 """
+import json
 import os
 import sys
 
@@ -137,3 +138,18 @@ def test_converted_model_runs_in_the_harness(tmp_path, lite_home, face_infer):
     padded = np.concatenate([x[2:], np.zeros_like(x[2:])])
     expected = np.concatenate([run_onnx(tmp_path / "model.onnx", x[:2]), run_onnx(tmp_path / "model.onnx", padded)[:1]])
     assert float(np.abs(got - expected).max()) <= 1e-4
+
+
+def test_export_sidecar_follows_the_lite_model(tmp_path):
+    onnx_path, lite_path = str(tmp_path / "m.onnx"), str(tmp_path / "m_lite.mindir")
+    to_lite.copy_sidecar(onnx_path, lite_path)
+    assert not os.path.exists(lite_path + ".json")  # no sidecar, nothing to carry over
+    record = {"input_shape": [64, 3, 112, 96], "mean": 127.5, "file_format": "ONNX", "parity": {"passed": True}}
+    with open(onnx_path + ".json", "w", encoding="utf-8") as f:
+        json.dump(record, f)
+    to_lite.copy_sidecar(onnx_path, lite_path)
+    with open(lite_path + ".json", encoding="utf-8") as f:
+        carried = json.load(f)
+    assert carried["input_shape"] == [64, 3, 112, 96] and carried["mean"] == 127.5
+    assert carried["file_format"] == "MINDIR_LITE" and carried["converted_from"] == "m.onnx"
+    assert "parity" not in carried  # measured on the ONNX file

@@ -27,12 +27,16 @@ up to 1), so the deployable model goes through ONNX (``mindspore.onnx.export``) 
    last line with CPython 3.7 wheels) is installed with its pip into ``--py37-deps`` (default: a
    ``py37-site-packages`` folder beside the unpacked wheel), never into the interpreter itself.
 
+When export.py's sidecar ``MODEL.onnx.json`` exists it is copied to ``OUTPUT.mindir.json`` with
+``file_format: MINDIR_LITE``, so the preprocessing stays with the Lite model.
+
 The Lite folder is ``--lite-home``, else $MINDSPORE_LITE_HOME, else $MS_LITE_HOME: the ``mindspore_lite``
 folder that ``tools/fetch_lite.sh`` prints. The output is the Lite MINDIR that
 ``mindspore::Model::Build(path, kMindIR, context)`` loads (see ascend310_infer/).
 """
 import argparse
 import glob
+import json
 import os
 import re
 import shutil
@@ -250,7 +254,22 @@ def to_lite(onnx_path, output_path, fixed_onnx=None, lite_home=None, python37=No
         fixed = os.path.abspath(fixed_onnx or os.path.join(tmp, "fixed.onnx"))
         counts = fix_onnx(onnx_path, fixed)
         convert_with_lite(fixed, output_path, lite_home, python37, deps_dir)
+    copy_sidecar(onnx_path, output_path)
     return counts
+
+
+def copy_sidecar(onnx_path, output_path):
+    """Carry export.py's ``<model>.onnx.json`` (preprocessing, input shape, embedding size) over to
+    ``<output>.mindir.json``, marked as a Lite model; nothing when the ONNX has no sidecar."""
+    if not os.path.isfile(onnx_path + ".json"):
+        return
+    with open(onnx_path + ".json", "r", encoding="utf-8") as f:
+        record = json.load(f)
+    record.pop("parity", None)  # it measured the ONNX file, not this one
+    record.update({"file_format": "MINDIR_LITE", "converted_from": os.path.basename(onnx_path),
+                   "converted_by": "MindSpore Lite 2.0.0 converter (tools/to_lite.py)"})
+    with open(output_path + ".json", "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=2)
 
 
 def main(argv=None):

@@ -104,8 +104,10 @@ def build_parser(schema, description=None, default_config=None):
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--config_path", default=default_config, help="YAML file with the run's settings")
     for key, spec in schema.items():
-        bare = {"nargs": "?", "const": spec["bare"]} if "bare" in spec else {}
-        parser.add_argument(f"--{key}", default=None, metavar=spec["type"].upper(), **bare,
+        # A key given alone means its schema's ``bare`` value (``--resume`` -> auto); a bool key alone means true.
+        bare = spec.get("bare", "true" if spec["type"] == "bool" else None)
+        flag = {"nargs": "?", "const": bare} if bare is not None else {}
+        parser.add_argument(f"--{key}", default=None, metavar=spec["type"].upper(), **flag,
                             help=f"{spec['help']} (default: {spec.get('default')!r})")
     return parser
 
