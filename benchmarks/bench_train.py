@@ -125,7 +125,7 @@ def run_timed(build, c):
     first = common.time_steps(step, 1, 0)[0]
     durations = common.time_steps(step, c["steps"], max(c["warmup"] - 1, 0))
     return dict(common.rate_summary(durations, c["batch"]), first_step_s=round(first, 2),
-                loss_first=round(losses[0], 5), nonfinite_steps=nonfinite())
+                loss_first=f"{losses[0]:.5f}", nonfinite_steps=nonfinite())
 
 
 BUILDERS = {"torch": build_torch, "mindspore": build_mindspore}

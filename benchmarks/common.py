@@ -102,6 +102,8 @@ def format_table(rows, columns):
         if value is None:
             return "-"
         if isinstance(value, float):
+            if value != 0 and abs(value) < 0.01:
+                return f"{value:.1e}"
             return f"{value:.2f}" if abs(value) < 1000 else f"{value:.0f}"
         if isinstance(value, (list, tuple)):
             return "/".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in value)
