@@ -27,7 +27,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(BENCH_DIR))
 
 from benchmarks import common  # noqa: E402
-from benchmarks.nets import NETWORKS, make_batch, parse_settings  # noqa: E402
+from benchmarks.nets import NETWORKS, make_batch, parse_variant  # noqa: E402
 
 COLUMNS = [("backbone", "backbone"), ("batch", "batch"), ("runtime", "runtime"), ("mode", "mode"),
            ("variant", "settings"), ("img_s", "img/s (median)"), ("img_s_min", "min"), ("img_s_max", "max"),
@@ -172,15 +172,14 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, default=1, help="runs of each runtime, order alternating")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch and ONNX Runtime intra-op threads")
     parser.add_argument("--ms_settings", action="append", default=None,
-                        help="MindSpore variant 'name:key=value,...' as in bench_train.py; 'project' (the default) "
-                             "uses init_device with the schema defaults")
+                        help="MindSpore variant 'name:key=value,...' as in bench_train.py (root=PATH: another copy of "
+                             "the project; 'project', the default: init_device with the schema defaults)")
     parser.add_argument("--full", action="store_true", help="every backbone, GRAPH and PYNATIVE")
     parser.add_argument("--output", default=os.path.join(common.RESULTS_DIR, "bench_infer.json"))
     args = parser.parse_args(argv)
     if args.full:
         args.backbones, args.modes = sorted(NETWORKS), ["GRAPH", "PYNATIVE"]
-    variants = [parse_settings(text) for text in (args.ms_settings or ["project:"])]
-    args.variants = [(name, None if name == "project" else settings) for name, settings in variants]
+    args.variants = [parse_variant(text) for text in (args.ms_settings or ["project:"])]
     return args
 
 
@@ -199,18 +198,18 @@ def main(argv=None):
                 if "error" in result:
                     raise SystemExit(f"{backbone}: {job} failed: {result['error']}")
             base.update(mindir=export(base, "MINDIR", workdir), onnx=export(base, "ONNX", workdir))
-            jobs = [("pytorch", "-", "-", None), ("onnxruntime", "-", "-", None)]
-            jobs += [("mindspore-ckpt", mode, name, settings) for mode in args.modes
-                     for name, settings in args.variants]
-            jobs += [("mindspore-mindir", "GRAPH", name, settings) for name, settings in args.variants]
+            jobs = [("pytorch", "-", "-", None, None), ("onnxruntime", "-", "-", None, None)]
+            jobs += [("mindspore-ckpt", mode, name, settings, root) for mode in args.modes
+                     for name, settings, root in args.variants]
+            jobs += [("mindspore-mindir", "GRAPH", name, settings, root) for name, settings, root in args.variants]
             runs = {job[:3]: [] for job in jobs}
             for round_index in range(args.rounds):
-                for runtime, mode, name, settings in (jobs if round_index % 2 == 0 else jobs[::-1]):
+                for runtime, mode, name, settings, root in (jobs if round_index % 2 == 0 else jobs[::-1]):
                     logging.info("%s batch %d: %s %s %s (round %d)", backbone, args.batch, runtime, mode, name,
                                  round_index + 1)
                     output = os.path.join(workdir, f"{backbone}_{runtime}_{mode}_{name}.npy")
                     result = common.run_worker(script, dict(base, job=runtime, mode=mode, settings=settings,
-                                                            output=output))
+                                                            output=output), root=root)
                     if "error" in result:
                         logging.warning("failed: %s", result["error"])
                     result["output"] = output

@@ -24,7 +24,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(BENCH_DIR))
 
 from benchmarks import common  # noqa: E402
-from benchmarks.nets import HEADS, NETWORKS, make_batch, parse_settings  # noqa: E402
+from benchmarks.nets import HEADS, NETWORKS, make_batch, parse_variant  # noqa: E402
 
 LR = 0.01
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
@@ -151,7 +151,8 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
     parser.add_argument("--ms_settings", action="append", default=None,
                         help="MindSpore variant 'name:key=value,...' (keys: threads, jit_level, graph_kernel, "
-                             "dispatch_threads); 'project' (the default) uses init_device with the schema defaults")
+                             "dispatch_threads; root=PATH runs it from another copy of the project; project=true "
+                             "or the name 'project' (the default) uses init_device with the schema defaults)")
     parser.add_argument("--no_torch", action="store_true", help="MindSpore only")
     parser.add_argument("--explore", action="store_true", help="add the MindSpore setting variants " + str(EXPLORE))
     parser.add_argument("--full", action="store_true", help="every backbone and head, both modes, batch 32 and 64")
@@ -160,10 +161,9 @@ def parse_args(argv=None):
     if args.full:
         args.backbones, args.heads, args.modes, args.batch_sizes = sorted(NETWORKS), list(HEADS), \
             ["GRAPH", "PYNATIVE"], [32, 64]
-    variants = [parse_settings(text) for text in (args.ms_settings or ["project:"])]
+    args.variants = [parse_variant(text) for text in (args.ms_settings or ["project:"])]
     if args.explore:
-        variants += [parse_settings(text) for text in EXPLORE]
-    args.variants = [(name, None if name == "project" else settings) for name, settings in variants]
+        args.variants += [parse_variant(text) for text in EXPLORE]
     return args
 
 
@@ -197,14 +197,16 @@ def main(argv=None):
                 init = common.run_worker(script, dict(base, job="init"))
                 if "error" in init:
                     raise SystemExit(f"{backbone}/{head}: writing the twin weights failed: {init['error']}")
-            jobs = [] if args.no_torch else [("torch", "-", "pytorch", None)]
-            jobs += [("mindspore", mode, name, settings) for mode in args.modes for name, settings in args.variants]
+            jobs = [] if args.no_torch else [("torch", "-", "pytorch", None, None)]
+            jobs += [("mindspore", mode, name, settings, root) for mode in args.modes
+                     for name, settings, root in args.variants]
             runs = {job[:3]: [] for job in jobs}
             for round_index in range(args.rounds):
-                for framework, mode, name, settings in (jobs if round_index % 2 == 0 else jobs[::-1]):
+                for framework, mode, name, settings, root in (jobs if round_index % 2 == 0 else jobs[::-1]):
                     logging.info("%s %s batch %d: %s %s %s (round %d)", backbone, head, batch, framework, mode,
                                  name, round_index + 1)
-                    result = common.run_worker(script, dict(base, job=framework, mode=mode, settings=settings))
+                    result = common.run_worker(script, dict(base, job=framework, mode=mode, settings=settings),
+                                               root=root)
                     if "error" in result:
                         logging.warning("failed: %s", result["error"])
                     runs[(framework, mode, name)].append(result)

@@ -75,14 +75,18 @@ def worker_main(run, argv=None):
     print(RESULT_MARK + json.dumps(result), flush=True)
 
 
-def run_worker(script, config, timeout=3600):
+def run_worker(script, config, timeout=3600, root=None):
     """Run one configuration in a fresh ``python script --worker`` process; return its result dict, or
-    ``{"error": ...}`` with the tail of its output when it failed."""
+    ``{"error": ...}`` with the tail of its output when it failed. With ``root`` (another copy of the project)
+    the same script is run from that copy, with that copy's ``src``."""
+    if root:
+        script = os.path.join(os.path.abspath(root), os.path.relpath(script, ROOT))
+    root = os.path.abspath(root) if root else ROOT
     command = [sys.executable, script, "--worker", json.dumps(config)]
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     start = time.time()
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env,
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=root, env=env,
                               check=False)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s"}

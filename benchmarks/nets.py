@@ -14,6 +14,19 @@ def make_batch(batch_size, image_size, num_classes, seed=0):
     return images, labels
 
 
+def parse_variant(text):
+    """A MindSpore variant 'name:key=value,...' -> (name, settings, root).
+
+    Values are int, true/false or strings. ``root=PATH`` runs the variant from another copy of the project (e.g.
+    an export of an older commit, to measure before/after side by side). Settings are None, meaning the
+    project's own ``init_device`` with the schema defaults, when the name is 'project' or ``project=true`` is
+    given; otherwise the keys of ``benchmarks.ms_side.SETTING_KEYS`` (an empty set: MindSpore's defaults)."""
+    name, settings = parse_settings(text)
+    root = settings.pop("root", None)
+    project = settings.pop("project", False) or name == "project"
+    return name, (None if project else settings), root
+
+
 def parse_settings(text):
     """'name:key=value,key=value' -> (name, {key: value}); values are int, true/false, or strings."""
     name, _, body = text.partition(":")

@@ -19,7 +19,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(BENCH_DIR))
 
 from benchmarks import bench_train, common  # noqa: E402
-from benchmarks.nets import HEADS, NETWORKS, parse_settings  # noqa: E402
+from benchmarks.nets import HEADS, NETWORKS, parse_variant  # noqa: E402
 
 
 def profile_mindspore(c):
@@ -83,12 +83,12 @@ def main(argv=None):
     parser.add_argument("--output", default=os.path.join(common.RESULTS_DIR, "profile_train.json"))
     args = parser.parse_args(argv)
     common.setup_logging()
-    name, settings = parse_settings(args.ms_settings)
+    _, settings, _ = parse_variant(args.ms_settings)
     results = {}
     with tempfile.TemporaryDirectory(prefix="profile_train_") as workdir:
         base = {"backbone": args.backbone, "head": args.head, "batch": args.batch, "num_classes": args.num_classes,
                 "steps": args.steps, "warmup": args.warmup, "threads": args.threads, "mode": args.mode,
-                "settings": None if name == "project" else settings,
+                "settings": settings,
                 "weights": os.path.join(workdir, "weights.npz"), "profile_dir": os.path.join(workdir, "ms")}
         init = common.run_worker(os.path.join(BENCH_DIR, "bench_train.py"), dict(base, job="init"))
         if "error" in init:
