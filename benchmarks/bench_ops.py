@@ -2,8 +2,11 @@
 
     python benchmarks/bench_ops.py [--batch 32] [--steps 10]
 
-  prelu        nn.PReLU's fused kernel vs relu(x) - w relu(-x) (src/network/prelu.py), forward and
-               forward + backward on the first sphere20a stage's activations (batch x 64 x 56 x 48);
+  prelu        nn.PReLU's fused kernel vs relu(x) - w relu(-x), forward and forward + backward on the first
+               sphere20a stage's activations (batch x 64 x 56 x 48). The composite wins here, alone, but not
+               inside sphere20a (benchmarks/profile_train.py: its ReduceSum/Mul/Neg/ReluGrad cost as much as
+               PReLU + PReLUGrad, and peak RSS grows from 1.9 to 3.4 GB at batch 32), so the networks keep
+               nn.PReLU;
   cosine       the cosine head's x_n W_n^T: a Transpose + MatMul vs one MatMul(transpose_b), and the cost of
                re-normalising W (10,575 x 512) each step vs a cached W_n (possible only when W is frozen);
   finite_check TrainStep's NaN guard over sphere20a + head gradients: isfinite(g).all() per gradient vs one
@@ -36,7 +39,6 @@ def mindspore_cases(args):
 
     from src.heads.cosine import l2_normalize
     from src.network import build_backbone
-    from src.network.prelu import PReLU
 
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
@@ -62,12 +64,22 @@ def mindspore_cases(args):
         rows.append(dict(case=case, variant=variant, framework="mindspore", load=common.load_average(),
                          **timing(common.time_steps(fn, args.steps, args.warmup))))
 
+    class CompositePReLU(nn.Cell):
+        """max(0, x) + w min(0, x) = relu(x) - w relu(-x)."""
+
+        def __init__(self, channels):
+            super().__init__()
+            self.w = ms.Parameter(ms.Tensor(np.full((channels,), 0.25, np.float32)), name="w")
+
+        def construct(self, x):
+            return ops.relu(x) - self.w.reshape(1, -1, 1, 1) * ops.relu(-x)
+
     rows = []
     x = ms.Tensor(rng.standard_normal((args.batch, 64, 56, 48)).astype(np.float32))
     run("prelu", "nn.PReLU forward", forward(nn.PReLU(64, w=0.25), x))
-    run("prelu", "relu(x) - w relu(-x) forward", forward(PReLU(64), x))
+    run("prelu", "relu(x) - w relu(-x) forward", forward(CompositePReLU(64), x))
     run("prelu", "nn.PReLU forward + backward", forward_backward(nn.PReLU(64, w=0.25), x))
-    run("prelu", "relu(x) - w relu(-x) forward + backward", forward_backward(PReLU(64), x))
+    run("prelu", "relu(x) - w relu(-x) forward + backward", forward_backward(CompositePReLU(64), x))
 
     class Cosine(nn.Cell):
         def __init__(self, transpose_b, cached):
