@@ -1,13 +1,23 @@
-"""Export the embedding network (backbone only, no classifier) for inference.
+"""Export the embedding network (backbone only, no classifier) for inference, optionally checking it.
 
     python export.py --config_path CONFIG --ckpt_file CKPT [--file_format MINDIR|ONNX|AIR] [--export_batch_size N]
+        [--dynamic_batch] [--image_size [H,W]] [--file_name PATH] [--verify [--verify_images FOLDER]]
 
-The input is the normalised RGB tensor (N, 3, H, W), (x - 127.5) / 128; the output the raw embedding. A sidecar
-``<file>.json`` records the preprocessing and the embedding size. AIR needs the Ascend backend.
+The input is the normalised RGB tensor (N, 3, H, W), (x - 127.5) / 128; the output the raw embedding. The file is
+``<backbone>_<H>x<W>_b<N>.<mindir|onnx|air>`` (``_dyn`` for a dynamic batch) unless ``file_name`` is given. A
+sidecar ``<file>.json`` records the preprocessing, the input shape and the embedding size. AIR needs the Ascend
+backend; a dynamic batch is for MINDIR and ONNX. ``mindspore.onnx.export`` works once per process, so export one
+ONNX file per run of this script.
+
+``--verify`` then runs the checkpoint and the exported file (MINDIR: ``mindspore.load`` + ``nn.GraphCell``; ONNX:
+onnxruntime) on the same batch of ``export_batch_size`` inputs (a dynamic export also on one input more): seeded
+random normalised inputs, or the aligned images of ``verify_images``. It prints the max abs difference and the
+minimum cosine, records them in the sidecar, and exits 1 unless max abs diff <= 1e-4 and cosine >= 0.99999.
 """
 import json
 import logging
 import os
+import stat
 import sys
 
 import mindspore as ms
@@ -15,6 +25,8 @@ import numpy as np
 
 from src.data.alignment import template_for
 from src.data.preprocess import CHANNEL_ORDER, MEAN, SCALE
+from src.deploy.exported import load_exported
+from src.deploy.parity import MAX_ABS_DIFF, MIN_COSINE, image_inputs, parity, random_inputs
 from src.model_utils.config import load_config
 from src.model_utils.device import init_device
 from src.model_utils.logger import setup_logging
@@ -23,48 +35,148 @@ from src.network.weights import load_backbone_weights
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 EXTENSIONS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
+ONNX_INPUT, ONNX_OUTPUT = "image", "embedding"
 LOG = logging.getLogger("facerec.export")
 
 
 def export_name(cfg):
+    """The exported file's path without extension: ``file_name``, else backbone, input size and batch."""
     height, width = cfg.image_size
-    return cfg.file_name or f"{cfg.backbone}_{height}x{width}_b{cfg.export_batch_size}"
+    batch = "dyn" if cfg.dynamic_batch else f"b{cfg.export_batch_size}"
+    return cfg.file_name or f"{cfg.backbone}_{height}x{width}_{batch}"
 
 
 def preprocessing_record(cfg):
     """What a deployer needs to feed the exported network."""
     height, width = cfg.image_size
-    return {"backbone": cfg.backbone, "input_shape": [cfg.export_batch_size, 3, height, width],
-            "input_layout": "NCHW", "channel_order": CHANNEL_ORDER, "mean": MEAN, "scale": SCALE,
-            "normalisation": "(x - mean) * scale", "embedding_size": cfg.embedding_size,
-            "alignment_template": template_for(cfg.image_size).round(4).tolist(),
-            "file_format": cfg.file_format}
+    record = {"backbone": cfg.backbone, "file_format": cfg.file_format,
+              "input_shape": [None if cfg.dynamic_batch else cfg.export_batch_size, 3, height, width],
+              "dynamic_batch": cfg.dynamic_batch, "input_layout": "NCHW", "input_dtype": "float32",
+              "channel_order": CHANNEL_ORDER, "mean": MEAN, "scale": SCALE, "normalisation": "(x - mean) * scale",
+              "image_size": [height, width],
+              "alignment_template": template_for(cfg.image_size).astype(np.float64).round(4).tolist(),
+              "embedding_size": cfg.embedding_size, "output": "raw embedding (not L2-normalised)",
+              "checkpoint": cfg.ckpt_file, "exported_by": f"MindSpore {ms.__version__}"}
+    if cfg.file_format == "ONNX":
+        record.update({"input_name": ONNX_INPUT, "output_name": ONNX_OUTPUT})
+    return record
 
 
-def export(cfg):
-    if cfg.file_format == "AIR" and cfg.device_target != "Ascend":
-        raise ValueError("file_format AIR can only be exported with device_target Ascend (MindSpore writes AIR only "
-                         "on the Ascend backend); use MINDIR or ONNX here")
+def check_request(cfg):
+    """Refuse what cannot be done here before any work, with the reason."""
     if cfg.ckpt_file is None:
         raise ValueError("config key 'ckpt_file' is not set: give the checkpoint to export")
-    init_device(cfg)
-    setup_logging()
-    backbone = load_backbone_weights(build_backbone_from_config(cfg), cfg.ckpt_file)
-    backbone.set_train(False)
+    if cfg.file_format == "AIR":
+        if cfg.device_target != "Ascend":
+            raise ValueError("file_format AIR can only be exported with device_target Ascend (MindSpore writes AIR "
+                             "only on the Ascend backend); use MINDIR or ONNX here")
+        if cfg.dynamic_batch:
+            raise ValueError("dynamic_batch is supported for MINDIR and ONNX, not AIR")
+        if cfg.verify:
+            raise ValueError("--verify runs MINDIR (MindSpore) and ONNX (onnxruntime) files; an AIR file cannot be "
+                             "loaded back here: verify the MINDIR of the same checkpoint instead")
+
+
+def example_input(cfg):
     height, width = cfg.image_size
-    dummy = ms.Tensor(np.zeros((cfg.export_batch_size, 3, height, width), np.float32))
-    base = export_name(cfg)
-    ms.export(backbone, dummy, file_name=base, file_format=cfg.file_format)
+    if cfg.dynamic_batch:
+        return ms.Tensor(shape=[None, 3, height, width], dtype=ms.float32)
+    return ms.Tensor(np.zeros((cfg.export_batch_size, 3, height, width), np.float32))
+
+
+def write_file(backbone, cfg, base):
+    """Export ``backbone`` to ``base`` + extension; returns the path."""
     path = base + EXTENSIONS[cfg.file_format]
-    with open(path + ".json", "w", encoding="utf-8") as f:
-        json.dump(preprocessing_record(cfg), f, indent=2)
-    LOG.info("exported %s (+ %s.json)", path, path)
-    print(path, flush=True)
+    if os.path.exists(path):
+        os.remove(path)  # MindSpore writes exported files read-only (0400) and does not replace them
+    if cfg.file_format == "ONNX":
+        ms.onnx.export(backbone, example_input(cfg), file_name=path, input_names=[ONNX_INPUT],
+                       output_names=[ONNX_OUTPUT])
+        if cfg.dynamic_batch:
+            name_dynamic_batch(path)
+    else:
+        ms.export(backbone, example_input(cfg), file_name=base, file_format=cfg.file_format)
     return path
 
 
+def name_dynamic_batch(onnx_path):
+    """MindSpore writes a dynamic dimension as ``dim_value: -1``; rewrite it the ONNX way (``dim_param``)."""
+    import onnx
+
+    from tools.to_lite import mark_dynamic_dims
+
+    model = onnx.load(onnx_path)
+    mark_dynamic_dims(model)
+    onnx.checker.check_model(model)
+    mode = stat.S_IMODE(os.stat(onnx_path).st_mode)
+    os.chmod(onnx_path, mode | stat.S_IWUSR)
+    onnx.save(model, onnx_path)
+    os.chmod(onnx_path, mode)
+
+
+def verify(backbone, cfg, path):
+    """Run the checkpoint's network and the exported file on the same inputs; returns the parity record."""
+    count = cfg.export_batch_size + (1 if cfg.dynamic_batch else 0)
+    if cfg.verify_images:
+        inputs, used = image_inputs(cfg.verify_images, count, cfg.image_size)
+        source = f"{len(set(used))} images from {cfg.verify_images}"
+    else:
+        inputs, source = random_inputs(count, cfg.image_size, cfg.seed), f"random inputs (seed {cfg.seed})"
+    reference = backbone(ms.Tensor(inputs)).asnumpy()
+    run = load_exported(path)
+    batches = [cfg.export_batch_size] + ([count] if cfg.dynamic_batch else [])
+    checks = [parity(reference[:n], run(inputs[:n])) for n in batches]
+    record = {"inputs": source, "batch_sizes": batches,
+              "max_abs_diff": max(c["max_abs_diff"] for c in checks),
+              "min_cosine": min(c["min_cosine"] for c in checks),
+              "limits": {"max_abs_diff": MAX_ABS_DIFF, "min_cosine": MIN_COSINE}}
+    record["passed"] = all(c["passed"] for c in checks)
+    return record
+
+
+def load_backbone(cfg):
+    backbone = load_backbone_weights(build_backbone_from_config(cfg), cfg.ckpt_file)
+    backbone.set_train(False)
+    return backbone
+
+
+def write_sidecar(path, record):
+    with open(path + ".json", "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=2)
+
+
+def export(cfg):
+    """Export the network and write its sidecar; returns the exported file's path."""
+    check_request(cfg)
+    init_device(cfg)
+    setup_logging()
+    path = write_file(load_backbone(cfg), cfg, export_name(cfg))
+    write_sidecar(path, preprocessing_record(cfg))
+    LOG.info("exported %s (+ %s.json)", path, path)
+    return path
+
+
+def verify_export(cfg, path):
+    """The parity check of an export of ``cfg`` at ``path``: printed, added to the sidecar, and returned."""
+    report = verify(load_backbone(cfg), cfg, path)
+    with open(path + ".json", "r", encoding="utf-8") as f:
+        record = json.load(f)
+    record["parity"] = report
+    write_sidecar(path, record)
+    print(f"verify {os.path.basename(path)} against {os.path.basename(cfg.ckpt_file)} on {report['inputs']}, "
+          f"batch {'+'.join(map(str, report['batch_sizes']))}: max_abs_diff={report['max_abs_diff']:.3e} "
+          f"min_cosine={report['min_cosine']:.8f} {'PASS' if report['passed'] else 'FAIL'} "
+          f"(limits: max_abs_diff <= {MAX_ABS_DIFF:g}, min_cosine >= {MIN_COSINE})", flush=True)
+    return report
+
+
 def main(argv=None):
-    export(load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG))
+    """Export, and with ``verify`` check the export; prints the path last; returns the exit status."""
+    cfg = load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG)
+    path = export(cfg)
+    report = verify_export(cfg, path) if cfg.verify else None
+    print(path, flush=True)
+    return 1 if report is not None and not report["passed"] else 0
 
 
 if __name__ == "__main__":

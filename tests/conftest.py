@@ -1,13 +1,15 @@
-"""MindSpore runs on the CPU in graph mode with two threads (the thread count may be set only once a process)."""
+"""Shared test set-up: MindSpore on the CPU in graph mode with two threads (settable once a process), ../shared,
+and MindSpore Lite with the C++ harness built."""
 import os
+import subprocess
 
 import mindspore as ms
 import pytest
 
 from src.model_utils.device import set_cpu_threads
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(ROOT, "..", "shared")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(REPO, "..", "shared")
 
 ms.set_device("CPU")
 ms.set_context(mode=ms.GRAPH_MODE)
@@ -20,3 +22,41 @@ def shared_dir():
     if not os.path.isdir(SHARED):
         pytest.skip(f"the shared data folder ../shared ({os.path.abspath(SHARED)}) is absent")
     return SHARED
+
+
+# Words in pip's output when PyPI cannot be reached at all (as opposed to an error of the index itself).
+_NO_NETWORK = ("NewConnectionError", "Failed to establish a new connection", "Temporary failure in name resolution",
+               "Name or service not known", "Network is unreachable", "No route to host", "ConnectTimeoutError",
+               "ProxyError")
+
+
+@pytest.fixture(scope="session")
+def lite_home():
+    """$MINDSPORE_LITE_HOME or $MS_LITE_HOME, else the wheel that tools/fetch_lite.sh unpacks into its cache.
+
+    Skips only when the download fails because PyPI cannot be reached.
+    """
+    for variable in ("MINDSPORE_LITE_HOME", "MS_LITE_HOME"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    result = subprocess.run(["bash", os.path.join(REPO, "tools", "fetch_lite.sh")], capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0:
+        if any(marker in result.stderr for marker in _NO_NETWORK):
+            pytest.skip("MINDSPORE_LITE_HOME is not set and tools/fetch_lite.sh cannot reach PyPI to download "
+                        "mindspore-lite==2.0.0 (no network)")
+        pytest.fail(f"tools/fetch_lite.sh failed:\n{result.stderr[-4000:]}")
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def face_infer(lite_home, tmp_path_factory):
+    """The ascend310_infer harness built with build.sh into a temporary folder; returns the executable."""
+    build_dir = tmp_path_factory.mktemp("face_infer_build")
+    env = dict(os.environ, MINDSPORE_LITE_HOME=lite_home)
+    result = subprocess.run(["bash", os.path.join(REPO, "ascend310_infer", "build.sh"), str(build_dir)], env=env,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"build.sh failed:\n{result.stderr[-4000:]}"
+    executable = result.stdout.strip().splitlines()[-1]
+    assert os.access(executable, os.X_OK), executable
+    return executable

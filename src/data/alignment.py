@@ -2,7 +2,9 @@
 
 A non-reflective similarity transform (rotation, uniform scale, translation) is estimated from the five
 landmarks (left eye, right eye, nose, left and right mouth corner) to the template with scikit-image and
-applied with OpenCV's bilinear warp (black border).
+applied with OpenCV's bilinear warp (black border). ``pad`` enlarges the output by ``pad`` pixels on every side
+with the template moved by (pad, pad): cropping the image_size window at (pad, pad) gives the plain alignment,
+any other window a face shifted by up to ``pad`` pixels (the training jitter of the seed model zoo, pad 2).
 """
 import cv2
 import numpy as np
@@ -10,6 +12,10 @@ from skimage.transform import SimilarityTransform
 
 SPHEREFACE_TEMPLATE = np.array([[30.2946, 51.6963], [65.5318, 51.5014], [48.0252, 71.7366],
                                 [33.5493, 92.3655], [62.7299, 92.2041]], np.float32)
+
+
+class AlignmentError(ValueError):
+    """No similarity transform fits the landmarks (e.g. all five points coincide)."""
 
 
 def template_for(image_size):
@@ -22,18 +28,19 @@ def template_for(image_size):
     return points
 
 
-def similarity_matrix(landmarks, image_size):
-    """2x3 matrix of the similarity transform taking ``landmarks`` (5x2) onto the template."""
+def similarity_matrix(landmarks, image_size, pad=0):
+    """2x3 matrix of the similarity transform taking ``landmarks`` (5x2) onto the template (moved by ``pad``)."""
     src = np.asarray(landmarks, np.float64).reshape(5, 2)
-    transform = SimilarityTransform.from_estimate(src, template_for(image_size).astype(np.float64))
+    transform = SimilarityTransform.from_estimate(src, template_for(image_size).astype(np.float64) + pad)
     if not transform:
-        raise ValueError(f"cannot estimate an alignment from landmarks {src.tolist()}")
+        raise AlignmentError(f"cannot estimate an alignment from landmarks {src.tolist()}")
     return transform.params[:2]
 
 
-def align_face(image, landmarks, image_size):
-    """Warp ``image`` (HxWx3) so its landmarks land on the template; returns image_size[0] x image_size[1] x 3."""
+def align_face(image, landmarks, image_size, pad=0):
+    """Warp ``image`` (HxWx3) so its landmarks land on the template; returns an
+    (image_size[0] + 2 pad) x (image_size[1] + 2 pad) x 3 image."""
     height, width = image_size
-    matrix = similarity_matrix(landmarks, image_size)
-    return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
+    matrix = similarity_matrix(landmarks, image_size, pad)
+    return cv2.warpAffine(image, matrix, (width + 2 * pad, height + 2 * pad), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)

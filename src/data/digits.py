@@ -51,15 +51,17 @@ def draw_pairs(by_class, folds, pairs_per_fold, rng):
 def prepare_digits(out_dir, image_size=(32, 32), folds=10, pairs_per_fold=30, seed=0):
     """Write ``train/`` + ``train_list.txt`` (classes 0-6) and ``heldout/`` + ``pairs.txt`` (classes 7-9).
 
-    Returns the paths {'train_root', 'train_list', 'eval_root', 'eval_pairs'}.
+    Returns the paths {'train_root', 'train_list', 'eval_root', 'eval_pairs', 'heldout_list'} (the last lists the
+    held-out images as ``relpath label`` under ``eval_root``, for feature plots).
     """
     digits = load_digits()
     by_class = {}
     for pixels, digit in zip(digits.data, digits.target):
         by_class.setdefault(int(digit), []).append(pixels)
     paths = {"train_root": os.path.join(out_dir, "train"), "train_list": os.path.join(out_dir, "train_list.txt"),
-             "eval_root": os.path.join(out_dir, "heldout"), "eval_pairs": os.path.join(out_dir, "pairs.txt")}
-    list_lines = []
+             "eval_root": os.path.join(out_dir, "heldout"), "eval_pairs": os.path.join(out_dir, "pairs.txt"),
+             "heldout_list": os.path.join(out_dir, "heldout_list.txt")}
+    list_lines = {True: [], False: []}
     for digit, images in sorted(by_class.items()):
         root = paths["train_root"] if digit in TRAIN_CLASSES else paths["eval_root"]
         os.makedirs(os.path.join(root, identity_name(digit)), exist_ok=True)
@@ -67,10 +69,10 @@ def prepare_digits(out_dir, image_size=(32, 32), folds=10, pairs_per_fold=30, se
             relpath = image_relpath(digit, number)
             image = digit_image(pixels, image_size)
             cv2.imwrite(os.path.join(root, relpath), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-            if digit in TRAIN_CLASSES:
-                list_lines.append(f"{relpath} {digit}")
-    with open(paths["train_list"], "w", encoding="utf-8") as f:
-        f.write("\n".join(list_lines) + "\n")
+            list_lines[digit in TRAIN_CLASSES].append(f"{relpath} {digit}")
+    for key, lines in (("train_list", list_lines[True]), ("heldout_list", list_lines[False])):
+        with open(paths[key], "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
     heldout = {d: by_class[d] for d in HELDOUT_CLASSES}
     pairs = draw_pairs(heldout, folds, pairs_per_fold, np.random.default_rng(seed))
     with open(paths["eval_pairs"], "w", encoding="utf-8") as f:

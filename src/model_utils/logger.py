@@ -4,18 +4,21 @@ import os
 import sys
 
 FORMAT = "%(asctime)s %(levelname)s %(message)s"
+_handlers = []
 
 
 def setup_logging(output_dir=None, rank=0):
-    """Configure the root logger once per process; returns the package logger."""
+    """Route INFO logs to stdout (and a per-rank file); calling it again replaces only the handlers it added."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
+    for handler in _handlers:
         root.removeHandler(handler)
-    handlers = [logging.StreamHandler(sys.stdout)]
+        handler.close()
+    _handlers.clear()
+    _handlers.append(logging.StreamHandler(sys.stdout))
     if output_dir:
         os.makedirs(output_dir, exist_ok=True)
-        handlers.append(logging.FileHandler(os.path.join(output_dir, f"log_rank{rank}.txt")))
-    for handler in handlers:
+        _handlers.append(logging.FileHandler(os.path.join(output_dir, f"log_rank{rank}.txt")))
+    for handler in _handlers:
         handler.setFormatter(logging.Formatter(FORMAT, "%H:%M:%S"))
         root.addHandler(handler)
     root.setLevel(logging.INFO)

@@ -1,0 +1,177 @@
+"""Dataset checks: the cheap one ``train.py`` runs before training, and the full report of
+``tools/check_dataset.py``.
+
+Cheap (seconds for CASIA-WebFace): every label in 0..num_classes-1 and every image file present; a failure stops
+the run with an error naming the list file and line. Full: also decodes every image (threads), and reports
+counts, the histogram of images per class, malformed lines, label gaps, duplicate paths and landmarks outside
+their image, each with its line number.
+"""
+import logging
+import os
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from src.data.images import load_sample_image
+from src.data.preprocess import ImageDecodeError
+from src.data.readers import read_training_list
+from src.data.samples import CLASS_NAMES_FILE, sample_name, sample_origin, write_class_names
+
+LOG = logging.getLogger(__name__)
+HISTOGRAM_EDGES = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
+ERROR_KINDS = ("malformed_lines", "labels_out_of_range", "missing_files", "undecodable_images",
+               "landmarks_outside_image", "conflicting_duplicates")
+WARNING_KINDS = ("label_gaps", "duplicate_paths")
+SHOWN = 5
+
+
+class DataCheckError(ValueError):
+    """The training list is unusable; the message names the list file and line of each problem shown."""
+
+
+def class_count(samples, num_classes, class_names=None):
+    """The configured count, else the reader's class names, else the largest label + 1."""
+    if num_classes is not None:
+        return num_classes
+    if class_names is not None:
+        return len(class_names)
+    return max((s.label for s in samples), default=-1) + 1
+
+
+def labels_out_of_range(samples, num_classes):
+    return [s for s in samples if not 0 <= s.label < num_classes]
+
+
+def missing_files(samples):
+    """Samples whose image file does not exist (RecordIO records were checked against the file by the reader)."""
+    return [s for s in samples if s.offset is None and not os.path.isfile(s.path)]
+
+
+def check_training_list(training_list, num_classes, list_path):
+    """The start-of-run check: returns num_classes, or raises ``DataCheckError`` naming the file and line of
+    the first out-of-range labels and missing images."""
+    samples = training_list.samples
+    if not samples:
+        raise DataCheckError(f"{list_path}: the training list has no images")
+    num_classes = class_count(samples, num_classes, training_list.class_names)
+    problems = [f"{sample_origin(s, list_path)}: label {s.label} of {sample_name(s)} is outside 0..{num_classes - 1}"
+                f" (num_classes={num_classes})" for s in labels_out_of_range(samples, num_classes)]
+    problems += [f"{sample_origin(s, list_path)}: image not found: {s.path}" for s in missing_files(samples)]
+    if problems:
+        more = f"\n... and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
+        raise DataCheckError(f"{len(problems)} problem(s) in the training list (run tools/check_dataset.py for a "
+                             f"full report):\n" + "\n".join(problems[:SHOWN]) + more)
+    used = len({s.label for s in samples})
+    if used != num_classes:
+        LOG.warning("num_classes=%d but %s uses %d distinct labels", num_classes, list_path, used)
+    return num_classes
+
+
+def load_training_list(list_path, list_format, root="", num_classes=None, class_map_dir=None):
+    """Read and check the training list; returns (samples, num_classes).
+
+    When the reader remapped the dataset's identities (CelebA, identity folders), the mapping is written to
+    ``class_map_dir/class_names.txt`` (``label<TAB>identity`` per line) when a folder is given.
+    """
+    training_list = read_training_list(list_path, list_format, root)
+    num_classes = check_training_list(training_list, num_classes, list_path)
+    if class_map_dir and training_list.class_names is not None:
+        os.makedirs(class_map_dir, exist_ok=True)
+        path = os.path.join(class_map_dir, CLASS_NAMES_FILE)
+        write_class_names(path, training_list.class_names)
+        LOG.info("wrote the mapping of %d training labels to %s identities to %s", len(training_list.class_names),
+                 list_format, path)
+    return training_list.samples, num_classes
+
+
+def images_per_class_histogram(counts):
+    """[{'images': '5-9', 'classes': n}, ...] over the classes that have images."""
+    values = np.array(list(counts), np.int64)
+    rows = []
+    for low, high in zip(HISTOGRAM_EDGES, HISTOGRAM_EDGES[1:] + (None,)):
+        inside = (values >= low) & (values < high) if high else values >= low
+        name = str(low) if high == low + 1 else f"{low}+" if high is None else f"{low}-{high - 1}"
+        rows.append({"images": name, "classes": int(inside.sum())})
+    return rows
+
+
+def entry(sample, **extra):
+    """A report row naming a sample by line and path."""
+    return dict({"line": sample.line, "path": sample_name(sample)}, **extra)
+
+
+def duplicates(samples):
+    by_path = defaultdict(list)
+    for sample in samples:
+        by_path[sample_name(sample)].append(sample)
+    return [{"path": name, "lines": [s.line for s in group], "labels": [s.label for s in group],
+             "conflicting": len({s.label for s in group}) > 1}
+            for name, group in by_path.items() if len(group) > 1]
+
+
+def landmarks_inside(landmarks, shape):
+    height, width = shape[:2]
+    points = np.asarray(landmarks)
+    return bool(np.all((points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)))
+
+
+def _decode(sample):
+    try:
+        return load_sample_image(sample).shape, None
+    except ImageDecodeError as err:
+        return None, str(err)
+
+
+def decode_all(samples, workers=1, log_every=10.0):
+    """[(shape or None, error or None)] for ``samples``, decoding with ``workers`` threads."""
+    results = []
+    start = last = time.time()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for result in pool.map(_decode, samples, chunksize=64) if workers > 1 else map(_decode, samples):
+            results.append(result)
+            now = time.time()
+            if now - last >= log_every:
+                LOG.info("decoded %d/%d images, %.0f img/s", len(results), len(samples),
+                         len(results) / (now - start))
+                last = now
+    return results
+
+
+def dataset_report(list_path, list_format, root="", num_classes=None, decode=True, workers=1):
+    """Everything ``tools/check_dataset.py`` reports, as a JSON-ready dict (``ok`` is False on any error)."""
+    malformed = []
+    training_list = read_training_list(list_path, list_format, root, errors=malformed)
+    samples = training_list.samples
+    classes = class_count(samples, num_classes, training_list.class_names)
+    counts = Counter(s.label for s in samples)
+    missing = missing_files(samples)
+    duplicate = duplicates(samples)
+    report = {
+        "list": list_path, "format": list_format, "root": root,
+        "images": len(samples), "classes": classes, "classes_with_images": len(counts),
+        "images_per_class": {"min": min(counts.values(), default=0), "max": max(counts.values(), default=0),
+                             "mean": len(samples) / max(len(counts), 1),
+                             "histogram": images_per_class_histogram(counts.values())},
+        "malformed_lines": [{"file": e.path, "line": e.line, "error": e.message} for e in malformed],
+        "labels_out_of_range": [entry(s, label=s.label) for s in labels_out_of_range(samples, classes)],
+        "label_gaps": [label for label in range(classes) if label not in counts],
+        "duplicate_paths": duplicate,
+        "conflicting_duplicates": [d for d in duplicate if d["conflicting"]],
+        "missing_files": [entry(s) for s in missing],
+        "undecodable_images": None, "landmarks_outside_image": None,
+    }
+    if decode:
+        missing_ids = {id(s) for s in missing}
+        present = [s for s in samples if id(s) not in missing_ids]
+        decoded = decode_all(present, workers)
+        report["undecodable_images"] = [entry(s, error=err) for s, (_, err) in zip(present, decoded) if err]
+        report["landmarks_outside_image"] = [
+            entry(s, image_size=list(shape[:2]), landmarks=np.asarray(s.landmarks).round(2).tolist())
+            for s, (shape, _) in zip(present, decoded)
+            if shape is not None and s.landmarks is not None and not landmarks_inside(s.landmarks, shape)]
+    report["errors"] = {kind: len(report[kind] or []) for kind in ERROR_KINDS}
+    report["warnings"] = {kind: len(report[kind]) for kind in WARNING_KINDS}
+    report["ok"] = not any(report["errors"].values())
+    return report

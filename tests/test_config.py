@@ -1,0 +1,91 @@
+"""The config loader: YAML + CLI overrides, unknown keys and wrong types rejected naming the key."""
+import os
+
+import pytest
+
+from src.model_utils.config import ConfigError, load_config, load_schema
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_every_key_has_type_default_and_help():
+    for key, spec in load_schema().items():
+        assert {"type", "default", "help"} <= set(spec), key
+        assert spec["help"].strip(), key
+
+
+def test_shipped_configs_load():
+    for name in ["sphereface_config.yaml"] + [os.path.join("configs", f) for f in os.listdir(os.path.join(ROOT, "configs"))]:
+        cfg = load_config(["--config_path", os.path.join(ROOT, name)])
+        assert cfg.backbone and cfg.head
+
+
+def test_sphereface_recipe_values():
+    cfg = load_config(["--config_path", os.path.join(ROOT, "sphereface_config.yaml")])
+    assert (cfg.backbone, cfg.head, cfg.margin_m, cfg.num_classes) == ("sphere20a", "asoftmax", 4, 10572)
+    assert (cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay) == (256, 0.1, 0.9, 0.0005)
+    assert (cfg.max_steps, cfg.lr_milestones, cfg.image_size) == (28000, [16000, 24000], [112, 96])
+
+
+def test_cli_beats_yaml_beats_default(tmp_path):
+    path = write(tmp_path, "lr: 0.5\nbatch_size: 8\n")
+    cfg = load_config(["--config_path", path, "--lr=0.01", "--image_size=[112,112]", "--head", "cosface"])
+    assert cfg.lr == 0.01 and cfg.batch_size == 8 and cfg.image_size == [112, 112] and cfg.head == "cosface"
+    assert load_config(["--config_path", path]).lr == 0.5
+    assert load_config([]).lr == load_schema()["lr"]["default"]
+
+
+def test_unknown_yaml_key_names_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="unknown config key 'learning_rate'"):
+        load_config(["--config_path", write(tmp_path, "learning_rate: 0.1\n")])
+
+
+def test_unknown_cli_key_names_the_key(capsys):
+    with pytest.raises(SystemExit):
+        load_config(["--learning_rate=0.1"])
+    assert "--learning_rate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text,key", [("batch_size: 1.5\n", "batch_size"), ("lr: fast\n", "lr"),
+                                      ("random_flip: 3\n", "random_flip"), ("image_size: [112]\n", "image_size"),
+                                      ("head: 7\n", "head"), ("mode: FAST\n", "mode"), ("batch_size: 0\n", "batch_size"),
+                                      ("image_size: 112\n", "image_size"), ("epochs: true\n", "epochs")])
+def test_wrong_type_names_the_key(tmp_path, text, key):
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        load_config(["--config_path", write(tmp_path, text)])
+
+
+def test_wrong_cli_type_names_the_key():
+    with pytest.raises(ConfigError, match="'lr'"):
+        load_config(["--lr=abc"])
+
+
+def test_string_keys_keep_cli_text():
+    assert load_config(["--output_dir=2024"]).output_dir == "2024"
+
+
+def test_missing_and_malformed_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(["--config_path", str(tmp_path / "none.yaml")])
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(["--config_path", write(tmp_path, "- a\n- b\n")])
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(["--config_path", write(tmp_path, "lr: !!python/object/apply:os.system ['true']\n")])
+
+
+def test_head_keys_checked_against_head():
+    from src.heads import build_head_from_config
+    cfg = load_config(["--head=normface", "--margin_m=0.3", "--embedding_size=8"])
+    with pytest.raises(ValueError, match="'margin_m' does not apply to head 'normface'"):
+        build_head_from_config(cfg, 10)
+    head = build_head_from_config(load_config(["--head=arcface", "--margin_m=0.3", "--embedding_size=8"]), 10)
+    assert head.m == 0.3 and head.s == 64.0

@@ -1,0 +1,300 @@
+"""Convert an exported ONNX embedding network into a MindSpore Lite MINDIR.
+
+    python tools/to_lite.py MODEL.onnx OUTPUT.mindir [--fixed-onnx FIXED.onnx]
+                            [--lite-home DIR] [--python37 PYTHON] [--py37-deps DIR]
+
+MindSpore Lite 2.0 cannot read the MINDIR that MindSpore 2.10 exports (MindIR version 3, Lite 2.0 reads
+up to 1), so the deployable model goes through ONNX (``mindspore.onnx.export``) in two steps:
+
+1. Here, with the ``onnx`` package, the fixed ONNX (a temporary file unless ``--fixed-onnx`` is given,
+   checked with ``onnx.checker``):
+   - MindSpore's ONNX export feeds each PReLU its slope through an ``Unsqueeze`` of the (C,) slope
+     parameter, which Lite 2.0's ONNX parser rejects ("parse node PRelu failed"). Each such Unsqueeze of
+     a constant is folded into a (C, 1, 1) initializer.
+   - A dynamic batch (``Tensor(shape=[None, 3, H, W])`` at export) comes out as ``dim_value: -1``; it is
+     rewritten as the ONNX way of saying so, ``dim_param: "batch"``. Lite 2.0 converts such a model, but
+     its CPU PReLU kernel cannot be prepared before the batch is known ("slope_shapes: C is not equal to
+     1 or input_channel: -1", so ``Model::Build`` fails). In a model with a dynamic dimension each
+     ``PRelu(x, slope)`` is therefore rewritten as ``Relu(x) + slope * Min(x, 0)``, which builds and
+     resizes (sphere20a at batch 64 then takes about a quarter more CPU time than with PRelu, so export
+     a fixed batch where speed matters). A fixed-batch model keeps the PRelu nodes.
+2. In a subprocess under Python 3.7: Lite 2.0's converter, ``mindspore_lite.Converter().convert(
+   fmk_type=FmkType.ONNX, ...)`` with ``save_type=ModelType.MINDIR``. The only mindspore-lite wheel on
+   PyPI (2.0.0) is built for CPython 3.7, so it runs from the wheel unpacked by ``tools/fetch_lite.sh``
+   (its parent folder on PYTHONPATH, its ``lib/`` on LD_LIBRARY_PATH) under a Python 3.7 interpreter:
+   ``--python37``, else ``python3.7`` on PATH, else the newest ``$PYENV_ROOT/versions/3.7*`` (PYENV_ROOT
+   defaults to ~/.pyenv). The converter imports numpy; when that interpreter has none, numpy<1.22 (the
+   last line with CPython 3.7 wheels) is installed with its pip into ``--py37-deps`` (default: a
+   ``py37-site-packages`` folder beside the unpacked wheel), never into the interpreter itself.
+
+When export.py's sidecar ``MODEL.onnx.json`` exists it is copied to ``OUTPUT.mindir.json`` with
+``file_format: MINDIR_LITE``, so the preprocessing stays with the Lite model.
+
+The Lite folder is ``--lite-home``, else $MINDSPORE_LITE_HOME, else $MS_LITE_HOME: the ``mindspore_lite``
+folder that ``tools/fetch_lite.sh`` prints. The output is the Lite MINDIR that
+``mindspore::Model::Build(path, kMindIR, context)`` loads (see ascend310_infer/).
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+NUMPY_FOR_PY37 = "numpy>=1.17,<1.22"
+
+# Runs under Python 3.7 with the unpacked wheel on PYTHONPATH: argv = fixed ONNX, output path without
+# the ".mindir" suffix, which the converter appends itself.
+CONVERT_SCRIPT = """
+import sys
+import mindspore_lite as mslite
+converter = mslite.Converter()
+converter.save_type = mslite.ModelType.MINDIR
+converter.convert(fmk_type=mslite.FmkType.ONNX, model_file=sys.argv[1], output_file=sys.argv[2])
+"""
+
+
+class ConversionError(RuntimeError):
+    """A step of the conversion could not be done; the message says what is needed."""
+
+
+def _unsqueeze_axes(node, initializers):
+    """The axes of an Unsqueeze node: an attribute up to opset 12, a constant second input from 13 on."""
+    for attribute in node.attribute:
+        if attribute.name == "axes":
+            return list(attribute.ints)
+    if len(node.input) > 1 and node.input[1] in initializers:
+        return [int(a) for a in numpy_helper.to_array(initializers[node.input[1]])]
+    return None
+
+
+def fold_prelu_slope_unsqueeze(model):
+    """Fold every Unsqueeze of a constant that feeds a PRelu slope into a new initializer, in place.
+
+    Initializers left unused afterwards are removed. Returns the number of Unsqueeze nodes folded.
+    """
+    graph = model.graph
+    initializers = {init.name: init for init in graph.initializer}
+    slope_inputs = {node.input[1] for node in graph.node if node.op_type == "PRelu" and len(node.input) > 1}
+    kept, folded = [], 0
+    for node in graph.node:
+        axes = _unsqueeze_axes(node, initializers) if node.op_type == "Unsqueeze" else None
+        if axes is None or node.input[0] not in initializers or node.output[0] not in slope_inputs:
+            kept.append(node)
+            continue
+        value = numpy_helper.to_array(initializers[node.input[0]])
+        rank = value.ndim + len(axes)
+        for axis in sorted(a % rank for a in axes):
+            value = np.expand_dims(value, axis)
+        graph.initializer.append(numpy_helper.from_array(value, node.output[0]))
+        folded += 1
+    del graph.node[:]
+    graph.node.extend(kept)
+
+    used = {name for node in graph.node for name in node.input} | {out.name for out in graph.output}
+    unused = [init for init in graph.initializer if init.name not in used]
+    for init in unused:
+        graph.initializer.remove(init)
+    unused_names = {init.name for init in unused}
+    for graph_input in [i for i in graph.input if i.name in unused_names]:
+        graph.input.remove(graph_input)
+    return folded
+
+
+def mark_dynamic_dims(model):
+    """Rewrite negative ``dim_value`` of graph inputs and outputs as ``dim_param``, in place.
+
+    Returns True when the graph has a dynamic dimension (marked here or already a ``dim_param``).
+    """
+    dynamic = False
+    for value in list(model.graph.input) + list(model.graph.output):
+        for index, dim in enumerate(value.type.tensor_type.shape.dim):
+            if dim.HasField("dim_value") and dim.dim_value < 0:
+                dim.dim_param = "batch" if index == 0 else f"dim{index}"
+            dynamic = dynamic or not dim.HasField("dim_value")
+    return dynamic
+
+
+def decompose_prelu(model):
+    """Replace each ``PRelu(x, slope)`` by ``Relu(x) + slope * Min(x, 0)``, in place; returns the count."""
+    graph = model.graph
+    zero = "to_lite_zero"
+    nodes, count = [], 0
+    for node in graph.node:
+        if node.op_type != "PRelu":
+            nodes.append(node)
+            continue
+        x, slope = node.input
+        y = node.output[0]
+        nodes += [helper.make_node("Relu", [x], [f"{y}_positive"]),
+                  helper.make_node("Min", [x, zero], [f"{y}_negative"]),
+                  helper.make_node("Mul", [f"{y}_negative", slope], [f"{y}_scaled"]),
+                  helper.make_node("Add", [f"{y}_positive", f"{y}_scaled"], [y])]
+        count += 1
+    if count:
+        graph.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), zero))
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return count
+
+
+def fix_onnx(onnx_path, fixed_path):
+    """Write the ONNX that Lite 2.0 converts and runs to ``fixed_path`` (see the module docstring).
+
+    Returns (Unsqueeze nodes folded, PRelu nodes decomposed).
+    """
+    model = onnx.load(onnx_path)
+    folded = fold_prelu_slope_unsqueeze(model)
+    decomposed = decompose_prelu(model) if mark_dynamic_dims(model) else 0
+    onnx.checker.check_model(model)
+    onnx.save(model, fixed_path)
+    return folded, decomposed
+
+
+def find_lite_home(explicit=None):
+    """The unpacked wheel's mindspore_lite folder, from the argument or the environment."""
+    lite_home = explicit or os.environ.get("MINDSPORE_LITE_HOME") or os.environ.get("MS_LITE_HOME")
+    if not lite_home:
+        raise ConversionError(
+            "MindSpore Lite not found: pass --lite-home or set MINDSPORE_LITE_HOME to the mindspore_lite folder "
+            "of the unpacked wheel, e.g.\n  export MINDSPORE_LITE_HOME=\"$(tools/fetch_lite.sh | tail -n 1)\"")
+    lite_home = os.path.abspath(lite_home)
+    if not os.path.isfile(os.path.join(lite_home, "converter.py")):
+        raise ConversionError(
+            f"{lite_home} is not the mindspore_lite folder of the unpacked mindspore-lite wheel (no converter.py); "
+            "the converter's Python API comes from that wheel: run tools/fetch_lite.sh")
+    return lite_home
+
+
+def _is_python37(executable):
+    try:
+        result = subprocess.run([executable, "-c", "import sys; print(sys.version_info[:2] == (3, 7))"],
+                                capture_output=True, text=True, timeout=60, check=False)
+    except OSError:
+        return False
+    return result.returncode == 0 and result.stdout.strip() == "True"
+
+
+def find_python37(explicit=None):
+    """A Python 3.7 interpreter: the argument, else python3.7 on PATH, else the newest pyenv 3.7.x."""
+    if explicit:
+        if not _is_python37(explicit):
+            raise ConversionError(f"--python37 {explicit} is not a working Python 3.7 interpreter")
+        return explicit
+    pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    pyenv_versions = sorted(glob.glob(os.path.join(pyenv_root, "versions", "3.7*", "bin", "python3.7")),
+                            key=lambda path: [int(n) for n in re.findall(r"\d+", path.split(os.sep)[-3])],
+                            reverse=True)
+    candidates = [shutil.which("python3.7")] + pyenv_versions
+    for candidate in candidates:
+        if candidate and _is_python37(candidate):
+            return candidate
+    raise ConversionError(
+        "Converting needs a Python 3.7 interpreter: the only mindspore-lite wheel on PyPI (2.0.0) is built for "
+        f"CPython 3.7. None was found (python3.7 on PATH, {pyenv_root}/versions/3.7*). Install one, e.g. "
+        "`pyenv install 3.7.16`, or pass --python37 /path/to/python3.7.")
+
+
+def _py37_env(lite_home, deps_dir):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(lite_home), deps_dir])
+    # The Python binding finds its own libraries through its RPATH ($ORIGIN); lib/ also goes on
+    # LD_LIBRARY_PATH for the libraries in it that have none and are loaded at run time.
+    lib_dir = os.path.join(lite_home, "lib")
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in [lib_dir, os.environ.get("LD_LIBRARY_PATH")] if p)
+    env["PYTHONNOUSERSITE"] = "1"
+    return env
+
+
+def ensure_numpy(python37, lite_home, deps_dir):
+    """Make numpy importable for ``python37`` with ``deps_dir`` on its path, installing it there if needed."""
+    env = _py37_env(lite_home, deps_dir)
+    check = [python37, "-c", "import numpy"]
+    if subprocess.run(check, env=env, capture_output=True, check=False).returncode == 0:
+        return
+    print(f"Installing {NUMPY_FOR_PY37} for {python37} into {deps_dir} (the Lite converter imports numpy)",
+          file=sys.stderr)
+    os.makedirs(deps_dir, exist_ok=True)
+    install = subprocess.run([python37, "-m", "pip", "install", "--disable-pip-version-check", "--target", deps_dir,
+                              NUMPY_FOR_PY37], capture_output=True, text=True, check=False)
+    if install.returncode != 0 or subprocess.run(check, env=env, capture_output=True, check=False).returncode != 0:
+        raise ConversionError(f"could not install {NUMPY_FOR_PY37} for {python37} into {deps_dir}:\n"
+                              f"{install.stdout}{install.stderr}")
+
+
+def convert_with_lite(fixed_onnx, output_path, lite_home, python37, deps_dir):
+    """Run Lite 2.0's converter on ``fixed_onnx`` under ``python37``, writing ``output_path`` (.mindir)."""
+    stem = output_path[:-len(".mindir")]
+    if os.path.exists(output_path):
+        os.remove(output_path)  # the converter writes 0400 files and does not replace them
+    result = subprocess.run([python37, "-c", CONVERT_SCRIPT, fixed_onnx, stem], env=_py37_env(lite_home, deps_dir),
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0 or not os.path.isfile(output_path):
+        raise ConversionError(f"the MindSpore Lite converter failed on {fixed_onnx}:\n{result.stdout}{result.stderr}")
+    os.chmod(output_path, 0o644)
+
+
+def to_lite(onnx_path, output_path, fixed_onnx=None, lite_home=None, python37=None, py37_deps=None):
+    """ONNX -> fixed ONNX -> Lite MINDIR. Returns (Unsqueeze nodes folded, PRelu nodes decomposed)."""
+    if not output_path.endswith(".mindir"):
+        raise ConversionError(f"the output must end in .mindir (the converter appends it itself): {output_path}")
+    output_path = os.path.abspath(output_path)
+    lite_home = find_lite_home(lite_home)
+    python37 = find_python37(python37)
+    deps_dir = os.path.abspath(py37_deps or os.path.join(os.path.dirname(lite_home), "py37-site-packages"))
+    ensure_numpy(python37, lite_home, deps_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        fixed = os.path.abspath(fixed_onnx or os.path.join(tmp, "fixed.onnx"))
+        counts = fix_onnx(onnx_path, fixed)
+        convert_with_lite(fixed, output_path, lite_home, python37, deps_dir)
+    copy_sidecar(onnx_path, output_path)
+    return counts
+
+
+def copy_sidecar(onnx_path, output_path):
+    """Carry export.py's ``<model>.onnx.json`` (preprocessing, input shape, embedding size) over to
+    ``<output>.mindir.json``, marked as a Lite model; nothing when the ONNX has no sidecar."""
+    if not os.path.isfile(onnx_path + ".json"):
+        return
+    with open(onnx_path + ".json", "r", encoding="utf-8") as f:
+        record = json.load(f)
+    record.pop("parity", None)  # it measured the ONNX file, not this one
+    record.update({"file_format": "MINDIR_LITE", "converted_from": os.path.basename(onnx_path),
+                   "converted_by": "MindSpore Lite 2.0.0 converter (tools/to_lite.py)"})
+    with open(output_path + ".json", "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=2)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("onnx", help="ONNX model from mindspore.onnx.export")
+    parser.add_argument("output", help="Lite MINDIR to write (must end in .mindir)")
+    parser.add_argument("--fixed-onnx", help="also keep the ONNX with the PReLU slopes folded here")
+    parser.add_argument("--lite-home", help="mindspore_lite folder of the unpacked wheel "
+                                            "(default: $MINDSPORE_LITE_HOME, then $MS_LITE_HOME)")
+    parser.add_argument("--python37", help="Python 3.7 interpreter for the converter "
+                                           "(default: python3.7 on PATH, then pyenv's 3.7.x)")
+    parser.add_argument("--py37-deps", help="folder for numpy if the Python 3.7 interpreter lacks it "
+                                            "(default: py37-site-packages beside the Lite folder)")
+    args = parser.parse_args(argv)
+    try:
+        folded, decomposed = to_lite(args.onnx, args.output, fixed_onnx=args.fixed_onnx, lite_home=args.lite_home,
+                                     python37=args.python37, py37_deps=args.py37_deps)
+    except ConversionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    decomposed_note = f", rewrote {decomposed} PRelu node(s) for the dynamic shape" if decomposed else ""
+    print(f"Folded {folded} PReLU slope Unsqueeze node(s){decomposed_note}; wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
