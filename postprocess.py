@@ -12,10 +12,10 @@ import logging
 import os
 import sys
 
-from eval import accuracy_line
 from src.deploy.bin_layout import read_arrays
 from src.deploy.pair_record import read_pair_record
 from src.eval.embed import fuse
+from src.eval.report import accuracy_line, summary_line
 from src.eval.verify import verification_metrics
 from src.model_utils.config import load_config
 from src.model_utils.logger import setup_logging
@@ -43,10 +43,10 @@ def postprocess(cfg):
     record, pair_set, orig, flip = read_embeddings(cfg.infer_input_dir, cfg.infer_result_dir)
     LOG.info("%d pairs, %d images x 2 embeddings of size %d from %s", len(pair_set.issame), len(orig),
              orig.shape[1], cfg.infer_result_dir)
-    result, _ = verification_metrics(fuse(orig, flip, cfg.fusion), pair_set)
-    result.update({"model": cfg.infer_result_dir, "fusion": cfg.fusion, "pairs": record["pairs_file"]})
-    print(f"{os.path.basename(os.path.normpath(cfg.infer_result_dir))}: {accuracy_line(result)} "
-          f"auc={result['auc']:.4f}", flush=True)
+    metrics, _ = verification_metrics(fuse(orig, flip, cfg.fusion), pair_set)
+    result = {"model": cfg.infer_result_dir, "fusion": cfg.fusion, "pairs": record["pairs_file"], "metrics": metrics}
+    print(f"{accuracy_line(metrics)} model={os.path.basename(os.path.normpath(cfg.infer_result_dir))} "
+          f"fusion={cfg.fusion}\n  {cfg.fusion:<6} {summary_line(metrics)}", flush=True)
     output = cfg.eval_output or os.path.join(cfg.infer_result_dir, "eval_result.json")
     with open(output, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)

@@ -5,7 +5,7 @@ tools/mindir_infer.py), laid out as it reads them, and the pair list postprocess
         --infer_input_dir DIR [--model_info MODEL.json | --image_size [112,96]] [--config_path CONFIG]
 
 Every image of the pairs file is decoded and aligned exactly as eval.py does it (5-point landmarks, or an
-already aligned folder resized to image_size), then written twice as raw float32 C x H x W, RGB,
+already aligned folder fitted to image_size by eval_fit), then written twice as raw float32 C x H x W, RGB,
 (x - 127.5) / 128: ``DIR/orig/NNNNNN.bin`` and its horizontal mirror ``DIR/flip/NNNNNN.bin`` (the flip that
 eval.py fuses). ``DIR/index.txt`` lists all of them, ``DIR/pairs.json`` the images, pairs, same/different labels
 and folds. ``model_info``, the sidecar JSON export.py writes beside the model, sets the input size and is checked
@@ -19,8 +19,8 @@ import sys
 from src.data.preprocess import CHANNEL_ORDER, MEAN, SCALE, to_input
 from src.deploy.bin_layout import INDEX_FILE, write_array, write_index
 from src.deploy.pair_record import PAIRS_FILE, write_pair_record
-from src.eval.pairs import read_pairs
-from src.eval.verify import load_pair_images
+from src.eval.images import load_pair_images
+from src.eval.sources import read_pair_set
 from src.model_utils.config import load_config
 from src.model_utils.logger import setup_logging
 
@@ -50,10 +50,10 @@ def preprocess(cfg):
         if getattr(cfg, key) is None:
             raise ValueError(f"config key '{key}' is not set")
     image_size = input_size_from_sidecar(cfg.model_info) if cfg.model_info else list(cfg.image_size)
-    pair_set = read_pairs(cfg.eval_pairs, cfg.eval_root, cfg.eval_image_ext)
+    pair_set = read_pair_set(cfg.eval_pairs, cfg.eval_pairs_format, cfg.eval_root, cfg.eval_image_ext)
     LOG.info("%d pairs, %d images from %s; inputs %dx%d", len(pair_set.issame), len(pair_set.relpaths),
              cfg.eval_pairs, *image_size)
-    images = load_pair_images(pair_set, image_size, cfg.eval_landmarks)
+    images = load_pair_images(pair_set, image_size, cfg.eval_landmarks, cfg.eval_fit)
     orig_names, flip_names = image_names(len(images))
     out = cfg.infer_input_dir
     os.makedirs(out, exist_ok=True)

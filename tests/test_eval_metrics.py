@@ -7,7 +7,7 @@ from src.eval.embed import fuse
 from src.eval.metrics import roc_metrics, tar_at_far
 from src.eval.pairs import PairSet
 from src.eval.protocol import best_threshold, kfold_accuracy
-from src.eval.verify import PROTOCOLS, evaluate_embeddings, fold_scores, verification_metrics
+from src.eval.verify import PROTOCOLS, evaluate_embeddings, fold_scores, metrics_from_scores, summary
 
 # Five folds of one same and one different pair. Every score sits half a grid step (0.0025) off the threshold
 # grid -1, -0.995, ..., 0.995, so no comparison depends on rounding.
@@ -108,7 +108,7 @@ def test_mean_subtraction_thresholds_use_the_centred_training_scores():
     # accuracy 0; pair 1 (1/sqrt(5) > -1) is called same: wrong.
     pair_set = two_fold_set()
     rows, own = fold_scores(FEATURES, pair_set, subtract_mean=True)
-    metrics = verification_metrics(rows, own, pair_set)
+    metrics = metrics_from_scores(rows, own, pair_set)
     assert metrics["kfold"]["fold_thresholds"] == pytest.approx([-1.0, -1.0])
     assert metrics["kfold"]["fold_accuracies"] == [1.0, 0.0]
 
@@ -124,5 +124,10 @@ def test_every_metric_is_labelled_with_its_protocol():
         assert set(metrics[mode]) == {"kfold", "best_threshold_all_pairs", "roc"}
         for name, block in metrics[mode].items():
             assert block["protocol"] == PROTOCOLS[name]
+    assert summary(metrics["concat"]) == {"accuracy": metrics["concat"]["kfold"]["accuracy"],
+                                          "std": metrics["concat"]["kfold"]["std"],
+                                          "threshold": metrics["concat"]["kfold"]["threshold"],
+                                          "accuracy_best_threshold": metrics["concat"]["best_threshold_all_pairs"]["accuracy"],
+                                          "auc": metrics["concat"]["roc"]["auc"], "eer": metrics["concat"]["roc"]["eer"]}
     np.testing.assert_allclose(scores["sum"][0], np.dot(orig[0] + flip[0], orig[1] + flip[1])
                                / np.linalg.norm(orig[0] + flip[0]) / np.linalg.norm(orig[1] + flip[1]))

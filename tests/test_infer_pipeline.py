@@ -24,8 +24,9 @@ from src.deploy.bin_layout import BinLayoutError, read_arrays, read_index
 from src.deploy.mindir_info import MindirFormatError, read_mindir_info
 from src.deploy.pair_record import read_pair_record
 from src.eval.embed import embed_images, fuse
+from src.eval.images import load_pair_images
 from src.eval.pairs import read_pairs
-from src.eval.verify import load_pair_images, verification_metrics
+from src.eval.verify import verification_metrics
 from src.model_utils.config import load_config
 from src.network import build_backbone_from_config
 from src.network.weights import load_backbone_weights
@@ -142,11 +143,11 @@ def test_python_backend_and_postprocess_reproduce_eval(prepared, reference, tiny
 
     result = postprocess.postprocess(load_config(["--infer_input_dir", prepared, "--infer_result_dir",
                                                   str(tmp_path), "--fusion", "concat"]))
-    assert result["accuracy"] == metrics["accuracy"]
-    assert result["fold_accuracies"] == metrics["fold_accuracies"]
+    assert result["metrics"]["kfold"]["accuracy"] == metrics["kfold"]["accuracy"]
+    assert result["metrics"]["kfold"]["fold_accuracies"] == metrics["kfold"]["fold_accuracies"]
     assert accuracy_line(metrics) in capsys.readouterr().out
     with open(tmp_path / "eval_result.json", encoding="utf-8") as f:
-        assert json.load(f)["threshold"] == metrics["threshold"]
+        assert json.load(f)["metrics"]["kfold"]["threshold"] == metrics["kfold"]["threshold"]
 
 
 def test_preprocess_checks_the_sidecar(tmp_path, tiny_mindir, lfw_subset):

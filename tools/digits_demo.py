@@ -76,8 +76,9 @@ def run_head(head, paths, out_dir, plot_dim, plot_epochs, extra):
     plot = None
     if plot_dim:
         plot = plot_head(head, paths, os.path.join(out_dir, f"plot{plot_dim}d"), plot_dim, plot_epochs, extra)
-    return {"accuracy": result[checkpoint]["accuracy"], "std": result[checkpoint]["std"],
-            "auc": result[checkpoint]["auc"], "checkpoint": checkpoint, "mindir": mindir, "plot": plot}
+    metrics = result["models"][checkpoint]["metrics"][result["fusion"]]
+    return {"accuracy": metrics["kfold"]["accuracy"], "std": metrics["kfold"]["std"], "auc": metrics["roc"]["auc"],
+            "checkpoint": checkpoint, "mindir": mindir, "plot": plot}
 
 
 def main(argv=None):

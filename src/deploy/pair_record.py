@@ -24,7 +24,8 @@ def read_pair_record(folder):
     missing = [key for key in ("images", "orig", "flip", "first", "second", "issame", "folds") if key not in record]
     if missing:
         raise ValueError(f"{path}: no '{missing[0]}' entry (not written by preprocess.py?)")
-    pair_set = PairSet(record["image_root"], record["images"], np.asarray(record["first"], np.int64),
-                       np.asarray(record["second"], np.int64), np.asarray(record["issame"], bool),
-                       np.asarray(record["folds"], np.int64))
+    pair_set = PairSet(source=record.get("pairs_file", path), root=record["image_root"], relpaths=record["images"],
+                       where=[path] * len(record["images"]), first=np.asarray(record["first"], np.int64),
+                       second=np.asarray(record["second"], np.int64), issame=np.asarray(record["issame"], bool),
+                       folds=np.asarray(record["folds"], np.int64))
     return record, pair_set

@@ -4,9 +4,7 @@ import json
 import os
 import re
 
-import mindspore as ms
-from mindspore import nn
-
+from src.deploy.exported import load_mindir
 from src.network import build_backbone_from_config
 from src.network.weights import load_backbone_weights
 
@@ -28,28 +26,28 @@ def model_files(path):
     return [path]
 
 
-def mindir_batch_size(path, image_size, default):
-    """The batch size of an exported network, from the ``<file>.json`` that export.py writes beside it (checking
-    that its input size is ``image_size``); ``default`` when there is no such file or its batch is dynamic."""
+def mindir_batch_size(path, cfg):
+    """The batch size to feed an exported network: its fixed batch from the ``<file>.json`` export.py writes
+    beside it (whose input size must be ``image_size``), ``eval_batch_size`` when that batch is dynamic, and
+    ``export_batch_size`` when there is no such file."""
     sidecar = path + ".json"
     if not os.path.isfile(sidecar):
-        return default
+        return cfg.export_batch_size
     with open(sidecar, "r", encoding="utf-8") as f:
         shape = json.load(f).get("input_shape")
     if shape is None:
-        return default
-    if list(shape[2:]) != list(image_size):
+        return cfg.export_batch_size
+    if list(shape[2:]) != list(cfg.image_size):
         raise ValueError(f"{sidecar}: the exported network takes {shape[2]}x{shape[3]} inputs, the config's "
-                         f"image_size is {image_size[0]}x{image_size[1]}")
-    return shape[0] if isinstance(shape[0], int) and shape[0] > 0 else default
+                         f"image_size is {cfg.image_size[0]}x{cfg.image_size[1]}")
+    return shape[0] if isinstance(shape[0], int) and shape[0] > 0 else cfg.eval_batch_size
 
 
 def load_network(cfg, path):
     """(network in eval mode, the batch size to feed it): a MINDIR as ``nn.GraphCell`` (at its exported batch
     size), or the configured backbone with the checkpoint's weights (at ``eval_batch_size``)."""
     if path.endswith(".mindir"):
-        batch = mindir_batch_size(path, cfg.image_size, cfg.export_batch_size)
-        return nn.GraphCell(ms.load(path)), batch
+        return load_mindir(path), mindir_batch_size(path, cfg)
     backbone = load_backbone_weights(build_backbone_from_config(cfg), path)
     backbone.set_train(False)
     return backbone, cfg.eval_batch_size

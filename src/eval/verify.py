@@ -9,7 +9,7 @@ own held-out fold, so no statistic of a pair's fold ever touches its score.
 """
 import numpy as np
 
-from src.eval.embed import FUSIONS, cosine_scores, fuse
+from src.eval.embed import FUSIONS, cosine_scores, embed_images, fuse
 from src.eval.metrics import roc_metrics
 from src.eval.protocol import THRESHOLDS, best_threshold, kfold_accuracy
 
@@ -42,8 +42,9 @@ def fold_scores(features, pair_set, subtract_mean=False):
     return rows, own
 
 
-def verification_metrics(rows, scores, pair_set):
-    """{'kfold', 'best_threshold_all_pairs', 'roc'}, each with its 'protocol' text (see ``PROTOCOLS``)."""
+def metrics_from_scores(rows, scores, pair_set):
+    """{'kfold', 'best_threshold_all_pairs', 'roc'}, each with its 'protocol' text (see ``PROTOCOLS``), from
+    ``fold_scores``' two outputs."""
     issame = pair_set.issame
     kfold = kfold_accuracy(rows, issame, pair_set.folds)
     threshold, accuracy = best_threshold(scores, issame, THRESHOLDS)
@@ -53,11 +54,32 @@ def verification_metrics(rows, scores, pair_set):
             "roc": {"protocol": PROTOCOLS["roc"], **roc_metrics(scores, issame)}}
 
 
+def verification_metrics(features, pair_set, subtract_mean=False):
+    """Fused features of the pair set's images -> (every metric labelled with its protocol, per-pair scores)."""
+    rows, scores = fold_scores(features, pair_set, subtract_mean)
+    return metrics_from_scores(rows, scores, pair_set), scores
+
+
+def summary(metrics):
+    """The headline numbers as one flat dict: 'accuracy', 'std', 'threshold' (10-fold), 'accuracy_best_threshold'
+    (all pairs), 'auc', 'eer' and every 'tar@far=...'."""
+    kfold, roc = metrics["kfold"], metrics["roc"]
+    flat = {"accuracy": kfold["accuracy"], "std": kfold["std"], "threshold": kfold["threshold"],
+            "accuracy_best_threshold": metrics["best_threshold_all_pairs"]["accuracy"]}
+    flat.update({key: value for key, value in roc.items() if key != "protocol"})
+    return flat
+
+
 def evaluate_embeddings(orig, flip, pair_set, subtract_mean=False, fusions=FUSIONS):
     """Embeddings of the images and of their mirror images -> ({fusion: metrics}, {fusion: per-pair scores})."""
     metrics, scores = {}, {}
     for mode in fusions:
-        rows, own = fold_scores(fuse(orig, flip, mode), pair_set, subtract_mean)
-        metrics[mode] = verification_metrics(rows, own, pair_set)
-        scores[mode] = own
+        metrics[mode], scores[mode] = verification_metrics(fuse(orig, flip, mode), pair_set, subtract_mean)
     return metrics, scores
+
+
+def evaluate_network(network, images, pair_set, batch_size, fusion="concat", subtract_mean=False):
+    """Embed ``images`` (aligned, in ``pair_set`` order) with ``network`` and score the pairs under ``fusion``:
+    (metrics, per-pair scores)."""
+    orig, flip = embed_images(network, images, batch_size)
+    return verification_metrics(fuse(orig, flip, fusion), pair_set, subtract_mean)

@@ -3,21 +3,22 @@ accuracy so far, and the early-stop count."""
 import logging
 import time
 
-from src.eval.pairs import read_pairs
-from src.eval.verify import evaluate_network, load_pair_images
+from src.eval.images import load_pair_images
+from src.eval.sources import read_pair_set
+from src.eval.verify import evaluate_network, summary
 
 LOG = logging.getLogger(__name__)
 
 
 class Validator:
     """Decodes and aligns the images of ``cfg.val_pairs`` once; ``__call__`` embeds them with the backbone in
-    inference mode and returns every metric of ``verification_metrics`` (``accuracy`` is the 10-fold one)."""
+    inference mode and returns the flat ``summary`` of its metrics (``accuracy`` is the 10-fold one)."""
 
     def __init__(self, backbone, cfg):
         self.backbone = backbone
         self.batch_size, self.fusion = cfg.eval_batch_size, cfg.fusion
-        self.pair_set = read_pairs(cfg.val_pairs, cfg.eval_root, cfg.eval_image_ext)
-        self.images = load_pair_images(self.pair_set, cfg.image_size, cfg.eval_landmarks)
+        self.pair_set = read_pair_set(cfg.val_pairs, cfg.eval_pairs_format, cfg.eval_root, cfg.eval_image_ext)
+        self.images = load_pair_images(self.pair_set, cfg.image_size, cfg.eval_landmarks, cfg.eval_fit)
         LOG.info("validation: %d pairs of %d images from %s", len(self.pair_set.issame), len(self.images),
                  cfg.val_pairs)
 
@@ -26,12 +27,13 @@ class Validator:
         start = time.time()
         self.backbone.set_train(False)
         try:
-            result, _ = evaluate_network(self.backbone, self.images, self.pair_set, self.batch_size, self.fusion)
+            metrics, _ = evaluate_network(self.backbone, self.images, self.pair_set, self.batch_size, self.fusion)
         except ValueError as err:  # scikit-learn refuses NaN scores
             LOG.warning("validation failed (%s): the embeddings are not finite; counted as no improvement", err)
             return None
         finally:
             self.backbone.set_train(True)
+        result = summary(metrics)
         LOG.info("validation: accuracy %.4f +- %.4f (10-fold), AUC %.4f, %.1f s", result["accuracy"],
                  result["std"], result["auc"], time.time() - start)
         return result
