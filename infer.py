@@ -10,7 +10,8 @@ a .txt file of the same name; unreadable images are skipped and logged.
 
 ``--landmarks`` is a 5-point landmark file (``relpath x1 y1 ... x5 y5``, the lfw_landmark.txt layout): faces are
 aligned with it as in training; an image is looked up by its path relative to DIR (folder), else by the end of
-its path (``../lfw/images_150/Ann/Ann_0001.jpg`` finds ``Ann/Ann_0001.jpg``). Without it, images are taken as already aligned faces. Every config key works as ``--key=value``.
+its path (``../lfw/images_150/Ann/Ann_0001.jpg`` finds ``Ann/Ann_0001.jpg``). Without it, images are taken as
+already aligned faces. Every config key works as ``--key=value``.
 """
 import argparse
 import logging

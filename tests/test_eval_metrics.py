@@ -124,10 +124,10 @@ def test_every_metric_is_labelled_with_its_protocol():
         assert set(metrics[mode]) == {"kfold", "best_threshold_all_pairs", "roc"}
         for name, block in metrics[mode].items():
             assert block["protocol"] == PROTOCOLS[name]
-    assert summary(metrics["concat"]) == {"accuracy": metrics["concat"]["kfold"]["accuracy"],
-                                          "std": metrics["concat"]["kfold"]["std"],
-                                          "threshold": metrics["concat"]["kfold"]["threshold"],
-                                          "accuracy_best_threshold": metrics["concat"]["best_threshold_all_pairs"]["accuracy"],
-                                          "auc": metrics["concat"]["roc"]["auc"], "eer": metrics["concat"]["roc"]["eer"]}
+    concat = metrics["concat"]
+    assert summary(concat) == {"accuracy": concat["kfold"]["accuracy"], "std": concat["kfold"]["std"],
+                               "threshold": concat["kfold"]["threshold"],
+                               "accuracy_best_threshold": concat["best_threshold_all_pairs"]["accuracy"],
+                               "auc": concat["roc"]["auc"], "eer": concat["roc"]["eer"]}
     np.testing.assert_allclose(scores["sum"][0], np.dot(orig[0] + flip[0], orig[1] + flip[1])
                                / np.linalg.norm(orig[0] + flip[0]) / np.linalg.norm(orig[1] + flip[1]))

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from src.data.alignment import AlignmentError
 from src.data.landmarks import LandmarkFormatError
 from src.eval.binset import BinFormatError, UnsafePickleError, read_bin, safe_load
 from src.eval.images import PairImageError, fit_aligned, load_pair_images
@@ -87,8 +88,10 @@ def test_label_list(tmp_path):
     assert pair_set.folds.tolist() == np.repeat(np.arange(10), 2).tolist()
 
 
-@pytest.mark.parametrize("line, message", [("2 a.jpg b.jpg", "label must be 1 \\(same\\) or 0 \\(different\\), got '2'"),
-                                           ("1 a.jpg", "expected 'label path1 path2'")])
+@pytest.mark.parametrize("line, message", [
+    ("2 a.jpg b.jpg", "label must be 1 \\(same\\) or 0 \\(different\\), got '2'"),
+    ("1 a.jpg", "expected 'label path1 path2'"),
+])
 def test_malformed_list_line_names_file_and_line(tmp_path, line, message):
     path = write(tmp_path / "list.txt", "1 a.jpg b.jpg\n" + line + "\n")
     with pytest.raises(PairsFormatError, match=f"{path}:2: {message}"):
@@ -131,6 +134,16 @@ def test_image_without_landmarks_names_landmark_file_image_and_pairs_line(tmp_pa
     landmarks = write(tmp_path / "landmarks.txt", f"Ann/Ann_0001.jpg\t{points}\n")
     with pytest.raises(LandmarkFormatError, match=f"{landmarks}: no landmarks for image Bob/Bob_0001.jpg "
                                                   f"\\(used at {pairs}:3\\)"):
+        load_pair_images(read_pairs(pairs, str(tmp_path)), (112, 96), landmarks)
+
+
+def test_degenerate_landmarks_name_landmark_file_image_and_pairs_line(tmp_path):
+    (tmp_path / "Ann").mkdir()
+    cv2.imwrite(str(tmp_path / "Ann" / "Ann_0001.jpg"), face(2, (150, 150)))
+    pairs = write(tmp_path / "pairs.txt", "1\t1\nAnn\t1\t1\nAnn\t1\tAnn\t1\n")
+    landmarks = write(tmp_path / "landmarks.txt", "Ann/Ann_0001.jpg" + "\t10" * 10 + "\n")
+    with pytest.raises(AlignmentError, match=f"{landmarks}: image Ann/Ann_0001.jpg \\(used at {pairs}:2\\): "
+                                             "cannot estimate an alignment"):
         load_pair_images(read_pairs(pairs, str(tmp_path)), (112, 96), landmarks)
 
 

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from src.data.alignment import align_face, template_for
+from src.data.alignment import AlignmentError, align_face, template_for
 from src.data.landmarks import LandmarkFormatError, read_landmarks
 from src.data.preprocess import ImageDecodeError, decode_rgb, load_rgb, resize_to
 
@@ -48,7 +48,8 @@ def load_pair_images(pair_set, image_size, landmark_path=None, fit="template", l
 
     Returns an N x H x W x 3 uint8 RGB array in ``pair_set.relpaths`` order. A missing or undecodable image raises
     ``PairImageError`` naming the pairs file and line; an image without landmarks raises ``LandmarkFormatError``
-    naming the landmark file, the image and the pairs line.
+    naming the landmark file, the image and the pairs line; landmarks no similarity fits raise ``AlignmentError``
+    naming the same.
     """
     table = read_landmarks(landmark_path) if landmark_path else None
     height, width = image_size
@@ -60,7 +61,11 @@ def load_pair_images(pair_set, image_size, landmark_path=None, fit="template", l
                                       f"(used at {pair_set.where[index]})")
         image = _decode(pair_set, index)
         if table is not None:
-            images[index] = align_face(image, table[relpath], image_size)
+            try:
+                images[index] = align_face(image, table[relpath], image_size)
+            except AlignmentError as err:
+                raise AlignmentError(f"{landmark_path}: image {relpath} (used at {pair_set.where[index]}): "
+                                     f"{err}") from err
         else:
             images[index] = fit_aligned(image, image_size, fit)
         if (index + 1) % log_every == 0 or index + 1 == len(images):

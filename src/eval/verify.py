@@ -14,9 +14,11 @@ from src.eval.metrics import roc_metrics
 from src.eval.protocol import THRESHOLDS, best_threshold, kfold_accuracy
 
 PROTOCOLS = {
-    "kfold": "10-fold cross-validation over the pair set's folds (LFW: its 10 contiguous folds of 600 pairs): for "
-             "each fold the threshold of best accuracy on the other 9 folds (cosine grid -1..1 step 0.005) is "
-             "applied to it; accuracy = mean (std) over folds, threshold = mean over folds",
+    "kfold": "10-fold cross-validation over the pair set's folds (LFW View 2: its 10 contiguous blocks of 600 "
+             "pairs; View 1: equal shares of the same and different lines; list and .bin: 10 contiguous blocks): for "
+             "each fold the threshold of best accuracy on the other 9 folds (cosine grid -1..1 step 0.005, 'same' "
+             "when score > threshold, the lowest threshold on ties) is applied to it; accuracy = mean (std) over "
+             "folds, threshold = mean over folds",
     "best_threshold_all_pairs": "one threshold (same grid) chosen and evaluated on all pairs together: "
                                 "optimistic, what some repositories report as LFW accuracy",
     "roc": "ROC of the cosine scores of all pairs (scikit-learn): AUC, equal error rate, and the true accept "
