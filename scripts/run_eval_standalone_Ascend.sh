@@ -1,4 +1,9 @@
 #!/bin/bash
-# Evaluate on Ascend: bash scripts/run_eval_standalone_Ascend.sh [DEVICE_ID] [CKPT_FILE_OR_DIR] [--key=value ...]
-# CKPT_FILE_OR_DIR: a .ckpt, a folder of .ckpt files (a table with the best marked) or an exported .mindir.
-CALLER_SCRIPT="$0" exec bash "$(dirname "${BASH_SOURCE[0]}")/run_eval_standalone.sh" Ascend "$@"
+# Evaluate on one Ascend device: a checkpoint, every checkpoint of a folder (a table, the best
+# marked) or an exported MINDIR.
+USAGE="bash scripts/run_eval_standalone_Ascend.sh DEVICE_ID CKPT_FILE_OR_DIR [CONFIG] [--key=value ...]
+  DEVICE_ID  the NPU index; CKPT_FILE_OR_DIR a .ckpt, a folder of .ckpt files or a .mindir;
+  CONFIG defaults to sphereface_config.yaml; --key=value pairs are eval.py config keys (python eval.py --help)
+  e.g. bash scripts/run_eval_standalone_Ascend.sh 0 output/sphereface20_casia/checkpoints"
+source "$(dirname "${BASH_SOURCE[0]}")/eval_common.sh"
+run_eval Ascend "$@"

@@ -1,4 +1,9 @@
 #!/bin/bash
-# Evaluate on CPU: bash scripts/run_eval_standalone_CPU.sh [DEVICE_ID] [CKPT_FILE_OR_DIR] [--key=value ...]
-# CKPT_FILE_OR_DIR: a .ckpt, a folder of .ckpt files (a table with the best marked) or an exported .mindir.
-CALLER_SCRIPT="$0" exec bash "$(dirname "${BASH_SOURCE[0]}")/run_eval_standalone.sh" CPU "$@"
+# Evaluate on this machine's CPU: a checkpoint, every checkpoint of a folder (a table, the best
+# marked) or an exported MINDIR.
+USAGE="bash scripts/run_eval_standalone_CPU.sh DEVICE_ID CKPT_FILE_OR_DIR [CONFIG] [--key=value ...]
+  DEVICE_ID  ignored on CPU (give 0); CKPT_FILE_OR_DIR a .ckpt, a folder of .ckpt files or a .mindir;
+  CONFIG defaults to sphereface_config.yaml; --key=value pairs are eval.py config keys (python eval.py --help)
+  e.g. bash scripts/run_eval_standalone_CPU.sh 0 mobilefacenet.ckpt configs/mobilefacenet_lfw_eval.yaml"
+source "$(dirname "${BASH_SOURCE[0]}")/eval_common.sh"
+run_eval CPU "$@"

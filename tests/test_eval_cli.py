@@ -253,23 +253,30 @@ def test_infer_needs_two_images_or_a_folder(capsys):
 SCRIPT = os.path.join(ROOT, "scripts", "run_eval_standalone_CPU.sh")
 
 
-@pytest.mark.parametrize("args, message", [([], "Usage: bash"), (["x", "model.ckpt"], "DEVICE_ID must be"),
-                                           (["0", "/nonexistent.ckpt"], "does not exist"),
-                                           (["0", ROOT, "positional"], "must be --key=value")])
+@pytest.mark.parametrize("args, message", [([], "DEVICE_ID and CKPT_FILE_OR_DIR are required"),
+                                           (["x", "model.ckpt"], "DEVICE_ID must be a number"),
+                                           (["0", "/nonexistent.ckpt"], "CKPT_FILE_OR_DIR not found"),
+                                           (["0", ROOT, "/nonexistent.yaml"], "config file not found"),
+                                           (["0", ROOT, "--eval_pairs", "x"], "must be --key=value")])
 def test_script_usage(args, message):
     result = subprocess.run(["bash", SCRIPT] + args, capture_output=True, text=True, check=False)
-    assert result.returncode == 1
-    assert message in result.stderr and "Usage: bash" in result.stderr
+    assert result.returncode == 2
+    assert message in result.stderr and "usage: bash scripts/run_eval_standalone_CPU.sh DEVICE_ID" in result.stderr
 
 
 def test_script_runs_from_any_directory(digits, checkpoints, tmp_path):
+    """Relative paths are the caller's: the checkpoint is given relative to tmp_path, the current directory."""
     output = tmp_path / "script.json"
+    config = tmp_path / "tiny.yaml"
+    config.write_text("backbone: sphere4\nbackbone_width: 0.125\nembedding_size: 8\nimage_size: [32, 32]\n"
+                      "eval_image_ext: .png\noutput_dir: runs\n", encoding="utf-8")
     env = dict(os.environ, PYTHON=sys.executable)
-    result = subprocess.run(["bash", SCRIPT, "0", os.path.relpath(checkpoints / "net-2.ckpt", tmp_path)]
-                            + TINY[1:] + [f"--eval_pairs={digits['eval_pairs']}", f"--eval_root={digits['eval_root']}",
-                                          f"--eval_output={output}", "--eval_plots=false"],
+    result = subprocess.run(["bash", SCRIPT, "0", os.path.relpath(checkpoints / "net-2.ckpt", tmp_path), "tiny.yaml",
+                             f"--eval_pairs={digits['eval_pairs']}", f"--eval_root={digits['eval_root']}",
+                             f"--eval_output={output}", "--eval_plots=false"],
                             cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "LFWACC=" in result.stdout and "model=net-2.ckpt" in result.stdout
+    assert "LFWACC=" in (tmp_path / "runs" / "eval_console.log").read_text(encoding="utf-8")
     with open(output, encoding="utf-8") as f:
-        assert list(json.load(f)["models"]) == [str(checkpoints / "net-2.ckpt")]
+        assert [os.path.basename(m) for m in json.load(f)["models"]] == ["net-2.ckpt"]
