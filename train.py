@@ -156,7 +156,7 @@ def train(cfg):
     LOG.info("training %s + %s for steps %d..%d (%d per epoch), global batch %d", cfg.backbone, cfg.head,
              state.step + 1, total_steps, epoch_steps, state.global_batch)
 
-    start, first_step, stop, bad_images = time.time(), True, False, 0
+    start, done, stop, bad_images = time.time(), 0, False, 0
     try:
         while state.step < total_steps and not stop:
             dataset, _, source = create_train_dataset(
@@ -168,10 +168,10 @@ def train(cfg):
                 loss = float(loss)
                 state.step += 1
                 state.epoch = (state.step - 1) // epoch_steps + 1
-                if first_step:
+                done += 1
+                if done == 1:
                     LOG.info("first step (including graph compilation) took %.1f s", time.time() - start)
                     progress.reset(state.step)
-                    first_step = False
                 if guard.update(state.step, bool(finite), loss, step_cell.loss_scaler is not None,
                                 state.rollbacks) == "rollback":
                     state = roll_back(step_cell, lrs, checkpoints, state, guard)
@@ -195,8 +195,8 @@ def train(cfg):
     finally:
         if metrics is not None:
             metrics.close()
-    LOG.info("finished at step %d of %d in %.1f s; %d updates skipped (non-finite), %d unreadable images skipped",
-             state.step, total_steps, time.time() - start, guard.skipped, bad_images)
+    LOG.info("finished %d steps in %.1f s, at step %d of %d; %d updates skipped (non-finite), %d unreadable images "
+             "skipped", done, time.time() - start, state.step, total_steps, guard.skipped, bad_images)
     return step_cell
 
 

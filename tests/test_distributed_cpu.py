@@ -38,7 +38,7 @@ def finish(process, output_dir, ranks):
     output = process.communicate(timeout=900)[0]
     for rank in range(ranks):
         log = open(os.path.join(output_dir, f"log_rank{rank}.txt")).read()
-        assert f"finished at step {STEPS} of {STEPS}" in log, output[-3000:]
+        assert f"at step {STEPS} of {STEPS};" in log, output[-3000:]
     scheduler = os.path.join(output_dir, "msrun_log", "scheduler.log")
     timed_out = os.path.exists(scheduler) and "timed out node" in open(scheduler).read()
     assert process.returncode == 0 or timed_out, output[-3000:]

@@ -46,8 +46,8 @@ def test_standalone_cpu_run_from_another_directory(config, tmp_path):
     result = launch("run_train_standalone_CPU.sh", 0, config, "--num_threads=1", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     out = tmp_path / "run"
-    assert "finished at step 6 of 6" in open(out / "log_rank0.txt").read()
-    assert "finished at step 6 of 6" in open(out / "console_rank0.log").read()
+    assert "finished 6 steps in" in open(out / "log_rank0.txt").read()
+    assert "finished 6 steps in" in open(out / "console_rank0.log").read()
     assert [os.path.basename(p) for p in list_checkpoints(str(out / "checkpoints"))] == [
         "step_00000003.ckpt", "step_00000006.ckpt"]
 
