@@ -1,6 +1,10 @@
 """Train a face-recognition network: config -> dataset -> backbone + margin head -> SGD -> checkpoints.
 
-    python train.py --config_path sphereface_config.yaml [--key=value ...]
+    python train.py --config_path sphereface_config.yaml [--key=value ...] [--resume[=auto|CKPT|FOLDER]]
+
+Checkpoints (every save_interval steps, at each epoch end and at the end; the last keep_checkpoints kept, plus
+best.ckpt by validation accuracy) hold the whole training state, so a run continued with --resume ends exactly
+where an uninterrupted one would. Launchers for one device and data parallel: scripts/run_*.sh.
 """
 import json
 import logging
@@ -8,42 +12,120 @@ import os
 import sys
 import time
 
-import mindspore as ms
+from mindspore import nn, ops, Tensor
 
 from src.data.check import load_training_list
 from src.data.dataset import create_train_dataset
 from src.data.sampler import steps_per_epoch
 from src.heads import build_head_from_config
-from src.model_utils.config import load_config
+from src.model_utils.config import ConfigError, load_config
 from src.model_utils.device import init_device
 from src.model_utils.logger import setup_logging
 from src.network import build_backbone_from_config
-from src.train.checkpoint import CheckpointManager
+from src.train.amp import apply_amp, build_loss_scaler, check_amp
+from src.train.checkpoint import CheckpointManager, find_resume, restore
 from src.train.lr_schedule import learning_rates
+from src.train.metrics_log import MetricsLog
+from src.train.nan_guard import NonFiniteGuard, NonFiniteLossError
 from src.train.network import FaceTrainNetwork
-from src.train.optimizer import build_optimizer
+from src.train.optimizer import build_optimizer, set_learning_rates
 from src.train.progress import Progress
+from src.train.run_state import RunState
 from src.train.train_step import TrainStep
+from src.train.validation import Validator, track_best
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 LOG = logging.getLogger("facerec.train")
+VAL_KEYS = ("accuracy", "std", "auc", "eer")
+
+
+def check_train_config(cfg):
+    """Settings that cannot work together stop before anything starts."""
+    check_amp(cfg)
+    if cfg.eval_interval and cfg.val_pairs is None:
+        raise ConfigError("config key 'eval_interval' is set but 'val_pairs' is null: give the validation pairs file")
+    if cfg.early_stop_patience and not cfg.eval_interval:
+        raise ConfigError("config key 'early_stop_patience' needs validation: set eval_interval and val_pairs")
+
+
+def device_batch_size(cfg, group_size):
+    """Images per step on this device: global_batch_size split over the workers, else batch_size."""
+    if cfg.global_batch_size is None:
+        return cfg.batch_size
+    if cfg.global_batch_size % group_size:
+        raise ConfigError(f"config key 'global_batch_size': {cfg.global_batch_size} images do not split evenly over "
+                          f"{group_size} workers; use a multiple of {group_size}")
+    return cfg.global_batch_size // group_size
 
 
 def build_training(cfg, num_classes, total_steps):
-    backbone = build_backbone_from_config(cfg)
+    backbone = apply_amp(build_backbone_from_config(cfg), cfg)
     head = build_head_from_config(cfg, num_classes)
     network = FaceTrainNetwork(backbone, head, cfg.label_smoothing)
     lrs = learning_rates(total_steps, cfg.lr, cfg.lr_schedule, cfg.warmup_steps, cfg.lr_milestones,
                          cfg.lr_gamma, cfg.min_lr)
     optimizer = build_optimizer(network.trainable_params(), lrs, cfg.momentum, cfg.weight_decay)
-    step = TrainStep(network, optimizer, cfg.clip_grad_norm)
+    step = TrainStep(network, optimizer, cfg.clip_grad_norm, build_loss_scaler(cfg))
     step.set_train(True)
     return step, lrs
 
 
+def start_state(cfg, step_cell, lrs, fresh, checkpoint_folder):
+    """The state to start from: ``fresh`` (a new run) or the one restored from the checkpoint ``cfg.resume``
+    names. The seed and the global batch must be the run's: together with the step they fix the data order."""
+    found = find_resume(cfg.resume, checkpoint_folder)
+    state = fresh
+    if found is not None:
+        path, entries = found
+        state = restore(step_cell, entries, path)
+        for key in ("seed", "global_batch"):
+            if getattr(state, key) != getattr(fresh, key):
+                raise ConfigError(f"{path} continues a run with {key}={getattr(state, key)}, this config has "
+                                  f"{getattr(fresh, key)}: the data order after step {state.step} depends on it")
+        LOG.info("resumed from %s: step %d, epoch %d (saved on %d worker(s), now %d), lr factor %g",
+                 path, state.step, state.epoch, state.num_shards, fresh.num_shards, state.lr_factor)
+        state.num_shards = fresh.num_shards
+    set_learning_rates(step_cell.optimizer, lrs * state.lr_factor)
+    return state
+
+
+def roll_back(step_cell, lrs, checkpoints, state, guard):
+    """Restore the newest checkpoint after a run of non-finite steps, with the learning rate lowered (the caller
+    then renews ``step_cell``, see ``TrainStep.renewed``)."""
+    found = checkpoints.newest()
+    if found is None:
+        raise NonFiniteLossError(f"step {state.step}: non-finite losses and no checkpoint to roll back to in "
+                                 f"{checkpoints.folder}; lower lr and start again")
+    path, entries = found
+    restored = restore(step_cell, entries, path)
+    restored.lr_factor = state.lr_factor * guard.lr_factor
+    restored.rollbacks = state.rollbacks + 1
+    restored.num_shards = state.num_shards
+    restored.best_accuracy, restored.best_step = state.best_accuracy, state.best_step
+    restored.evals_since_best = state.evals_since_best
+    set_learning_rates(step_cell.optimizer, lrs * restored.lr_factor)
+    LOG.warning("rolled back from step %d to %s (step %d); learning rate x%g from now on (rollback %d of at most %d)",
+                state.step, path, restored.step, restored.lr_factor, restored.rollbacks, guard.max_rollbacks)
+    return restored
+
+
+class AnyRank(nn.Cell):
+    """True on every rank when ``flag`` is true on any (a sum over ranks); decisions made on rank 0 only, such
+    as early stopping, must reach all ranks or the others wait forever for its next gradients."""
+
+    def __init__(self):
+        super().__init__()
+        self.allreduce = ops.AllReduce()
+
+    def construct(self, flag):
+        return self.allreduce(flag)
+
+
 def train(cfg):
+    check_train_config(cfg)
     rank, group_size = init_device(cfg)
     setup_logging(cfg.output_dir, rank)
+    batch_size = device_batch_size(cfg, group_size)
     if cfg.train_list is None:
         raise ValueError("config key 'train_list' is not set: give the training list file")
     samples, num_classes = load_training_list(cfg.train_list, cfg.list_format, cfg.train_root, cfg.num_classes,
@@ -51,36 +133,84 @@ def train(cfg):
     LOG.info("%d images of %d classes from %s; rank %d of %d", len(samples), num_classes, cfg.train_list,
              rank, group_size)
 
-    total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch(len(samples), cfg.batch_size, group_size)
-    dataset, sampler, source = create_train_dataset(
-        samples, cfg.image_size, cfg.batch_size, seed=cfg.seed, random_flip=cfg.random_flip,
-        num_workers=cfg.num_workers, num_shards=group_size, shard_id=rank, total_steps=total_steps,
-        max_bad_fraction=cfg.max_bad_fraction, align_jitter=cfg.align_jitter)
+    epoch_steps = steps_per_epoch(len(samples), batch_size, group_size)
+    total_steps = cfg.max_steps or cfg.epochs * epoch_steps
     step_cell, lrs = build_training(cfg, num_classes, total_steps)
     checkpoints = CheckpointManager(os.path.join(cfg.output_dir, "checkpoints"), cfg.keep_checkpoints)
+    saver = checkpoints if rank == 0 else None
+    if rank == 0:
+        checkpoints.remove_partial()
+    if rank > 0 and cfg.save_every_rank:
+        saver = CheckpointManager(os.path.join(cfg.output_dir, f"checkpoints_rank{rank}"), cfg.keep_checkpoints)
+    fresh = RunState(seed=cfg.seed, global_batch=batch_size * group_size, num_shards=group_size,
+                     backbone=cfg.backbone, head=cfg.head, num_classes=num_classes)
+    state = start_state(cfg, step_cell, lrs, fresh, checkpoints.folder)
     if rank == 0:
         with open(os.path.join(cfg.output_dir, "config.json"), "w", encoding="utf-8") as f:
             json.dump(dict(cfg.to_dict(), num_classes=num_classes), f, indent=2)
+    metrics = MetricsLog(cfg.output_dir, state.step, cfg.tensorboard) if rank == 0 else None
+    validator = Validator(step_cell.network.backbone, cfg) if rank == 0 and cfg.eval_interval else None
+    any_rank = AnyRank() if group_size > 1 else None
+    guard = NonFiniteGuard(cfg.nan_policy, cfg.nan_patience, cfg.nan_lr_factor, cfg.nan_max_rollbacks)
+    progress = Progress(total_steps, epoch_steps, state.global_batch, cfg.log_interval, state.step)
+    LOG.info("training %s + %s for steps %d..%d (%d per epoch), global batch %d", cfg.backbone, cfg.head,
+             state.step + 1, total_steps, epoch_steps, state.global_batch)
 
-    progress = Progress(total_steps, sampler.steps_per_epoch, cfg.batch_size * group_size, cfg.log_interval)
-    LOG.info("training %s + %s for %d steps (%d per epoch), global batch %d", cfg.backbone, cfg.head, total_steps,
-             sampler.steps_per_epoch, cfg.batch_size * group_size)
-    start = time.time()
-    skipped = 0
-    for step, (image, label) in enumerate(dataset.create_tuple_iterator(num_epochs=1), 1):
-        loss, accuracy, finite = step_cell(image, label)
-        if step == 1:
-            LOG.info("first step (including graph compilation) took %.1f s", time.time() - start)
-            progress.reset(1)
-        if not finite:
-            skipped += 1
-            LOG.warning("step %d: non-finite loss or gradient (loss=%s); update skipped", step, loss)
-        progress.update(step, float(loss), float(accuracy), float(lrs[step - 1]))
-        if rank == 0 and (step % cfg.save_interval == 0 or step == total_steps):
-            checkpoints.save(step_cell, step, {"epoch": (step - 1) // sampler.steps_per_epoch + 1})
-    LOG.info("finished %d steps in %.1f s; %d updates skipped (non-finite), %d unreadable images skipped",
-             total_steps, time.time() - start, skipped, len(source.bad_paths))
+    start, done, stop, bad_images = time.time(), 0, False, 0
+    try:
+        while state.step < total_steps and not stop:
+            dataset, _, source = create_train_dataset(
+                samples, cfg.image_size, batch_size, seed=cfg.seed, random_flip=cfg.random_flip,
+                num_workers=cfg.num_workers, num_shards=group_size, shard_id=rank, start_step=state.step,
+                total_steps=total_steps, max_bad_fraction=cfg.max_bad_fraction, align_jitter=cfg.align_jitter)
+            for image, label in dataset.create_tuple_iterator(num_epochs=1):
+                loss, accuracy, finite = step_cell(image, label)
+                loss = float(loss)
+                state.step += 1
+                state.epoch = (state.step - 1) // epoch_steps + 1
+                done += 1
+                if done == 1:
+                    LOG.info("first step (including graph compilation) took %.1f s", time.time() - start)
+                    progress.reset(state.step)
+                if guard.update(state.step, bool(finite), loss, step_cell.loss_scaler is not None,
+                                state.rollbacks) == "rollback":
+                    state = roll_back(step_cell, lrs, checkpoints, state, guard)
+                    step_cell = step_cell.renewed()
+                    progress.reset(state.step)
+                    break
+                values = progress.update(state.step, loss, float(accuracy), float(lrs[state.step - 1]) *
+                                         state.lr_factor)
+                if metrics is not None and values is not None:
+                    metrics.log(state.step, {k: v for k, v in values.items() if k != "step"}, "train")
+                if cfg.eval_interval and (state.step % cfg.eval_interval == 0 or state.step == total_steps):
+                    stop = validate(validator, step_cell, state, cfg, metrics, saver)
+                    if any_rank is not None:
+                        stop = bool(any_rank(Tensor(float(stop))) > 0)
+                if saver is not None and (state.step % cfg.save_interval == 0 or state.step % epoch_steps == 0
+                                          or state.step == total_steps or stop):
+                    saver.save(step_cell, state)
+                if stop:
+                    break
+            bad_images += len(source.bad_paths)
+    finally:
+        if metrics is not None:
+            metrics.close()
+    LOG.info("finished %d steps in %.1f s, at step %d of %d; %d updates skipped (non-finite), %d unreadable images "
+             "skipped", done, time.time() - start, state.step, total_steps, guard.skipped, bad_images)
     return step_cell
+
+
+def validate(validator, step_cell, state, cfg, metrics, saver):
+    """Validation on rank 0 (other ranks: no-op): log it, keep best.ckpt, return the early-stop decision."""
+    if validator is None:
+        return False
+    result = validator()
+    if result is not None:
+        metrics.log(state.step, {key: result[key] for key in VAL_KEYS}, "val")
+    improved, stop = track_best(state, result and result["accuracy"], cfg.early_stop_patience)
+    if improved and saver is not None:
+        saver.save_best(step_cell, state)
+    return stop
 
 
 def main(argv=None):

@@ -18,16 +18,22 @@ def feature_norm(x, eps=EPS):
 
 
 class CosineHead(nn.Cell):
-    """Holds W (num_classes x embedding_size); ``cosine(x)`` = clamp(x/||x|| . (W_j/||W_j||), -1, 1)."""
+    """Holds W (num_classes x embedding_size); ``cosine(x)`` = clamp(x/||x|| . (W_j/||W_j||), -1, 1).
+
+    The product is one MatMul with ``transpose_b`` (``matmul(x, W.T)`` adds a Transpose of W, forward and
+    backward). W is re-normalised every call: it changes every training step, and the normalisation costs
+    little next to the product (benchmarks/bench_ops.py, case ``cosine``).
+    """
 
     def __init__(self, embedding_size, num_classes):
         super().__init__()
         self.num_classes = num_classes
         self.weight = Parameter(initializer(XavierUniform(), (num_classes, embedding_size), ms.float32),
                                 name="weight")
+        self.matmul_transpose_b = ops.MatMul(transpose_b=True)
 
     def cosine(self, x):
-        cos = ops.matmul(l2_normalize(x), l2_normalize(self.weight).T)
+        cos = self.matmul_transpose_b(l2_normalize(x), l2_normalize(self.weight))
         return ops.clamp(cos, -1.0, 1.0)
 
     def one_hot(self, label, dtype=ms.float32):

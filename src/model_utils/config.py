@@ -48,6 +48,12 @@ def _check_scalar(key, value, type_name):
     expected = TYPES[type_name]
     if type_name == "float" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if type_name == "float" and isinstance(value, str):
+        # PyYAML reads 1e-3 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if type_name == "int" and isinstance(value, bool):
         raise ConfigError(f"config key '{key}': expected int, got bool {value!r}")
     if not isinstance(value, expected):
@@ -98,8 +104,9 @@ def build_parser(schema, description=None, default_config=None):
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--config_path", default=default_config, help="YAML file with the run's settings")
     for key, spec in schema.items():
-        # A bool key given alone (``--verify``) means true.
-        flag = {"nargs": "?", "const": "true"} if spec["type"] == "bool" else {}
+        # A key given alone means its schema's ``bare`` value (``--resume`` -> auto); a bool key alone means true.
+        bare = spec.get("bare", "true" if spec["type"] == "bool" else None)
+        flag = {"nargs": "?", "const": bare} if bare is not None else {}
         parser.add_argument(f"--{key}", default=None, metavar=spec["type"].upper(), **flag,
                             help=f"{spec['help']} (default: {spec.get('default')!r})")
     return parser

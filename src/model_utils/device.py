@@ -23,6 +23,12 @@ def launched_distributed():
     return any(os.environ.get(name) for name in LAUNCHER_VARIABLES)
 
 
+def cpu_threads(cfg):
+    """``cfg.num_threads``, or (null) the number of cores this process may run on (its CPU affinity, which
+    follows taskset and cgroup cpusets)."""
+    return cfg.num_threads or len(os.sched_getaffinity(0))
+
+
 def init_device(cfg):
     """Select ``cfg.device_target`` and ``cfg.mode``; returns (rank, group_size).
 
@@ -37,7 +43,7 @@ def init_device(cfg):
     ms.set_device(cfg.device_target, device_id)
     ms.set_context(mode=MODES[cfg.mode])
     if cfg.device_target == "CPU":
-        set_cpu_threads(cfg.num_threads)
+        set_cpu_threads(cpu_threads(cfg))
     ms.set_seed(cfg.seed)
     if not distributed:
         return 0, 1

@@ -21,21 +21,25 @@ def backbone_parameters(checkpoint_path):
     return params
 
 
+def check_parameters(expected, params, source, hint="a checkpoint of another backbone?"):
+    """``params`` ({name: value}) must hold exactly the names of ``expected`` ({name: shape}) with those shapes;
+    else ``CheckpointMismatchError`` naming the first offending parameter and ``source``."""
+    for name, shape in expected.items():
+        if name not in params:
+            raise CheckpointMismatchError(f"{source}: no value for parameter '{name}' ({hint})")
+        if tuple(params[name].shape) != tuple(shape):
+            raise CheckpointMismatchError(f"{source}: parameter '{name}' has shape {tuple(params[name].shape)}, "
+                                          f"the network expects {tuple(shape)} ({hint})")
+    extra = sorted(set(params) - set(expected))
+    if extra:
+        raise CheckpointMismatchError(f"{source}: parameter '{extra[0]}' is not in the network "
+                                      f"({len(extra)} unexpected in all)")
+
+
 def load_backbone_weights(backbone, checkpoint_path):
     """Fill every parameter of ``backbone`` from the checkpoint; a missing, extra or mis-shaped parameter raises
     ``CheckpointMismatchError`` naming it."""
     params = backbone_parameters(checkpoint_path)
-    own = {p.name: p for p in backbone.get_parameters()}
-    for name, param in own.items():
-        if name not in params:
-            raise CheckpointMismatchError(f"{checkpoint_path}: no value for parameter '{name}' "
-                                          f"(a checkpoint of another backbone?)")
-        if tuple(params[name].shape) != tuple(param.shape):
-            raise CheckpointMismatchError(f"{checkpoint_path}: parameter '{name}' has shape "
-                                          f"{tuple(params[name].shape)}, the network expects {tuple(param.shape)}")
-    extra = sorted(set(params) - set(own))
-    if extra:
-        raise CheckpointMismatchError(f"{checkpoint_path}: parameter '{extra[0]}' is not in the network "
-                                      f"({len(extra)} unexpected in all)")
+    check_parameters({p.name: p.shape for p in backbone.get_parameters()}, params, checkpoint_path)
     ms.load_param_into_net(backbone, params, strict_load=True)
     return backbone

@@ -1,4 +1,12 @@
-"""Checkpoints written atomically (temporary file, then rename), the last K kept, the newest found for resume."""
+"""Training checkpoints: written atomically with a CRC, the last K kept plus the best by validation accuracy, the
+newest complete one found for resume, restored strictly.
+
+A checkpoint is the ``TrainStep`` cell's Parameters (network, head state such as the A-Softmax iteration and the
+AdaFace norm statistics, optimizer moments and global step, the loss-scale state) plus the run's ``RunState``
+values. It is written to ``<name>.tmp.ckpt`` with MindSpore's CRC32 trailer and renamed into place, so a crash
+or a full disk mid-write never replaces a good checkpoint with a broken one; a file without a valid trailer
+(truncated or damaged afterwards) is reported and skipped when looking for the newest checkpoint.
+"""
 import glob
 import logging
 import os
@@ -6,8 +14,20 @@ import re
 
 import mindspore as ms
 
+from src.network.weights import check_parameters
+from src.train.run_state import RunState
+
 LOG = logging.getLogger(__name__)
 PATTERN = re.compile(r"step_(\d+)\.ckpt$")
+BEST_NAME = "best.ckpt"
+CRC_MARK = b"crc_num"
+CRC_TRAILER = len(CRC_MARK) + 10
+# Parameters not restored: the per-step learning rates are rebuilt from the config and the run's lr_factor.
+NOT_RESTORED = ("learning_rate",)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be written or read; the message names the file."""
 
 
 def checkpoint_path(folder, step):
@@ -20,32 +40,130 @@ def list_checkpoints(folder):
     return sorted(paths, key=lambda p: int(PATTERN.search(p).group(1)))
 
 
+def _remove(path):
+    if os.path.exists(path):
+        os.chmod(path, 0o600)
+        os.remove(path)
+
+
 def save_atomic(cell, path, extra=None):
-    """Write ``cell``'s parameters (and ``extra`` values) to ``path`` via a temporary file: a crash or a full
-    disk mid-write never replaces a good checkpoint with a broken one."""
+    """Write ``cell``'s parameters (and ``extra`` values) with a CRC to ``path`` via a temporary file."""
     tmp = path[:-len(".ckpt")] + ".tmp.ckpt"
-    if os.path.exists(tmp):
-        os.remove(tmp)
+    partial = [tmp, tmp[:-len(".ckpt")] + ".tmp"]  # ours, and the one mindspore.save_checkpoint writes first
+    for name in partial:
+        _remove(name)
     try:
-        ms.save_checkpoint(cell, tmp, append_dict=extra or {})
+        ms.save_checkpoint(cell, tmp, append_dict=extra or {}, crc_check=True)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    except Exception as err:
+        for name in partial:
+            _remove(name)
+        raise CheckpointError(f"could not write checkpoint {path}: {err}; the checkpoints written before are "
+                              f"intact") from err
+
+
+def read_checkpoint(path):
+    """{name: Parameter or str} of a complete checkpoint, else ``CheckpointError`` naming the file."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(size - CRC_TRAILER, 0))
+        trailer = f.read()
+    if len(trailer) < CRC_TRAILER or not trailer.startswith(CRC_MARK):
+        raise CheckpointError(f"checkpoint {path} is incomplete (truncated: no CRC trailer at its end)")
+    try:
+        return ms.load_checkpoint(path, crc_check=True)
+    except ValueError as err:
+        raise CheckpointError(f"checkpoint {path} is damaged: {err}") from err
+
+
+def newest_complete(folder):
+    """(path, entries) of the newest readable step checkpoint in ``folder``, or None. Broken files are logged and
+    skipped, so a truncated newest file falls back to the previous one."""
+    for path in reversed(list_checkpoints(folder)):
+        try:
+            return path, read_checkpoint(path)
+        except CheckpointError as err:
+            LOG.warning("%s; trying the previous checkpoint", err)
+    return None
+
+
+def find_resume(resume, folder):
+    """The (path, entries) a run continues from, or None for a fresh start.
+
+    ``resume`` "" (a new run): None, but a ``folder`` that already holds checkpoints is refused, so a run is
+    never overwritten by accident; "auto": the newest complete checkpoint in ``folder``, None when there is none;
+    otherwise a checkpoint file, or a folder (a run's output folder or its checkpoints folder) that must hold a
+    complete checkpoint.
+    """
+    if not resume:
+        existing = list_checkpoints(folder)
+        if existing:
+            raise CheckpointError(f"{folder} already holds checkpoints (newest: {os.path.basename(existing[-1])}): "
+                                  f"pass --resume to continue that run, or choose another output_dir")
+        return None
+    if resume == "auto":
+        found = newest_complete(folder)
+        if found is None:
+            LOG.info("resume=auto: no complete checkpoint in %s, starting a new run", folder)
+        return found
+    if os.path.isdir(resume):
+        inner = os.path.join(resume, "checkpoints")
+        search = inner if os.path.isdir(inner) else resume
+        found = newest_complete(search)
+        if found is None:
+            raise CheckpointError(f"config key 'resume': no complete checkpoint (step_*.ckpt) in {search}")
+        return found
+    return resume, read_checkpoint(resume)
+
+
+def restore(cell, entries, path):
+    """Load the Parameters of ``entries`` (from ``read_checkpoint(path)``) into ``cell``; returns the
+    ``RunState``. Every Parameter of the cell must be there with its shape, and nothing else: a mismatch raises
+    ``CheckpointMismatchError`` naming the parameter (another backbone, head or class count)."""
+    state = RunState.from_entries(entries)
+    params = {name: value for name, value in entries.items()
+              if name not in RunState.keys() and name not in NOT_RESTORED}
+    expected = {p.name: p.shape for p in cell.get_parameters() if p.name not in NOT_RESTORED}
+    check_parameters(expected, params, path,
+                     hint=f"the checkpoint was written by {state.describe_model()}")
+    ms.load_param_into_net(cell, params, strict_load=True)
+    return state
 
 
 class CheckpointManager:
-    """Saves ``step_XXXXXXXX.ckpt`` files into ``folder`` and keeps the newest ``keep``."""
+    """``step_XXXXXXXX.ckpt`` files in ``folder`` (the newest ``keep`` kept) and ``best.ckpt``."""
 
     def __init__(self, folder, keep):
         self.folder, self.keep = folder, keep
         os.makedirs(folder, exist_ok=True)
 
-    def save(self, cell, step, extra=None):
-        path = checkpoint_path(self.folder, step)
-        save_atomic(cell, path, dict(extra or {}, step=step))
+    def remove_partial(self):
+        """Delete temporaries a killed save left behind (``*.tmp.ckpt``, ``*.tmp.tmp``); call before saving."""
+        for path in glob.glob(os.path.join(self.folder, "*.tmp.ckpt")) + glob.glob(os.path.join(self.folder,
+                                                                                                "*.tmp.tmp")):
+            LOG.info("removing %s (a save interrupted by the end of a previous run)", path)
+            _remove(path)
+
+    @property
+    def best_path(self):
+        return os.path.join(self.folder, BEST_NAME)
+
+    def save(self, cell, state):
+        """Write the checkpoint of ``state.step``, then drop the oldest beyond ``keep``."""
+        path = checkpoint_path(self.folder, state.step)
+        save_atomic(cell, path, state.to_entries())
         for old in list_checkpoints(self.folder)[:-self.keep]:
-            os.remove(old)
+            _remove(old)
         LOG.info("saved checkpoint %s", path)
         return path
+
+    def save_best(self, cell, state):
+        save_atomic(cell, self.best_path, state.to_entries())
+        LOG.info("saved %s (validation accuracy %.4f at step %d)", self.best_path, state.best_accuracy, state.step)
+        return self.best_path
+
+    def newest(self):
+        return newest_complete(self.folder)

@@ -1,0 +1,251 @@
+"""Inference throughput of the embedding network: the checkpoint, the exported MINDIR, ONNX Runtime on the exported
+ONNX, and the PyTorch twin, on the same machine, weights and batch.
+
+    python benchmarks/bench_infer.py            # sphere20a + MobileFaceNet, batch 64
+    python benchmarks/bench_infer.py --full     # + iResNet-50 and the checkpoint in PYNATIVE mode
+
+The PyTorch twin (benchmarks/torch_twins.py) writes the initial weights; they are mapped into a MindSpore
+checkpoint, which the project's own ``export.py`` turns into MINDIR and ONNX (each export in its own process:
+a second ONNX export in one process fails). Runtimes:
+  mindspore-ckpt   the backbone built by ``build_backbone`` + ``load_backbone_weights``, ``set_train(False)``;
+  mindspore-mindir ``nn.GraphCell(ms.load(file))``;
+  onnxruntime      ``InferenceSession`` with ``--threads`` intra-op threads;
+  pytorch          the twin in ``eval()`` under ``torch.inference_mode()`` with ``--threads`` threads.
+Each runs in its own subprocess (its own peak RSS), in alternating order on odd rounds; img/s is batch / median
+time of a forward pass after the warm-up passes. ``max abs diff`` compares each runtime's embeddings with PyTorch's.
+"""
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(BENCH_DIR))
+
+from benchmarks import common  # noqa: E402
+from benchmarks.nets import NETWORKS, make_batch, parse_variant  # noqa: E402
+
+COLUMNS = [("backbone", "backbone"), ("batch", "batch"), ("runtime", "runtime"), ("mode", "mode"),
+           ("variant", "settings"), ("img_s", "img/s (median)"), ("img_s_min", "min"), ("img_s_max", "max"),
+           ("ratio", "vs PT"), ("max_diff", "max abs diff vs PT"), ("peak_rss_mib", "peak RSS MiB"),
+           ("load", "load 1/5/15")]
+
+
+# --- workers ---------------------------------------------------------------------------------------------------
+def init_weights(c):
+    """The PyTorch twin backbone with seed 1 -> arrays in ``c['weights']``."""
+    import torch
+    from benchmarks import torch_twins
+
+    torch.manual_seed(1)
+    embedding_size, image_size = NETWORKS[c["backbone"]]
+    np.savez(c["weights"], **torch_twins.state_arrays(torch_twins.build_backbone(c["backbone"], embedding_size,
+                                                                                   image_size)))
+    return {}
+
+
+def write_checkpoint(c):
+    """The twin's arrays as a MindSpore backbone checkpoint ``c['checkpoint']``."""
+    import mindspore as ms
+    from benchmarks.ms_side import load_twin_weights
+    from src.network import build_backbone
+
+    ms.set_device("CPU")
+    embedding_size, image_size = NETWORKS[c["backbone"]]
+    backbone = build_backbone(c["backbone"], embedding_size=embedding_size, image_size=image_size)
+    load_twin_weights(backbone, c["weights"], c["backbone"], embedding_size, image_size)
+    ms.save_checkpoint(backbone, c["checkpoint"])
+    return {}
+
+
+def forward_torch(c, images):
+    import torch
+    from benchmarks import torch_twins
+
+    torch.set_num_threads(c["threads"])
+    embedding_size, image_size = NETWORKS[c["backbone"]]
+    net = torch_twins.build_backbone(c["backbone"], embedding_size, image_size)
+    with np.load(c["weights"]) as data:
+        net.load_state_dict({k: torch.from_numpy(data[k]) for k in data.files}, strict=False)
+    net.eval()
+    batch = torch.from_numpy(images)
+
+    def run():
+        with torch.inference_mode():
+            return net(batch).numpy()
+    return run
+
+
+def forward_mindspore_ckpt(c, images):
+    import mindspore as ms
+    from src.network import build_backbone
+    from src.network.weights import load_backbone_weights
+
+    setup(c)
+    embedding_size, image_size = NETWORKS[c["backbone"]]
+    backbone = load_backbone_weights(build_backbone(c["backbone"], embedding_size=embedding_size,
+                                                    image_size=image_size), c["checkpoint"])
+    backbone.set_train(False)
+    batch = ms.Tensor(images)
+    return lambda: backbone(batch).asnumpy()
+
+
+def forward_mindspore_mindir(c, images):
+    import mindspore as ms
+    from mindspore import nn
+
+    setup(c)
+    graph = nn.GraphCell(ms.load(c["mindir"]))
+    batch = ms.Tensor(images)
+    return lambda: graph(batch).asnumpy()
+
+
+def forward_onnxruntime(c, images):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = c["threads"]
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(c["onnx"], options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda: session.run(None, {name: images})[0]
+
+
+def setup(c):
+    """The project's device setup (``init_device`` from the schema defaults), or explicit settings."""
+    if c["settings"] is None:
+        from src.model_utils.config import load_config
+        from src.model_utils.device import init_device
+        init_device(load_config([f"--mode={c['mode']}", "--device_target=CPU"]))
+    else:
+        from benchmarks.ms_side import setup_mindspore
+        setup_mindspore(c["mode"], c["settings"])
+
+
+RUNTIMES = {"pytorch": forward_torch, "mindspore-ckpt": forward_mindspore_ckpt,
+            "mindspore-mindir": forward_mindspore_mindir, "onnxruntime": forward_onnxruntime}
+
+
+def worker(c):
+    if c["job"] == "init":
+        return init_weights(c)
+    if c["job"] == "checkpoint":
+        return write_checkpoint(c)
+    _, image_size = NETWORKS[c["backbone"]]
+    images, _ = make_batch(c["batch"], image_size, 2)
+    run = RUNTIMES[c["job"]](c, images)
+    outputs = []
+    first = common.time_steps(lambda: outputs.append(run()), 1, 0)[0]
+    durations = common.time_steps(run, c["steps"], max(c["warmup"] - 1, 0))
+    np.save(c["output"], outputs[0])
+    return dict(common.rate_summary(durations, c["batch"]), first_step_s=round(first, 2))
+
+
+# --- driver ----------------------------------------------------------------------------------------------------
+def export(c, file_format, workdir):
+    """``python export.py`` for the checkpoint, as a user runs it; returns the exported file."""
+    embedding_size, image_size = NETWORKS[c["backbone"]]
+    base = os.path.join(workdir, f"{c['backbone']}_b{c['batch']}")
+    command = [sys.executable, os.path.join(common.ROOT, "export.py"), "--device_target=CPU",
+               f"--backbone={c['backbone']}", f"--embedding_size={embedding_size}",
+               f"--image_size=[{image_size[0]}, {image_size[1]}]", f"--ckpt_file={c['checkpoint']}",
+               f"--file_format={file_format}", f"--export_batch_size={c['batch']}", f"--file_name={base}"]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=workdir, check=False)
+    path = base + {"MINDIR": ".mindir", "ONNX": ".onnx"}[file_format]
+    if proc.returncode != 0 or not os.path.exists(path):
+        raise SystemExit(f"export.py {file_format} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return path
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--backbones", nargs="+", default=["sphere20a", "mobilefacenet"], choices=sorted(NETWORKS))
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--modes", nargs="+", default=["GRAPH"], choices=["GRAPH", "PYNATIVE"],
+                        help="MindSpore modes of the checkpoint runtime")
+    parser.add_argument("--steps", type=int, default=10, help="timed forward passes per run")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed passes first (the first compiles)")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each runtime, order alternating")
+    parser.add_argument("--threads", type=int, default=2, help="PyTorch and ONNX Runtime intra-op threads")
+    parser.add_argument("--ms_settings", action="append", default=None,
+                        help="MindSpore variant 'name:key=value,...' as in bench_train.py (root=PATH: another copy of "
+                             "the project; 'project', the default: init_device with the schema defaults)")
+    parser.add_argument("--full", action="store_true", help="every backbone, GRAPH and PYNATIVE")
+    parser.add_argument("--output", default=os.path.join(common.RESULTS_DIR, "bench_infer.json"))
+    args = parser.parse_args(argv)
+    if args.full:
+        args.backbones, args.modes = sorted(NETWORKS), ["GRAPH", "PYNATIVE"]
+    args.variants = [parse_variant(text) for text in (args.ms_settings or ["project:"])]
+    return args
+
+
+def main(argv=None):
+    common.setup_logging()
+    args = parse_args(argv)
+    script = os.path.abspath(__file__)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_infer_") as workdir:
+        for backbone in args.backbones:
+            base = {"backbone": backbone, "batch": args.batch, "steps": args.steps, "warmup": args.warmup,
+                    "threads": args.threads, "weights": os.path.join(workdir, f"{backbone}.npz"),
+                    "checkpoint": os.path.join(workdir, f"{backbone}.ckpt")}
+            for job in ("init", "checkpoint"):
+                result = common.run_worker(script, dict(base, job=job))
+                if "error" in result:
+                    raise SystemExit(f"{backbone}: {job} failed: {result['error']}")
+            base.update(mindir=export(base, "MINDIR", workdir), onnx=export(base, "ONNX", workdir))
+            jobs = [("pytorch", "-", "-", None, None), ("onnxruntime", "-", "-", None, None)]
+            jobs += [("mindspore-ckpt", mode, name, settings, root) for mode in args.modes
+                     for name, settings, root in args.variants]
+            jobs += [("mindspore-mindir", "GRAPH", name, settings, root) for name, settings, root in args.variants]
+            runs = {job[:3]: [] for job in jobs}
+            for round_index in range(args.rounds):
+                for runtime, mode, name, settings, root in (jobs if round_index % 2 == 0 else jobs[::-1]):
+                    logging.info("%s batch %d: %s %s %s (round %d)", backbone, args.batch, runtime, mode, name,
+                                 round_index + 1)
+                    output = os.path.join(workdir, f"{backbone}_{runtime}_{mode}_{name}.npy")
+                    result = common.run_worker(script, dict(base, job=runtime, mode=mode, settings=settings,
+                                                            output=output), root=root)
+                    if "error" in result:
+                        logging.warning("failed: %s", result["error"])
+                    result["output"] = output
+                    runs[(runtime, mode, name)].append(result)
+            reference = np.load(runs[("pytorch", "-", "-")][0]["output"])
+            group = []
+            for (runtime, mode, name), results in runs.items():
+                row = {"backbone": backbone, "batch": args.batch, "runtime": runtime, "mode": mode, "variant": name}
+                ok = [r for r in results if "error" not in r]
+                if not ok:
+                    row["error"] = results[0]["error"]
+                else:
+                    row.update(common.rate_summary([d for r in ok for d in r["step_s"]], args.batch))
+                    row.update(first_step_s=min(r["first_step_s"] for r in ok),
+                               peak_rss_mib=max(r["peak_rss_mib"] for r in ok), load=ok[-1]["load_after"],
+                               max_diff=float(np.abs(np.load(ok[0]["output"]) - reference).max()),
+                               runs=[{k: r[k] for k in ("img_s", "load_before", "load_after", "wall_s")}
+                                     for r in ok])
+                group.append(row)
+            torch_rate = group[0].get("img_s")
+            for row in group:
+                if torch_rate and row.get("img_s"):
+                    row["ratio"] = round(row["img_s"] / torch_rate, 2)
+            rows += group
+            print(common.format_table(group, COLUMNS), flush=True)
+    print("\n" + common.format_table(rows, COLUMNS))
+    for row in rows:
+        if "error" in row:
+            print(f"FAILED {row['backbone']} {row['runtime']} {row['mode']} {row['variant']}: {row['error']}")
+    common.write_json(args.output, {"benchmark": "infer", "args": vars(args), "load_at_end": common.load_average(),
+                                    "rows": rows})
+    print(f"\nwritten {args.output}; load average at end {common.load_average()}")
+
+
+if __name__ == "__main__":
+    if "--worker" in sys.argv:
+        common.worker_main(worker)
+    else:
+        main()

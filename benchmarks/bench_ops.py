@@ -1,0 +1,178 @@
+"""Operator choices, timed alone: the variants behind the project's defaults for the profiled hot spots.
+
+    python benchmarks/bench_ops.py [--batch 32] [--steps 10]
+
+  prelu        nn.PReLU's fused kernel vs relu(x) - w relu(-x), forward and forward + backward on the first
+               sphere20a stage's activations (batch x 64 x 56 x 48). The composite wins here, alone, but not
+               inside sphere20a (benchmarks/profile_train.py: its ReduceSum/Mul/Neg/ReluGrad cost as much as
+               PReLU + PReLUGrad, and peak RSS grows from 1.9 to 3.4 GB at batch 32), so the networks keep
+               nn.PReLU;
+  cosine       the cosine head's x_n W_n^T: a Transpose + MatMul vs one MatMul(transpose_b), and the cost of
+               re-normalising W (10,575 x 512) each step vs a cached W_n (possible only when W is frozen);
+  finite_check TrainStep's NaN guard over sphere20a + head gradients: isfinite(g).all() per gradient vs one
+               isfinite over the sum of per-gradient sums (NaN and Inf propagate through sums).
+PyTorch's time for the same computation is listed where it has one. GRAPH mode, ``--threads`` threads.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(BENCH_DIR))
+
+from benchmarks import common  # noqa: E402
+
+COLUMNS = [("case", "case"), ("variant", "variant"), ("framework", "framework"), ("ms", "ms (median)"),
+           ("ms_min", "min"), ("ms_max", "max"), ("load", "load 1/5/15")]
+
+
+def timing(durations):
+    ms = sorted(1000.0 * d for d in durations)
+    return {"ms": round(ms[len(ms) // 2], 2), "ms_min": round(ms[0], 2), "ms_max": round(ms[-1], 2)}
+
+
+def mindspore_cases(args):
+    import mindspore as ms
+    from mindspore import nn, ops
+
+    from src.heads.cosine import l2_normalize
+    from src.network import build_backbone
+
+    ms.set_device("CPU")
+    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.device_context.cpu.op_tuning.threads_num(args.threads)
+    rng = np.random.RandomState(0)
+
+    class SumOf(nn.Cell):
+        def __init__(self, cell):
+            super().__init__()
+            self.cell = cell
+
+        def construct(self, *inputs):
+            return self.cell(*inputs).sum()
+
+    def forward_backward(cell, *inputs):
+        grad = ms.jit(ms.value_and_grad(SumOf(cell), 0, cell.trainable_params()))
+        return lambda: grad(*inputs)[0].asnumpy()
+
+    def forward(cell, *inputs):
+        return lambda: cell(*inputs).asnumpy()
+
+    def run(case, variant, fn):
+        rows.append(dict(case=case, variant=variant, framework="mindspore", load=common.load_average(),
+                         **timing(common.time_steps(fn, args.steps, args.warmup))))
+
+    class CompositePReLU(nn.Cell):
+        """max(0, x) + w min(0, x) = relu(x) - w relu(-x)."""
+
+        def __init__(self, channels):
+            super().__init__()
+            self.w = ms.Parameter(ms.Tensor(np.full((channels,), 0.25, np.float32)), name="w")
+
+        def construct(self, x):
+            return ops.relu(x) - self.w.reshape(1, -1, 1, 1) * ops.relu(-x)
+
+    rows = []
+    x = ms.Tensor(rng.standard_normal((args.batch, 64, 56, 48)).astype(np.float32))
+    run("prelu", "nn.PReLU forward", forward(nn.PReLU(64, w=0.25), x))
+    run("prelu", "relu(x) - w relu(-x) forward", forward(CompositePReLU(64), x))
+    run("prelu", "nn.PReLU forward + backward", forward_backward(nn.PReLU(64, w=0.25), x))
+    run("prelu", "relu(x) - w relu(-x) forward + backward", forward_backward(CompositePReLU(64), x))
+
+    class Cosine(nn.Cell):
+        def __init__(self, transpose_b, cached):
+            super().__init__()
+            weight = rng.standard_normal((args.num_classes, 512)).astype(np.float32)
+            self.weight = ms.Parameter(ms.Tensor(weight), name="weight")
+            self.transpose_b, self.cached = transpose_b, cached
+            self.matmul = ops.MatMul(transpose_b=True)
+
+        def construct(self, e):
+            w = self.weight if self.cached else l2_normalize(self.weight)
+            if self.transpose_b:
+                return self.matmul(l2_normalize(e), w)
+            return ops.matmul(l2_normalize(e), w.T)
+
+    e = ms.Tensor(rng.standard_normal((args.batch, 512)).astype(np.float32))
+    run("cosine", "matmul(x_n, W_n.T) forward + backward", forward_backward(Cosine(False, False), e))
+    run("cosine", "MatMul(transpose_b)(x_n, W_n) forward + backward", forward_backward(Cosine(True, False), e))
+    run("cosine", "MatMul(transpose_b)(x_n, W_n) forward", forward(Cosine(True, False), e))
+    run("cosine", "MatMul(transpose_b), W_n cached forward", forward(Cosine(True, True), e))
+
+    shapes = [p.shape for p in build_backbone("sphere20a").trainable_params()] + [(args.num_classes, 512)]
+    grads = tuple(ms.Tensor(rng.standard_normal(s).astype(np.float32)) for s in shapes)
+
+    @ms.jit
+    def all_per_gradient(gs):
+        finite = ops.isfinite(gs[0]).all()
+        for g in gs[1:]:
+            finite = ops.logical_and(finite, ops.isfinite(g).all())
+        return finite
+
+    @ms.jit
+    def sum_of_sums(gs):
+        return ops.isfinite(ops.addn([g.sum() for g in gs]))
+
+    run("finite_check", f"isfinite(g).all() per gradient ({len(grads)})", lambda: all_per_gradient(grads).asnumpy())
+    run("finite_check", "isfinite(sum of gradient sums)", lambda: sum_of_sums(grads).asnumpy())
+    return rows
+
+
+def torch_cases(args):
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    rows = []
+
+    def run(case, variant, fn):
+        rows.append(dict(case=case, variant=variant, framework="torch", load=common.load_average(),
+                         **timing(common.time_steps(fn, args.steps, args.warmup))))
+
+    x = torch.randn(args.batch, 64, 56, 48, requires_grad=True)
+    prelu = torch.nn.PReLU(64, 0.25)
+
+    def prelu_forward():
+        with torch.inference_mode():
+            prelu(x)
+    run("prelu", "nn.PReLU forward", prelu_forward)
+    run("prelu", "nn.PReLU forward + backward", lambda: prelu(x).sum().backward())
+    weight = torch.randn(args.num_classes, 512, requires_grad=True)
+    e = torch.randn(args.batch, 512, requires_grad=True)
+    run("cosine", "F.linear(x_n, W_n) forward + backward",
+        lambda: F.linear(F.normalize(e), F.normalize(weight)).sum().backward())
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--num_classes", type=int, default=10575)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", default=os.path.join(common.RESULTS_DIR, "bench_ops.json"))
+    args = parser.parse_args(argv)
+    script = os.path.abspath(__file__)
+    rows = []
+    for framework in ("mindspore", "torch"):
+        result = common.run_worker(script, dict(vars(args), framework=framework))
+        if "error" in result:
+            raise SystemExit(f"{framework}: {result['error']}")
+        rows += result["rows"]
+    rows.sort(key=lambda r: r["case"])
+    print(common.format_table(rows, COLUMNS))
+    common.write_json(args.output, {"benchmark": "ops", "args": vars(args), "load_at_end": common.load_average(),
+                                    "rows": rows})
+    print(f"\nwritten {args.output}; load average at end {common.load_average()}")
+
+
+if __name__ == "__main__":
+    if "--worker" in sys.argv:
+        common.worker_main(lambda c: {"rows": (mindspore_cases if c["framework"] == "mindspore" else torch_cases)(
+            argparse.Namespace(**c))})
+    else:
+        main()

@@ -1,0 +1,64 @@
+"""The MindSpore side of the benchmarks: context settings per process and loading a PyTorch twin's weights."""
+import numpy as np
+
+import mindspore as ms
+
+from src.model_utils.device import MODES
+from tools.convert_torch import MAPPINGS, convert
+
+# MindSpore settings a benchmark may vary; None leaves MindSpore's own default.
+SETTING_KEYS = ("threads", "jit_level", "graph_kernel", "dispatch_threads")
+
+
+def setup_mindspore(mode, settings):
+    """CPU device, ``mode`` (GRAPH | PYNATIVE) and the ``settings`` (see SETTING_KEYS) for this process."""
+    unknown = set(settings) - set(SETTING_KEYS)
+    if unknown:
+        raise ValueError(f"unknown MindSpore setting(s) {sorted(unknown)}; known: {SETTING_KEYS}")
+    ms.set_device("CPU")
+    ms.set_context(mode=MODES[mode])
+    if settings.get("threads") is not None:
+        ms.device_context.cpu.op_tuning.threads_num(settings["threads"])
+    if settings.get("dispatch_threads") is not None:
+        ms.runtime.dispatch_threads_num(settings["dispatch_threads"])
+    if settings.get("jit_level") is not None:
+        ms.set_context(jit_config={"jit_level": settings["jit_level"]})
+    if settings.get("graph_kernel"):
+        ms.set_context(enable_graph_kernel=True)
+    ms.set_seed(1)
+
+
+def backbone_parameters(backbone, arrays, embedding_size, image_size):
+    """PyTorch twin backbone arrays (names without prefix) -> {MindSpore name: array}."""
+    if backbone in MAPPINGS:
+        return convert(backbone, arrays, embedding_size=embedding_size, image_size=image_size)
+    # Sphere networks: identical names except the PReLU slopes (PyTorch 'weight', MindSpore 'w').
+    from src.network import build_backbone
+    params = {}
+    for param in build_backbone(backbone, embedding_size=embedding_size, image_size=image_size).get_parameters():
+        torch_name = param.name[:-2] + ".weight" if param.name.endswith(".w") else param.name
+        params[param.name] = arrays[torch_name]
+    return params
+
+
+def load_twin_weights(cell, npz_path, backbone, embedding_size, image_size, prefix=""):
+    """Fill ``cell`` (a backbone, or a FaceTrainNetwork when ``prefix`` is 'backbone.') from the
+    PyTorch twin's arrays saved in ``npz_path``; head parameters keep their names. Every parameter of
+    ``cell`` must be filled."""
+    with np.load(npz_path) as data:
+        arrays = dict(data)
+    split = len(prefix)
+    backbone_arrays = {k[split:]: v for k, v in arrays.items() if k.startswith(prefix)} if prefix else arrays
+    values = {prefix + k: v for k, v in backbone_parameters(backbone, backbone_arrays, embedding_size,
+                                                            image_size).items()}
+    if prefix:
+        values.update({k: v for k, v in arrays.items() if k.startswith("head.")})
+    own = {p.name: p for p in cell.get_parameters()}
+    missing = [name for name in own if name not in values]
+    if missing:
+        raise ValueError(f"{npz_path}: no value for MindSpore parameter '{missing[0]}' ({len(missing)} in all)")
+    params = {name: ms.Parameter(ms.Tensor(values[name].astype(ms.dtype_to_nptype(own[name].dtype))), name=name)
+              for name in own if name in values}
+    not_loaded, _ = ms.load_param_into_net(cell, params)
+    if not_loaded:
+        raise ValueError(f"{npz_path}: parameters not loaded: {not_loaded[:3]}")

@@ -1,0 +1,58 @@
+# Shared by the launchers (sourced): project root, Python, argument checks, the run's output folder.
+# PYTHON (default: python) and MSRUN (default: msrun next to PYTHON, else on PATH) may be set by the caller.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python}"
+
+usage_exit() {
+    [ -n "$1" ] && echo "error: $1" >&2
+    echo "usage: $USAGE" >&2
+    exit 2
+}
+
+is_count() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
+
+# take_config ARGS...: CONFIG = the first argument unless it is a --key=value (default: sphereface_config.yaml);
+# sets CONFIG and SHIFT (how many arguments it used).
+take_config() {
+    CONFIG="$ROOT/sphereface_config.yaml"
+    SHIFT=0
+    if [ $# -ge 1 ] && [[ "$1" != --* ]]; then
+        CONFIG="$1"
+        SHIFT=1
+    fi
+    [ -f "$CONFIG" ] || usage_exit "config file not found: $CONFIG"
+    CONFIG="$(cd "$(dirname "$CONFIG")" && pwd)/$(basename "$CONFIG")"
+}
+
+# output_dir ARGS...: the run's output folder (created), from the config and the --key=value arguments.
+output_dir() {
+    local out
+    out="$("$PYTHON" "$ROOT/tools/config_value.py" output_dir --config_path "$CONFIG" "$@")" || exit 2
+    mkdir -p "$out" && (cd "$out" && pwd)
+}
+
+find_msrun() {
+    if [ -n "$MSRUN" ]; then echo "$MSRUN"; return; fi
+    local beside
+    beside="$(dirname "$(command -v "$PYTHON")")/msrun"
+    if [ -x "$beside" ]; then echo "$beside"; else command -v msrun; fi
+}
+
+free_port() {
+    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# run_msrun WORKERS OUT ARGS...: WORKERS processes of train.py on this machine plus msrun's scheduler; each
+# worker's console goes to OUT/msrun_log/worker_<rank>.log (train.py also writes OUT/log_rank<rank>.txt).
+# msrun starts the workers with the 'python' found on PATH: PYTHON's folder goes first.
+run_msrun() {
+    local workers=$1 out=$2 msrun port
+    shift 2
+    PATH="$(dirname "$(command -v "$PYTHON")"):$PATH"
+    msrun="$(find_msrun)" || usage_exit "msrun not found (it comes with MindSpore; set MSRUN=/path/to/msrun)"
+    port="${MASTER_PORT:-$(free_port)}"
+    echo "msrun: $workers workers, port $port, logs in $out/msrun_log"
+    "$msrun" --worker_num="$workers" --local_worker_num="$workers" --master_addr=127.0.0.1 \
+        --master_port="$port" --log_dir="$out/msrun_log" --join=True \
+        "$ROOT/train.py" --config_path="$CONFIG" "$@"
+}

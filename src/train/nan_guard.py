@@ -1,0 +1,52 @@
+"""What to do about non-finite losses: each one skips its update (``TrainStep``) and is logged here; a run of
+``patience`` in a row rolls back to the last good checkpoint with a lowered learning rate, or stops."""
+import logging
+import math
+
+LOG = logging.getLogger(__name__)
+POLICIES = ("skip", "rollback", "stop")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training cannot continue: too many non-finite steps in a row (and no rollback left)."""
+
+
+class NonFiniteGuard:
+    """Counts non-finite steps in a row.
+
+    ``update`` returns "rollback" when ``policy`` is "rollback" and ``patience`` bad steps came in a row (the
+    caller restores the newest checkpoint and multiplies the learning rate by ``lr_factor``), raises
+    ``NonFiniteLossError`` under "stop" or once ``max_rollbacks`` rollbacks are spent, and returns None otherwise.
+    Under mixed precision a step whose loss is finite but whose scaled gradients overflowed is the loss scaler's
+    business (it lowers the scale) and does not count.
+    """
+
+    def __init__(self, policy="rollback", patience=10, lr_factor=0.5, max_rollbacks=3):
+        if policy not in POLICIES:
+            raise ValueError(f"unknown nan_policy '{policy}'; choose one of {POLICIES}")
+        self.policy, self.patience = policy, patience
+        self.lr_factor, self.max_rollbacks = lr_factor, max_rollbacks
+        self.in_a_row = 0
+        self.skipped = 0
+
+    def update(self, step, finite, loss, loss_scaled=False, rollbacks=0):
+        if finite:
+            self.in_a_row = 0
+            return None
+        self.skipped += 1
+        if loss_scaled and math.isfinite(loss):
+            LOG.info("step %d: gradient overflow under loss scaling; update skipped, scale lowered", step)
+            return None
+        self.in_a_row += 1
+        LOG.warning("step %d: non-finite loss or gradient (loss=%s); update skipped (%d in a row)", step, loss,
+                    self.in_a_row)
+        if self.policy == "skip" or self.in_a_row < self.patience:
+            return None
+        if self.policy == "stop":
+            raise NonFiniteLossError(f"step {step}: {self.in_a_row} non-finite steps in a row (nan_patience="
+                                     f"{self.patience}, nan_policy=stop); lower lr or check the data, then resume")
+        if rollbacks >= self.max_rollbacks:
+            raise NonFiniteLossError(f"step {step}: {self.in_a_row} non-finite steps in a row after {rollbacks} "
+                                     f"rollbacks (nan_max_rollbacks={self.max_rollbacks}); stopping")
+        self.in_a_row = 0
+        return "rollback"
