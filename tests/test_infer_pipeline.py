@@ -3,7 +3,8 @@
 
 The reference is eval.py's own path: the checkpoint's network embedding the aligned images and their mirror images
 (src/eval), scored by src/eval. The chain must give the same embeddings and the same 10-fold accuracy, with
-MindSpore's MINDIR runner (tools/mindir_infer.py) and with the C++ harness on the fixture's Lite model.
+MindSpore's MINDIR runner (tools/mindir_infer.py) and with the C++ harness on the fixture's Lite model. The run
+of the whole script with both backends (seven Python processes importing MindSpore) is marked slow.
 """
 import json
 import os
@@ -32,6 +33,7 @@ from src.network import build_backbone_from_config
 from src.network.weights import load_backbone_weights
 
 from deploy_helpers import LFW, REPO, SCRIPT, SHARED, run_script, write_subset
+from lite_helpers import run_face_infer
 
 FIXTURE = os.path.join(REPO, "tests", "fixtures", "lite")
 TINY = ["--device_target", "CPU", "--backbone", "sphere4", "--backbone_width", "0.125", "--embedding_size", "16",
@@ -150,6 +152,19 @@ def test_python_backend_and_postprocess_reproduce_eval(prepared, reference, tiny
         assert json.load(f)["metrics"]["kfold"]["threshold"] == metrics["kfold"]["threshold"]
 
 
+def test_cpp_harness_and_postprocess_reproduce_eval(prepared, reference, face_infer, tmp_path, capsys):
+    """The fixture's Lite model (the same checkpoint through ONNX and tools/to_lite.py) on preprocess.py's files."""
+    _, _, orig, flip, metrics = reference
+    result = run_face_infer(face_infer, os.path.join(FIXTURE, "sphere4_tiny_b4.mindir"), prepared, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record, _ = read_pair_record(prepared)
+    assert np.abs(read_arrays(str(tmp_path), record["orig"]) - orig).max() <= 1e-4
+    assert np.abs(read_arrays(str(tmp_path), record["flip"]) - flip).max() <= 1e-4
+    got = postprocess.postprocess(load_config(["--infer_input_dir", prepared, "--infer_result_dir", str(tmp_path)]))
+    assert got["fold_accuracies"] == metrics["fold_accuracies"]
+    assert accuracy_line(metrics) in capsys.readouterr().out
+
+
 def test_preprocess_checks_the_sidecar(tmp_path, tiny_mindir, lfw_subset):
     with open(tiny_mindir + ".json", encoding="utf-8") as f:
         record = json.load(f)
@@ -189,6 +204,7 @@ def test_script_explains_a_missing_harness(tmp_path, tiny_mindir, prepared):
     assert "fetch_lite.sh" in result.stderr
 
 
+@pytest.mark.slow
 def test_script_gives_eval_accuracy_with_both_backends(tmp_path, lfw_subset, tiny_mindir, reference, face_infer):
     """Python backend (export.py's MINDIR, NEED_PREPROCESS y), then the C++ harness on the fixture's Lite model of
     the same checkpoint (n: the same inputs), started from another directory."""
