@@ -14,7 +14,7 @@ import sys
 import mindspore as ms
 from mindspore import nn
 
-from src.eval.pairs import read_pairs
+from src.eval.pairs import drop_missing_images, read_pairs
 from src.eval.verify import evaluate_network, load_pair_images
 from src.model_utils.config import load_config
 from src.model_utils.device import init_device
@@ -57,7 +57,9 @@ def evaluate(cfg):
     for key in ("ckpt_file", "eval_pairs"):
         if getattr(cfg, key) is None:
             raise ValueError(f"config key '{key}' is not set")
-    pair_set = read_pairs(cfg.eval_pairs, cfg.eval_root, cfg.eval_image_ext)
+    pair_set, missing = drop_missing_images(read_pairs(cfg.eval_pairs, cfg.eval_root, cfg.eval_image_ext))
+    for relpath in missing:
+        LOG.warning("image not found, its pairs are skipped: %s", os.path.join(cfg.eval_root, relpath))
     LOG.info("%d pairs, %d images from %s", len(pair_set.issame), len(pair_set.relpaths), cfg.eval_pairs)
     images = load_pair_images(pair_set, cfg.image_size, cfg.eval_landmarks)
     results = {}
@@ -65,7 +67,8 @@ def evaluate(cfg):
         network = load_network(cfg, path)
         batch = cfg.export_batch_size if path.endswith(".mindir") else cfg.eval_batch_size
         result, _ = evaluate_network(network, images, pair_set, batch, cfg.fusion)
-        result.update({"model": path, "fusion": cfg.fusion, "pairs": cfg.eval_pairs})
+        result.update({"model": path, "fusion": cfg.fusion, "pairs": cfg.eval_pairs,
+                       "num_pairs": int(len(pair_set.issame)), "missing_images": missing})
         results[path] = result
         print(f"{os.path.basename(path)}: {accuracy_line(result)} auc={result['auc']:.4f}", flush=True)
     if len(results) > 1:

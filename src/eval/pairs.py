@@ -33,6 +33,23 @@ class PairSet:
         return [os.path.join(self.root, p) for p in self.relpaths]
 
 
+def drop_missing_images(pair_set):
+    """``pair_set`` without the pairs that name an image absent from disk, and those images' relative paths.
+
+    LFW's ``images_150`` lacks ``Betsy_Coffin_0001.jpg``, which one pairsDevTest line and two pairs.txt lines
+    name; the caller records the skip. The remaining pairs keep their fold ids."""
+    present = np.array([os.path.isfile(p) for p in pair_set.paths], bool)
+    missing = [rel for rel, ok in zip(pair_set.relpaths, present) if not ok]
+    if not missing:
+        return pair_set, missing
+    keep = present[pair_set.first] & present[pair_set.second]
+    used = np.unique(np.concatenate([pair_set.first[keep], pair_set.second[keep]]))
+    new_index = np.full(len(pair_set.relpaths), -1)
+    new_index[used] = np.arange(len(used))
+    return PairSet(pair_set.root, [pair_set.relpaths[i] for i in used], new_index[pair_set.first[keep]],
+                   new_index[pair_set.second[keep]], pair_set.issame[keep], pair_set.folds[keep]), missing
+
+
 def image_name(name, number, ext):
     return f"{name}/{name}_{number:04d}{ext}"
 
