@@ -18,6 +18,7 @@ import time
 from src.eval.embed import FUSION_DESCRIPTIONS, FUSIONS, embed_images
 from src.eval.images import load_pair_images
 from src.eval.models import load_network, model_files
+from src.eval.pairs import drop_missing_images
 from src.eval.report import (accuracy_line, plot_histogram, plot_roc, results_table, summary_line,
                              write_scores_csv)
 from src.eval.sources import read_pair_set
@@ -68,12 +69,15 @@ def evaluate(cfg):
     started = time.time()
     models = model_files(cfg.ckpt_file)
     json_path = output_path(cfg)
-    pair_set = read_pair_set(cfg.eval_pairs, cfg.eval_pairs_format, cfg.eval_root, cfg.eval_image_ext)
+    pair_set, missing = drop_missing_images(read_pair_set(cfg.eval_pairs, cfg.eval_pairs_format, cfg.eval_root,
+                                                          cfg.eval_image_ext))
+    for relpath in missing:
+        LOG.warning("image not found, its pairs are skipped: %s", os.path.join(cfg.eval_root, relpath))
     LOG.info("%d pairs (%d same), %d images, %d folds from %s", len(pair_set), pair_set.issame.sum(),
              len(pair_set.relpaths), len(set(pair_set.folds.tolist())), cfg.eval_pairs)
     images = load_pair_images(pair_set, cfg.image_size, cfg.eval_landmarks, cfg.eval_fit)
     record = {"pair_set": {"source": cfg.eval_pairs, "pairs": len(pair_set), "same": int(pair_set.issame.sum()),
-                           "images": len(pair_set.relpaths), "landmarks": cfg.eval_landmarks,
+                           "images": len(pair_set.relpaths), "missing_images": missing, "landmarks": cfg.eval_landmarks,
                            "image_size": list(cfg.image_size), "fit": None if cfg.eval_landmarks else cfg.eval_fit,
                            "subtract_mean": cfg.eval_subtract_mean},
               "fusion": cfg.fusion, "fusion_modes": FUSION_DESCRIPTIONS, "models": {}}

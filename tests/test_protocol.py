@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from src.eval.pairs import PairsFormatError, read_pairs
+from src.eval.pairs import PairsFormatError, drop_missing_images, read_pairs
 from src.eval.protocol import accuracy_at, best_threshold, kfold_accuracy
 
 
@@ -92,3 +92,25 @@ def test_real_lfw_fold_layouts(shared_dir):
     view1 = read_pairs(os.path.join(lfw, "pairsDevTest.txt"))
     assert len(view1.issame) == 1000 and np.bincount(view1.folds).tolist() == [100] * 10
     assert all(view1.issame[view1.folds == k].sum() == 50 for k in range(10))
+
+
+def test_drop_missing_images_keeps_folds_and_reindexes(tmp_path):
+    for rel in ["A/A_0001.jpg", "A/A_0002.jpg", "C/C_0001.jpg"]:
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    path = tmp_path / "pairs.txt"
+    path.write_text("\n".join(["1\t2", "A\t1\t2", "B\t1\t2", "A\t1\tB\t1", "A\t2\tC\t1"]) + "\n")
+    pairs, missing = drop_missing_images(read_pairs(str(path), str(tmp_path)))
+    assert missing == ["B/B_0001.jpg", "B/B_0002.jpg"]
+    assert pairs.relpaths == ["A/A_0001.jpg", "A/A_0002.jpg", "C/C_0001.jpg"]
+    assert pairs.first.tolist() == [0, 1] and pairs.second.tolist() == [1, 2]
+    assert pairs.issame.tolist() == [True, False] and pairs.folds.tolist() == [0, 0]
+
+
+def test_devtest_on_images_150_loses_one_different_pair(shared_dir):
+    lfw = os.path.join(shared_dir, "data", "lfw")
+    pairs, missing = drop_missing_images(read_pairs(os.path.join(lfw, "pairsDevTest.txt"),
+                                                    os.path.join(lfw, "images_150")))
+    assert missing == ["Betsy_Coffin/Betsy_Coffin_0001.jpg"]
+    assert pairs.issame.sum() == 500 and (~pairs.issame).sum() == 499
+    assert np.bincount(pairs.folds).tolist() == [100, 99] + [100] * 8  # line 585: different pair 84 -> fold 1

@@ -11,6 +11,7 @@ comments are skipped. Its 10 folds are contiguous blocks of lines (scikit-learn 
 as insightface does for its ``.bin`` sets), so the list should interleave same and different pairs.
 """
 import logging
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -93,6 +94,27 @@ def read_lines(path):
     if not lines:
         raise PairsFormatError(f"{path}: empty pairs file")
     return lines
+
+
+def drop_missing_images(pair_set):
+    """``pair_set`` without the pairs that name an image absent from disk, and those images' relative paths.
+
+    LFW's ``images_150`` lacks ``Betsy_Coffin_0001.jpg``, which one pairsDevTest line and two pairs.txt lines
+    name; the caller records the skip. The remaining pairs keep their fold ids."""
+    if pair_set.encoded is not None:
+        return pair_set, []
+    present = np.array([os.path.isfile(p) for p in pair_set.paths], bool)
+    missing = [rel for rel, ok in zip(pair_set.relpaths, present) if not ok]
+    if not missing:
+        return pair_set, missing
+    keep = present[pair_set.first] & present[pair_set.second]
+    used = np.unique(np.concatenate([pair_set.first[keep], pair_set.second[keep]]))
+    new_index = np.full(len(pair_set.relpaths), -1)
+    new_index[used] = np.arange(len(used))
+    return dataclasses.replace(pair_set, relpaths=[pair_set.relpaths[i] for i in used],
+                               where=[pair_set.where[i] for i in used], first=new_index[pair_set.first[keep]],
+                               second=new_index[pair_set.second[keep]], issame=pair_set.issame[keep],
+                               folds=pair_set.folds[keep]), missing
 
 
 def image_name(name, number, ext):
