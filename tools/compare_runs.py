@@ -12,11 +12,15 @@ import json
 import math
 import os
 import re
+import sys
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from src.eval.verify import summary  # noqa: E402
 
 PROGRESS = re.compile(r" step (\d+)/(\d+) loss (\S+) acc (\S+) ")
 FINISHED = re.compile(r"finished (\d+) steps in ([\d.]+) s; (\d+) updates skipped")
@@ -49,7 +53,9 @@ def read_training_log(path):
 def validation_curve(eval_results, path):
     """[(step, result)] sorted by step from eval.py's JSON of a checkpoint folder."""
     curve = []
-    for model, result in eval_results.items():
+    fusion = eval_results["fusion"]
+    for model, entry in eval_results["models"].items():
+        result = summary(entry["metrics"][fusion])
         match = CHECKPOINT_STEP.search(model)
         if match is None:
             raise ValueError(f"{path}: '{model}' is not a step_XXXXXXXX.ckpt checkpoint")
@@ -63,11 +69,12 @@ def summarize_run(run_dir):
     """Everything the table and the plot need from one run folder."""
     config = read_json(os.path.join(run_dir, "config.json"))
     eval_path = os.path.join(run_dir, "checkpoints", "eval_result.json")
-    curve = validation_curve(read_json(eval_path), eval_path)
+    record = read_json(eval_path)
+    curve = validation_curve(record, eval_path)
     final_step, final = curve[-1]
     summary = {"run": run_dir, "head": config["head"], "curve": [(s, r["accuracy"]) for s, r in curve],
                "step": final_step, "accuracy": final["accuracy"], "std": final["std"], "auc": final["auc"],
-               "tar_far_1e-2": final.get(TAR_KEY, math.nan), "num_pairs": final.get("num_pairs")}
+               "tar_far_1e-2": final.get(TAR_KEY, math.nan), "num_pairs": record["pair_set"]["pairs"]}
     summary.update(read_training_log(os.path.join(run_dir, "log_rank0.txt")))
     return summary
 
