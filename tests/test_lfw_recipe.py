@@ -18,14 +18,17 @@ def write_run(folder, head, evals, log_lines):
     with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as f:
         json.dump({"head": head}, f)
     with open(os.path.join(folder, "checkpoints", "eval_result.json"), "w", encoding="utf-8") as f:
-        json.dump({os.path.join(folder, "checkpoints", f"step_{step:08d}.ckpt"): result for step, result in evals},
-                  f)
+        models = {os.path.join(folder, "checkpoints", f"step_{step:08d}.ckpt"): {"metrics": {"concat": result}}
+                  for step, result in evals}
+        json.dump({"fusion": "concat", "pair_set": {"pairs": 999}, "models": models}, f)
     with open(os.path.join(folder, "log_rank0.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(log_lines) + "\n")
 
 
 def metrics(accuracy, std, auc, tar):
-    return {"accuracy": accuracy, "std": std, "auc": auc, "tar@far=0.01": tar}
+    """The shape of one fusion's metrics in eval.py's JSON."""
+    return {"kfold": {"accuracy": accuracy, "std": std, "threshold": 0.3},
+            "best_threshold_all_pairs": {"accuracy": accuracy}, "roc": {"auc": auc, "eer": 0.1, "tar@far=0.01": tar}}
 
 
 def test_table_and_curves_come_from_the_run_files(tmp_path):
@@ -62,12 +65,14 @@ def test_recipe_script_for_one_head(tmp_path):
     proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "run_lfw_view1_recipe.sh"), str(out), "linear"],
                           cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    evals = json.load(open(out / "linear" / "checkpoints" / "eval_result.json", encoding="utf-8"))
-    assert sorted(os.path.basename(p) for p in evals) == ["step_00000002.ckpt", "step_00000004.ckpt"]
-    for result in evals.values():
-        assert result["num_pairs"] == 999 and result["missing_images"] == ["Betsy_Coffin/Betsy_Coffin_0001.jpg"]
-        assert all(math.isfinite(result[k]) for k in ("accuracy", "std", "auc", "tar@far=0.01"))
-        assert 0.0 <= result["accuracy"] <= 1.0 and len(result["fold_accuracies"]) == 10
+    record = json.load(open(out / "linear" / "checkpoints" / "eval_result.json", encoding="utf-8"))
+    assert sorted(os.path.basename(p) for p in record["models"]) == ["step_00000002.ckpt", "step_00000004.ckpt"]
+    assert record["pair_set"]["pairs"] == 999
+    assert record["pair_set"]["missing_images"] == ["Betsy_Coffin/Betsy_Coffin_0001.jpg"]
+    for entry in record["models"].values():
+        kfold, roc = entry["metrics"]["concat"]["kfold"], entry["metrics"]["concat"]["roc"]
+        assert all(math.isfinite(v) for v in (kfold["accuracy"], kfold["std"], roc["auc"], roc["tar@far=0.01"]))
+        assert 0.0 <= kfold["accuracy"] <= 1.0 and len(kfold["fold_accuracies"]) == 10
     rows = (out / "results.md").read_text().splitlines()
     assert len(rows) == 3 and rows[2].startswith("| linear | ")
     numbers = [float(v) for v in rows[2].replace("%", "").replace(" s ", " ").replace("+-", "|").split("|")[2:-1]]
