@@ -161,7 +161,7 @@ def test_cpp_harness_and_postprocess_reproduce_eval(prepared, reference, face_in
     assert np.abs(read_arrays(str(tmp_path), record["orig"]) - orig).max() <= 1e-4
     assert np.abs(read_arrays(str(tmp_path), record["flip"]) - flip).max() <= 1e-4
     got = postprocess.postprocess(load_config(["--infer_input_dir", prepared, "--infer_result_dir", str(tmp_path)]))
-    assert got["fold_accuracies"] == metrics["fold_accuracies"]
+    assert got["metrics"]["kfold"]["fold_accuracies"] == metrics["kfold"]["fold_accuracies"]
     assert accuracy_line(metrics) in capsys.readouterr().out
 
 
