@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from src.eval.verify import summary  # noqa: E402
 
 PROGRESS = re.compile(r" step (\d+)/(\d+) loss (\S+) acc (\S+) ")
-FINISHED = re.compile(r"finished (\d+) steps in ([\d.]+) s; (\d+) updates skipped")
+FINISHED = re.compile(r"finished (\d+) steps in ([\d.]+) s[^;]*; (\d+) updates skipped")
 CHECKPOINT_STEP = re.compile(r"step_(\d+)\.ckpt$")
 TAR_KEY = "tar@far=0.01"
 
