@@ -31,6 +31,21 @@ output_dir() {
     mkdir -p "$out" && (cd "$out" && pwd)
 }
 
+# train_standalone TARGET DEVICE_ID [CONFIG] [--key=value ...]: one train.py process on TARGET (CPU, GPU,
+# Ascend; the CPU ignores DEVICE_ID), its console copied to OUTPUT_DIR/console_rank0.log.
+train_standalone() {
+    local target=$1
+    shift
+    [[ "$1" =~ ^[0-9]+$ ]] || usage_exit "DEVICE_ID must be a number"
+    export DEVICE_ID=$1
+    shift
+    take_config "$@"; shift $SHIFT
+    OUT="$(output_dir "$@" --device_target="$target")" || exit 2
+    set -o pipefail
+    "$PYTHON" "$ROOT/train.py" --config_path="$CONFIG" "$@" --device_target="$target" --device_id="$DEVICE_ID" 2>&1 \
+        | tee "$OUT/console_rank0.log"
+}
+
 find_msrun() {
     if [ -n "$MSRUN" ]; then echo "$MSRUN"; return; fi
     local beside

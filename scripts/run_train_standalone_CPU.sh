@@ -4,9 +4,4 @@ USAGE="bash scripts/run_train_standalone_CPU.sh DEVICE_ID [CONFIG] [--key=value 
   DEVICE_ID  ignored on CPU (give 0); CONFIG defaults to sphereface_config.yaml
   e.g. bash scripts/run_train_standalone_CPU.sh 0 configs/digits_demo.yaml --train_list=data/digits/train_list.txt"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-[[ "$1" =~ ^[0-9]+$ ]] || usage_exit "DEVICE_ID must be a number"
-shift
-take_config "$@"; shift $SHIFT
-OUT="$(output_dir "$@" --device_target=CPU)" || exit 2
-set -o pipefail
-"$PYTHON" "$ROOT/train.py" --config_path="$CONFIG" "$@" --device_target=CPU 2>&1 | tee "$OUT/console_rank0.log"
+train_standalone CPU "$@"
