@@ -135,7 +135,7 @@ def verify(backbone, cfg, path):
 
 
 def load_backbone(cfg):
-    backbone = load_backbone_weights(build_backbone_from_config(cfg), cfg.ckpt_file)
+    backbone = load_backbone_weights(build_backbone_from_config(cfg, prelu_kernel="native"), cfg.ckpt_file)
     backbone.set_train(False)
     return backbone
 

@@ -1,7 +1,10 @@
 """Shared test set-up: MindSpore on the CPU in graph mode with two threads (settable once a process), ../shared,
 and MindSpore Lite with the C++ harness built."""
+import atexit
 import os
+import shutil
 import subprocess
+import tempfile
 
 import mindspore as ms
 import pytest
@@ -11,6 +14,10 @@ from src.model_utils.device import set_cpu_threads
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(REPO, "..", "shared")
 
+# The CPU kernels (src/kernels) compile into a folder of this test session, not the user's cache; subprocesses
+# (train.py, msrun workers) inherit it.
+os.environ["FACEREC_KERNEL_CACHE"] = tempfile.mkdtemp(prefix="facerec_kernels_")
+atexit.register(shutil.rmtree, os.environ["FACEREC_KERNEL_CACHE"], True)
 ms.set_device("CPU")
 ms.set_context(mode=ms.GRAPH_MODE)
 set_cpu_threads(2)

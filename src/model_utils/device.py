@@ -18,6 +18,11 @@ def set_cpu_threads(count):
     return _cpu_threads[0]
 
 
+def configured_cpu_threads():
+    """The CPU operator thread count this process set, else the cores it may run on."""
+    return _cpu_threads[0] if _cpu_threads else len(os.sched_getaffinity(0))
+
+
 def launched_distributed():
     """True when a launcher started this process as one of several workers."""
     return any(os.environ.get(name) for name in LAUNCHER_VARIABLES)

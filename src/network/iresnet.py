@@ -20,6 +20,7 @@ from mindspore import nn
 from mindspore.common.initializer import HeUniform, Normal, Uniform
 
 from src.network import BACKBONES
+from src.network.prelu import prelu
 from src.network.sphere import feature_map_size
 
 STAGE_CHANNELS = (64, 128, 256, 512)
@@ -53,7 +54,7 @@ class IBasicBlock(nn.Cell):
         self.bn1 = batch_norm(in_channels)
         self.conv1 = conv(in_channels, channels, 3)
         self.bn2 = batch_norm(channels)
-        self.prelu = nn.PReLU(channels, w=0.25)
+        self.prelu = prelu(channels)
         self.conv2 = conv(channels, channels, 3, stride)
         self.bn3 = batch_norm(channels)
         self.downsample = None
@@ -74,7 +75,7 @@ class IResNet(nn.Cell):
         super().__init__()
         self.conv1 = conv(3, 64, 3)
         self.bn1 = batch_norm(64)
-        self.prelu = nn.PReLU(64, w=0.25)
+        self.prelu = prelu(64)
         in_channels = 64
         for index, (blocks, channels) in enumerate(zip(layers, STAGE_CHANNELS), start=1):
             stage = [IBasicBlock(in_channels if i == 0 else channels, channels, 2 if i == 0 else 1)

@@ -19,6 +19,7 @@ from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
 from src.network import BACKBONES
+from src.network.prelu import prelu
 from src.network.sphere import feature_map_size
 
 # (expansion t, output channels c, repeats n, stride of the first repeat s), as in the paper's Table 1.
@@ -48,7 +49,7 @@ class ConvBlock(nn.Cell):
         groups = in_channels if depthwise else 1
         self.conv = conv(in_channels, out_channels, kernel_size, stride, padding, groups)
         self.bn = batch_norm(out_channels)
-        self.prelu = None if linear else nn.PReLU(out_channels, w=0.25)
+        self.prelu = None if linear else prelu(out_channels)
 
     def construct(self, x):
         x = self.bn(self.conv(x))
@@ -65,8 +66,8 @@ class Bottleneck(nn.Cell):
         hidden = in_channels * expansion
         self.residual = stride == 1 and in_channels == out_channels
         self.conv = nn.SequentialCell([
-            conv(in_channels, hidden, 1), batch_norm(hidden), nn.PReLU(hidden, w=0.25),
-            conv(hidden, hidden, 3, stride, 1, groups=hidden), batch_norm(hidden), nn.PReLU(hidden, w=0.25),
+            conv(in_channels, hidden, 1), batch_norm(hidden), prelu(hidden),
+            conv(hidden, hidden, 3, stride, 1, groups=hidden), batch_norm(hidden), prelu(hidden),
             conv(hidden, out_channels, 1), batch_norm(out_channels),
         ])
 

@@ -14,6 +14,7 @@ from mindspore import nn
 from mindspore.common.initializer import Normal, XavierUniform
 
 from src.network import BACKBONES
+from src.network.prelu import prelu
 
 STAGE_CHANNELS = (64, 128, 256, 512)
 DEPTHS = {
@@ -40,8 +41,8 @@ class ResidualUnit(nn.Cell):
     def __init__(self, channels):
         super().__init__()
         self.body = nn.SequentialCell([
-            conv3x3(channels, channels, 1, residual=True), nn.PReLU(channels, w=0.25),
-            conv3x3(channels, channels, 1, residual=True), nn.PReLU(channels, w=0.25),
+            conv3x3(channels, channels, 1, residual=True), prelu(channels),
+            conv3x3(channels, channels, 1, residual=True), prelu(channels),
         ])
 
     def construct(self, x):
@@ -64,7 +65,7 @@ class SphereNet(nn.Cell):
         channels = [max(1, int(round(c * width))) for c in STAGE_CHANNELS]
         layers = []
         for stage_units, out_channels in zip(units, channels):
-            layers += [conv3x3(in_channels, out_channels, 2, residual=False), nn.PReLU(out_channels, w=0.25)]
+            layers += [conv3x3(in_channels, out_channels, 2, residual=False), prelu(out_channels)]
             layers += [ResidualUnit(out_channels) for _ in range(stage_units)]
             in_channels = out_channels
         self.features = nn.SequentialCell(layers)

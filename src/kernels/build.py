@@ -1,0 +1,56 @@
+"""Compile a C++ kernel source of this folder into a shared library once, and cache it.
+
+The library goes to ``$FACEREC_KERNEL_CACHE`` (default ``~/.cache/facerec_ms/kernels``) under a name carrying
+the source's SHA-256, so an edited source is rebuilt and concurrent processes (distributed workers) never see
+a half-written file (compiled to a temporary name, then renamed). The compiler is ``$CXX`` (default ``g++``);
+flags are portable (no ``-march=native``: a cache directory may be shared by machines with other CPUs).
+"""
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+
+KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
+CXX_FLAGS = ("-O3", "-std=c++17", "-fopenmp", "-shared", "-fPIC")
+LOG = logging.getLogger("facerec.kernels")
+
+
+class KernelBuildError(RuntimeError):
+    """The kernel library could not be compiled (no compiler, or the compiler failed)."""
+
+
+def cache_dir():
+    return os.environ.get("FACEREC_KERNEL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "facerec_ms",
+                                                                  "kernels")
+
+
+def compiled_library(source_name):
+    """Path of the shared library built from ``src/kernels/<source_name>``, compiling it if not cached."""
+    source = os.path.join(KERNEL_DIR, source_name)
+    with open(source, "rb") as f:
+        digest = hashlib.sha256(f.read() + " ".join(CXX_FLAGS).encode()).hexdigest()[:16]
+    stem = os.path.splitext(source_name)[0]
+    target = os.path.join(cache_dir(), f"{stem}-{digest}.so")
+    if os.path.isfile(target):
+        return target
+    compiler = os.environ.get("CXX", "g++")
+    if shutil.which(compiler) is None:
+        raise KernelBuildError(f"no C++ compiler '{compiler}' on PATH to build {source_name} (set CXX, install "
+                               "g++, or choose prelu_kernel: native)")
+    os.makedirs(cache_dir(), exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=f".{stem}-", suffix=".so", dir=cache_dir())
+    os.close(fd)
+    try:
+        result = subprocess.run([compiler, *CXX_FLAGS, "-o", partial, source], capture_output=True, text=True,
+                                check=False)
+        if result.returncode != 0:
+            raise KernelBuildError(f"{compiler} failed to build {source_name} (exit {result.returncode}):\n"
+                                   f"{result.stderr.strip()}")
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    LOG.info("built %s -> %s", source_name, target)
+    return target

@@ -1,0 +1,105 @@
+"""PReLU (He et al., "Delving Deep into Rectifiers", ICCV 2015): y = x if x > 0 else a_c x, one slope a_c per
+channel c.
+
+Two kernels behind one parameter layout (a cell attribute ``w`` of shape (C,), as ``nn.PReLU``, so checkpoints
+are interchangeable):
+
+``native``   ``mindspore.nn.PReLU``, on every device; what ``export.py`` always uses.
+``cpu_aot``  ``src/kernels/prelu_cpu.cc`` as an AOT custom operator with its own backward. On the 2-core CPU
+             here MindSpore 2.10's PReLU/PReLUGrad kernels cost 4x/6x PyTorch's and were the largest single
+             gap in the training profile (benchmarks/bench_ops.py, benchmarks/profile_train.py); this one is
+             memory-bound like PyTorch's, and its slope gradient sums each channel in a fixed order, so it
+             does not change with the thread count.
+
+Networks create their PReLUs with ``prelu(channels)``; ``build_backbone(..., prelu_kernel=...)`` chooses the kernel
+for everything built inside it. ``resolve_prelu_kernel`` turns the config's ``prelu_kernel`` (auto/native/cpu_aot)
+into one of the two.
+"""
+import contextlib
+import ctypes
+import functools
+import logging
+
+import numpy as np
+from mindspore import Parameter, Tensor, nn, ops
+
+from src.kernels.build import KernelBuildError, compiled_library
+from src.model_utils.device import configured_cpu_threads
+
+KERNELS = ("native", "cpu_aot")
+LOG = logging.getLogger("facerec.network")
+_active = ["native"]
+
+
+@contextlib.contextmanager
+def use_prelu_kernel(kernel):
+    """Within the block, ``prelu()`` builds ``kernel`` ("native" or "cpu_aot")."""
+    if kernel not in KERNELS:
+        raise ValueError(f"prelu_kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
+    _active.append(kernel)
+    try:
+        yield
+    finally:
+        _active.pop()
+
+
+def prelu(channels, w=0.25):
+    """A PReLU over ``channels`` channels, all slopes ``w``, with the kernel chosen by ``use_prelu_kernel``."""
+    if _active[-1] == "cpu_aot":
+        return CpuPReLU(channels, w)
+    return nn.PReLU(channels, w=w)
+
+
+def resolve_prelu_kernel(requested, device_target):
+    """``auto`` -> ``cpu_aot`` on CPU when its library builds (else ``native``, with a warning), ``native`` on
+    GPU/Ascend; ``cpu_aot`` elsewhere than CPU, or without a working compiler, is an error."""
+    if requested == "native":
+        return "native"
+    if requested == "cpu_aot" and device_target != "CPU":
+        raise ValueError(f"prelu_kernel: cpu_aot runs only with device_target CPU, not {device_target}; "
+                         "use auto or native")
+    if requested == "auto" and device_target != "CPU":
+        return "native"
+    try:
+        _ops()
+    except KernelBuildError as error:
+        if requested == "cpu_aot":
+            raise
+        LOG.warning("prelu_kernel auto: using MindSpore's PReLU, the CPU kernel did not build: %s", error)
+        return "native"
+    return "cpu_aot"
+
+
+@functools.lru_cache(maxsize=None)
+def kernel_library():
+    """The compiled library this process uses, set to run on as many threads as MindSpore's CPU operators."""
+    library = compiled_library("prelu_cpu.cc")
+    ctypes.CDLL(library).PReLUSetThreads(configured_cpu_threads())
+    return library
+
+
+@functools.lru_cache(maxsize=None)
+def _ops():
+    """(forward, backward) custom operators over ``kernel_library()``, shared by every CpuPReLU."""
+    library = kernel_library()
+    backward = ops.Custom(f"{library}:PReLUBackward", out_shape=lambda dy, x, w: (x, w),
+                          out_dtype=lambda dy, x, w: (x, w), func_type="aot")
+
+    def bprop(x, w, out, dout):
+        return backward(dout, x, w)
+
+    forward = ops.Custom(f"{library}:PReLUForward", out_shape=lambda x, w: x, out_dtype=lambda x, w: x,
+                         func_type="aot", bprop=bprop)
+    return forward, backward
+
+
+class CpuPReLU(nn.Cell):
+    """PReLU through ``src/kernels/prelu_cpu.cc`` (float32, CPU); parameter ``w`` as in ``nn.PReLU``."""
+
+    def __init__(self, channels, w=0.25):
+        super().__init__()
+        self.w = Parameter(Tensor(np.full((channels,), w, np.float32)), name="w")
+        self.forward = _ops()[0]
+
+    def construct(self, x):
+        return self.forward(x, self.w)
