@@ -15,7 +15,6 @@ Each runs in its own subprocess (its own peak RSS), in alternating order on odd 
 time of a forward pass after the warm-up passes. ``max abs diff`` compares each runtime's embeddings with PyTorch's.
 """
 import argparse
-import logging
 import os
 import subprocess
 import sys
@@ -82,13 +81,15 @@ def forward_torch(c, images):
 
 def forward_mindspore_ckpt(c, images):
     import mindspore as ms
+    from benchmarks.ms_side import setup_device
     from src.network import build_backbone
     from src.network.weights import load_backbone_weights
 
-    setup(c)
+    prelu_kernel = setup_device(c["mode"], c["settings"])
     embedding_size, image_size = NETWORKS[c["backbone"]]
-    backbone = load_backbone_weights(build_backbone(c["backbone"], embedding_size=embedding_size,
-                                                    image_size=image_size), c["checkpoint"])
+    backbone = load_backbone_weights(build_backbone(c["backbone"], prelu_kernel=prelu_kernel,
+                                                    embedding_size=embedding_size, image_size=image_size),
+                                     c["checkpoint"])
     backbone.set_train(False)
     batch = ms.Tensor(images)
     return lambda: backbone(batch).asnumpy()
@@ -96,9 +97,10 @@ def forward_mindspore_ckpt(c, images):
 
 def forward_mindspore_mindir(c, images):
     import mindspore as ms
+    from benchmarks.ms_side import setup_device
     from mindspore import nn
 
-    setup(c)
+    setup_device(c["mode"], c["settings"])
     graph = nn.GraphCell(ms.load(c["mindir"]))
     batch = ms.Tensor(images)
     return lambda: graph(batch).asnumpy()
@@ -113,17 +115,6 @@ def forward_onnxruntime(c, images):
     session = ort.InferenceSession(c["onnx"], options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda: session.run(None, {name: images})[0]
-
-
-def setup(c):
-    """The project's device setup (``init_device`` from the schema defaults), or explicit settings."""
-    if c["settings"] is None:
-        from src.model_utils.config import load_config
-        from src.model_utils.device import init_device
-        init_device(load_config([f"--mode={c['mode']}", "--device_target=CPU"]))
-    else:
-        from benchmarks.ms_side import setup_mindspore
-        setup_mindspore(c["mode"], c["settings"])
 
 
 RUNTIMES = {"pytorch": forward_torch, "mindspore-ckpt": forward_mindspore_ckpt,
@@ -202,18 +193,9 @@ def main(argv=None):
             jobs += [("mindspore-ckpt", mode, name, settings, root) for mode in args.modes
                      for name, settings, root in args.variants]
             jobs += [("mindspore-mindir", "GRAPH", name, settings, root) for name, settings, root in args.variants]
-            runs = {job[:3]: [] for job in jobs}
-            for round_index in range(args.rounds):
-                for runtime, mode, name, settings, root in (jobs if round_index % 2 == 0 else jobs[::-1]):
-                    logging.info("%s batch %d: %s %s %s (round %d)", backbone, args.batch, runtime, mode, name,
-                                 round_index + 1)
-                    output = os.path.join(workdir, f"{backbone}_{runtime}_{mode}_{name}.npy")
-                    result = common.run_worker(script, dict(base, job=runtime, mode=mode, settings=settings,
-                                                            output=output), root=root)
-                    if "error" in result:
-                        logging.warning("failed: %s", result["error"])
-                    result["output"] = output
-                    runs[(runtime, mode, name)].append(result)
+            runs = common.run_rounds(
+                script, base, jobs, args.rounds, f"{backbone} batch {args.batch}",
+                extra=lambda job: {"output": os.path.join(workdir, f"{backbone}_{job[0]}_{job[1]}_{job[2]}.npy")})
             reference = np.load(runs[("pytorch", "-", "-")][0]["output"])
             group = []
             for (runtime, mode, name), results in runs.items():
@@ -235,13 +217,8 @@ def main(argv=None):
                     row["ratio"] = round(row["img_s"] / torch_rate, 2)
             rows += group
             print(common.format_table(group, COLUMNS), flush=True)
-    print("\n" + common.format_table(rows, COLUMNS))
-    for row in rows:
-        if "error" in row:
-            print(f"FAILED {row['backbone']} {row['runtime']} {row['mode']} {row['variant']}: {row['error']}")
-    common.write_json(args.output, {"benchmark": "infer", "args": vars(args), "load_at_end": common.load_average(),
-                                    "rows": rows})
-    print(f"\nwritten {args.output}; load average at end {common.load_average()}")
+    common.finish("infer", args, rows, COLUMNS,
+                  lambda row: f"{row['backbone']} {row['runtime']} {row['mode']} {row['variant']}")
 
 
 if __name__ == "__main__":

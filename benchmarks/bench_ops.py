@@ -2,11 +2,12 @@
 
     python benchmarks/bench_ops.py [--batch 32] [--steps 10]
 
-  prelu        nn.PReLU's fused kernel vs relu(x) - w relu(-x), forward and forward + backward on the first
-               sphere20a stage's activations (batch x 64 x 56 x 48). The composite wins here, alone, but not
-               inside sphere20a (benchmarks/profile_train.py: its ReduceSum/Mul/Neg/ReluGrad cost as much as
-               PReLU + PReLUGrad, and peak RSS grows from 1.9 to 3.4 GB at batch 32), so the networks keep
-               nn.PReLU;
+  prelu        nn.PReLU's fused kernel vs relu(x) - w relu(-x) vs the project's C++ AOT kernel (CpuPReLU,
+               src/kernels/prelu_cpu.cc), forward and forward + backward on the first sphere20a stage's
+               activations (batch x 64 x 56 x 48). The composite beats nn.PReLU alone but not inside sphere20a
+               (benchmarks/profile_train.py: its ReduceSum/Mul/Neg/ReluGrad cost as much as PReLU + PReLUGrad,
+               and peak RSS grows from 1.9 to 3.4 GB at batch 32); the AOT kernel is what the networks use on
+               the CPU (prelu_kernel: auto);
   cosine       the cosine head's x_n W_n^T: a Transpose + MatMul vs one MatMul(transpose_b), and the cost of
                re-normalising W (10,575 x 512) each step vs a cached W_n (possible only when W is frozen);
   finite_check TrainStep's NaN guard over sphere20a + head gradients: isfinite(g).all() per gradient vs one
@@ -38,6 +39,7 @@ def mindspore_cases(args):
     from mindspore import nn, ops
 
     from src.heads.cosine import l2_normalize
+    from src.network.prelu import CpuPReLU
     from src.network import build_backbone
 
     ms.set_device("CPU")
@@ -80,6 +82,8 @@ def mindspore_cases(args):
     run("prelu", "relu(x) - w relu(-x) forward", forward(CompositePReLU(64), x))
     run("prelu", "nn.PReLU forward + backward", forward_backward(nn.PReLU(64, w=0.25), x))
     run("prelu", "relu(x) - w relu(-x) forward + backward", forward_backward(CompositePReLU(64), x))
+    run("prelu", "CpuPReLU (C++ AOT) forward", forward(CpuPReLU(64), x))
+    run("prelu", "CpuPReLU (C++ AOT) forward + backward", forward_backward(CpuPReLU(64), x))
 
     class Cosine(nn.Cell):
         def __init__(self, transpose_b, cached):
@@ -164,10 +168,7 @@ def main(argv=None):
             raise SystemExit(f"{framework}: {result['error']}")
         rows += result["rows"]
     rows.sort(key=lambda r: r["case"])
-    print(common.format_table(rows, COLUMNS))
-    common.write_json(args.output, {"benchmark": "ops", "args": vars(args), "load_at_end": common.load_average(),
-                                    "rows": rows})
-    print(f"\nwritten {args.output}; load average at end {common.load_average()}")
+    common.finish("ops", args, rows, COLUMNS, lambda row: f"{row['case']} {row['variant']}")
 
 
 if __name__ == "__main__":

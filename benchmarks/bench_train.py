@@ -15,7 +15,6 @@ on odd rounds, so both see the same machine load. img/s is batch / median step t
 """
 import argparse
 import itertools
-import logging
 import os
 import sys
 import tempfile
@@ -29,7 +28,8 @@ from benchmarks.nets import HEADS, NETWORKS, make_batch, parse_variant  # noqa: 
 LR = 0.01
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
 EXPLORE = ("ms-default-threads:", "jit-O1:threads=2,jit_level=O1", "jit-O2:threads=2,jit_level=O2",
-           "graph-kernel:threads=2,graph_kernel=true", "dispatch-1:threads=2,dispatch_threads=1")
+           "graph-kernel:threads=2,graph_kernel=true", "dispatch-1:threads=2,dispatch_threads=1",
+           "prelu-native:threads=2,prelu_kernel=native")
 COLUMNS = [("backbone", "backbone"), ("head", "head"), ("batch", "batch"), ("framework", "framework"),
            ("mode", "mode"), ("variant", "settings"), ("img_s", "img/s (median)"), ("img_s_min", "min"),
            ("img_s_max", "max"), ("ratio", "MS/PT"), ("first_step_s", "1st step s"), ("loss_first", "loss@1"),
@@ -85,7 +85,7 @@ def build_mindspore(c):
     """The project's training step (FaceTrainNetwork + TrainStep) on the fixed batch: (step(), losses,
     nonfinite())."""
     import mindspore as ms
-    from benchmarks.ms_side import load_twin_weights, setup_mindspore
+    from benchmarks.ms_side import load_twin_weights, setup_device
     from src.heads import build_head
     from src.network import build_backbone
     from src.train.lr_schedule import learning_rates
@@ -93,14 +93,10 @@ def build_mindspore(c):
     from src.train.optimizer import build_optimizer
     from src.train.train_step import TrainStep
 
-    if c["settings"] is None:  # The project's own device setup from the schema defaults.
-        from src.model_utils.config import load_config
-        from src.model_utils.device import init_device
-        init_device(load_config([f"--mode={c['mode']}", "--device_target=CPU"]))
-    else:
-        setup_mindspore(c["mode"], c["settings"])
+    prelu_kernel = setup_device(c["mode"], c["settings"])
     embedding_size, image_size = NETWORKS[c["backbone"]]
-    net = FaceTrainNetwork(build_backbone(c["backbone"], embedding_size=embedding_size, image_size=image_size),
+    net = FaceTrainNetwork(build_backbone(c["backbone"], prelu_kernel=prelu_kernel, embedding_size=embedding_size,
+                                          image_size=image_size),
                            build_head(c["head"], embedding_size=embedding_size, num_classes=c["num_classes"]))
     load_twin_weights(net, c["weights"], c["backbone"], embedding_size, image_size, prefix="backbone.")
     total = c["warmup"] + c["steps"] + 1
@@ -151,8 +147,9 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
     parser.add_argument("--ms_settings", action="append", default=None,
                         help="MindSpore variant 'name:key=value,...' (keys: threads, jit_level, graph_kernel, "
-                             "dispatch_threads; root=PATH runs it from another copy of the project; project=true "
-                             "or the name 'project' (the default) uses init_device with the schema defaults)")
+                             "dispatch_threads, prelu_kernel; root=PATH runs it from another copy of the project; "
+                             "project=true or the name 'project' (the default) uses init_device with the schema "
+                             "defaults)")
     parser.add_argument("--no_torch", action="store_true", help="MindSpore only")
     parser.add_argument("--explore", action="store_true", help="add the MindSpore setting variants " + str(EXPLORE))
     parser.add_argument("--full", action="store_true", help="every backbone and head, both modes, batch 32 and 64")
@@ -200,16 +197,7 @@ def main(argv=None):
             jobs = [] if args.no_torch else [("torch", "-", "pytorch", None, None)]
             jobs += [("mindspore", mode, name, settings, root) for mode in args.modes
                      for name, settings, root in args.variants]
-            runs = {job[:3]: [] for job in jobs}
-            for round_index in range(args.rounds):
-                for framework, mode, name, settings, root in (jobs if round_index % 2 == 0 else jobs[::-1]):
-                    logging.info("%s %s batch %d: %s %s %s (round %d)", backbone, head, batch, framework, mode,
-                                 name, round_index + 1)
-                    result = common.run_worker(script, dict(base, job=framework, mode=mode, settings=settings),
-                                               root=root)
-                    if "error" in result:
-                        logging.warning("failed: %s", result["error"])
-                    runs[(framework, mode, name)].append(result)
+            runs = common.run_rounds(script, base, jobs, args.rounds, f"{backbone} {head} batch {batch}")
             group = [summarise({"backbone": backbone, "head": head, "batch": batch, "framework": f, "mode": m,
                                 "variant": n}, results) for (f, m, n), results in runs.items()]
             torch_rate = next((r.get("img_s") for r in group if r["framework"] == "torch"), None)
@@ -218,14 +206,8 @@ def main(argv=None):
                     row["ratio"] = round(row["img_s"] / torch_rate, 2)
             rows += group
             print(common.format_table(group, COLUMNS), flush=True)
-    print("\n" + common.format_table(rows, COLUMNS))
-    for row in rows:
-        if "error" in row:
-            print(f"FAILED {row['backbone']}/{row['head']}/{row['batch']} {row['framework']} {row['mode']} "
-                  f"{row['variant']}: {row['error']}")
-    common.write_json(args.output, {"benchmark": "train", "args": {k: v for k, v in vars(args).items()},
-                                    "load_at_end": common.load_average(), "rows": rows})
-    print(f"\nwritten {args.output}; load average at end {common.load_average()}")
+    common.finish("train", args, rows, COLUMNS, lambda row: f"{row['backbone']}/{row['head']}/{row['batch']} "
+                  f"{row['framework']} {row['mode']} {row['variant']}")
 
 
 if __name__ == "__main__":

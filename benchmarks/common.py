@@ -99,6 +99,34 @@ def run_worker(script, config, timeout=3600, root=None):
     return {"error": f"exit code {proc.returncode}: " + " | ".join(tail)}
 
 
+def run_rounds(script, base, jobs, rounds, label, extra=None):
+    """Every job (runtime, mode, variant, settings, root) ``rounds`` times, each in its own worker process, the
+    order reversed on odd rounds so all jobs see the same machine load. ``extra(job)`` gives keys added to the
+    worker's config and to its result. -> {(runtime, mode, variant): [results]}."""
+    runs = {job[:3]: [] for job in jobs}
+    for round_index in range(rounds):
+        for job in (jobs if round_index % 2 == 0 else jobs[::-1]):
+            runtime, mode, variant, settings, root = job
+            logging.info("%s: %s %s %s (round %d)", label, runtime, mode, variant, round_index + 1)
+            keys = extra(job) if extra else {}
+            result = run_worker(script, dict(base, job=runtime, mode=mode, settings=settings, **keys), root=root)
+            if "error" in result:
+                logging.warning("failed: %s", result["error"])
+            runs[job[:3]].append(dict(result, **keys))
+    return runs
+
+
+def finish(name, args, rows, columns, describe):
+    """Print the whole table and a FAILED line per failed row (``describe(row)`` names it), write ``args.output``
+    (benchmark name, arguments, rows, load, machine)."""
+    print("\n" + format_table(rows, columns))
+    for row in rows:
+        if "error" in row:
+            print(f"FAILED {describe(row)}: {row['error']}")
+    write_json(args.output, {"benchmark": name, "args": vars(args), "load_at_end": load_average(), "rows": rows})
+    print(f"\nwritten {args.output}; load average at end {load_average()}")
+
+
 def format_table(rows, columns):
     """Markdown table of ``rows`` (dicts) with ``columns`` [(key, title)]; missing values print as '-'."""
     def cell(row, key):

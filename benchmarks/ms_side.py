@@ -6,8 +6,23 @@ import mindspore as ms
 from src.model_utils.device import MODES
 from tools.convert_torch import MAPPINGS, convert
 
-# MindSpore settings a benchmark may vary; None leaves MindSpore's own default.
-SETTING_KEYS = ("threads", "jit_level", "graph_kernel", "dispatch_threads")
+# MindSpore settings a benchmark may vary; None leaves MindSpore's own default (prelu_kernel: native).
+SETTING_KEYS = ("threads", "jit_level", "graph_kernel", "dispatch_threads", "prelu_kernel")
+
+
+def setup_device(mode, settings):
+    """The project's device setup (``init_device`` from the schema defaults) when ``settings`` is None, else
+    ``setup_mindspore``. Returns the PReLU kernel to build networks with: the schema's ``prelu_kernel`` resolved
+    for the CPU, or the variant's ``prelu_kernel`` (MindSpore's own ``native`` unless given)."""
+    if settings is None:
+        from src.model_utils.config import load_config
+        from src.model_utils.device import init_device
+        from src.network import resolve_prelu_kernel
+        cfg = load_config([f"--mode={mode}", "--device_target=CPU"])
+        init_device(cfg)
+        return resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target)
+    setup_mindspore(mode, settings)
+    return settings.get("prelu_kernel", "native")
 
 
 def setup_mindspore(mode, settings):
