@@ -41,6 +41,34 @@ def test_cli_beats_yaml_beats_default(tmp_path):
     assert load_config([]).lr == load_schema()["lr"]["default"]
 
 
+def test_base_config_is_overridden_by_the_file_and_the_cli(tmp_path):
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "base.yaml").write_text("lr: 0.5\nbatch_size: 8\nhead: linear\n")
+    (tmp_path / "recipes" / "mid.yaml").write_text("base_config: ../base.yaml\nbatch_size: 16\n")
+    child = tmp_path / "recipes" / "child.yaml"
+    child.write_text("base_config: mid.yaml\nhead: cosface\nmargin_s: 30\n")
+    cfg = load_config(["--config_path", str(child), "--lr=0.01"])
+    assert (cfg.lr, cfg.batch_size, cfg.head, cfg.margin_s) == (0.01, 16, "cosface", 30.0)
+    assert cfg.config_path == str(child)
+
+
+def test_base_config_errors_name_the_file(tmp_path):
+    (tmp_path / "a.yaml").write_text("base_config: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base_config: a.yaml\n")
+    with pytest.raises(ConfigError, match="base_config cycle: .*a.yaml -> .*b.yaml -> .*a.yaml"):
+        load_config(["--config_path", str(tmp_path / "a.yaml")])
+    (tmp_path / "c.yaml").write_text("base_config: missing.yaml\n")
+    with pytest.raises(ConfigError, match="config file not found: .*missing.yaml"):
+        load_config(["--config_path", str(tmp_path / "c.yaml")])
+    (tmp_path / "d.yaml").write_text("base_config: [a.yaml]\n")
+    with pytest.raises(ConfigError, match="d.yaml: base_config must be a file path"):
+        load_config(["--config_path", str(tmp_path / "d.yaml")])
+    (tmp_path / "e.yaml").write_text("learning_rate: 1\n")
+    (tmp_path / "f.yaml").write_text("base_config: e.yaml\n")
+    with pytest.raises(ConfigError, match="unknown config key 'learning_rate' in .*e.yaml"):
+        load_config(["--config_path", str(tmp_path / "f.yaml")])
+
+
 def test_unknown_yaml_key_names_the_key(tmp_path):
     with pytest.raises(ConfigError, match="unknown config key 'learning_rate'"):
         load_config(["--config_path", write(tmp_path, "learning_rate: 0.1\n")])

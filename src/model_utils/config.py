@@ -40,6 +40,23 @@ def load_yaml(path):
     return data
 
 
+def read_config_file(path, schema, chain=()):
+    """The validated keys of a config file. A file may start from another with ``base_config: PATH`` (relative to
+    its own folder); its keys then override the base's, bases may have bases, and a cycle is an error."""
+    path = os.path.abspath(path)
+    if path in chain:
+        raise ConfigError(f"base_config cycle: {' -> '.join(chain + (path,))}")
+    data = load_yaml(path)
+    base = data.pop("base_config", None)
+    values = {}
+    if base is not None:
+        if not isinstance(base, str):
+            raise ConfigError(f"{path}: base_config must be a file path, got {base!r}")
+        values = read_config_file(os.path.join(os.path.dirname(path), base), schema, chain + (path,))
+    values.update(validate(data, schema, path))
+    return values
+
+
 def load_schema():
     return load_yaml(SCHEMA_PATH)
 
@@ -129,7 +146,7 @@ def load_config(argv=None, description=None, default_config=None):
     args = parser.parse_args(argv)
     values = {key: spec.get("default") for key, spec in schema.items()}
     if args.config_path:
-        values.update(validate(load_yaml(args.config_path), schema, args.config_path))
+        values.update(read_config_file(args.config_path, schema))
     cli = {key: _parse_cli_value(key, text, schema[key]) for key, text in vars(args).items()
            if key != "config_path" and text is not None}
     values.update(validate(cli, schema, "the command line"))
