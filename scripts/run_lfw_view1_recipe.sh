@@ -3,7 +3,8 @@
 # periodic checkpoint verified on pairsDevTest.txt, then one comparison table and plot:
 #   bash scripts/run_lfw_view1_recipe.sh [OUTPUT_DIR] [HEADS...]
 # OUTPUT_DIR defaults to output/lfw_view1 (must not hold a run of the same head yet); HEADS default to
-# linear normface asoftmax cosface arcface adaface. Config: configs/lfw_view1.yaml. Environment: PYTHON
+# linear normface asoftmax cosface arcface adaface. Config: configs/lfw_view1_<head>.yaml (each starts from
+# configs/lfw_view1.yaml, the settings all heads share). Environment: PYTHON
 # (interpreter), LFW_DIR (default ../shared/data/lfw from the project root), RECIPE_ARGS (extra --key=value
 # overrides for every training and evaluation, e.g. "--max_steps=4 --save_interval=2" for a smoke run).
 # Writes OUTPUT_DIR/<head>/ (log_rank0.txt, checkpoints/, checkpoints/eval_result.json), OUTPUT_DIR/results.md,
@@ -11,7 +12,7 @@
 set -euo pipefail
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
 HEADS_ALL="linear normface asoftmax cosface arcface adaface"
-usage() { sed -n '2,10p' "$0" >&2; exit 2; }
+usage() { sed -n '2,11p' "$0" >&2; exit 2; }
 case "${1:-}" in -h|--help|-*) usage ;; esac
 OUTPUT_DIR=${1:-$ROOT_DIR/output/lfw_view1}
 [ $# -gt 0 ] && shift
@@ -28,7 +29,6 @@ mkdir -p "$OUTPUT_DIR"
 OUTPUT_DIR=$(cd "$OUTPUT_DIR" && pwd)
 # shellcheck disable=SC2206
 EXTRA=(${RECIPE_ARGS:-})
-CONFIG="$ROOT_DIR/configs/lfw_view1.yaml"
 START=$(date +%s)
 
 "$PY" "$ROOT_DIR/tools/make_list.py" --root "$LFW/images_150" --people "$LFW/peopleDevTrain.txt" --min_images 4 \
@@ -40,11 +40,12 @@ for head in $HEADS; do
         echo "$run already holds a run; choose another OUTPUT_DIR or remove it" >&2
         exit 1
     fi
+    config="$ROOT_DIR/configs/lfw_view1_$head.yaml"
     echo "=== $head: training ($(date +%T))"
-    (cd "$ROOT_DIR" && "$PY" train.py --config_path "$CONFIG" --head="$head" --output_dir="$run" \
+    (cd "$ROOT_DIR" && "$PY" train.py --config_path "$config" --output_dir="$run" \
         --train_list="$OUTPUT_DIR/train_list.txt" --train_root="$LFW/images_150" "${EXTRA[@]}")
     echo "=== $head: verifying every checkpoint on pairsDevTest ($(date +%T))"
-    (cd "$ROOT_DIR" && "$PY" eval.py --config_path "$CONFIG" --head="$head" --ckpt_file="$run/checkpoints" \
+    (cd "$ROOT_DIR" && "$PY" eval.py --config_path "$config" --ckpt_file="$run/checkpoints" \
         --eval_pairs="$LFW/pairsDevTest.txt" --eval_root="$LFW/images_150" \
         --eval_landmarks="$LFW/lfw_landmark_150.txt" "${EXTRA[@]}")
     RUNS+=("$run")
