@@ -132,7 +132,7 @@ def test_resolve_prelu_kernel(monkeypatch, caplog):
 
     def no_compiler():
         raise build.KernelBuildError("no C++ compiler 'g++' on PATH")
-    monkeypatch.setattr("src.network.prelu._ops", no_compiler)
+    monkeypatch.setattr("src.network.prelu._forward_op", no_compiler)
     with caplog.at_level(logging.WARNING, logger="facerec.network"):
         assert resolve_prelu_kernel("auto", "CPU") == "native"
     assert "using MindSpore's PReLU" in caplog.text and "no C++ compiler" in caplog.text

@@ -62,7 +62,7 @@ def resolve_prelu_kernel(requested, device_target):
     if requested == "auto" and device_target != "CPU":
         return "native"
     try:
-        _ops()
+        _forward_op()
     except KernelBuildError as error:
         if requested == "cpu_aot":
             raise
@@ -80,8 +80,9 @@ def kernel_library():
 
 
 @functools.lru_cache(maxsize=None)
-def _ops():
-    """(forward, backward) custom operators over ``kernel_library()``, shared by every CpuPReLU."""
+def _forward_op():
+    """The forward custom operator over ``kernel_library()`` (its bprop: the backward one), shared by every
+    CpuPReLU."""
     library = kernel_library()
     backward = ops.Custom(f"{library}:PReLUBackward", out_shape=lambda dy, x, w: (x, w),
                           out_dtype=lambda dy, x, w: (x, w), func_type="aot")
@@ -91,7 +92,7 @@ def _ops():
 
     forward = ops.Custom(f"{library}:PReLUForward", out_shape=lambda x, w: x, out_dtype=lambda x, w: x,
                          func_type="aot", bprop=bprop)
-    return forward, backward
+    return forward
 
 
 class CpuPReLU(nn.Cell):
@@ -100,7 +101,7 @@ class CpuPReLU(nn.Cell):
     def __init__(self, channels, w=0.25):
         super().__init__()
         self.w = Parameter(Tensor(np.full((channels,), w, np.float32)), name="w")
-        self.forward = _ops()[0]
+        self.forward = _forward_op()
 
     def construct(self, x):
         return self.forward(x, self.w)
