@@ -5,5 +5,5 @@ USAGE="bash scripts/run_eval_standalone_CPU.sh DEVICE_ID CKPT_FILE_OR_DIR [CONFI
   DEVICE_ID  ignored on CPU (give 0); CKPT_FILE_OR_DIR a .ckpt, a folder of .ckpt files or a .mindir;
   CONFIG defaults to sphereface_config.yaml; --key=value pairs are eval.py config keys (python eval.py --help)
   e.g. bash scripts/run_eval_standalone_CPU.sh 0 mobilefacenet.ckpt configs/mobilefacenet_lfw_eval.yaml"
-source "$(dirname "${BASH_SOURCE[0]}")/eval_common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 run_eval CPU "$@"

@@ -11,9 +11,8 @@ comments are skipped. Its 10 folds are contiguous blocks of lines (scikit-learn 
 as insightface does for its ``.bin`` sets), so the list should interleave same and different pairs.
 """
 import logging
-import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -111,7 +110,7 @@ def drop_missing_images(pair_set):
     used = np.unique(np.concatenate([pair_set.first[keep], pair_set.second[keep]]))
     new_index = np.full(len(pair_set.relpaths), -1)
     new_index[used] = np.arange(len(used))
-    return dataclasses.replace(pair_set, relpaths=[pair_set.relpaths[i] for i in used],
+    return replace(pair_set, relpaths=[pair_set.relpaths[i] for i in used],
                                where=[pair_set.where[i] for i in used], first=new_index[pair_set.first[keep]],
                                second=new_index[pair_set.second[keep]], issame=pair_set.issame[keep],
                                folds=pair_set.folds[keep]), missing
