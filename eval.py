@@ -24,7 +24,7 @@ from src.eval.report import (accuracy_line, plot_histogram, plot_roc, results_ta
 from src.eval.sources import read_pair_set
 from src.eval.verify import evaluate_embeddings
 from src.model_utils.config import load_config
-from src.model_utils.device import init_device
+from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
@@ -63,6 +63,7 @@ def evaluate(cfg):
     """Evaluate every model ``cfg.ckpt_file`` names on ``cfg.eval_pairs``; returns the JSON record."""
     init_device(cfg)
     setup_logging()
+    LOG.info(describe_device(cfg))
     for key in ("ckpt_file", "eval_pairs"):
         if getattr(cfg, key) is None:
             raise ValueError(f"config key '{key}' is not set")

@@ -28,7 +28,7 @@ from src.data.preprocess import CHANNEL_ORDER, MEAN, SCALE
 from src.deploy.exported import load_exported
 from src.deploy.parity import MAX_ABS_DIFF, MIN_COSINE, image_inputs, parity, random_inputs
 from src.model_utils.config import load_config
-from src.model_utils.device import init_device
+from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 from src.network import build_backbone_from_config
 from src.network.weights import load_backbone_weights
@@ -168,6 +168,7 @@ def export(cfg):
     check_request(cfg)
     init_device(cfg)
     setup_logging()
+    LOG.info(describe_device(cfg))
     path = write_file(load_backbone(cfg), cfg, export_name(cfg))
     write_sidecar(path, preprocessing_record(cfg))
     LOG.info("exported %s (+ %s.json)", path, path)

@@ -25,7 +25,7 @@ from src.data.landmarks import LandmarkFormatError, read_landmarks
 from src.data.preprocess import ImageDecodeError
 from src.eval.predictor import Predictor
 from src.model_utils.config import load_config, load_schema
-from src.model_utils.device import init_device
+from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 from src.train.progress import format_duration
 
@@ -160,6 +160,7 @@ def main(argv=None):
     cfg = load_config(rest, description=__doc__, default_config=DEFAULT_CONFIG)
     init_device(cfg)
     setup_logging()
+    LOG.info(describe_device(cfg))
     table = read_landmarks(args.landmarks) if args.landmarks else None
     predictor = Predictor(cfg)
     if args.folder:

@@ -19,7 +19,7 @@ from src.data.dataset import create_train_dataset
 from src.data.sampler import steps_per_epoch
 from src.heads import build_head_from_config
 from src.model_utils.config import ConfigError, load_config
-from src.model_utils.device import init_device
+from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 from src.network import build_backbone_from_config
 from src.train.amp import apply_amp, build_loss_scaler, check_amp
@@ -125,6 +125,7 @@ def train(cfg):
     check_train_config(cfg)
     rank, group_size = init_device(cfg)
     setup_logging(cfg.output_dir, rank)
+    LOG.info(describe_device(cfg))
     batch_size = device_batch_size(cfg, group_size)
     if cfg.train_list is None:
         raise ValueError("config key 'train_list' is not set: give the training list file")

@@ -197,5 +197,8 @@ def main(argv=None):
 if __name__ == "__main__":
     import mindspore
 
+    from src.model_utils.cpu_isa import apply_cpu_isa
+
+    apply_cpu_isa("auto")
     mindspore.set_device("CPU")
     main()

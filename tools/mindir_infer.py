@@ -63,8 +63,10 @@ def model_input_shape(args):
 def init_mindspore(args):
     import mindspore as ms
 
+    from src.model_utils.cpu_isa import apply_cpu_isa
     from src.model_utils.device import set_cpu_threads
 
+    apply_cpu_isa("auto", args.device_type)
     ms.set_device(args.device_type, 0 if args.device_type == "CPU" else args.device_id)
     ms.set_context(mode=ms.GRAPH_MODE)
     if args.device_type == "CPU":

@@ -4,6 +4,8 @@ import os
 import mindspore as ms
 from mindspore.communication import get_group_size, get_rank, init
 
+from src.model_utils.cpu_isa import ENV_VARIABLES, apply_cpu_isa, choose_isa, cpu_flags
+
 MODES = {"GRAPH": ms.GRAPH_MODE, "PYNATIVE": ms.PYNATIVE_MODE}
 # Environment variables by which each launcher announces a multi-process run.
 LAUNCHER_VARIABLES = ("MS_WORKER_NUM", "RANK_TABLE_FILE", "OMPI_COMM_WORLD_SIZE")
@@ -37,10 +39,12 @@ def cpu_threads(cfg):
 def init_device(cfg):
     """Select ``cfg.device_target`` and ``cfg.mode``; returns (rank, group_size).
 
-    Standalone runs use ``cfg.device_id``. Under a launcher, ``mindspore.communication.init()`` picks the backend
+    On the CPU, ``cfg.cpu_isa`` caps oneDNN's instruction set first (src/model_utils/cpu_isa.py): this must come
+    before MindSpore runs its first CPU operator. Standalone runs use ``cfg.device_id``. Under a launcher, ``mindspore.communication.init()`` picks the backend
     for the device (HCCL on Ascend, NCCL on GPU, the CPU collective library on CPU), the device id follows the
     local rank, and gradients are averaged over ranks (data parallel).
     """
+    apply_cpu_isa(cfg.cpu_isa, cfg.device_target)
     distributed = launched_distributed()
     device_id = int(os.environ.get("DEVICE_ID", cfg.device_id))
     if cfg.device_target == "CPU":
@@ -57,3 +61,18 @@ def init_device(cfg):
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
                                  device_num=group_size)
     return rank, group_size
+
+
+def describe_device(cfg):
+    """One line for the run's log: the device, and on the CPU the operator threads and oneDNN's instruction set
+    cap (and whether ``cpu_isa`` or the environment set it)."""
+    if cfg.device_target != "CPU":
+        return f"device {cfg.device_target} {cfg.mode}"
+    name = next((n for n in ENV_VARIABLES if os.environ.get(n)), None)
+    if name is None:
+        isa = f"oneDNN's own instruction set (cpu_isa {cfg.cpu_isa})"
+    else:
+        source = f"cpu_isa {cfg.cpu_isa}" if os.environ[name] == choose_isa(cfg.cpu_isa, cpu_flags()) \
+            else "the environment"
+        isa = f"{name}={os.environ[name]} (from {source})"
+    return f"device CPU {cfg.mode}, {configured_cpu_threads()} operator threads, {isa}"
