@@ -17,7 +17,6 @@ minimum cosine, records them in the sidecar, and exits 1 unless max abs diff <= 
 import json
 import logging
 import os
-import stat
 import sys
 
 import mindspore as ms
@@ -26,6 +25,7 @@ import numpy as np
 from src.data.alignment import template_for
 from src.data.preprocess import CHANNEL_ORDER, MEAN, SCALE
 from src.deploy.exported import load_exported
+from src.deploy.onnx_graph import repair_onnx
 from src.deploy.parity import MAX_ABS_DIFF, MIN_COSINE, image_inputs, parity, random_inputs
 from src.model_utils.config import load_config
 from src.model_utils.device import describe_device, init_device
@@ -96,40 +96,6 @@ def write_file(backbone, cfg, base):
     else:
         ms.export(backbone, example_input(cfg), file_name=base, file_format=cfg.file_format)
     return path
-
-
-def repair_onnx(onnx_path):
-    """Fix what ``mindspore.onnx.export`` 2.10 writes, then run the ONNX checker:
-
-    - when the network ends inside a composite cell (iResNet's ``features`` BatchNorm1d ends in a Reshape), the
-      graph output keeps its requested name but no node produces it, and ONNX Runtime refuses the file; the one
-      node output nothing consumes is renamed to it;
-    - a dynamic dimension is written as ``dim_value: -1``; it is rewritten the ONNX way (``dim_param``).
-    """
-    import onnx
-
-    from tools.to_lite import mark_dynamic_dims
-
-    model = onnx.load(onnx_path)
-    graph = model.graph
-    produced = {name for node in graph.node for name in node.output}
-    consumed = {name for node in graph.node for name in node.input}
-    for output in graph.output:
-        if output.name in produced:
-            continue
-        sinks = [(node, i) for node in graph.node for i, name in enumerate(node.output)
-                 if name not in consumed and node.op_type != "Constant"]
-        if len(sinks) != 1:
-            raise RuntimeError(f"{onnx_path}: graph output '{output.name}' is produced by no node and the graph has "
-                               f"{len(sinks)} unconsumed node outputs; cannot tell which one it is")
-        node, index = sinks[0]
-        node.output[index] = output.name
-    mark_dynamic_dims(model)
-    onnx.checker.check_model(model)
-    mode = stat.S_IMODE(os.stat(onnx_path).st_mode)
-    os.chmod(onnx_path, mode | stat.S_IWUSR)
-    onnx.save(model, onnx_path)
-    os.chmod(onnx_path, mode)
 
 
 def verify(backbone, cfg, path):

@@ -27,7 +27,7 @@ from src.eval.predictor import Predictor
 from src.model_utils.config import load_config, load_schema
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
-from src.train.progress import format_duration
+from src.model_utils.progress import format_duration
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
