@@ -23,6 +23,7 @@ from src.eval.report import (accuracy_line, plot_histogram, plot_roc, results_ta
                              write_scores_csv)
 from src.eval.sources import read_pair_set
 from src.eval.verify import evaluate_embeddings
+from src.model_utils.cli import run_main
 from src.model_utils.config import load_config
 from src.model_utils.device import init_device
 from src.model_utils.logger import setup_logging
@@ -111,4 +112,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

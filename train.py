@@ -18,6 +18,7 @@ from src.data.check import load_training_list
 from src.data.dataset import create_train_dataset
 from src.data.sampler import steps_per_epoch
 from src.heads import build_head_from_config
+from src.model_utils.cli import run_main
 from src.model_utils.config import ConfigError, load_config
 from src.model_utils.device import init_device
 from src.model_utils.logger import setup_logging
@@ -219,4 +220,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))
