@@ -91,12 +91,15 @@ def start_state(cfg, step_cell, lrs, fresh, checkpoint_folder):
 
 
 def roll_back(step_cell, lrs, checkpoints, state, guard):
-    """Restore the newest checkpoint after a run of non-finite steps, with the learning rate lowered (the caller
-    then renews ``step_cell``, see ``TrainStep.renewed``)."""
-    found = checkpoints.newest()
+    """Restore the newest checkpoint from before the run of non-finite steps, with the learning rate lowered
+    (the caller then renews ``step_cell``, see ``TrainStep.renewed``). The checkpoint of step k holds the weights
+    step k + 1 runs with, so the one of the step just before the first non-finite step s is excluded too: it
+    would run step s again with the same weights on the same batch."""
+    found = checkpoints.newest(before=guard.streak_start - 1)
     if found is None:
-        raise NonFiniteLossError(f"step {state.step}: non-finite losses and no checkpoint to roll back to in "
-                                 f"{checkpoints.folder}; lower lr and start again")
+        raise NonFiniteLossError(f"step {state.step}: non-finite losses since step {guard.streak_start} and no "
+                                 f"checkpoint from before step {guard.streak_start - 1} to roll back to in {checkpoints.folder}; lower lr and "
+                                 f"start again")
     path, entries = found
     restored = restore(step_cell, entries, path)
     restored.lr_factor = state.lr_factor * guard.lr_factor
@@ -108,6 +111,17 @@ def roll_back(step_cell, lrs, checkpoints, state, guard):
     LOG.warning("rolled back from step %d to %s (step %d); learning rate x%g from now on (rollback %d of at most %d)",
                 state.step, path, restored.step, restored.lr_factor, restored.rollbacks, guard.max_rollbacks)
     return restored
+
+
+def check_finite(guard, state, finite, loss, step_cell, saver):
+    """``guard.update`` for the step just done; when it gives up, the checkpoints that led into the non-finite
+    steps are set aside first, so that a --resume with a lower lr starts from weights from before them."""
+    try:
+        return guard.update(state.step, finite, loss, step_cell.loss_scaler is not None, state.rollbacks)
+    except NonFiniteLossError:
+        if saver is not None:
+            saver.set_aside(guard.streak_start - 1)
+        raise
 
 
 class AnyRank(nn.Cell):
@@ -173,9 +187,10 @@ def train(cfg):
                 if done == 1:
                     LOG.info("first step (including graph compilation) took %.1f s", time.time() - start)
                     progress.reset(state.step)
-                if guard.update(state.step, bool(finite), loss, step_cell.loss_scaler is not None,
-                                state.rollbacks) == "rollback":
+                if check_finite(guard, state, bool(finite), loss, step_cell, saver) == "rollback":
                     state = roll_back(step_cell, lrs, checkpoints, state, guard)
+                    if saver is not None:
+                        saver.set_aside(guard.streak_start - 1)
                     step_cell = step_cell.renewed()
                     progress.reset(state.step)
                     break
@@ -189,7 +204,7 @@ def train(cfg):
                         stop = bool(any_rank(Tensor(float(stop))) > 0)
                 if saver is not None and (state.step % cfg.save_interval == 0 or state.step % epoch_steps == 0
                                           or state.step == total_steps or stop):
-                    saver.save(step_cell, state)
+                    save_unless_skipping(saver, step_cell, state, guard)
                 if stop:
                     break
             bad_images += len(source.bad_paths)
@@ -199,6 +214,16 @@ def train(cfg):
     LOG.info("finished %d steps in %.1f s, at step %d of %d; %d updates skipped (non-finite), %d unreadable images "
              "skipped", done, time.time() - start, state.step, total_steps, guard.skipped, bad_images)
     return step_cell
+
+
+def save_unless_skipping(saver, step_cell, state, guard):
+    """Save a checkpoint, except while updates are being skipped (a rollback must find the weights from before
+    the non-finite steps, not a copy taken among them)."""
+    if guard.skipping:
+        LOG.warning("step %d: no checkpoint saved while updates are skipped (%d non-finite steps in a row)",
+                    state.step, guard.in_a_row)
+        return None
+    return saver.save(step_cell, state)
 
 
 def validate(validator, step_cell, state, cfg, metrics, saver):

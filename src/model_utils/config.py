@@ -5,6 +5,7 @@ A user YAML may set any subset of them; the command line beats the YAML, the YAM
 An unknown key or a value of the wrong type stops with an error naming the key.
 """
 import argparse
+import math
 import os
 
 import yaml
@@ -98,6 +99,11 @@ def check_value(key, value, spec):
     choices = spec.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(f"config key '{key}': {value!r} is not one of {choices}")
+    if type_name in ("float", "list[float]") and spec.get("finite", True):
+        items = value if isinstance(value, list) else [value]
+        bad = [v for v in items if not math.isfinite(v)]
+        if bad:
+            raise ConfigError(f"config key '{key}': {bad[0]!r} is not a finite number")
     minimum = spec.get("min")
     if minimum is not None:
         items = value if isinstance(value, list) else [value]
