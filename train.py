@@ -25,12 +25,14 @@ from src.model_utils.logger import setup_logging
 from src.network import build_backbone_from_config
 from src.train.amp import apply_amp, build_loss_scaler, check_amp
 from src.train.checkpoint import CheckpointManager, find_resume, restore
+from src.train.interrupt import StopSignals
 from src.train.lr_schedule import learning_rates
 from src.train.metrics_log import MetricsLog
 from src.train.nan_guard import NonFiniteGuard, NonFiniteLossError
 from src.train.network import FaceTrainNetwork
 from src.train.optimizer import build_optimizer, set_learning_rates
 from src.train.progress import Progress
+from src.train.run_lock import RunLock
 from src.train.run_state import RunState
 from src.train.train_step import TrainStep
 from src.train.validation import Validator, track_best
@@ -139,7 +141,21 @@ class AnyRank(nn.Cell):
 def train(cfg):
     check_train_config(cfg)
     rank, group_size = init_device(cfg)
+    lock = RunLock(cfg.output_dir) if rank == 0 else None
+    lock_warning = lock.acquire() if lock is not None else None
+    try:
+        with StopSignals() as signals:
+            return run_training(cfg, rank, group_size, signals, lock_warning)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def run_training(cfg, rank, group_size, signals, lock_warning=None):
+    """The run of ``train`` once the output folder is locked and the stop signals are caught."""
     setup_logging(cfg.output_dir, rank)
+    if lock_warning:
+        LOG.warning("%s", lock_warning)
     batch_size = device_batch_size(cfg, group_size)
     if cfg.train_list is None:
         raise ValueError("config key 'train_list' is not set: give the training list file")
@@ -171,7 +187,7 @@ def train(cfg):
     LOG.info("training %s + %s for steps %d..%d (%d per epoch), global batch %d", cfg.backbone, cfg.head,
              state.step + 1, total_steps, epoch_steps, state.global_batch)
 
-    start, done, stop, bad_images = time.time(), 0, False, 0
+    start, done, stop, bad_images, interrupted = time.time(), 0, False, 0, False
     try:
         while state.step < total_steps and not stop:
             dataset, _, source = create_train_dataset(
@@ -180,6 +196,7 @@ def train(cfg):
                 total_steps=total_steps, max_bad_fraction=cfg.max_bad_fraction, align_jitter=cfg.align_jitter)
             for image, label in dataset.create_tuple_iterator(num_epochs=1):
                 loss, accuracy, finite = step_cell(image, label)
+                signals.reinstall()
                 loss = float(loss)
                 state.step += 1
                 state.epoch = (state.step - 1) // epoch_steps + 1
@@ -202,6 +219,8 @@ def train(cfg):
                     stop = validate(validator, step_cell, state, cfg, metrics, saver)
                     if any_rank is not None:
                         stop = bool(any_rank(Tensor(float(stop))) > 0)
+                if stop_requested(signals, any_rank):
+                    stop = interrupted = True
                 if saver is not None and (state.step % cfg.save_interval == 0 or state.step % epoch_steps == 0
                                           or state.step == total_steps or stop):
                     save_unless_skipping(saver, step_cell, state, guard)
@@ -213,7 +232,19 @@ def train(cfg):
             metrics.close()
     LOG.info("finished %d steps in %.1f s, at step %d of %d; %d updates skipped (non-finite), %d unreadable images "
              "skipped", done, time.time() - start, state.step, total_steps, guard.skipped, bad_images)
+    if interrupted:
+        err = signals.interrupted(state.step)
+        LOG.warning("%s", err)
+        raise err
     return step_cell
+
+
+def stop_requested(signals, any_rank):
+    """True on every rank once any rank received a stop signal (so that all stop after the same step)."""
+    received = signals.received is not None
+    if any_rank is not None:
+        received = bool(any_rank(Tensor(float(received))) > 0)
+    return received
 
 
 def save_unless_skipping(saver, step_cell, state, guard):

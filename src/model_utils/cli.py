@@ -90,5 +90,5 @@ def run_main(main):
             raise
         log_to_files(err)
         sys.stdout.flush()
-        print(f"error: {message(err)}", file=sys.stderr, flush=True)
+        print(f"{'error: ' if status < 128 else ''}{message(err)}", file=sys.stderr, flush=True)
         return status
