@@ -31,6 +31,7 @@ from src.train.metrics_log import MetricsLog
 from src.train.nan_guard import NonFiniteGuard, NonFiniteLossError
 from src.train.network import FaceTrainNetwork
 from src.train.optimizer import build_optimizer, set_learning_rates
+from src.train.output_files import write_text_atomic
 from src.train.progress import Progress
 from src.train.run_lock import RunLock
 from src.train.run_state import RunState
@@ -177,8 +178,8 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
                      backbone=cfg.backbone, head=cfg.head, num_classes=num_classes)
     state = start_state(cfg, step_cell, lrs, fresh, checkpoints.folder)
     if rank == 0:
-        with open(os.path.join(cfg.output_dir, "config.json"), "w", encoding="utf-8") as f:
-            json.dump(dict(cfg.to_dict(), num_classes=num_classes), f, indent=2)
+        write_text_atomic(os.path.join(cfg.output_dir, "config.json"),
+                          json.dumps(dict(cfg.to_dict(), num_classes=num_classes), indent=2))
     metrics = MetricsLog(cfg.output_dir, state.step, cfg.tensorboard) if rank == 0 else None
     validator = Validator(step_cell.network.backbone, cfg) if rank == 0 and cfg.eval_interval else None
     any_rank = AnyRank() if group_size > 1 else None

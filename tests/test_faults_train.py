@@ -14,6 +14,7 @@ from src.network import build_backbone
 from src.network.weights import CheckpointMismatchError, load_backbone_weights
 from src.train.checkpoint import list_checkpoints
 from src.train.nan_guard import NonFiniteGuard, NonFiniteLossError
+from src.train.output_files import OutputWriteError
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +76,18 @@ def test_checkpoint_with_nan_weights_is_refused_by_name(tmp_path):
     ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], path)
     with pytest.raises(CheckpointMismatchError, match=f"diverged.ckpt: parameter '{name}' holds .* non-finite"):
         load_backbone_weights(build_backbone("sphere4", embedding_size=8, width=0.125, image_size=(16, 16)), path)
+
+
+def test_resume_on_a_full_disk_names_the_file_and_leaves_no_temporary(data, tmp_path):
+    """metrics.csv.tmp is made a link to /dev/full, where every write fails with ENOSPC as on a full disk."""
+    run(data, tmp_path, max_steps=4, save_interval=2)
+    metrics = tmp_path / "metrics.csv"
+    before = metrics.read_text()
+    os.symlink("/dev/full", tmp_path / "metrics.csv.tmp")
+    with pytest.raises(OutputWriteError, match=r"cannot write .*metrics.csv: No space left on device \(the disk is "
+                                               r"full; the checkpoints written before are intact.*--resume\)"):
+        run(data, tmp_path, max_steps=6, save_interval=2, resume="auto")
+    assert not os.path.lexists(tmp_path / "metrics.csv.tmp")
+    assert metrics.read_text() == before
+    assert [os.path.basename(p) for p in list_checkpoints(str(tmp_path / "checkpoints"))] == [
+        "step_00000002.ckpt", "step_00000004.ckpt"]
