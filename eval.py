@@ -70,6 +70,7 @@ def evaluate(cfg):
     started = time.time()
     models = model_files(cfg.ckpt_file)
     json_path = output_path(cfg)
+    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)  # before the work, not after it
     pair_set, missing = drop_missing_images(read_pair_set(cfg.eval_pairs, cfg.eval_pairs_format, cfg.eval_root,
                                                           cfg.eval_image_ext))
     for relpath in missing:
