@@ -15,7 +15,7 @@ import time
 from mindspore import nn, ops, Tensor
 
 from src.data.check import load_training_list
-from src.data.dataset import create_train_dataset
+from src.data.dataset import ImagesUnreachable, batches, create_train_dataset
 from src.data.sampler import steps_per_epoch
 from src.heads import build_head_from_config
 from src.model_utils.cli import run_main
@@ -82,6 +82,11 @@ def start_state(cfg, step_cell, lrs, fresh, checkpoint_folder):
     if found is not None:
         path, entries = found
         state = restore(step_cell, entries, path)
+        for key in ("backbone", "head"):  # same parameter shapes (CosFace, ArcFace, ...) would load silently
+            if getattr(state, key) and getattr(state, key) != getattr(fresh, key):
+                raise ConfigError(f"{path} continues a run of {key}={getattr(state, key)}, this config has "
+                                  f"{getattr(fresh, key)}: resume with --{key}={getattr(state, key)}, or start a new "
+                                  f"run in another output_dir")
         for key in ("seed", "global_batch"):
             if getattr(state, key) != getattr(fresh, key):
                 raise ConfigError(f"{path} continues a run with {key}={getattr(state, key)}, this config has "
@@ -116,7 +121,7 @@ def roll_back(step_cell, lrs, checkpoints, state, guard):
     return restored
 
 
-def check_finite(guard, state, finite, loss, step_cell, saver):
+def judge_step(guard, state, finite, loss, step_cell, saver):
     """``guard.update`` for the step just done; when it gives up, the checkpoints that led into the non-finite
     steps are set aside first, so that a --resume with a lower lr starts from weights from before them."""
     try:
@@ -195,7 +200,7 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
                 samples, cfg.image_size, batch_size, seed=cfg.seed, random_flip=cfg.random_flip,
                 num_workers=cfg.num_workers, num_shards=group_size, shard_id=rank, start_step=state.step,
                 total_steps=total_steps, max_bad_fraction=cfg.max_bad_fraction, align_jitter=cfg.align_jitter)
-            for image, label in dataset.create_tuple_iterator(num_epochs=1):
+            for image, label in batches(dataset, source):
                 loss, accuracy, finite = step_cell(image, label)
                 signals.reinstall()
                 loss = float(loss)
@@ -205,7 +210,7 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
                 if done == 1:
                     LOG.info("first step (including graph compilation) took %.1f s", time.time() - start)
                     progress.reset(state.step)
-                if check_finite(guard, state, bool(finite), loss, step_cell, saver) == "rollback":
+                if judge_step(guard, state, bool(finite), loss, step_cell, saver) == "rollback":
                     state = roll_back(step_cell, lrs, checkpoints, state, guard)
                     if saver is not None:
                         saver.set_aside(guard.streak_start - 1)
@@ -228,6 +233,10 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
                 if stop:
                     break
             bad_images += len(source.bad_paths)
+    except ImagesUnreachable:
+        if saver is not None and done:
+            save_unless_skipping(saver, step_cell, state, guard)
+        raise
     finally:
         if metrics is not None:
             metrics.close()

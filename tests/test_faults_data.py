@@ -11,7 +11,7 @@ from src.data.dataset import FaceSource
 from src.data.image_header import image_size
 from src.data.preprocess import ImageDecodeError, load_rgb
 from src.data.samples import Sample
-from tests.face_data import random_image, write_image
+from tests.face_data import random_image, restore_logging, write_image  # noqa: F401
 from tools.check_dataset import main as check_main
 
 GOOD = "10 12 28 12 19 20 12 28 26 28"  # eyes at y 12, mouth at y 28 in a 40x40 image
@@ -82,3 +82,50 @@ def test_image_size_from_headers(root):
     for relpath in ("a/1.png", "b/3.jpg"):
         assert image_size(str(root / relpath)) == (40, 40)
     assert os.path.getsize(root / "b" / "empty.jpg") == 0 and image_size(str(root / "b" / "empty.jpg")) is None
+
+
+def test_config_of_an_older_version_gets_the_new_form(tmp_path):
+    from src.model_utils.config import ConfigError, load_config
+    old = tmp_path / "old.yaml"
+    old.write_text("per_batch_size: 64\nlr_steps: [16000, 24000]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"config key 'per_batch_size' in .*old.yaml is from an older version of "
+                                          r"this project: write 'batch_size: 64' instead"):
+        load_config(["--config_path", str(old)])
+    old.write_text("lr_steps: [16000, 24000]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"write 'lr_milestones: \[16000, 24000\]' instead \(lr_milestones counts "
+                                          r"optimisation steps, not epochs\)"):
+        load_config(["--config_path", str(old)])
+    old.write_text("plot_features: true\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="'plot_features' .* delete it"):
+        load_config(["--config_path", str(old)])
+    old.write_text("keep_checkpoint: 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown config key 'keep_checkpoint' .*did you mean 'keep_checkpoints'"):
+        load_config(["--config_path", str(old)])
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_log_file_on_a_full_disk_warns_once_and_keeps_the_console(tmp_path, capsys):
+    """A worker whose disk is full while rank 0's is not: log_rank1.txt links to /dev/full (ENOSPC on write)."""
+    from src.model_utils.logger import setup_logging
+    os.symlink("/dev/full", tmp_path / "log_rank1.txt")
+    log = setup_logging(str(tmp_path), rank=1)
+    for step in range(3):
+        log.info("step %d", step)
+    captured = capsys.readouterr()
+    assert captured.err.count("cannot write the log file") == 1 and "No space left on device" in captured.err
+    assert "Traceback" not in captured.err and "step 2" in captured.out
+
+
+def test_image_folder_gone_mid_run_stops_naming_it(root):
+    """The image folder disappears (a network disk unmounted) after the start-of-run check: the pipeline stops at
+    once with the folder named, raised as itself rather than inside MindSpore's RuntimeError."""
+    import shutil
+
+    from src.data.dataset import ImagesUnreachable, batches, create_train_dataset
+    samples = [Sample(str(root / "a" / name), 0, None, n) for n, name in enumerate(("1.png", "2.png"), 1)]
+    samples += [Sample(str(root / "b" / "3.jpg"), 1, None, 3), Sample(str(root / "b" / "4.png"), 1, None, 4)]
+    dataset, _, source = create_train_dataset(samples, (32, 32), 2, num_workers=1, max_bad_fraction=0.9)
+    shutil.rmtree(root / "b")
+    with pytest.raises(ImagesUnreachable, match=f"the folder {root / 'b'} of training image .* is gone .*--resume"):
+        for _ in batches(dataset, source):
+            pass

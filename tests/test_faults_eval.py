@@ -2,6 +2,7 @@
 a zero-byte image among the pairs."""
 import json
 import os
+from pathlib import Path
 
 import mindspore as ms
 import pytest
@@ -45,12 +46,11 @@ def test_eval_output_in_a_folder_that_does_not_exist_yet(digits, checkpoint, tmp
 def test_zero_byte_image_among_the_pairs_is_named(digits, checkpoint, tmp_path):
     pair_set = read_pair_set(digits["eval_pairs"], "auto", digits["eval_root"], ".png")
     victim = os.path.join(digits["eval_root"], pair_set.relpaths[0])
-    saved = open(victim, "rb").read()
+    saved = Path(victim).read_bytes()
     try:
-        open(victim, "wb").close()
+        Path(victim).write_bytes(b"")
         with pytest.raises(PairImageError, match=f"{pair_set.where[0]}: cannot decode image: {victim}: the file is "
                                                  r"empty \(0 bytes\)"):
             run_eval(digits, checkpoint, tmp_path / "r.json")
     finally:
-        with open(victim, "wb") as f:
-            f.write(saved)
+        Path(victim).write_bytes(saved)

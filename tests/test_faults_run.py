@@ -5,11 +5,12 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
+from tiny_training import PYTHON, ROOT, digits_subset, write_config
 
 from src.train.run_lock import LOCK_NAME, RunLock, RunLockError
-from tiny_training import PYTHON, ROOT, digits_subset, write_config
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def wait_for(path, text, process, timeout=300):
     """Wait until the file ``path`` contains ``text`` (the process still running)."""
     end = time.time() + timeout
     while time.time() < end:
-        if os.path.exists(path) and text in open(path, encoding="utf-8").read():
+        if os.path.exists(path) and text in Path(path).read_text(encoding="utf-8"):
             return
         assert process.poll() is None, process.communicate()
         time.sleep(0.2)
@@ -51,7 +52,7 @@ def test_stop_signal_saves_and_says_how_to_resume(data, tmp_path, signum, status
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode in statuses, stderr
-    text = open(log, encoding="utf-8").read()
+    text = Path(log).read_text(encoding="utf-8")
     step = int(text.split("interrupted at step ")[1].split(",")[0])
     assert f"interrupted at step {step}, resume with --resume" in stderr and "Traceback" not in stderr
     assert os.path.exists(tmp_path / "checkpoints" / f"step_{step:08d}.ckpt")
@@ -63,14 +64,14 @@ def test_second_run_into_the_same_folder_is_refused(data, tmp_path):
     try:
         wait_for(str(tmp_path / LOCK_NAME), "pid", first)
         second = subprocess.run(train_command(data, tmp_path / "again", f"--output_dir={tmp_path}", max_steps=4),
-                                cwd=ROOT, capture_output=True, text=True, timeout=300)
+                                cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
         assert second.returncode == 1
         assert f"another training run is writing to this output_dir (pid {first.pid} on" in second.stderr
         assert "Traceback" not in second.stderr
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=120)
-    assert json.load(open(tmp_path / "config.json"))["max_steps"] == 100000  # the first run's, untouched
+    assert json.loads((tmp_path / "config.json").read_text())["max_steps"] == 100000  # the first run's, untouched
 
 
 def test_stale_lock_is_taken_over_with_a_warning(tmp_path):
@@ -81,7 +82,7 @@ def test_stale_lock_is_taken_over_with_a_warning(tmp_path):
     lock = RunLock(str(tmp_path))
     warning = lock.acquire()
     assert f"taking over the lock of a run that ended without releasing it (pid {gone.pid}" in warning
-    assert json.load(open(tmp_path / LOCK_NAME))["pid"] == os.getpid()
+    assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
     with pytest.raises(RunLockError, match="another training run is writing to this output_dir"):
         RunLock(str(tmp_path)).acquire()
     lock.release()

@@ -91,3 +91,12 @@ def test_resume_on_a_full_disk_names_the_file_and_leaves_no_temporary(data, tmp_
     assert metrics.read_text() == before
     assert [os.path.basename(p) for p in list_checkpoints(str(tmp_path / "checkpoints"))] == [
         "step_00000002.ckpt", "step_00000004.ckpt"]
+
+
+def test_resume_from_a_run_of_another_head_is_refused(data, tmp_path):
+    """CosFace and ArcFace heads have the same parameter shapes: without the check the run would go on silently
+    with the other head."""
+    run(data, tmp_path, head="cosface", max_steps=2, save_interval=2)
+    with pytest.raises(ConfigError, match="step_00000002.ckpt continues a run of head=cosface, this config has "
+                                          "arcface: resume with --head=cosface"):
+        run(data, tmp_path, head="arcface", max_steps=4, resume="auto")

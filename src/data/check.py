@@ -86,14 +86,31 @@ def check_training_list(training_list, num_classes, list_path):
                  for s in empty_files(samples)]
     problems += [f"{sample_origin(s, list_path)}: {sample_name(s)}: {problem}"
                  for s, problem in landmark_problems(samples)]
+    repeated = duplicates(samples)
+    problems += [f"{list_path}:{d['lines'][0]}: {d['path']} is listed with different labels {d['labels']} on "
+                 f"lines {d['lines']}" for d in repeated if d["conflicting"]]
     if problems:
         more = f"\n... and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
         raise DataCheckError(f"{len(problems)} problem(s) in the training list (run tools/check_dataset.py for a "
-                             f"full report):\n" + "\n".join(problems[:SHOWN]) + more)
-    used = len({s.label for s in samples})
-    if used != num_classes:
-        LOG.warning("num_classes=%d but %s uses %d distinct labels", num_classes, list_path, used)
+                             f"full report):\n" + "\n".join(problems[:SHOWN]) + more + one_based_hint(samples,
+                                                                                                      num_classes))
+    if repeated:
+        LOG.warning("%s: %d images are listed more than once and are read that many times an epoch (e.g. %s on "
+                    "lines %s)", list_path, len(repeated), repeated[0]["path"], repeated[0]["lines"])
+    gaps = sorted(set(range(num_classes)) - {s.label for s in samples})
+    if gaps:
+        LOG.warning("%s: %d of the num_classes=%d labels have no image (e.g. %s); their classes are trained as "
+                    "negatives only", list_path, len(gaps), num_classes, gaps[:SHOWN])
     return num_classes
+
+
+def one_based_hint(samples, num_classes):
+    """A hint when the labels look numbered from 1 (1..num_classes) instead of 0."""
+    labels = [s.label for s in samples]
+    if min(labels) == 1 and max(labels) == num_classes:
+        return (f"\nthe labels run from 1 to {num_classes}: they must start at 0 (subtract 1 from each, or use "
+                f"list_format celeba, which renumbers 1-based ids)")
+    return ""
 
 
 def load_training_list(list_path, list_format, root="", num_classes=None, class_map_dir=None):

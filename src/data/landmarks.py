@@ -14,7 +14,7 @@ def read_landmarks(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"landmark file not found: {path}")
     table = {}
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, "r", encoding="utf-8-sig") as f:  # -sig: a byte-order mark of a Windows editor is dropped
         for number, line in enumerate(f, 1):
             fields = line.split()
             if not fields:
