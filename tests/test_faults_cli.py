@@ -59,7 +59,7 @@ def test_ctrl_c_in_a_tool_exits_130_quietly(monkeypatch, capsys):
         raise KeyboardInterrupt
     monkeypatch.setattr(sys, "argv", ["prog"])
     assert run_main(main) == 130
-    assert capsys.readouterr().err == "error: interrupted (Ctrl-C)\n"
+    assert capsys.readouterr().err == "interrupted (Ctrl-C)\n"
 
 
 def test_device_missing_from_this_mindspore_build():

@@ -17,6 +17,13 @@ class LogFileHandler(logging.FileHandler):
         if not self.broken:
             super().emit(record)
 
+    def close(self):
+        try:
+            super().close()
+        except OSError:
+            if not self.broken:
+                raise  # else: the lines the full disk refused, reported already
+
     def handleError(self, record):
         err = sys.exc_info()[1]
         if not isinstance(err, OSError):
