@@ -23,6 +23,7 @@ from src.eval.report import (accuracy_line, plot_histogram, plot_roc, results_ta
                              write_scores_csv)
 from src.eval.sources import read_pair_set
 from src.eval.verify import evaluate_embeddings
+from src.model_utils.cli import run_main
 from src.model_utils.config import load_config
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
@@ -70,6 +71,7 @@ def evaluate(cfg):
     started = time.time()
     models = model_files(cfg.ckpt_file)
     json_path = output_path(cfg)
+    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)  # before the work, not after it
     pair_set, missing = drop_missing_images(read_pair_set(cfg.eval_pairs, cfg.eval_pairs_format, cfg.eval_root,
                                                           cfg.eval_image_ext))
     for relpath in missing:
@@ -112,4 +114,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -24,6 +24,7 @@ import numpy as np
 from src.data.landmarks import LandmarkFormatError, read_landmarks
 from src.data.preprocess import ImageDecodeError
 from src.eval.predictor import Predictor
+from src.model_utils.cli import run_main
 from src.model_utils.config import load_config, load_schema
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
@@ -169,5 +170,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    sys.exit(run_main(main))
