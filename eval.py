@@ -3,6 +3,7 @@
     python eval.py --config_path CONFIG --ckpt_file CKPT_FILE_OR_DIR_OR_MINDIR \
         --eval_pairs PAIRS [--eval_root IMAGES] [--eval_landmarks LANDMARKS] [--fusion concat]
     python eval.py --config_path CONFIG --ckpt_file CKPT --val_targets '[lfw.bin, cfp_fp.bin, agedb_30.bin]'
+    python eval.py --config_path CONFIG --ckpt_file CKPT --ijb IJB_C_ROOT --ijb_set IJBC
 
 PAIRS is an LFW pairs file (``pairs.txt``, View 1 ``pairsDevTest.txt``), a ``label path1 path2`` list, or an
 insightface ``.bin`` set (``eval_pairs_format`` detects which). Prints ``LFWACC=... std=... thd=...`` (10-fold
@@ -11,7 +12,8 @@ every metric, labelled with its protocol, as JSON, and beside it a per-pair scor
 and a same/different score histogram PNG per model. With ``val_targets`` (several sets, see config_schema.yaml) it
 prints one table per model (rows: targets; 10-fold accuracy +- std, AUC, EER, TAR@FAR=1e-3/1e-4). For every
 model and set the JSON holds the thresholds a deployment can use (``thresholds``: FAR 1e-3, 1e-4, best accuracy;
-``export.py --threshold_from`` copies one into the exported model's sidecar).
+``export.py --threshold_from`` copies one into the exported model's sidecar). With ``ijb`` it runs the IJB-B / IJB-C
+1:1 and 1:N protocols instead (src/eval/ijb.py) and prints their table.
 """
 import json
 import logging
@@ -20,6 +22,8 @@ import sys
 import time
 
 from src.eval.embed import FUSION_DESCRIPTIONS, FUSIONS, embed_images
+from src.eval.ijb import embed_meta, evaluate_features, ijb_table, load_features, save_features
+from src.eval.ijb_meta import read_meta
 from src.eval.models import load_network, model_files
 from src.eval.report import (accuracy_line, plot_histogram, plot_roc, results_table, summary_line, targets_table,
                              write_scores_csv)
@@ -42,9 +46,14 @@ def output_path(cfg):
     return os.path.join(folder, "eval_result.json")
 
 
+def model_stem(json_path, model_path):
+    """``<json without .json>_<model file name without extension>``: the prefix of a model's output files."""
+    return os.path.splitext(json_path)[0] + "_" + os.path.splitext(os.path.basename(model_path))[0]
+
+
 def write_model_files(json_path, model_path, loaded, scores, metrics, fusion):
     """The per-pair CSV, ROC and histogram of one model on one target next to the JSON; returns their paths."""
-    stem = os.path.splitext(json_path)[0] + "_" + os.path.splitext(os.path.basename(model_path))[0]
+    stem = model_stem(json_path, model_path)
     if loaded.target.name:
         stem += "_" + loaded.target.name
     pair_set = loaded.pair_set
@@ -94,11 +103,54 @@ def print_single(entry, path, fusion):
         print(f"  {mode:<6} {summary_line(metrics[mode])}", flush=True)
 
 
+def ijb_sources(cfg, meta, json_path):
+    """[(model or features file, (orig, flip) image embeddings)]: the saved ``ijb_features``, else every model's
+    (saved beside the JSON as ``<json>_<model>_features.npz``)."""
+    if cfg.ijb_features:
+        return [(cfg.ijb_features, load_features(cfg.ijb_features, meta))]
+    sources = []
+    for path in model_files(cfg.ckpt_file):
+        network, batch_size = load_network(cfg, path)
+        embeddings = embed_meta(network, batch_size, meta, cfg.image_size)
+        features = model_stem(json_path, path) + "_features.npz"
+        save_features(features, meta, *embeddings)
+        LOG.info("image embeddings saved to %s (reuse with --ijb_features)", features)
+        sources.append((path, embeddings))
+    return sources
+
+
+def evaluate_ijb(cfg):
+    """IJB-B / IJB-C 1:1 and 1:N of every model ``cfg.ckpt_file`` names (or of saved embeddings); prints a
+    table per model and returns the JSON record."""
+    started = time.time()
+    meta = read_meta(cfg.ijb, cfg.ijb_set)
+    json_path = cfg.eval_output or os.path.join(
+        os.path.dirname(os.path.abspath(cfg.ijb_features or cfg.ckpt_file)), f"{cfg.ijb_set.lower()}_result.json")
+    record = {"ijb": cfg.ijb, "set": cfg.ijb_set, "image_size": list(cfg.image_size), "models": {}}
+    for path, (orig, flip) in ijb_sources(cfg, meta, json_path):
+        result, scores = evaluate_features(meta, orig, flip, cfg.ijb_flip, cfg.ijb_detector_score)
+        if cfg.eval_plots and scores is not None:
+            result["roc_png"] = model_stem(json_path, path) + "_roc.png"
+            plot_roc(result["roc_png"], {"1:1": scores}, meta.pairs[:, 2].astype(bool),
+                     f"{os.path.basename(path)} on {cfg.ijb_set} 1:1")
+        record["models"][path] = result
+        write_json(record, json_path)
+        print(f"model={os.path.basename(path)}\n{ijb_table(result)}", flush=True)
+    record["seconds"] = round(time.time() - started, 1)
+    write_json(record, json_path)
+    LOG.info("IJB metrics written to %s (%.1f s)", json_path, record["seconds"])
+    return record
+
+
 def evaluate(cfg):
-    """Evaluate every model ``cfg.ckpt_file`` names on ``cfg.eval_pairs`` (one set: LFWACC lines) or on every
-    ``cfg.val_targets`` set (a table per model); returns the JSON record."""
+    """Evaluate every model ``cfg.ckpt_file`` names on ``cfg.eval_pairs`` (one set: LFWACC lines), on every
+    ``cfg.val_targets`` set (a table per model), or on the IJB set ``cfg.ijb``; returns the JSON record."""
     init_device(cfg)
     setup_logging()
+    if cfg.ijb:
+        if cfg.ckpt_file is None and cfg.ijb_features is None:
+            raise ValueError("config key 'ckpt_file' is not set (nor 'ijb_features')")
+        return evaluate_ijb(cfg)
     if cfg.ckpt_file is None:
         raise ValueError("config key 'ckpt_file' is not set")
     targets = targets_from_config(cfg, "eval_pairs")
