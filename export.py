@@ -2,12 +2,14 @@
 
     python export.py --config_path CONFIG --ckpt_file CKPT [--file_format MINDIR|ONNX|AIR] [--export_batch_size N]
         [--dynamic_batch] [--image_size [H,W]] [--file_name PATH] [--verify [--verify_images FOLDER]]
+        [--threshold_from EVAL_JSON [--threshold_rule far1e-3|far1e-4|best_acc] [--threshold_target NAME]]
 
 The input is the normalised RGB tensor (N, 3, H, W), (x - 127.5) / 128; the output the raw embedding. The file is
 ``<backbone>_<H>x<W>_b<N>.<mindir|onnx|air>`` (``_dyn`` for a dynamic batch) unless ``file_name`` is given. A
 sidecar ``<file>.json`` records the preprocessing, the input shape and the embedding size. AIR needs the Ascend
 backend; a dynamic batch is for MINDIR and ONNX. ``mindspore.onnx.export`` works once per process, so export one
-ONNX file per run of this script.
+ONNX file per run of this script. ``--threshold_from`` copies a cosine threshold that eval.py measured for this
+checkpoint into the sidecar (``threshold``); the predictor and infer.py use it by default.
 
 ``--verify`` then runs the checkpoint and the exported file (MINDIR: ``mindspore.load`` + ``nn.GraphCell``; ONNX:
 onnxruntime) on the same batch of ``export_batch_size`` inputs (a dynamic export also on one input more): seeded
@@ -27,6 +29,7 @@ from src.data.preprocess import CHANNEL_ORDER, MEAN, SCALE
 from src.deploy.exported import load_exported
 from src.deploy.onnx_graph import repair_onnx
 from src.deploy.parity import MAX_ABS_DIFF, MIN_COSINE, image_inputs, parity, random_inputs
+from src.deploy.threshold import threshold_from_eval
 from src.model_utils.cli import run_main
 from src.model_utils.config import load_config
 from src.model_utils.device import describe_device, init_device
@@ -136,8 +139,13 @@ def export(cfg):
     init_device(cfg)
     setup_logging()
     LOG.info(describe_device(cfg))
+    record = preprocessing_record(cfg)
+    if cfg.threshold_from:
+        record["threshold"] = threshold_from_eval(cfg.threshold_from, cfg.ckpt_file, cfg.threshold_rule,
+                                                  cfg.threshold_target)
+        LOG.info("threshold %.4f (%s) from %s", record["threshold"]["value"], cfg.threshold_rule, cfg.threshold_from)
     path = write_file(load_backbone(cfg), cfg, export_name(cfg))
-    write_sidecar(path, preprocessing_record(cfg))
+    write_sidecar(path, record)
     LOG.info("exported %s (+ %s.json)", path, path)
     return path
 

@@ -4,9 +4,10 @@
     python infer.py --folder DIR --out emb.npy --config_path CONFIG --ckpt_file MODEL [--landmarks FILE]
 
 MODEL is a checkpoint or an exported MINDIR. Two images: prints their cosine similarity and, with
-``--same_threshold`` (the ``thd=`` eval.py printed for the model), 'same' or 'different'. Folder: writes the
-L2-normalised embeddings of every image under DIR (row i) to the .npy file and their paths relative to DIR to
-a .txt file of the same name; unreadable images are skipped and logged.
+``--same_threshold`` (the ``thd=`` eval.py printed for the model), 'same' or 'different'; without it, the
+threshold stored in an exported model's sidecar (``export.py --threshold_from``), if any, saying which.
+Folder: writes the L2-normalised embeddings of every image under DIR (row i) to the .npy file and their paths
+relative to DIR to a .txt file of the same name; unreadable images are skipped and logged.
 
 ``--landmarks`` is a 5-point landmark file (``relpath x1 y1 ... x5 y5``, the lfw_landmark.txt layout): faces are
 aligned with it as in training; an image is looked up by its path relative to DIR (folder), else by the end of
@@ -166,7 +167,11 @@ def main(argv=None):
     predictor = Predictor(cfg)
     if args.folder:
         return embed_folder(predictor, args.folder, args.out, table, args.landmarks)
-    return compare(predictor, args.images, table, args.landmarks, cfg.same_threshold)
+    threshold = cfg.same_threshold
+    if threshold is None and predictor.threshold is not None:
+        threshold = predictor.threshold
+        print(f"threshold {threshold:.4f}: {predictor.threshold_source} (--same_threshold overrides)", flush=True)
+    return compare(predictor, args.images, table, args.landmarks, threshold)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
     python train.py --config_path sphereface_config.yaml [--key=value ...] [--resume[=auto|CKPT|FOLDER]]
 
 Checkpoints (every save_interval steps, at each epoch end and at the end; the last keep_checkpoints kept, plus
-best.ckpt by validation accuracy) hold the whole training state, so a run continued with --resume ends exactly
-where an uninterrupted one would. Launchers for one device and data parallel: scripts/run_*.sh.
+best.ckpt by the validation score, val_select) hold the whole training state, so a run continued with --resume ends
+exactly where an uninterrupted one would. Launchers for one device and data parallel: scripts/run_*.sh.
 """
 import json
 import logging
@@ -17,6 +17,7 @@ from mindspore import nn, ops, Tensor
 from src.data.check import load_training_list
 from src.data.dataset import ImagesUnreachable, batches, create_train_dataset
 from src.data.sampler import steps_per_epoch
+from src.eval.targets import check_select, targets_from_config
 from src.heads import build_head_from_config
 from src.model_utils.cli import run_main
 from src.model_utils.config import ConfigError, load_config
@@ -46,10 +47,13 @@ VAL_KEYS = ("accuracy", "std", "auc", "eer")
 def check_train_config(cfg):
     """Settings that cannot work together stop before anything starts."""
     check_amp(cfg)
-    if cfg.eval_interval and cfg.val_pairs is None:
-        raise ConfigError("config key 'eval_interval' is set but 'val_pairs' is null: give the validation pairs file")
+    if cfg.eval_interval and cfg.val_pairs is None and not cfg.val_targets:
+        raise ConfigError("config key 'eval_interval' is set but 'val_pairs' is null and 'val_targets' empty: give "
+                          "the validation pairs file (val_pairs) or several sets (val_targets)")
     if cfg.early_stop_patience and not cfg.eval_interval:
-        raise ConfigError("config key 'early_stop_patience' needs validation: set eval_interval and val_pairs")
+        raise ConfigError("config key 'early_stop_patience' needs validation: set eval_interval and val_pairs or "
+                          "val_targets")
+    check_select(cfg.val_select, targets_from_config(cfg, "val_pairs"))
 
 
 def device_batch_size(cfg, group_size):
@@ -272,10 +276,13 @@ def validate(validator, step_cell, state, cfg, metrics, saver):
     """Validation on rank 0 (other ranks: no-op): log it, keep best.ckpt, return the early-stop decision."""
     if validator is None:
         return False
-    result = validator()
-    if result is not None:
-        metrics.log(state.step, {key: result[key] for key in VAL_KEYS}, "val")
-    improved, stop = track_best(state, result and result["accuracy"], cfg.early_stop_patience)
+    results, score = validator()
+    for name, result in results.items():
+        if result is not None:
+            metrics.log(state.step, {key: result[key] for key in VAL_KEYS}, f"val/{name}" if name else "val")
+    if cfg.val_targets and score is not None:
+        metrics.log(state.step, {"accuracy": score}, "val")
+    improved, stop = track_best(state, score, cfg.early_stop_patience)
     if improved and saver is not None:
         saver.save_best(step_cell, state)
     return stop

@@ -8,12 +8,15 @@ Images are file paths or HxWx3 uint8 RGB arrays. With 5-point landmarks (5x2, le
 right mouth corner, in the image's pixels) a face is aligned exactly as in training and evaluation; without them
 the image is taken as already aligned and fitted to the input size (``eval_fit``). The embedding of an image is
 its embedding fused with that of its mirror image (``fusion``), L2-normalised, as eval.py scores pairs.
+``threshold`` is the cosine threshold stored in an exported model's sidecar (``export.py --threshold_from``), or
+None; ``threshold_source`` says which rule and file it comes from.
 The device is the caller's: run ``src.model_utils.device.init_device(cfg)`` (or ``ms.set_device``) first.
 """
 import numpy as np
 
 from src.data.alignment import align_face
 from src.data.preprocess import load_rgb
+from src.deploy.threshold import sidecar_threshold
 from src.eval.embed import embed_images, fuse
 from src.eval.images import fit_aligned
 from src.eval.models import load_network
@@ -38,6 +41,8 @@ class Predictor:
         self.model_path = path
         self.network, self.batch_size = load_network(self.cfg, path)
         self.image_size = tuple(self.cfg.image_size)
+        # The cosine threshold export.py stored in the model's sidecar (--threshold_from), and where it came from.
+        self.threshold, self.threshold_source = sidecar_threshold(path, self.cfg.fusion)
 
     def prepare(self, image, landmarks=None):
         """A path or RGB array -> the aligned (landmarks) or fitted face, image_size, uint8 RGB."""

@@ -88,6 +88,8 @@ def check_value(key, value, spec):
             return None
         raise ConfigError(f"config key '{key}': a value is required (null is not allowed)")
     type_name = spec["type"]
+    if type_name == "list[map]":
+        return _check_mappings(key, value, spec)
     if type_name.startswith("list"):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{key}': expected a list, got {type(value).__name__} {value!r}")
@@ -113,6 +115,30 @@ def check_value(key, value, spec):
         if bad:
             raise ConfigError(f"config key '{key}': {bad[0]!r} is below the minimum {minimum}")
     return value
+
+
+def _check_mappings(key, value, spec):
+    """A list of mappings whose fields are described by ``spec['fields']`` (each a spec of its own): every item
+    validated, missing fields filled with their defaults. An item given as a string means ``{spec['shorthand']:
+    item}`` (a string alone, a list of that one item). Errors name the item and field (``val_targets[1].format``)."""
+    if isinstance(value, str) and spec.get("shorthand"):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"config key '{key}': expected a list of mappings, got {type(value).__name__} {value!r}")
+    fields, items = spec["fields"], []
+    for number, item in enumerate(value):
+        where = f"{key}[{number}]"
+        if isinstance(item, str) and spec.get("shorthand"):
+            item = {spec["shorthand"]: item}
+        if not isinstance(item, dict):
+            raise ConfigError(f"config key '{where}': expected a mapping of {sorted(fields)}, got "
+                              f"{type(item).__name__} {item!r}")
+        unknown = sorted(set(item) - set(fields))
+        if unknown:
+            raise ConfigError(f"config key '{where}.{unknown[0]}': unknown field; allowed: {sorted(fields)}")
+        items.append({name: check_value(f"{where}.{name}", item.get(name, field.get("default")), field)
+                      for name, field in fields.items()})
+    return items
 
 
 def _parse_cli_value(key, text, spec):
