@@ -13,7 +13,9 @@ class ImageDecodeError(IOError):
 
 
 def decode_rgb(data, path="<bytes>"):
-    """Encoded image bytes -> HxWx3 uint8 RGB."""
+    """Encoded image bytes -> HxWx3 uint8 RGB (grey and RGBA images too: grey is repeated, alpha dropped)."""
+    if len(data) == 0:
+        raise ImageDecodeError(f"cannot decode image: {path}: the file is empty")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ImageDecodeError(f"cannot decode image: {path}")
