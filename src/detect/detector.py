@@ -30,7 +30,7 @@ from src.detect.weights import load_nets
 
 MAX_SIDE = 2000
 PIXEL_SHIFT = 1.0
-MIN_BATCH, MAX_BATCH = 16, 256
+MAX_BATCH = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,11 +48,6 @@ class NoFaceError(ValueError):
 
 class ImageTooSmallError(NoFaceError):
     """The image is smaller than the smallest face the detector looks for."""
-
-
-def _bucket(count):
-    """Batch size for ``count`` crops: a power of two (at least MIN_BATCH), so graph mode compiles few shapes."""
-    return max(MIN_BATCH, 1 << (int(count) - 1).bit_length())
 
 
 def _to_input(images):
@@ -83,6 +78,10 @@ class FaceDetector:
             raise ValueError(f"factor must be in (0, 1), got {factor}")
         self.min_face, self.thresholds, self.factor, self.max_side = min_face, tuple(thresholds), factor, max_side
         self.nets = load_nets(weights)
+        # Dynamic shapes: in graph mode each network compiles once, not once per image size or crop count.
+        self.nets.pnet.set_inputs(ms.Tensor(shape=[None, 3, None, None], dtype=ms.float32))
+        self.nets.rnet.set_inputs(ms.Tensor(shape=[None, 3, 24, 24], dtype=ms.float32))
+        self.nets.onet.set_inputs(ms.Tensor(shape=[None, 3, 48, 48], dtype=ms.float32))
 
     def scales(self, height, width):
         """The pyramid's scales for an image of this size."""
@@ -114,15 +113,15 @@ class FaceDetector:
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
                 raise ValueError(f"expected an HxWx3 uint8 RGB image, got {image.dtype} {image.shape}")
             self.check_size(image)
-            ratio = max(image.shape[:2]) / self.max_side
-            if ratio > 1:
-                size = (round(image.shape[1] / ratio), round(image.shape[0] / ratio))
-                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-                ratio = (images[len(working)].shape[1] / size[0], images[len(working)].shape[0] / size[1])
+            height, width = image.shape[:2]
+            shrink = max(height, width) / self.max_side
+            if shrink > 1:
+                size = (max(1, round(width / shrink)), max(1, round(height / shrink)))
+                working.append(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+                ratios.append((width / size[0], height / size[1]))
             else:
-                ratio = (1.0, 1.0)
-            working.append(image)
-            ratios.append(ratio)
+                working.append(image)
+                ratios.append((1.0, 1.0))
         boxes = self._propose(working)
         boxes = self._refine(working, boxes)
         results = self._output(working, boxes)
@@ -174,14 +173,11 @@ class FaceDetector:
         return crops, kept
 
     @staticmethod
-    def _run(net, crops, size):
-        """Run ``net`` on the crops in padded batches; returns its outputs as arrays."""
+    def _run(net, crops):
+        """Run ``net`` on the crops in batches of up to MAX_BATCH; returns its outputs as arrays."""
         outputs = []
         for start in range(0, len(crops), MAX_BATCH):
-            chunk = np.stack(crops[start:start + MAX_BATCH])
-            padded = np.zeros((_bucket(len(chunk)), size, size, 3), np.float32)
-            padded[:len(chunk)] = chunk
-            outputs.append([out.asnumpy()[:len(chunk)] for out in net(_to_input(padded))])
+            outputs.append([out.asnumpy() for out in net(_to_input(np.stack(crops[start:start + MAX_BATCH])))])
         return [np.concatenate(parts) for parts in zip(*outputs)]
 
     @staticmethod
@@ -194,7 +190,7 @@ class FaceDetector:
         crops, kept = self._crops(images, boxes, 24)
         if not crops:
             return kept
-        regression, probability = self._run(self.nets.rnet, crops, 24)
+        regression, probability = self._run(self.nets.rnet, crops)
         refined = []
         for image_boxes, (offsets, scores) in zip(kept, self._split((regression, probability), kept)):
             passed = scores > self.thresholds[1]
@@ -209,7 +205,7 @@ class FaceDetector:
         empty = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32))
         if not crops:
             return [empty for _ in images]
-        regression, points, probability = self._run(self.nets.onet, crops, 48)
+        regression, points, probability = self._run(self.nets.onet, crops)
         results = []
         for image_boxes, (offsets, image_points, scores) in zip(
                 kept, self._split((regression, points, probability), kept)):

@@ -65,12 +65,17 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
     return _PendingTensor(storage, int(storage_offset), size, stride)
 
 
+def _allowed_globals():
+    """(module, name) -> the stand-in to use."""
+    return {("collections", "OrderedDict"): collections.OrderedDict,
+            ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+            **{("torch", name): _StorageType(dtype) for name, dtype in STORAGE_DTYPES.items()}}
+
+
 class TensorUnpickler(pickle.Unpickler):
     """The unpickler of legacy state dicts: OrderedDicts of plain tensors and nothing else."""
 
-    ALLOWED = {("collections", "OrderedDict"): collections.OrderedDict,
-               ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-               **{("torch", name): _StorageType(dtype) for name, dtype in STORAGE_DTYPES.items()}}
+    ALLOWED = _allowed_globals()
 
     def __init__(self, file):
         super().__init__(file)

@@ -108,7 +108,7 @@ def torch_to_mindspore(state_dicts):
         weight = source[f"{layer}.weight"]
         if isinstance(cell, nn.Dense) and layer in ("dense4", "dense5"):
             channels = {"dense4": 64, "dense5": 128}[layer]
-            side = int(round((weight.shape[1] / channels) ** 0.5))
+            side = round((weight.shape[1] / channels) ** 0.5)
             weight = weight.reshape(-1, side, side, channels).transpose(0, 3, 2, 1).reshape(weight.shape[0], -1)
         params[f"{cell_name}.weight"] = weight
         params[f"{cell_name}.bias"] = source[f"{layer}.bias"]
