@@ -18,8 +18,33 @@ def _conv(in_channels, out_channels, kernel_size):
                      weight_init="zeros", bias_init="zeros")
 
 
+class CeilMaxPool(nn.Cell):
+    """Max pooling, stride 2, with the output size rounded up (Caffe's / PyTorch's ceil mode).
+
+    ceil((n - k) / 2) = floor((n - k + 1) / 2): one more row and column at the bottom and right, then ordinary
+    (floor) pooling, give the same windows for every input size. The extra row and column repeat the last ones:
+    any window that reaches them also holds the row or column they copy (k >= 2), so the maxima are those of
+    ceil mode. Written this way because MindSpore's ONNX exporter takes neither ``nn.MaxPool2d(ceil_mode=True)``
+    nor a constant pad.
+    """
+
+    def __init__(self, kernel_size):
+        super().__init__()
+        self.pool = nn.MaxPool2d(kernel_size, 2, pad_mode="valid")
+
+    def construct(self, x):
+        x = ops.concat((x, x[:, :, -1:, :]), axis=2)
+        return self.pool(ops.concat((x, x[:, :, :, -1:]), axis=3))
+
+
+def _face_probability(logits):
+    """Softmax over the two classes of axis 1, the 'face' one (index 1) with that axis removed. A split, not
+    ``[:, 1]``: MindSpore's ONNX export of a slice with a dynamic shape is broken."""
+    return ops.squeeze(ops.split(ops.softmax(logits, axis=1), 1, axis=1)[1], 1)
+
+
 def _pool(kernel_size):
-    return nn.MaxPool2d(kernel_size, 2, pad_mode="pad", ceil_mode=True)
+    return CeilMaxPool(kernel_size)
 
 
 def _dense(in_channels, out_channels):
@@ -32,7 +57,10 @@ class PNet(nn.Cell):
 
     def __init__(self):
         super().__init__()
-        self.conv1, self.prelu1, self.pool1 = _conv(3, 10, 3), nn.PReLU(10), _pool(2)
+        # for a 2x2 window, "same" pooling (output ceil(n / 2), the odd row / column padded at the end) is ceil mode,
+        # and unlike CeilMaxPool it exports to ONNX with a dynamic height and width
+        self.conv1, self.prelu1 = _conv(3, 10, 3), nn.PReLU(10)
+        self.pool1 = nn.MaxPool2d(2, 2, pad_mode="same")
         self.conv2, self.prelu2 = _conv(10, 16, 3), nn.PReLU(16)
         self.conv3, self.prelu3 = _conv(16, 32, 3), nn.PReLU(32)
         self.conv4_1, self.conv4_2 = _conv(32, 2, 1), _conv(32, 4, 1)
@@ -40,7 +68,7 @@ class PNet(nn.Cell):
     def construct(self, x):
         x = self.pool1(self.prelu1(self.conv1(x)))
         x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
-        return self.conv4_2(x), ops.softmax(self.conv4_1(x), axis=1)[:, 1]
+        return self.conv4_2(x), _face_probability(self.conv4_1(x))
 
 
 class RNet(nn.Cell):
@@ -59,7 +87,7 @@ class RNet(nn.Cell):
         x = self.pool1(self.prelu1(self.conv1(x)))
         x = self.pool2(self.prelu2(self.conv2(x)))
         x = self.prelu4(self.dense4(self.flatten(self.prelu3(self.conv3(x)))))
-        return self.dense5_2(x), ops.softmax(self.dense5_1(x), axis=1)[:, 1]
+        return self.dense5_2(x), _face_probability(self.dense5_1(x))
 
 
 class ONet(nn.Cell):
@@ -80,7 +108,7 @@ class ONet(nn.Cell):
         x = self.pool2(self.prelu2(self.conv2(x)))
         x = self.pool3(self.prelu3(self.conv3(x)))
         x = self.prelu5(self.dense5(self.flatten(self.prelu4(self.conv4(x)))))
-        return self.dense6_2(x), self.dense6_3(x), ops.softmax(self.dense6_1(x), axis=1)[:, 1]
+        return self.dense6_2(x), self.dense6_3(x), _face_probability(self.dense6_1(x))
 
 
 class MTCNNNets(nn.Cell):
