@@ -3,6 +3,12 @@
     python export.py --config_path CONFIG --ckpt_file CKPT [--file_format MINDIR|ONNX|AIR] [--export_batch_size N]
         [--dynamic_batch] [--image_size [H,W]] [--file_name PATH] [--verify [--verify_images FOLDER]]
         [--threshold_from EVAL_JSON [--threshold_rule far1e-3|far1e-4|best_acc] [--threshold_target NAME]]
+    python export.py --export_detector [--file_format MINDIR|ONNX] [--file_name BASE] [--detector_weights W]
+        [--verify]
+
+``--export_detector`` exports the MTCNN face detector instead (src/detect/export.py): ``BASE_pnet``, ``BASE_rnet``,
+``BASE_onet`` (default BASE ``mtcnn``) with dynamic batch, and ``BASE_mtcnn.json``; ``--verify`` compares each with
+the MindSpore network (max abs diff <= 1e-4).
 
 The input is the normalised RGB tensor (N, 3, H, W), (x - 127.5) / 128; the output the raw embedding. The file is
 ``<backbone>_<H>x<W>_b<N>.<mindir|onnx|air>`` (``_dyn`` for a dynamic batch) unless ``file_name`` is given. A
@@ -164,9 +170,31 @@ def verify_export(cfg, path):
     return report
 
 
+def export_detector_files(cfg):
+    """``--export_detector``: the MTCNN networks; prints each path; returns the exit status."""
+    from src.detect.export import export_detector, verify_detector
+
+    init_device(cfg)
+    setup_logging()
+    LOG.info(describe_device(cfg))
+    paths, sidecar, nets = export_detector(cfg.detector_weights, cfg.file_format, cfg.file_name or "mtcnn")
+    passed = True
+    if cfg.verify:
+        report = verify_detector(nets, paths, cfg.seed)
+        for name, row in report.items():
+            print(f"verify {os.path.basename(paths[name])}: max_abs_diff={row['max_abs_diff']:.3e} "
+                  f"{'PASS' if row['passed'] else 'FAIL'} (limit {row['limit']:g})", flush=True)
+        passed = all(row["passed"] for row in report.values())
+    for path in [*paths.values(), sidecar]:
+        print(path, flush=True)
+    return 0 if passed else 1
+
+
 def main(argv=None):
     """Export, and with ``verify`` check the export; prints the path last; returns the exit status."""
     cfg = load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG)
+    if cfg.export_detector:
+        return export_detector_files(cfg)
     path = export(cfg)
     report = verify_export(cfg, path) if cfg.verify else None
     print(path, flush=True)

@@ -13,7 +13,7 @@ class ImageDecodeError(IOError):
 
 
 def decode_rgb(data, path="<bytes>"):
-    """Encoded image bytes -> HxWx3 uint8 RGB."""
+    """Encoded image bytes -> HxWx3 uint8 RGB (grey and RGBA images too: grey is repeated, alpha dropped)."""
     if not len(data):
         raise ImageDecodeError(f"cannot decode image: {path}: the file is empty (0 bytes)")
     try:
