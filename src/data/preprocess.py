@@ -13,8 +13,10 @@ class ImageDecodeError(IOError):
 
 
 def decode_rgb(data, path="<bytes>"):
-    """Encoded image bytes -> HxWx3 uint8 RGB."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if len(data) else None
+    """Encoded image bytes -> HxWx3 uint8 RGB (grey and RGBA images too: grey is repeated, alpha dropped)."""
+    if len(data) == 0:
+        raise ImageDecodeError(f"cannot decode image: {path}: the file is empty")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ImageDecodeError(f"cannot decode image: {path}")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
