@@ -33,6 +33,7 @@ import sys
 import numpy as np
 
 from src.data.landmarks import LandmarkFormatError, read_landmarks
+from src.detect import WeightsError
 from src.eval.identify import FACE_ERRORS
 from src.eval.predictor import Predictor
 from src.eval.progress_bar import ProgressBar
@@ -239,10 +240,11 @@ def main(argv=None):
 
 def cli(argv=None):
     """``main`` with bad input (a ValueError or OSError: a missing file, no face, a bad config key or landmark
-    file, an empty gallery) printed as one ``error:`` line naming it, exit status 1, no traceback."""
+    file, an empty gallery; MTCNN weights that cannot be fetched) printed as one ``error:`` line, exit status 1,
+    no traceback."""
     try:
         return main(argv)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, WeightsError) as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 1
 

@@ -161,6 +161,7 @@ def test_real_model_ranks_the_right_person_first(mobilefacenet, mfn_gallery, det
         assert result.box is not None and result.faces == 1
 
 
+@pytest.mark.slow
 def test_infer_searches_the_gallery_from_its_cache(mobilefacenet, mfn_gallery, use_detector, capsys):
     queries = [photo(person, 4) for person in PEOPLE[:3]]
     args = MFN + [f"--ckpt_file={mobilefacenet}", "--gallery", str(mfn_gallery), "--query", *queries]
@@ -176,6 +177,26 @@ def test_infer_searches_the_gallery_from_its_cache(mobilefacenet, mfn_gallery, u
     assert any(line.startswith(f"{queries[0]} -> unknown (best {PEOPLE[0]} cosine=") for line in lines)
     first = lines.index(next(line for line in lines if line.startswith(queries[0])))
     assert lines[first + 1].startswith(f"    1. {PEOPLE[0]} cosine=") and lines[first + 2].startswith("    2. ")
+
+
+def test_infer_prints_each_query_and_its_top_k(tmp_path, tiny_ckpt, use_detector, capsys):
+    gallery_dir = make_gallery(tmp_path / "gallery", numbers=(1,))
+    queries = [photo(person, 2) for person in PEOPLE[:2]]
+    args = TINY + [f"--ckpt_file={tiny_ckpt}", "--gallery", str(gallery_dir), "--query", *queries, "--top_k", "3"]
+    assert infer_cli.cli(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"gallery {gallery_dir}: 8 identities from 8 photos enrolled; 0 photos or folders skipped" in lines
+    assert any(line.startswith("(no same_threshold set") for line in lines)
+    for query in queries:
+        first = next(k for k, line in enumerate(lines) if line.startswith(f"{query} -> "))
+        best = lines[first].split(" -> ")[1].split(" cosine=")[0]
+        assert best in PEOPLE and lines[first + 1].startswith(f"    1. {best} cosine=")
+        assert [line[:7] for line in lines[first + 2:first + 4]] == ["    2. ", "    3. "]
+    assert infer_cli.cli(args[:-2] + ["--same_threshold=1.0"]) == 0                      # cosines are <= 1
+    lines = capsys.readouterr().out.splitlines()
+    assert f"gallery {gallery_dir}: 8 identities from 8 photos read from its cache; 0 photos or folders skipped" \
+        in lines
+    assert sum(line.startswith(f"{q} -> unknown (best ") for q in queries for line in lines) == 2
 
 
 # ---------------------------------------------------------------- the gallery cache

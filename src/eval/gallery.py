@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 
@@ -117,14 +116,13 @@ def default_cache_path(folder):
 
 def save_gallery(gallery, path):
     """Write the cache atomically (a temporary file renamed), so a killed run never leaves half a cache."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(suffix=".npz", dir=folder)
-    os.close(handle)
+    temporary = f"{path}.{os.getpid()}.tmp"
     try:
-        np.savez(temporary, format=np.array(CACHE_FORMAT), fingerprint=np.array(gallery.fingerprint),
-                 identities=np.array(gallery.identities, dtype=str), embeddings=gallery.embeddings.astype(np.float32),
-                 photos=gallery.photos.astype(np.int64),
-                 skipped=np.array([list(s) for s in gallery.skipped], dtype=str).reshape(-1, 2))
+        with open(temporary, "wb") as f:
+            np.savez(f, format=np.array(CACHE_FORMAT), fingerprint=np.array(gallery.fingerprint),
+                     identities=np.array(gallery.identities, dtype=str),
+                     embeddings=gallery.embeddings.astype(np.float32), photos=gallery.photos.astype(np.int64),
+                     skipped=np.array([list(s) for s in gallery.skipped], dtype=str).reshape(-1, 2))
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

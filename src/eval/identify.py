@@ -79,8 +79,9 @@ def face_source(predictor, paths, landmarks):
                 points.append(None)
         return ["landmarks", points]
     if predictor.detect:
-        detector = type(predictor.detector)
-        return ["detect", f"{detector.__module__}.{detector.__qualname__}"]
+        detector = predictor.detector
+        settings = {k: v for k, v in sorted(vars(detector).items()) if isinstance(v, (bool, int, float, str, tuple))}
+        return ["detect", f"{type(detector).__module__}.{type(detector).__qualname__}", settings]
     return ["aligned"]
 
 

@@ -90,7 +90,10 @@ class Predictor:
         """Every face the detector finds in ``image``, most central first -> (list of ``Face``, the aligned faces
         N x image_size x 3 uint8 RGB); ``NoFaceError`` naming the image when there is none."""
         rgb = as_rgb(image)
-        found = self.detector.detect(rgb)
+        try:
+            found = self.detector.detect(rgb)
+        except NoFaceError as err:  # e.g. an image smaller than the smallest face: name the file
+            raise type(err)(f"{image_name(image)}: {err}") from err
         if not found:
             raise NoFaceError(f"no face found in {image_name(image)}")
         return found, np.stack([align_face(rgb, face.landmarks, self.image_size) for face in found])
