@@ -23,7 +23,6 @@ from src.eval.search_index import FaissIndex, NumpyIndex
 COLUMNS = [("dim", "dim"), ("batch", "queries/batch"), ("size", "gallery size"), ("numpy_ms", "numpy ms/query"),
            ("faiss1_ms", "faiss ms/query, 1 thread"), ("faiss2_ms", "faiss ms/query, 2 threads"),
            ("faiss_build_ms", "faiss build ms"), ("faster", "faster"), ("load", "load 1/5/15")]
-THREADS = (1, 2)
 
 
 def unit_rows(rng, count, dim):
@@ -51,7 +50,7 @@ def measure(args):
             for batch in args.batches:
                 queries = unit_rows(rng, batch, dim)
                 ms = {"numpy": median_ms(lambda i=numpy_index, q=queries: i.search(q, args.top_k), args.min_seconds)}
-                for threads in THREADS:
+                for threads in args.faiss_threads:
                     faiss.omp_set_num_threads(threads)
                     ms[f"faiss{threads}"] = median_ms(lambda i=faiss_index, q=queries: i.search(q, args.top_k),
                                                       args.min_seconds)
@@ -79,6 +78,8 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 3000, 10000, 30000, 100000, 300000])
     parser.add_argument("--dims", type=int, nargs="+", default=[128, 512])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--faiss_threads", type=int, nargs="+", default=[1, 2], choices=[1, 2],
+                        help="OpenMP thread counts to time faiss with")
     parser.add_argument("--top_k", type=int, default=5)
     parser.add_argument("--min_seconds", type=float, default=0.3, help="time spent on each measurement")
     parser.add_argument("--output", default=os.path.join(common.RESULTS_DIR, "bench_search.json"))

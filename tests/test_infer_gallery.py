@@ -23,7 +23,8 @@ from src.data.preprocess import load_rgb
 from src.detect import Face
 from src.eval import predictor as predictor_module
 from src.eval.gallery import GalleryError, default_cache_path
-from src.eval.predictor import Predictor, as_rgb
+from src.eval.image_input import as_rgb
+from src.eval.predictor import Predictor
 from src.eval.search_index import FAISS_MIN_SIZE, FaissIndex, NumpyIndex, build_index
 from src.model_utils.config import load_config
 from src.network import build_backbone
@@ -197,6 +198,22 @@ def test_infer_prints_each_query_and_its_top_k(tmp_path, tiny_ckpt, use_detector
     assert f"gallery {gallery_dir}: 8 identities from 8 photos read from its cache; 0 photos or folders skipped" \
         in lines
     assert sum(line.startswith(f"{q} -> unknown (best ") for q in queries for line in lines) == 2
+
+
+@pytest.mark.slow
+def test_real_detector_and_model_identify_held_out_photos(mobilefacenet, mfn_gallery):
+    """End to end on raw photos: MTCNN (src/detect) -> alignment -> MobileFaceNet -> gallery search."""
+    from src.detect import WeightsError, load_detector
+
+    try:
+        detector = load_detector()
+    except WeightsError as err:
+        pytest.skip(f"the MTCNN weights are not available: {err}")
+    predictor = Predictor(load_config(MFN), mobilefacenet, detector=detector)
+    gallery = predictor.enroll(mfn_gallery, cache=False)
+    assert gallery.identities == PEOPLE and not gallery.skipped
+    results = predictor.search([photo(person, 4) for person in PEOPLE], gallery, top_k=2)
+    assert [r.matches[0].identity for r in results if r.face == 0] == PEOPLE
 
 
 # ---------------------------------------------------------------- the gallery cache

@@ -26,6 +26,7 @@ from src.eval.gallery import (
     save_gallery,
     scan_gallery,
 )
+from src.eval.image_input import image_name
 from src.eval.progress_bar import ProgressBar
 
 LOG = logging.getLogger(__name__)
@@ -53,10 +54,6 @@ class QueryResult:
         """The best match's identity, or None (unknown) when its cosine is not above ``threshold``."""
         best = self.matches[0]
         return best.identity if threshold is None or best.cosine > threshold else None
-
-
-def image_name(image, fallback):
-    return os.fspath(image) if isinstance(image, str) or hasattr(image, "__fspath__") else fallback
 
 
 def face_crops(predictor, image, landmarks):

@@ -22,10 +22,10 @@ import os
 import numpy as np
 
 from src.data.alignment import align_face
-from src.data.preprocess import load_rgb
 from src.detect import NoFaceError, load_detector
 from src.eval import identify
 from src.eval.embed import embed_images, fuse
+from src.eval.image_input import as_rgb, image_name, is_path
 from src.eval.images import fit_aligned
 from src.eval.models import load_network
 from src.model_utils.config import Config, load_config
@@ -36,29 +36,6 @@ def as_config(config):
     if isinstance(config, Config):
         return config
     return load_config(["--config_path", str(config)])
-
-
-def is_path(image):
-    return isinstance(image, (str, bytes)) or hasattr(image, "__fspath__")
-
-
-def as_rgb(image):
-    """A path or an array -> HxWx3 uint8 RGB (grey HxW and RGBA HxWx4 arrays converted)."""
-    if is_path(image):
-        return load_rgb(image)
-    image = np.asarray(image)
-    if image.dtype == np.uint8 and image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
-    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 4:
-        return np.ascontiguousarray(image[:, :, :3])
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an HxWx3 uint8 RGB image, got shape {image.shape} dtype {image.dtype}")
-    return image
-
-
-def image_name(image):
-    """How messages name an image: its path, or 'an image array'."""
-    return str(image) if is_path(image) else "an image array"
 
 
 class Predictor:
