@@ -256,7 +256,20 @@ def test_cache_elsewhere_unwritable_or_damaged(tmp_path, tiny, caplog):
     assert not tiny.enroll(gallery_dir, cache=False).cached
 
 
-# ---------------------------------------------------------------- bad input
+def test_landmark_file_instead_of_the_detector(tmp_path, tiny_ckpt, tiny, capsys):
+    """--landmarks: gallery photos by their path in the gallery, queries by the end of theirs; the same faces as
+    the detector's (the same points), so the same cosines; a cache made with detection is not reused."""
+    gallery_dir = make_gallery(tmp_path / "gallery", numbers=(1, 2))
+    query = photo(PEOPLE[5], 4)
+    detected = tiny.search([query], tiny.enroll(gallery_dir), top_k=len(PEOPLE))[0]
+    args = TINY + [f"--ckpt_file={tiny_ckpt}", "--gallery", str(gallery_dir), "--query", query, "--top_k=8",
+                   "--landmarks", os.path.join(LFW, "lfw_landmark_150.txt")]
+    assert infer_cli.cli(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"gallery {gallery_dir}: 8 identities from 16 photos enrolled; 0 photos or folders skipped" in lines
+    first = next(k for k, line in enumerate(lines) if line.startswith(f"{query} -> "))
+    assert lines[first + 1:first + 9] == [f"    {rank}. {m.identity} cosine={m.cosine:.4f}"
+                                          for rank, m in enumerate(detected.matches, 1)]
 
 def test_bad_gallery_input_is_skipped_and_counted(tmp_path, tiny_ckpt, use_detector, capsys):
     gallery_dir = tmp_path / "gallery"
