@@ -148,11 +148,12 @@ def compare(predictor, paths, lookup, threshold, all_faces):
         cosine = predictor.similarity(paths[0], paths[1], landmarks[0], landmarks[1])
         print(verdict(cosine, threshold) + ("" if threshold is not None else f" ({NO_THRESHOLD})"), flush=True)
         return cosine
-    (faces_a, features_a), (faces_b, features_b) = (predictor.embed_faces(p) for p in paths)
+    (faces_a, aligned_a), (faces_b, aligned_b) = (predictor.faces(p) for p in paths)
     for path, faces in zip(paths, (faces_a, faces_b)):
         if len(faces) > 1:
             print(describe_faces(path, faces), flush=True)
-    cosines = features_a @ features_b.T
+    features = predictor.embed_prepared(np.concatenate([aligned_a, aligned_b]))   # one batch for both photos
+    cosines = features[:len(faces_a)] @ features[len(faces_a):].T
     if all_faces:
         for i, j in np.ndindex(cosines.shape):
             print(f"{paths[0]} #{i + 1} - {paths[1]} #{j + 1}: {verdict(float(cosines[i, j]), threshold)}",
