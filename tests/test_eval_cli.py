@@ -199,11 +199,11 @@ def test_infer_two_images(predictor, digits, checkpoints, capsys):
     a, b = os.path.join(root, "digit7/digit7_0001.png"), os.path.join(root, "digit8/digit8_0001.png")
     expected = predictor.similarity(a, b)
     model = f"--ckpt_file={checkpoints / 'net-2.ckpt'}"
-    infer_cli.main([a, b, model] + TINY)
+    infer_cli.main([a, b, model, "--aligned"] + TINY)
     assert capsys.readouterr().out.startswith(f"cosine={expected:.4f} (no same_threshold set")
-    infer_cli.main([a, b, model, f"--same_threshold={expected - 0.01}"] + TINY)
+    infer_cli.main([a, b, model, "--aligned", f"--same_threshold={expected - 0.01}"] + TINY)
     assert capsys.readouterr().out.startswith(f"cosine={expected:.4f} same (threshold")
-    infer_cli.main([a, b, model, f"--same_threshold={expected + 0.01}"] + TINY)
+    infer_cli.main([a, b, model, "--aligned", f"--same_threshold={expected + 0.01}"] + TINY)
     assert f"cosine={expected:.4f} different" in capsys.readouterr().out
 
 
@@ -232,8 +232,8 @@ def test_infer_folder(predictor, digits, checkpoints, tmp_path, capsys):
         cv2.imwrite(str(folder / "sub" / os.path.basename(name)), image)
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "emb.npy"
-    infer_cli.main(["--folder", str(folder), "--out", str(out), f"--ckpt_file={checkpoints / 'net-2.ckpt'}"]
-                   + TINY)
+    infer_cli.main(["--folder", str(folder), "--out", str(out), f"--ckpt_file={checkpoints / 'net-2.ckpt'}",
+                    "--aligned"] + TINY)
     out_text = capsys.readouterr().out
     assert "2 embeddings" in out_text and "1 images skipped" in out_text
     embeddings = np.load(out)
