@@ -28,7 +28,7 @@ from src.detect.torch_legacy import (
     read_state_dict,
 )
 from src.detect.weights import resolve_weights
-from src.eval.binset import UnsafePickleError
+from src.model_utils.safe_pickle import UnsafePickleError
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 REFERENCE = os.path.join(FIXTURES, "mtcnn_reference.npz")

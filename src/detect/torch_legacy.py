@@ -14,7 +14,7 @@ import pickle
 
 import numpy as np
 
-from src.eval.binset import UnsafePickleError
+from src.model_utils.safe_pickle import UnsafePickleError
 
 MAGIC = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001

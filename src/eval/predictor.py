@@ -23,13 +23,12 @@ import os
 
 import numpy as np
 
-from src.data.alignment import align_face
-from src.deploy.threshold import sidecar_threshold
+from src.data.alignment import align_face, fit_aligned
+from src.eval.sidecar_threshold import sidecar_threshold
 from src.detect import NoFaceError, load_detector
 from src.eval import identify
 from src.eval.embed import embed_images, fuse
 from src.eval.image_input import as_rgb, image_name, is_path
-from src.eval.images import fit_aligned
 from src.eval.models import load_network
 from src.model_utils.config import Config, load_config
 

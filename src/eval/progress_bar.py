@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from src.train.progress import format_duration
+from src.model_utils.progress import format_duration
 
 
 class ProgressBar:
