@@ -16,6 +16,7 @@ import numpy as np
 from src.eval.pairs import PairSet, contiguous_folds
 from src.model_utils.safe_pickle import UnsafePickleError as PickleRefused
 
+
 class BinFormatError(ValueError):
     """A ``.bin`` set that cannot be read or has the wrong structure; the message names the file."""
 
