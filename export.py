@@ -41,6 +41,7 @@ from src.model_utils.config import load_config
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 from src.network import build_backbone_from_config
+from src.network.fold_bn import fold_batch_norms
 from src.network.weights import load_backbone_weights
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
@@ -128,10 +129,13 @@ def verify(backbone, cfg, path):
     return record
 
 
-def load_backbone(cfg):
+def load_backbone(cfg, fold_bn=False):
+    """The checkpoint's backbone in inference mode (with ``fold_bn``: its BatchNorms folded, src/network/fold_bn.py)
+    and the number of BatchNorms folded."""
     backbone = load_backbone_weights(build_backbone_from_config(cfg, prelu_kernel="native"), cfg.ckpt_file)
+    folded = fold_batch_norms(backbone) if fold_bn else 0
     backbone.set_train(False)
-    return backbone
+    return backbone, folded
 
 
 def write_sidecar(path, record):
@@ -150,7 +154,8 @@ def export(cfg):
         record["threshold"] = threshold_from_eval(cfg.threshold_from, cfg.ckpt_file, cfg.threshold_rule,
                                                   cfg.threshold_target)
         LOG.info("threshold %.4f (%s) from %s", record["threshold"]["value"], cfg.threshold_rule, cfg.threshold_from)
-    path = write_file(load_backbone(cfg), cfg, export_name(cfg))
+    backbone, record["batch_norms_folded"] = load_backbone(cfg, cfg.fold_bn)
+    path = write_file(backbone, cfg, export_name(cfg))
     write_sidecar(path, record)
     LOG.info("exported %s (+ %s.json)", path, path)
     return path
@@ -158,7 +163,7 @@ def export(cfg):
 
 def verify_export(cfg, path):
     """The parity check of an export of ``cfg`` at ``path``: printed, added to the sidecar, and returned."""
-    report = verify(load_backbone(cfg), cfg, path)
+    report = verify(load_backbone(cfg)[0], cfg, path)  # the checkpoint's network as trained, BatchNorms unfolded
     with open(path + ".json", "r", encoding="utf-8") as f:
         record = json.load(f)
     record["parity"] = report

@@ -6,6 +6,7 @@ import re
 
 from src.deploy.exported import load_mindir
 from src.network import build_backbone_from_config
+from src.network.fold_bn import fold_batch_norms
 from src.network.weights import load_backbone_weights
 
 
@@ -45,9 +46,12 @@ def mindir_batch_size(path, cfg):
 
 def load_network(cfg, path):
     """(network in eval mode, the batch size to feed it): a MINDIR as ``nn.GraphCell`` (at its exported batch
-    size), or the configured backbone with the checkpoint's weights (at ``eval_batch_size``)."""
+    size), or the configured backbone with the checkpoint's weights (at ``eval_batch_size``), its BatchNorms folded
+    into the layers before them when ``fold_bn``."""
     if path.endswith(".mindir"):
         return load_mindir(path), mindir_batch_size(path, cfg)
     backbone = load_backbone_weights(build_backbone_from_config(cfg), path)
+    if cfg.fold_bn:
+        fold_batch_norms(backbone)
     backbone.set_train(False)
     return backbone, cfg.eval_batch_size

@@ -41,6 +41,8 @@ def conv(in_channels, out_channels, kernel_size, stride=1):
 class IBasicBlock(nn.Cell):
     """BN, conv3x3, BN, PReLU, conv3x3 (stride), BN, + shortcut (identity, or 1x1 conv + BN)."""
 
+    FOLDABLE = (("conv1", "bn2"), ("conv2", "bn3"))  # bn1 precedes a padded conv: not foldable
+
     def __init__(self, in_channels, channels, stride, prelu):
         super().__init__()
         self.bn1 = batch_norm(in_channels)
@@ -62,6 +64,8 @@ class IBasicBlock(nn.Cell):
 
 class IResNet(nn.Cell):
     """iResNet: NCHW images (3 x image_size) -> ``embedding_size`` embeddings (after BatchNorm1d)."""
+
+    FOLDABLE = (("conv1", "bn1"), ("fc", "features"))  # src/network/fold_bn.py
 
     def __init__(self, layers, embedding_size=512, image_size=(112, 112), dropout=0.0, prelu_kernel="native"):
         super().__init__()

@@ -35,6 +35,8 @@ def conv(in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1):
 class ConvBlock(nn.Cell):
     """conv -> BN (-> PReLU unless ``linear``); depthwise when ``depthwise`` (groups = channels)."""
 
+    FOLDABLE = (("conv", "bn"),)  # src/network/fold_bn.py
+
     def __init__(self, in_channels, out_channels, kernel_size, prelu, stride=1, padding=0, depthwise=False,
                  linear=False):
         super().__init__()
