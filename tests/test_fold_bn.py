@@ -47,6 +47,9 @@ def test_folded_network_computes_the_same_function(name):
     else:  # iResNet: each block's pre-activation bn1 and the bn2 after the last stage precede no foldable layer
         assert all(n.endswith(".bn1") for n in remaining if n != "bn2") and "bn2" in remaining
     assert fold_batch_norms(folded) == 0  # nothing left to fold
+    names = [param.name for param in folded.get_parameters()]
+    assert len(names) == len(set(names)) and set(names) <= {param.name for param in reference.get_parameters()} | {
+        name.rsplit(".", 1)[0] + ".bias" for name in names}
 
 
 def test_folded_weights_formula():

@@ -39,12 +39,20 @@ def folded_layer(layer, bn):
                      has_bias=True, weight_init=Tensor(weight), bias_init=Tensor(bias), data_format=layer.data_format)
 
 
-def _fold_sequence(cell):
+def _name_parameters(layer, prefix):
+    """Give a layer inserted below the top cell its full parameter names (``stage.0.weight``), as the layers it
+    replaces had: MindSpore names a cell's parameters relative to the cell it is assigned to."""
+    for param in layer.get_parameters():
+        param.name = f"{prefix}.{param.name.rsplit('.', 1)[-1]}" if prefix else param.name.rsplit(".", 1)[-1]
+
+
+def _fold_sequence(cell, name):
     count = 0
     for index in range(len(cell) - 1):
         if isinstance(cell[index], LAYERS) and isinstance(cell[index + 1], BATCH_NORMS):
             cell[index] = folded_layer(cell[index], cell[index + 1])
             cell[index + 1] = nn.Identity()
+            _name_parameters(cell[index], f"{name}.{index}" if name else str(index))
             count += 1
     return count
 
@@ -53,14 +61,15 @@ def fold_batch_norms(network):
     """Fold every foldable BatchNorm of ``network`` (in place, for inference: call ``set_train(False)`` after);
     returns the number folded. The folded network computes the same function up to float rounding."""
     count = 0
-    for _, cell in list(network.cells_and_names()):
+    for name, cell in list(network.cells_and_names()):
         if isinstance(cell, nn.SequentialCell):
-            count += _fold_sequence(cell)
+            count += _fold_sequence(cell, name)
         for layer_name, bn_name in getattr(cell, "FOLDABLE", ()):
             layer, bn = getattr(cell, layer_name), getattr(cell, bn_name)
             if isinstance(bn, nn.Identity):
                 continue
             setattr(cell, layer_name, folded_layer(layer, bn))
             setattr(cell, bn_name, nn.Identity())
+            _name_parameters(getattr(cell, layer_name), f"{name}.{layer_name}" if name else layer_name)
             count += 1
     return count
