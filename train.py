@@ -18,6 +18,7 @@ from src.data.check import load_training_list
 from src.data.dataset import create_train_dataset
 from src.data.sampler import steps_per_epoch
 from src.heads import build_head_from_config
+from src.heads.partial_fc import gather_sharded
 from src.model_utils.config import ConfigError, load_config
 from src.model_utils.device import init_device
 from src.model_utils.logger import setup_logging
@@ -58,10 +59,10 @@ def device_batch_size(cfg, group_size):
     return cfg.global_batch_size // group_size
 
 
-def build_training(cfg, num_classes, total_steps):
+def build_training(cfg, num_classes, total_steps, batch_size, rank=0, group_size=1):
     backbone = apply_amp(build_backbone_from_config(cfg), cfg)
-    head = build_head_from_config(cfg, num_classes)
-    network = FaceTrainNetwork(backbone, head, cfg.label_smoothing)
+    head = build_head_from_config(cfg, num_classes, batch_size, group_size, rank)
+    network = FaceTrainNetwork(backbone, head)
     lrs = learning_rates(total_steps, cfg.lr, cfg.lr_schedule, cfg.warmup_steps, cfg.lr_milestones,
                          cfg.lr_gamma, cfg.min_lr)
     optimizer = build_optimizer(network.trainable_params(), lrs, cfg.momentum, cfg.weight_decay)
@@ -135,7 +136,7 @@ def train(cfg):
 
     epoch_steps = steps_per_epoch(len(samples), batch_size, group_size)
     total_steps = cfg.max_steps or cfg.epochs * epoch_steps
-    step_cell, lrs = build_training(cfg, num_classes, total_steps)
+    step_cell, lrs = build_training(cfg, num_classes, total_steps, batch_size, rank, group_size)
     checkpoints = CheckpointManager(os.path.join(cfg.output_dir, "checkpoints"), cfg.keep_checkpoints)
     saver = checkpoints if rank == 0 else None
     if rank == 0:
@@ -143,7 +144,7 @@ def train(cfg):
     if rank > 0 and cfg.save_every_rank:
         saver = CheckpointManager(os.path.join(cfg.output_dir, f"checkpoints_rank{rank}"), cfg.keep_checkpoints)
     fresh = RunState(seed=cfg.seed, global_batch=batch_size * group_size, num_shards=group_size,
-                     backbone=cfg.backbone, head=cfg.head, num_classes=num_classes)
+                     backbone=cfg.backbone, head=cfg.head["type"], num_classes=num_classes)
     state = start_state(cfg, step_cell, lrs, fresh, checkpoints.folder)
     if rank == 0:
         with open(os.path.join(cfg.output_dir, "config.json"), "w", encoding="utf-8") as f:
@@ -153,7 +154,7 @@ def train(cfg):
     any_rank = AnyRank() if group_size > 1 else None
     guard = NonFiniteGuard(cfg.nan_policy, cfg.nan_patience, cfg.nan_lr_factor, cfg.nan_max_rollbacks)
     progress = Progress(total_steps, epoch_steps, state.global_batch, cfg.log_interval, state.step)
-    LOG.info("training %s + %s for steps %d..%d (%d per epoch), global batch %d", cfg.backbone, cfg.head,
+    LOG.info("training %s + %s for steps %d..%d (%d per epoch), global batch %d", cfg.backbone, cfg.head["type"],
              state.step + 1, total_steps, epoch_steps, state.global_batch)
 
     start, done, stop, bad_images = time.time(), 0, False, 0
@@ -186,9 +187,11 @@ def train(cfg):
                     stop = validate(validator, step_cell, state, cfg, metrics, saver)
                     if any_rank is not None:
                         stop = bool(any_rank(Tensor(float(stop))) > 0)
-                if saver is not None and (state.step % cfg.save_interval == 0 or state.step % epoch_steps == 0
-                                          or state.step == total_steps or stop):
-                    saver.save(step_cell, state)
+                if (state.step % cfg.save_interval == 0 or state.step % epoch_steps == 0 or state.step == total_steps
+                        or stop):
+                    centres = gather_sharded(step_cell)  # every rank takes part; {} unless the centres are sharded
+                    if saver is not None:
+                        saver.save(step_cell, state, centres)
                 if stop:
                     break
             bad_images += len(source.bad_paths)
