@@ -35,10 +35,6 @@ def cosine(x, weight, matmul_transpose_b):
     return ops.clamp(matmul_transpose_b(l2_normalize(x), l2_normalize(weight)), -1.0, 1.0)
 
 
-def centre_init(rows, embedding_size):
-    return initializer(XavierUniform(), (rows, embedding_size), ms.float32)
-
-
 class ClassCentres(nn.Cell):
     """W (num_classes x embedding_size); ``construct(x)`` = cos(theta) (B x num_classes)."""
 
@@ -47,7 +43,8 @@ class ClassCentres(nn.Cell):
     def __init__(self, embedding_size, num_classes):
         super().__init__()
         self.num_classes = num_classes
-        self.weight = Parameter(centre_init(num_classes, embedding_size), name="weight")
+        self.weight = Parameter(initializer(XavierUniform(), (num_classes, embedding_size), ms.float32),
+                                name="weight")
         self.matmul_transpose_b = ops.MatMul(transpose_b=True)
 
     def construct(self, x):

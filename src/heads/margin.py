@@ -1,5 +1,4 @@
 """The base of every margin: declared parameters, the objective its logits feed, and the shared helpers."""
-import math
 from typing import ClassVar
 
 import mindspore as ms
@@ -53,23 +52,6 @@ class Margin(nn.Cell):
     def batch_statistics(self, workers):
         """Called by a replicated head under data parallel: statistics of the batch (AdaFace) are taken over the
         global batch. Margins without batch statistics ignore it."""
-
-
-def clamp_cos(cos, eps=0.0):
-    return ops.clamp(cos, -1.0 + eps, 1.0 - eps)
-
-
-def arccos(cos, eps=1e-5):
-    """theta = acos(cos), with cos clamped to [-1 + eps, 1 - eps] so the gradient stays finite."""
-    return ops.acos(clamp_cos(cos, eps))
-
-
-def float_param(value, name):
-    """A float parameter checked to be finite (the config has checked its type)."""
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"margin parameter '{name}' must be finite, got {value}")
-    return value
 
 
 def detached_offset(cos, target):
