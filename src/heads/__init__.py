@@ -1,7 +1,8 @@
 """Classification heads = class centres + a margin (README "Class centres, margins and Partial FC").
 
 * Class centres (``src/heads/centres.py``): the cell that holds W and gives cos(theta) of the batch against every
-  centre: replicated (``ClassCentres``) or sharded over the workers (``src/heads/partial_fc.py``).
+  centre: replicated (``ClassCentres``) or sharded over the workers (``ShardedClassCentres``, the Partial FC
+  head of ``src/heads/partial_fc.py``).
 * A margin (one file each, registered in ``MARGINS``): a pure function ``(cos, one_hot, [norms]) -> logits``
   written once with its paper's formula, wrapped in a small ``Margin`` cell that declares its parameters (the
   sub-keys of the config's ``head`` block) and holds its state (the A-Softmax iteration, AdaFace's norm
