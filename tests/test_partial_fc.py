@@ -146,7 +146,7 @@ def test_two_workers_sharded_equal_replicated_and_sampled_training_falls(tmp_pat
 
 STEPS = 8
 SHARDED = {"global_batch_size": 16, "num_threads": 1, "max_steps": STEPS, "save_interval": 4, "keep_checkpoints": 100,
-           "head": "{type: cosface, s: 16, sharded: true}", "tensorboard": "false"}
+           "head": "{type: cosface, s: 16, sharded: true}", "tensorboard": "false", "clip_grad_norm": 1.0}
 
 
 def read(path):

@@ -76,12 +76,12 @@ def init_centres(num_classes, embedding_size, start, count, seed):
     its own (seed, block) stream: the same matrix on any number of workers, and no worker builds more than its
     rows and one block."""
     bound = math.sqrt(6.0 / (num_classes + embedding_size))
-    rows = []
+    rows = np.empty((count, embedding_size), np.float32)
     for block in range(start // INIT_BLOCK, (start + count - 1) // INIT_BLOCK + 1):
         values = np.random.default_rng([seed, block]).uniform(-bound, bound, (INIT_BLOCK, embedding_size))
         low, high = max(start - block * INIT_BLOCK, 0), min(start + count - block * INIT_BLOCK, INIT_BLOCK)
-        rows.append(values[low:high].astype(np.float32))
-    return np.concatenate(rows)
+        rows[block * INIT_BLOCK + low - start:block * INIT_BLOCK + high - start] = values[low:high]
+    return rows
 
 
 class ShardedClassCentres(nn.Cell):

@@ -3,10 +3,11 @@ newest complete one found for resume, restored strictly.
 
 A checkpoint is the ``TrainStep`` cell's Parameters (network, head state such as the A-Softmax iteration and the
 AdaFace norm statistics, optimizer moments and global step, the loss-scale state) plus the run's ``RunState``
-values. Sharded class centres (Partial FC) are saved whole and cut to each worker's rows on restore, so a run
-resumes on any number of workers. It is written to ``<name>.tmp.ckpt`` with MindSpore's CRC32 trailer and renamed into place, so a crash
+values. It is written to ``<name>.tmp.ckpt`` with MindSpore's CRC32 trailer and renamed into place, so a crash
 or a full disk mid-write never replaces a good checkpoint with a broken one; a file without a valid trailer
-(truncated or damaged afterwards) is reported and skipped when looking for the newest checkpoint.
+(truncated or damaged afterwards) is reported and skipped when looking for the newest checkpoint. Sharded class
+centres (Partial FC) are saved whole and cut to each worker's rows on restore, so a run resumes on any number of
+workers.
 """
 import glob
 import logging

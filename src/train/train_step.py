@@ -37,8 +37,8 @@ class TrainStep(nn.Cell):
     divided by S here, once: the optimizer keeps ``loss_scale=1`` and never scales again. The scaler's S and
     counter are Parameters of this cell, so checkpoints hold them. In data-parallel runs the gradients are
     averaged over ranks and so are the returned loss and accuracy; ``finite`` is then the same on every rank.
-Sharded class centres (Partial FC) keep their own gradients; the finiteness check and the clipping norm then
-sum them over the ranks (``src/train/grad_reduce.py``).
+    Sharded class centres (Partial FC) keep their own gradients; the finiteness check and the clipping norm then
+    take them over all ranks (``src/train/grad_reduce.py``).
     Gradients are optionally clipped by global norm. When the loss or any gradient is not finite the update is
     skipped (``finite`` is False; the dynamic scale shrinks) but the optimizer's ``global_step`` still advances,
     so the learning rate stays a function of the training step.
@@ -93,6 +93,8 @@ sum them over the ranks (``src/train/grad_reduce.py``).
             loss, accuracy = mean[0], mean[1]
         if self.loss_scaler is not None:
             finite = ops.logical_and(ops.isfinite(loss), amp.all_finite(grads))
+            if self.sharded:
+                finite = self.reducer.on_every_rank(finite)
             self.loss_scaler.adjust(finite)
         elif self.sharded:
             finite = ops.isfinite(loss + self.reducer.total([grad.sum() for grad in grads]))
