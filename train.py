@@ -19,6 +19,7 @@ from src.data.dataset import ImagesUnreachable, batches, create_train_dataset
 from src.data.sampler import steps_per_epoch
 from src.eval.targets import check_select, targets_from_config
 from src.heads import build_head_from_config
+from src.heads.partial_fc import gather_sharded
 from src.model_utils.cli import run_main
 from src.model_utils.config import ConfigError, load_config
 from src.model_utils.device import describe_device, init_device
@@ -66,10 +67,10 @@ def device_batch_size(cfg, group_size):
     return cfg.global_batch_size // group_size
 
 
-def build_training(cfg, num_classes, total_steps):
+def build_training(cfg, num_classes, total_steps, batch_size, rank=0, group_size=1):
     backbone = apply_amp(build_backbone_from_config(cfg), cfg)
-    head = build_head_from_config(cfg, num_classes)
-    network = FaceTrainNetwork(backbone, head, cfg.label_smoothing)
+    head = build_head_from_config(cfg, num_classes, batch_size, group_size, rank)
+    network = FaceTrainNetwork(backbone, head)
     lrs = learning_rates(total_steps, cfg.lr, cfg.lr_schedule, cfg.warmup_steps, cfg.lr_milestones,
                          cfg.lr_gamma, cfg.min_lr)
     optimizer = build_optimizer(network.trainable_params(), lrs, cfg.momentum, cfg.weight_decay)
@@ -177,7 +178,7 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
 
     epoch_steps = steps_per_epoch(len(samples), batch_size, group_size)
     total_steps = cfg.max_steps or cfg.epochs * epoch_steps
-    step_cell, lrs = build_training(cfg, num_classes, total_steps)
+    step_cell, lrs = build_training(cfg, num_classes, total_steps, batch_size, rank, group_size)
     checkpoints = CheckpointManager(os.path.join(cfg.output_dir, "checkpoints"), cfg.keep_checkpoints)
     saver = checkpoints if rank == 0 else None
     if rank == 0:
@@ -185,7 +186,7 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
     if rank > 0 and cfg.save_every_rank:
         saver = CheckpointManager(os.path.join(cfg.output_dir, f"checkpoints_rank{rank}"), cfg.keep_checkpoints)
     fresh = RunState(seed=cfg.seed, global_batch=batch_size * group_size, num_shards=group_size,
-                     backbone=cfg.backbone, head=cfg.head, num_classes=num_classes)
+                     backbone=cfg.backbone, head=cfg.head["type"], num_classes=num_classes)
     state = start_state(cfg, step_cell, lrs, fresh, checkpoints.folder)
     if rank == 0:
         write_text_atomic(os.path.join(cfg.output_dir, "config.json"),
@@ -195,7 +196,7 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
     any_rank = AnyRank() if group_size > 1 else None
     guard = NonFiniteGuard(cfg.nan_policy, cfg.nan_patience, cfg.nan_lr_factor, cfg.nan_max_rollbacks)
     progress = Progress(total_steps, epoch_steps, state.global_batch, cfg.log_interval, state.step)
-    LOG.info("training %s + %s for steps %d..%d (%d per epoch), global batch %d", cfg.backbone, cfg.head,
+    LOG.info("training %s + %s for steps %d..%d (%d per epoch), global batch %d", cfg.backbone, cfg.head["type"],
              state.step + 1, total_steps, epoch_steps, state.global_batch)
 
     start, done, stop, bad_images, interrupted = time.time(), 0, False, 0, False
@@ -232,9 +233,11 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
                         stop = bool(any_rank(Tensor(float(stop))) > 0)
                 if stop_requested(signals, any_rank):
                     stop = interrupted = True
-                if saver is not None and (state.step % cfg.save_interval == 0 or state.step % epoch_steps == 0
-                                          or state.step == total_steps or stop):
-                    save_unless_skipping(saver, step_cell, state, guard)
+                if (state.step % cfg.save_interval == 0 or state.step % epoch_steps == 0 or state.step == total_steps
+                        or stop):
+                    centres = gather_sharded(step_cell)  # every rank takes part; {} unless the centres are sharded
+                    if saver is not None:
+                        save_unless_skipping(saver, step_cell, state, guard, centres)
                 if stop:
                     break
             bad_images += len(source.bad_paths)
@@ -262,14 +265,15 @@ def stop_requested(signals, any_rank):
     return received
 
 
-def save_unless_skipping(saver, step_cell, state, guard):
-    """Save a checkpoint, except while updates are being skipped (a rollback must find the weights from before
-    the non-finite steps, not a copy taken among them)."""
+def save_unless_skipping(saver, step_cell, state, guard, centres=None):
+    """Save a checkpoint (``centres``: the gathered sharded class centres, see ``gather_sharded``), except while
+    updates are being skipped (a rollback must find the weights from before the non-finite steps, not a copy taken
+    among them)."""
     if guard.skipping:
         LOG.warning("step %d: no checkpoint saved while updates are skipped (%d non-finite steps in a row)",
                     state.step, guard.in_a_row)
         return None
-    return saver.save(step_cell, state)
+    return saver.save(step_cell, state, centres)
 
 
 def validate(validator, step_cell, state, cfg, metrics, saver):

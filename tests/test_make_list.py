@@ -77,7 +77,7 @@ def test_training_run_on_the_lfw_tree_skips_the_corrupt_jpeg(small_tree, tmp_pat
     out = tmp_path / "run"
     cfg = load_config([f"--train_list={listing}", f"--train_root={root}", "--list_format=sphereface",
                        f"--output_dir={out}", "--image_size=[32, 32]", "--backbone=sphere4",
-                       "--backbone_width=0.125", "--embedding_size=16", "--head=cosface",
+                       "--backbone_width=0.125", "--embedding_size=16", "--head.type=cosface",
                        f"--batch_size={images}", "--max_steps=2", "--num_workers=1", "--log_interval=1",
                        "--lr=0.01", "--align_jitter=2"])
     train.train(cfg)

@@ -9,7 +9,6 @@ embedding (``--plot_dim``) and draws the normalised features on the sphere (the 
 Extra ``--key=value`` arguments override the config for every run.
 """
 import argparse
-import inspect
 import logging
 import os
 import sys
@@ -24,7 +23,7 @@ from src.data.digits import HELDOUT_CLASSES, prepare_digits  # noqa: E402
 from src.data.readers import read_samples  # noqa: E402
 from src.eval.embed import embed_images  # noqa: E402
 from src.eval.feature_plot import plot_features  # noqa: E402
-from src.heads import HEADS  # noqa: E402
+from src.heads import MARGINS  # noqa: E402
 from src.model_utils.cli import run_main  # noqa: E402
 from src.model_utils.config import load_config  # noqa: E402
 from src.model_utils.logger import setup_logging  # noqa: E402
@@ -36,7 +35,7 @@ CONFIG = os.path.join(ROOT, "configs", "digits_demo.yaml")
 # The 3-D toy run: a larger learning rate, and a logit scale of 10 for the heads that have one (s = 64 is meant for
 # 512-d embeddings and thousands of classes; with 3 dimensions and 7 classes it stalls optimisation).
 PLOT_SETTINGS = ["--lr=0.05"]
-PLOT_SCALE = "--margin_s=10"
+PLOT_SCALE = "--head.s=10"
 LOG = logging.getLogger("facerec.demo")
 
 
@@ -51,8 +50,8 @@ def data_overrides(paths):
 
 def plot_head(head, paths, out_dir, plot_dim, plot_epochs, extra):
     """Train with a ``plot_dim``-D embedding and draw training and held-out digits on the circle / sphere."""
-    settings = PLOT_SETTINGS + ([PLOT_SCALE] if "s" in inspect.signature(HEADS.get(head)).parameters else [])
-    cfg = run_config(data_overrides(paths) + settings + [f"--head={head}", f"--output_dir={out_dir}",
+    settings = PLOT_SETTINGS + ([PLOT_SCALE] if "s" in MARGINS.get(head).PARAMS else [])
+    cfg = run_config(data_overrides(paths) + settings + [f"--head.type={head}", f"--output_dir={out_dir}",
                                                          f"--epochs={plot_epochs}", f"--embedding_size={plot_dim}"]
                      + extra)
     network = train(cfg).network.backbone
@@ -68,11 +67,11 @@ def plot_head(head, paths, out_dir, plot_dim, plot_epochs, extra):
 
 
 def run_head(head, paths, out_dir, plot_dim, plot_epochs, extra):
-    cfg = run_config(data_overrides(paths) + [f"--head={head}", f"--output_dir={out_dir}"] + extra)
+    cfg = run_config(data_overrides(paths) + [f"--head.type={head}", f"--output_dir={out_dir}"] + extra)
     train(cfg)
     checkpoint = list_checkpoints(os.path.join(out_dir, "checkpoints"))[-1]
-    result = evaluate(run_config(data_overrides(paths) + [f"--head={head}", f"--ckpt_file={checkpoint}"] + extra))
-    mindir = export(run_config([f"--head={head}", f"--ckpt_file={checkpoint}",
+    result = evaluate(run_config(data_overrides(paths) + [f"--head.type={head}", f"--ckpt_file={checkpoint}"] + extra))
+    mindir = export(run_config([f"--head.type={head}", f"--ckpt_file={checkpoint}",
                                 f"--file_name={os.path.join(out_dir, 'digits_' + head)}"] + extra))
     plot = None
     if plot_dim:
@@ -84,7 +83,7 @@ def run_head(head, paths, out_dir, plot_dim, plot_epochs, extra):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--heads", nargs="+", default=HEADS.names(), choices=HEADS.names())
+    parser.add_argument("--heads", nargs="+", default=MARGINS.names(), choices=MARGINS.names())
     parser.add_argument("--output_dir", default="output/digits_demo")
     parser.add_argument("--plot_dim", type=int, default=3, choices=(0, 2, 3),
                         help="embedding size of the feature-plot run (0: no plot)")
