@@ -131,6 +131,7 @@ def compare(predictor, paths, table, source, threshold):
 def embed_folder(predictor, folder, out, table, source):
     """Embed every readable image under ``folder``; writes ``out`` (.npy) and its .txt list of paths."""
     paths = list_images(folder)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)  # before the work, not after it
     bar = ProgressBar(len(paths))
     features, kept, skipped = [], [], []
     for start in range(0, len(paths), CHUNK):

@@ -92,12 +92,13 @@ def log_to_files(err):
 
 
 def run_main(main):
-    """Call ``main()`` with ``--debug`` taken out of ``sys.argv``; returns its exit status, or reports a user error
-    and returns the error's status."""
+    """Call ``main()`` with ``--debug`` taken out of ``sys.argv``; returns its exit status (what it returns when
+    that is an int, else 0), or reports a user error and returns the error's status."""
     debug = DEBUG_FLAG in sys.argv[1:]
     sys.argv[1:] = [arg for arg in sys.argv[1:] if arg != DEBUG_FLAG]
     try:
-        return main()
+        status = main()
+        return status if isinstance(status, int) else 0
     except (Exception, KeyboardInterrupt) as err:  # sorted into user errors and bugs below
         status = exit_status(err)
         if status is None or debug:
