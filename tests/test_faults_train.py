@@ -12,7 +12,7 @@ import train as train_script
 from src.model_utils.config import ConfigError, load_config
 from src.network import build_backbone
 from src.network.weights import CheckpointMismatchError, load_backbone_weights
-from src.train.checkpoint import list_checkpoints
+from src.train.checkpoint import CheckpointError, list_checkpoints
 from src.train.nan_guard import NonFiniteGuard, NonFiniteLossError
 from src.train.output_files import OutputWriteError
 
@@ -100,3 +100,19 @@ def test_resume_from_a_run_of_another_head_is_refused(data, tmp_path):
     with pytest.raises(ConfigError, match="step_00000002.ckpt continues a run of head=cosface, this config has "
                                           "arcface: resume with --head=cosface"):
         run(data, tmp_path, head="arcface", max_steps=4, resume="auto")
+
+
+def test_checkpoint_of_another_code_base_is_named(data, tmp_path):
+    """A MindSpore 1.x model-zoo style checkpoint (no CRC trailer, other layer names) given to eval/export (via
+    load_backbone_weights) or to --resume."""
+    import mindspore as ms
+    path = str(tmp_path / "sphereface_ascend_v130.ckpt")
+    ms.save_checkpoint([{"name": name, "data": ms.Tensor(np.ones(shape, np.float32))}
+                        for name, shape in (("conv1_1.weight", (64, 3, 3, 3)), ("conv1_2.weight", (64, 64, 3, 3)),
+                                            ("fc5.weight", (512, 21504)))], path)
+    backbone = build_backbone("sphere4", embedding_size=8, width=0.125, image_size=(16, 16))
+    with pytest.raises(CheckpointMismatchError, match="1 of the network's .* parameter names are in it .*"
+                                                      "MindSpore 1.x model zoo's sphereface"):
+        load_backbone_weights(backbone, path)
+    with pytest.raises(CheckpointError, match="is a checkpoint without a CRC trailer: not one train.py wrote"):
+        run(data, tmp_path / "run", max_steps=2, resume=path)
