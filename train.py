@@ -106,8 +106,8 @@ def roll_back(step_cell, lrs, checkpoints, state, guard):
     found = checkpoints.newest(before=guard.streak_start - 1)
     if found is None:
         raise NonFiniteLossError(f"step {state.step}: non-finite losses since step {guard.streak_start} and no "
-                                 f"checkpoint from before step {guard.streak_start - 1} to roll back to in {checkpoints.folder}; lower lr and "
-                                 f"start again")
+                                 f"checkpoint from before step {guard.streak_start - 1} to roll back to in "
+                                 f"{checkpoints.folder}; lower lr and start again")
     path, entries = found
     restored = restore(step_cell, entries, path)
     restored.lr_factor = state.lr_factor * guard.lr_factor
