@@ -91,6 +91,10 @@ def start_state(cfg, step_cell, lrs, fresh, checkpoint_folder):
             if getattr(state, key) != getattr(fresh, key):
                 raise ConfigError(f"{path} continues a run with {key}={getattr(state, key)}, this config has "
                                   f"{getattr(fresh, key)}: the data order after step {state.step} depends on it")
+        if state.num_images and state.num_images != fresh.num_images:
+            LOG.warning("%s continues a run over %d images, the list now has %d: the data order from step %d on "
+                        "differs from the original run's", path, state.num_images, fresh.num_images, state.step)
+        state.num_images = fresh.num_images
         LOG.info("resumed from %s: step %d, epoch %d (saved on %d worker(s), now %d), lr factor %g",
                  path, state.step, state.epoch, state.num_shards, fresh.num_shards, state.lr_factor)
         state.num_shards = fresh.num_shards
@@ -180,7 +184,7 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
     if rank > 0 and cfg.save_every_rank:
         saver = CheckpointManager(os.path.join(cfg.output_dir, f"checkpoints_rank{rank}"), cfg.keep_checkpoints)
     fresh = RunState(seed=cfg.seed, global_batch=batch_size * group_size, num_shards=group_size,
-                     backbone=cfg.backbone, head=cfg.head, num_classes=num_classes)
+                     backbone=cfg.backbone, head=cfg.head, num_classes=num_classes, num_images=len(samples))
     state = start_state(cfg, step_cell, lrs, fresh, checkpoints.folder)
     if rank == 0:
         write_text_atomic(os.path.join(cfg.output_dir, "config.json"),

@@ -79,3 +79,15 @@ def test_check_dataset_report_in_a_new_folder(digits, tmp_path):
     assert check_main(["--list", digits["train_list"], "--root", digits["train_root"], "--no_decode",
                        "--report", str(report)]) == 0
     assert json.loads(report.read_text())["ok"] is True
+
+
+def test_folder_evaluation_skips_checkpoints_set_aside_as_diverged(digits, checkpoint, tmp_path):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    Path(folder / "step_00000004.ckpt").write_bytes(Path(checkpoint).read_bytes())
+    net = build_backbone("sphere4", embedding_size=8, image_size=(32, 32), width=0.125)
+    for param in net.trainable_params():
+        param.set_data(ms.Tensor(np.full(param.shape, np.nan, np.float32)))
+    ms.save_checkpoint(net, str(folder / "step_00000006.diverged.ckpt"))
+    run_eval(digits, str(folder), tmp_path / "r.json")
+    assert list(json.loads((tmp_path / "r.json").read_text())["models"]) == [str(folder / "step_00000004.ckpt")]

@@ -3,6 +3,7 @@ settings, a NaN streak that must roll back to weights from before it, which of l
 finite, checkpoints with NaN weights refused by name."""
 import logging
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,3 +117,13 @@ def test_checkpoint_of_another_code_base_is_named(data, tmp_path):
         load_backbone_weights(backbone, path)
     with pytest.raises(CheckpointError, match="is a checkpoint without a CRC trailer: not one train.py wrote"):
         run(data, tmp_path / "run", max_steps=2, resume=path)
+
+
+def test_resume_with_a_changed_list_warns_that_the_data_order_changes(data, tmp_path):
+    run(data, tmp_path / "run", max_steps=2, save_interval=2)
+    lines = Path(data["train_list"]).read_text(encoding="utf-8").splitlines()
+    shorter = tmp_path / "shorter.txt"
+    shorter.write_text("\n".join(lines[:-8]) + "\n", encoding="utf-8")
+    run(data, tmp_path / "run", max_steps=4, save_interval=2, resume="auto", train_list=str(shorter))
+    log = (tmp_path / "run" / "log_rank0.txt").read_text()
+    assert "continues a run over 112 images, the list now has 104: the data order from step 2 on differs" in log
