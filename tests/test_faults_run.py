@@ -95,6 +95,7 @@ def test_lock_of_another_host_is_refused_naming_it(tmp_path):
         RunLock(str(tmp_path)).acquire()
 
 
+@pytest.mark.slow
 def test_image_folder_gone_mid_run_saves_and_names_it(tmp_path):
     """The training images' folder is moved away mid-run (as a network disk that unmounts): the run writes the
     checkpoint of the last step done and stops with the folder named, exit 1, no pipeline stack."""

@@ -124,6 +124,6 @@ def test_resume_with_a_changed_list_warns_that_the_data_order_changes(data, tmp_
     lines = Path(data["train_list"]).read_text(encoding="utf-8").splitlines()
     shorter = tmp_path / "shorter.txt"
     shorter.write_text("\n".join(lines[:-8]) + "\n", encoding="utf-8")
-    run(data, tmp_path / "run", max_steps=4, save_interval=2, resume="auto", train_list=str(shorter))
+    run(data, tmp_path / "run", max_steps=2, resume="auto", train_list=str(shorter))  # nothing left to train
     log = (tmp_path / "run" / "log_rank0.txt").read_text()
     assert "continues a run over 112 images, the list now has 104: the data order from step 2 on differs" in log
