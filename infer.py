@@ -174,6 +174,7 @@ def embed_folder(predictor, folder, out, lookup):
     """Embed every readable image under ``folder`` (its most central face when detecting); writes ``out`` (.npy)
     and its .txt list of paths."""
     paths = list_images(folder)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)  # before the work, not after it
     bar = ProgressBar(len(paths))
     features, kept, skipped = [], [], []
     for start in range(0, len(paths), CHUNK):

@@ -96,6 +96,10 @@ def start_state(cfg, step_cell, lrs, fresh, checkpoint_folder):
             if getattr(state, key) != getattr(fresh, key):
                 raise ConfigError(f"{path} continues a run with {key}={getattr(state, key)}, this config has "
                                   f"{getattr(fresh, key)}: the data order after step {state.step} depends on it")
+        if state.num_images and state.num_images != fresh.num_images:
+            LOG.warning("%s continues a run over %d images, the list now has %d: the data order from step %d on "
+                        "differs from the original run's", path, state.num_images, fresh.num_images, state.step)
+        state.num_images = fresh.num_images
         LOG.info("resumed from %s: step %d, epoch %d (saved on %d worker(s), now %d), lr factor %g",
                  path, state.step, state.epoch, state.num_shards, fresh.num_shards, state.lr_factor)
         state.num_shards = fresh.num_shards
@@ -111,8 +115,8 @@ def roll_back(step_cell, lrs, checkpoints, state, guard):
     found = checkpoints.newest(before=guard.streak_start - 1)
     if found is None:
         raise NonFiniteLossError(f"step {state.step}: non-finite losses since step {guard.streak_start} and no "
-                                 f"checkpoint from before step {guard.streak_start - 1} to roll back to in {checkpoints.folder}; lower lr and "
-                                 f"start again")
+                                 f"checkpoint from before step {guard.streak_start - 1} to roll back to in "
+                                 f"{checkpoints.folder}; lower lr and start again")
     path, entries = found
     restored = restore(step_cell, entries, path)
     restored.lr_factor = state.lr_factor * guard.lr_factor
@@ -186,7 +190,7 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
     if rank > 0 and cfg.save_every_rank:
         saver = CheckpointManager(os.path.join(cfg.output_dir, f"checkpoints_rank{rank}"), cfg.keep_checkpoints)
     fresh = RunState(seed=cfg.seed, global_batch=batch_size * group_size, num_shards=group_size,
-                     backbone=cfg.backbone, head=cfg.head["type"], num_classes=num_classes)
+                     backbone=cfg.backbone, head=cfg.head["type"], num_classes=num_classes, num_images=len(samples))
     state = start_state(cfg, step_cell, lrs, fresh, checkpoints.folder)
     if rank == 0:
         write_text_atomic(os.path.join(cfg.output_dir, "config.json"),

@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from tiny_training import PYTHON, ROOT
 
 from src.model_utils.cli import run_main
 from src.model_utils.config import ConfigError
-from tiny_training import PYTHON, ROOT
 
 
 def run_tool(*args):
@@ -87,3 +87,29 @@ def restore_logging_handlers():
     for handler in handlers:
         logging.getLogger().removeHandler(handler)
         handler.close()
+
+
+OUT_OF_MEMORY_SCRIPT = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))  # a real allocation failure, safely
+import mindspore as ms
+import numpy as np
+from mindspore import nn, ops
+from src.model_utils.cli import run_main
+
+def main():
+    ms.set_device("CPU")
+    ms.set_context(mode=ms.GRAPH_MODE)
+    conv = nn.Conv2d(3, 64, 3, weight_init="normal")
+    batch = ops.tile(ms.Tensor(np.zeros((1, 3, 112, 96), np.float32)), (4000, 1, 1, 1))  # a 4000-image batch
+    conv(batch).asnumpy()
+
+sys.exit(run_main(main))
+"""
+
+
+def test_out_of_memory_at_a_larger_batch_says_what_to_lower():
+    result = run_tool("-c", OUT_OF_MEMORY_SCRIPT)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "error: out of memory (MindSpore kernel Conv2D-op" in result.stderr
+    assert "GiB): lower batch_size or eval_batch_size" in result.stderr

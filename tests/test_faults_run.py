@@ -93,3 +93,21 @@ def test_lock_of_another_host_is_refused_naming_it(tmp_path):
     (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "node-17"}), encoding="utf-8")
     with pytest.raises(RunLockError, match="in use by a run on another machine .*node-17.*delete the lock file"):
         RunLock(str(tmp_path)).acquire()
+
+
+@pytest.mark.slow
+def test_image_folder_gone_mid_run_saves_and_names_it(tmp_path):
+    """The training images' folder is moved away mid-run (as a network disk that unmounts): the run writes the
+    checkpoint of the last step done and stops with the folder named, exit 1, no pipeline stack."""
+    import shutil
+    data = digits_subset(str(tmp_path / "digits"))
+    out = tmp_path / "run"
+    process = start_train(data, out, max_steps=100000, save_interval=100000)
+    wait_for(str(out / "log_rank0.txt"), " step 3/", process)
+    shutil.move(data["train_root"], str(tmp_path / "unmounted"))
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1, stderr
+    assert stderr.startswith("error: the folder ") and "is gone (a network disk unmounted" in stderr
+    assert "Traceback" not in stderr and "Dataset Pipeline Error" not in stderr
+    saved = sorted(os.listdir(out / "checkpoints"))
+    assert len(saved) == 1 and saved[0].startswith("step_")

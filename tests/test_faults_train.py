@@ -3,6 +3,7 @@ settings, a NaN streak that must roll back to weights from before it, which of l
 finite, checkpoints with NaN weights refused by name."""
 import logging
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import train as train_script
 from src.model_utils.config import ConfigError, load_config
 from src.network import build_backbone
 from src.network.weights import CheckpointMismatchError, load_backbone_weights
-from src.train.checkpoint import list_checkpoints
+from src.train.checkpoint import CheckpointError, list_checkpoints
 from src.train.nan_guard import NonFiniteGuard, NonFiniteLossError
 from src.train.output_files import OutputWriteError
 
@@ -100,3 +101,29 @@ def test_resume_from_a_run_of_another_head_is_refused(data, tmp_path):
     with pytest.raises(ConfigError, match="step_00000002.ckpt continues a run of head=cosface, this config has "
                                           "arcface: resume with --head=cosface"):
         run(data, tmp_path, head="arcface", max_steps=4, resume="auto")
+
+
+def test_checkpoint_of_another_code_base_is_named(data, tmp_path):
+    """A MindSpore 1.x model-zoo style checkpoint (no CRC trailer, other layer names) given to eval/export (via
+    load_backbone_weights) or to --resume."""
+    import mindspore as ms
+    path = str(tmp_path / "sphereface_ascend_v130.ckpt")
+    ms.save_checkpoint([{"name": name, "data": ms.Tensor(np.ones(shape, np.float32))}
+                        for name, shape in (("conv1_1.weight", (64, 3, 3, 3)), ("conv1_2.weight", (64, 64, 3, 3)),
+                                            ("fc5.weight", (512, 21504)))], path)
+    backbone = build_backbone("sphere4", embedding_size=8, width=0.125, image_size=(16, 16))
+    with pytest.raises(CheckpointMismatchError, match="1 of the network's .* parameter names are in it .*"
+                                                      "MindSpore 1.x model zoo's sphereface"):
+        load_backbone_weights(backbone, path)
+    with pytest.raises(CheckpointError, match="is a checkpoint without a CRC trailer: not one train.py wrote"):
+        run(data, tmp_path / "run", max_steps=2, resume=path)
+
+
+def test_resume_with_a_changed_list_warns_that_the_data_order_changes(data, tmp_path):
+    run(data, tmp_path / "run", max_steps=2, save_interval=2)
+    lines = Path(data["train_list"]).read_text(encoding="utf-8").splitlines()
+    shorter = tmp_path / "shorter.txt"
+    shorter.write_text("\n".join(lines[:-8]) + "\n", encoding="utf-8")
+    run(data, tmp_path / "run", max_steps=2, resume="auto", train_list=str(shorter))  # nothing left to train
+    log = (tmp_path / "run" / "log_rank0.txt").read_text()
+    assert "continues a run over 112 images, the list now has 104: the data order from step 2 on differs" in log

@@ -57,6 +57,8 @@ def summarize(report):
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = parse_args(argv)
+    if args.report:  # before the work, not after it
+        os.makedirs(os.path.dirname(os.path.abspath(args.report)), exist_ok=True)
     report = dataset_report(args.list, args.format, args.root, args.num_classes, decode=not args.no_decode,
                             workers=args.workers)
     summarize(report)

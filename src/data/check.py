@@ -1,11 +1,11 @@
 """Dataset checks: the cheap one ``train.py`` runs before training, and the full report of
 ``tools/check_dataset.py``.
 
-Cheap (seconds for CASIA-WebFace): every label in 0..num_classes-1, every image file present and not empty, and
-the landmarks of every sample plausible (finite, eyes above the mouth, inside the image give or take a margin;
-the size read from the file's header); a failure stops the run with an error naming the list file and line. Full: also decodes every image (threads), and reports
-counts, the histogram of images per class, malformed lines, label gaps, duplicate paths and landmarks outside
-their image, each with its line number.
+Cheap (no image decoded): every label in 0..num_classes-1, every image file present and not empty, no image
+listed with two labels, and the landmarks of every sample plausible (finite, eyes above the mouth, inside the
+image give or take a margin; the size read from the file's header); a failure stops the run with an error naming
+the list file and line. Full: also decodes every image (threads), and reports counts, the histogram of images per
+class, malformed lines, label gaps, duplicate paths and implausible landmarks, each with its line number.
 """
 import logging
 import os

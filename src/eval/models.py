@@ -8,6 +8,7 @@ from src.deploy.exported import load_mindir
 from src.network import build_backbone_from_config
 from src.network.fold_bn import fold_batch_norms
 from src.network.weights import load_backbone_weights
+from src.train.checkpoint import DIVERGED_SUFFIX
 
 
 def _natural_key(path):
@@ -16,9 +17,11 @@ def _natural_key(path):
 
 
 def model_files(path):
-    """The checkpoint or MINDIR files ``path`` names: itself, or every ``.ckpt`` in a folder (natural order)."""
+    """The checkpoint or MINDIR files ``path`` names: itself, or every ``.ckpt`` in a folder (natural order) but
+    those training set aside as diverged (``step_N.diverged.ckpt``)."""
     if os.path.isdir(path):
-        files = sorted(glob.glob(os.path.join(path, "*.ckpt")), key=_natural_key)
+        files = sorted((p for p in glob.glob(os.path.join(path, "*.ckpt")) if not p.endswith(DIVERGED_SUFFIX)),
+                       key=_natural_key)
         if not files:
             raise FileNotFoundError(f"no .ckpt files in {path}")
         return files

@@ -24,7 +24,15 @@ def backbone_parameters(checkpoint_path):
 
 def check_parameters(expected, params, source, hint="a checkpoint of another backbone?"):
     """``params`` ({name: value}) must hold exactly the names of ``expected`` ({name: shape}) with those shapes;
-    else ``CheckpointMismatchError`` naming the first offending parameter and ``source``."""
+    else ``CheckpointMismatchError`` naming the first offending parameter and ``source``. A checkpoint whose names
+    are mostly not the network's and the other way round (another code base's layer names) is named as such."""
+    shared = len(set(expected) & set(params))
+    if expected and params and shared < len(expected) / 2 and shared < len(params) / 2:
+        raise CheckpointMismatchError(
+            f"{source}: {shared} of the network's {len(expected)} parameter names are in it (it has "
+            f"{', '.join(sorted(params)[:3])}, ...; the network has {', '.join(sorted(expected)[:3])}, ...): it was "
+            f"written by another program, such as the MindSpore 1.x model zoo's sphereface, whose layers are named "
+            f"differently; train here or convert it (tools/convert_torch.py converts PyTorch checkpoints)")
     for name, shape in expected.items():
         if name not in params:
             raise CheckpointMismatchError(f"{source}: no value for parameter '{name}' ({hint})")

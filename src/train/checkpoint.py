@@ -76,6 +76,14 @@ def save_atomic(cell, path, extra=None, replace=None, leave_out=()):
                               f"intact") from err
 
 
+def _loads_without_crc(path):
+    try:
+        ms.load_checkpoint(path)
+    except (ValueError, RuntimeError):
+        return False
+    return True
+
+
 def read_checkpoint(path):
     """{name: Parameter or str} of a complete checkpoint, else ``CheckpointError`` naming the file."""
     if not os.path.isfile(path):
@@ -86,6 +94,10 @@ def read_checkpoint(path):
         f.seek(max(size - CRC_TRAILER, 0))
         trailer = f.read()
     if len(trailer) < CRC_TRAILER or not trailer.startswith(CRC_MARK):
+        if _loads_without_crc(path):
+            raise CheckpointError(f"{path} is a checkpoint without a CRC trailer: not one train.py wrote (another "
+                                  f"program's, e.g. the MindSpore 1.x model zoo's); --resume continues only runs of "
+                                  f"this project")
         raise CheckpointError(f"checkpoint {path} is incomplete (truncated: no CRC trailer at its end)")
     try:
         return ms.load_checkpoint(path, crc_check=True)

@@ -76,11 +76,13 @@ class RunLock:
         except FileExistsError:
             holder = self._holder()
             if holder.get("host") != socket.gethostname() and holder.get("host"):
-                raise RunLockError(f"{self.path}: the folder is in use by a run on another machine ({_describe(holder)})"
-                                   f"; choose another output_dir, or delete the lock file once that run is over") from None
+                raise RunLockError(f"{self.path}: the folder is in use by a run on another machine "
+                                   f"({_describe(holder)}); choose another output_dir, or delete the lock file once "
+                                   f"that run is over") from None
             if _alive(holder):
                 raise RunLockError(f"{self.path}: another training run is writing to this output_dir "
-                                   f"({_describe(holder)}); wait for it to end or choose another output_dir") from None
+                                   f"({_describe(holder)}); wait for it to end or choose another output_dir") \
+                    from None
             warning = (f"{self.path}: taking over the lock of a run that ended without releasing it "
                        f"({_describe(holder)}, no longer running)")
             os.remove(self.path)
