@@ -68,7 +68,7 @@ def make_bin(args):
                               args.encoding, args.quality))
     LOG.info("%d pairs, %d images from %s -> %s", len(pair_set), len(tasks), args.pairs, args.output)
     encoded = []
-    for where, (data, error) in zip(pair_set.where, ordered_map(try_prepare_face, tasks, args.workers)):
+    for where, (data, error) in zip(pair_set.where, ordered_map(try_prepare_face, tasks, args.workers), strict=True):
         if data is None:
             raise PairImageError(f"{where}: {error}")
         encoded.append(data)

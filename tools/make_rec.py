@@ -86,7 +86,7 @@ def make_rec(args):
              rec, args.image_size[0], args.image_size[1], args.workers)
     writer = FaceRecWriter(rec, num_classes, args.image_size)
     skipped = []
-    for sample, (data, error) in zip(samples, ordered_map(try_prepare_face, tasks, args.workers)):
+    for sample, (data, error) in zip(samples, ordered_map(try_prepare_face, tasks, args.workers), strict=True):
         if data is None:
             LOG.warning("skipped: %s", error)
             skipped.append(error)
