@@ -30,8 +30,9 @@ from src.eval.report import (accuracy_line, plot_histogram, plot_roc, results_ta
 from src.eval.targets import check_select, load_target, selection_score, targets_from_config
 from src.eval.thresholds import deployable_thresholds
 from src.eval.verify import evaluate_embeddings
+from src.model_utils.cli import run_main
 from src.model_utils.config import load_config
-from src.model_utils.device import init_device
+from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
@@ -147,6 +148,7 @@ def evaluate(cfg):
     ``cfg.val_targets`` set (a table per model), or on the IJB set ``cfg.ijb``; returns the JSON record."""
     init_device(cfg)
     setup_logging()
+    LOG.info(describe_device(cfg))
     if cfg.ijb:
         if cfg.ckpt_file is None and cfg.ijb_features is None:
             raise ValueError("config key 'ckpt_file' is not set (nor 'ijb_features')")
@@ -162,6 +164,7 @@ def evaluate(cfg):
     started = time.time()
     models = model_files(cfg.ckpt_file)
     json_path = output_path(cfg)
+    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)  # before the work, not after it
     loaded = [load_target(target, cfg.image_size) for target in targets]
     record = {"fusion": cfg.fusion, "fusion_modes": FUSION_DESCRIPTIONS, "models": {}}
     if multi:
@@ -208,4 +211,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -13,10 +13,11 @@ import os
 import sys
 
 from src.deploy.bin_layout import read_arrays
-from src.deploy.pair_record import read_pair_record
+from src.eval.pair_record import read_pair_record
 from src.eval.embed import fuse
 from src.eval.report import accuracy_line, summary_line
 from src.eval.verify import verification_metrics
+from src.model_utils.cli import run_main
 from src.model_utils.config import load_config
 from src.model_utils.logger import setup_logging
 
@@ -59,4 +60,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -18,9 +18,10 @@ import sys
 
 from src.data.preprocess import CHANNEL_ORDER, MEAN, SCALE, to_input
 from src.deploy.bin_layout import INDEX_FILE, write_array, write_index
-from src.deploy.pair_record import PAIRS_FILE, write_pair_record
+from src.eval.pair_record import PAIRS_FILE, write_pair_record
 from src.eval.images import load_pair_images
 from src.eval.sources import read_pair_set
+from src.model_utils.cli import run_main
 from src.model_utils.config import load_config
 from src.model_utils.logger import setup_logging
 
@@ -81,4 +82,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -15,22 +15,26 @@ import time
 from mindspore import nn, ops, Tensor
 
 from src.data.check import load_training_list
-from src.data.dataset import create_train_dataset
+from src.data.dataset import ImagesUnreachable, batches, create_train_dataset
 from src.data.sampler import steps_per_epoch
 from src.eval.targets import check_select, targets_from_config
 from src.heads import build_head_from_config
+from src.model_utils.cli import run_main
 from src.model_utils.config import ConfigError, load_config
-from src.model_utils.device import init_device
+from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 from src.network import build_backbone_from_config
 from src.train.amp import apply_amp, build_loss_scaler, check_amp
 from src.train.checkpoint import CheckpointManager, find_resume, restore
+from src.train.interrupt import StopSignals
 from src.train.lr_schedule import learning_rates
 from src.train.metrics_log import MetricsLog
 from src.train.nan_guard import NonFiniteGuard, NonFiniteLossError
 from src.train.network import FaceTrainNetwork
 from src.train.optimizer import build_optimizer, set_learning_rates
+from src.train.output_files import write_text_atomic
 from src.train.progress import Progress
+from src.train.run_lock import RunLock
 from src.train.run_state import RunState
 from src.train.train_step import TrainStep
 from src.train.validation import Validator, track_best
@@ -82,6 +86,11 @@ def start_state(cfg, step_cell, lrs, fresh, checkpoint_folder):
     if found is not None:
         path, entries = found
         state = restore(step_cell, entries, path)
+        for key in ("backbone", "head"):  # same parameter shapes (CosFace, ArcFace, ...) would load silently
+            if getattr(state, key) and getattr(state, key) != getattr(fresh, key):
+                raise ConfigError(f"{path} continues a run of {key}={getattr(state, key)}, this config has "
+                                  f"{getattr(fresh, key)}: resume with --{key}={getattr(state, key)}, or start a new "
+                                  f"run in another output_dir")
         for key in ("seed", "global_batch"):
             if getattr(state, key) != getattr(fresh, key):
                 raise ConfigError(f"{path} continues a run with {key}={getattr(state, key)}, this config has "
@@ -94,12 +103,15 @@ def start_state(cfg, step_cell, lrs, fresh, checkpoint_folder):
 
 
 def roll_back(step_cell, lrs, checkpoints, state, guard):
-    """Restore the newest checkpoint after a run of non-finite steps, with the learning rate lowered (the caller
-    then renews ``step_cell``, see ``TrainStep.renewed``)."""
-    found = checkpoints.newest()
+    """Restore the newest checkpoint from before the run of non-finite steps, with the learning rate lowered
+    (the caller then renews ``step_cell``, see ``TrainStep.renewed``). The checkpoint of step k holds the weights
+    step k + 1 runs with, so the one of the step just before the first non-finite step s is excluded too: it
+    would run step s again with the same weights on the same batch."""
+    found = checkpoints.newest(before=guard.streak_start - 1)
     if found is None:
-        raise NonFiniteLossError(f"step {state.step}: non-finite losses and no checkpoint to roll back to in "
-                                 f"{checkpoints.folder}; lower lr and start again")
+        raise NonFiniteLossError(f"step {state.step}: non-finite losses since step {guard.streak_start} and no "
+                                 f"checkpoint from before step {guard.streak_start - 1} to roll back to in {checkpoints.folder}; lower lr and "
+                                 f"start again")
     path, entries = found
     restored = restore(step_cell, entries, path)
     restored.lr_factor = state.lr_factor * guard.lr_factor
@@ -111,6 +123,17 @@ def roll_back(step_cell, lrs, checkpoints, state, guard):
     LOG.warning("rolled back from step %d to %s (step %d); learning rate x%g from now on (rollback %d of at most %d)",
                 state.step, path, restored.step, restored.lr_factor, restored.rollbacks, guard.max_rollbacks)
     return restored
+
+
+def judge_step(guard, state, finite, loss, step_cell, saver):
+    """``guard.update`` for the step just done; when it gives up, the checkpoints that led into the non-finite
+    steps are set aside first, so that a --resume with a lower lr starts from weights from before them."""
+    try:
+        return guard.update(state.step, finite, loss, step_cell.loss_scaler is not None, state.rollbacks)
+    except NonFiniteLossError:
+        if saver is not None:
+            saver.set_aside(guard.streak_start - 1)
+        raise
 
 
 class AnyRank(nn.Cell):
@@ -128,7 +151,22 @@ class AnyRank(nn.Cell):
 def train(cfg):
     check_train_config(cfg)
     rank, group_size = init_device(cfg)
+    lock = RunLock(cfg.output_dir) if rank == 0 else None
+    lock_warning = lock.acquire() if lock is not None else None
+    try:
+        with StopSignals() as signals:
+            return run_training(cfg, rank, group_size, signals, lock_warning)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def run_training(cfg, rank, group_size, signals, lock_warning=None):
+    """The run of ``train`` once the output folder is locked and the stop signals are caught."""
     setup_logging(cfg.output_dir, rank)
+    LOG.info(describe_device(cfg))
+    if lock_warning:
+        LOG.warning("%s", lock_warning)
     batch_size = device_batch_size(cfg, group_size)
     if cfg.train_list is None:
         raise ValueError("config key 'train_list' is not set: give the training list file")
@@ -150,8 +188,8 @@ def train(cfg):
                      backbone=cfg.backbone, head=cfg.head, num_classes=num_classes)
     state = start_state(cfg, step_cell, lrs, fresh, checkpoints.folder)
     if rank == 0:
-        with open(os.path.join(cfg.output_dir, "config.json"), "w", encoding="utf-8") as f:
-            json.dump(dict(cfg.to_dict(), num_classes=num_classes), f, indent=2)
+        write_text_atomic(os.path.join(cfg.output_dir, "config.json"),
+                          json.dumps(dict(cfg.to_dict(), num_classes=num_classes), indent=2))
     metrics = MetricsLog(cfg.output_dir, state.step, cfg.tensorboard) if rank == 0 else None
     validator = Validator(step_cell.network.backbone, cfg) if rank == 0 and cfg.eval_interval else None
     any_rank = AnyRank() if group_size > 1 else None
@@ -160,15 +198,16 @@ def train(cfg):
     LOG.info("training %s + %s for steps %d..%d (%d per epoch), global batch %d", cfg.backbone, cfg.head,
              state.step + 1, total_steps, epoch_steps, state.global_batch)
 
-    start, done, stop, bad_images = time.time(), 0, False, 0
+    start, done, stop, bad_images, interrupted = time.time(), 0, False, 0, False
     try:
         while state.step < total_steps and not stop:
             dataset, _, source = create_train_dataset(
                 samples, cfg.image_size, batch_size, seed=cfg.seed, random_flip=cfg.random_flip,
                 num_workers=cfg.num_workers, num_shards=group_size, shard_id=rank, start_step=state.step,
                 total_steps=total_steps, max_bad_fraction=cfg.max_bad_fraction, align_jitter=cfg.align_jitter)
-            for image, label in dataset.create_tuple_iterator(num_epochs=1):
+            for image, label in batches(dataset, source):
                 loss, accuracy, finite = step_cell(image, label)
+                signals.reinstall()
                 loss = float(loss)
                 state.step += 1
                 state.epoch = (state.step - 1) // epoch_steps + 1
@@ -176,9 +215,10 @@ def train(cfg):
                 if done == 1:
                     LOG.info("first step (including graph compilation) took %.1f s", time.time() - start)
                     progress.reset(state.step)
-                if guard.update(state.step, bool(finite), loss, step_cell.loss_scaler is not None,
-                                state.rollbacks) == "rollback":
+                if judge_step(guard, state, bool(finite), loss, step_cell, saver) == "rollback":
                     state = roll_back(step_cell, lrs, checkpoints, state, guard)
+                    if saver is not None:
+                        saver.set_aside(guard.streak_start - 1)
                     step_cell = step_cell.renewed()
                     progress.reset(state.step)
                     break
@@ -190,18 +230,46 @@ def train(cfg):
                     stop = validate(validator, step_cell, state, cfg, metrics, saver)
                     if any_rank is not None:
                         stop = bool(any_rank(Tensor(float(stop))) > 0)
+                if stop_requested(signals, any_rank):
+                    stop = interrupted = True
                 if saver is not None and (state.step % cfg.save_interval == 0 or state.step % epoch_steps == 0
                                           or state.step == total_steps or stop):
-                    saver.save(step_cell, state)
+                    save_unless_skipping(saver, step_cell, state, guard)
                 if stop:
                     break
             bad_images += len(source.bad_paths)
+    except ImagesUnreachable:
+        if saver is not None and done:
+            save_unless_skipping(saver, step_cell, state, guard)
+        raise
     finally:
         if metrics is not None:
             metrics.close()
     LOG.info("finished %d steps in %.1f s, at step %d of %d; %d updates skipped (non-finite), %d unreadable images "
              "skipped", done, time.time() - start, state.step, total_steps, guard.skipped, bad_images)
+    if interrupted:
+        err = signals.interrupted(state.step)
+        LOG.warning("%s", err)
+        raise err
     return step_cell
+
+
+def stop_requested(signals, any_rank):
+    """True on every rank once any rank received a stop signal (so that all stop after the same step)."""
+    received = signals.received is not None
+    if any_rank is not None:
+        received = bool(any_rank(Tensor(float(received))) > 0)
+    return received
+
+
+def save_unless_skipping(saver, step_cell, state, guard):
+    """Save a checkpoint, except while updates are being skipped (a rollback must find the weights from before
+    the non-finite steps, not a copy taken among them)."""
+    if guard.skipping:
+        LOG.warning("step %d: no checkpoint saved while updates are skipped (%d non-finite steps in a row)",
+                    state.step, guard.in_a_row)
+        return None
+    return saver.save(step_cell, state)
 
 
 def validate(validator, step_cell, state, cfg, metrics, saver):
@@ -226,4 +294,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -51,8 +51,10 @@ def write_checkpoint(c):
     """The twin's arrays as a MindSpore backbone checkpoint ``c['checkpoint']``."""
     import mindspore as ms
     from benchmarks.ms_side import load_twin_weights
+    from src.model_utils.cpu_isa import apply_cpu_isa
     from src.network import build_backbone
 
+    apply_cpu_isa("auto")
     ms.set_device("CPU")
     embedding_size, image_size = NETWORKS[c["backbone"]]
     backbone = build_backbone(c["backbone"], embedding_size=embedding_size, image_size=image_size)

@@ -40,8 +40,10 @@ def mindspore_cases(args):
 
     from src.heads.cosine import l2_normalize
     from src.network.prelu import CpuPReLU
+    from src.model_utils.cpu_isa import apply_cpu_isa
     from src.network import build_backbone
 
+    apply_cpu_isa(args.cpu_isa)
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.device_context.cpu.op_tuning.threads_num(args.threads)
@@ -158,6 +160,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cpu_isa", default="auto", help="the project's cpu_isa for MindSpore (native: oneDNN's own)")
     parser.add_argument("--output", default=os.path.join(common.RESULTS_DIR, "bench_ops.json"))
     args = parser.parse_args(argv)
     script = os.path.abspath(__file__)

@@ -3,11 +3,13 @@ import numpy as np
 
 import mindspore as ms
 
+from src.model_utils.cpu_isa import apply_cpu_isa
 from src.model_utils.device import MODES
 from tools.convert_torch import MAPPINGS, convert
 
-# MindSpore settings a benchmark may vary; None leaves MindSpore's own default (prelu_kernel: native).
-SETTING_KEYS = ("threads", "jit_level", "graph_kernel", "dispatch_threads", "prelu_kernel")
+# MindSpore settings a benchmark may vary; None leaves MindSpore's own default (prelu_kernel: native), except
+# cpu_isa, which is the project's "auto" unless given (a variant measures the slow path with cpu_isa=native).
+SETTING_KEYS = ("threads", "jit_level", "graph_kernel", "dispatch_threads", "prelu_kernel", "cpu_isa")
 
 
 def setup_device(mode, settings):
@@ -30,6 +32,7 @@ def setup_mindspore(mode, settings):
     unknown = set(settings) - set(SETTING_KEYS)
     if unknown:
         raise ValueError(f"unknown MindSpore setting(s) {sorted(unknown)}; known: {SETTING_KEYS}")
+    apply_cpu_isa(settings.get("cpu_isa", "auto"))
     ms.set_device("CPU")
     ms.set_context(mode=MODES[mode])
     if settings.get("threads") is not None:

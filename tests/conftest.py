@@ -9,6 +9,7 @@ import tempfile
 import mindspore as ms
 import pytest
 
+from src.model_utils.cpu_isa import apply_cpu_isa
 from src.model_utils.device import set_cpu_threads
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,6 +19,8 @@ SHARED = os.path.join(REPO, "..", "shared")
 # (train.py, msrun workers) inherit it.
 os.environ["FACEREC_KERNEL_CACHE"] = tempfile.mkdtemp(prefix="facerec_kernels_")
 atexit.register(shutil.rmtree, os.environ["FACEREC_KERNEL_CACHE"], True)
+# The project's oneDNN instruction set choice, as every entry point makes it (before the first CPU operator).
+apply_cpu_isa("auto")
 ms.set_device("CPU")
 ms.set_context(mode=ms.GRAPH_MODE)
 set_cpu_threads(2)

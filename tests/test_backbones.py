@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from src.network import BACKBONES, build_backbone
-from src.network.sphere import feature_map_size
+from src.network.layers import feature_map_size
 
 SPHERE20A_PARAMS_112X96 = 22_666_944
 

@@ -11,7 +11,7 @@ import eval as eval_cli
 import export as export_cli
 import infer as infer_cli
 from src.data.digits import prepare_digits
-from src.deploy.threshold import ThresholdError, threshold_from_eval
+from src.eval.sidecar_threshold import ThresholdError, threshold_from_eval
 from src.eval.predictor import Predictor
 from src.model_utils.config import load_config
 from src.network import build_backbone
@@ -63,13 +63,13 @@ def test_infer_uses_the_sidecar_threshold_unless_told(evaluated, capsys):
     a, b = os.path.join(root, "digit7/digit7_0001.png"), os.path.join(root, "digit8/digit8_0001.png")
     model = f"--ckpt_file={evaluated['mindir']}"
     threshold = Predictor(load_config(TINY), evaluated["mindir"]).threshold
-    infer_cli.main([a, b, model] + TINY)
-    out = capsys.readouterr().out.splitlines()
+    infer_cli.main([a, b, model, "--aligned"] + TINY)
+    out = [line for line in capsys.readouterr().out.splitlines() if " INFO device " not in line]
     assert out[0].startswith(f"threshold {threshold:.4f}: best_acc") and "--same_threshold overrides" in out[0]
     cosine = float(out[1].split()[0].split("=")[1])
     verdict = "same" if cosine > threshold else "different"
     assert out[1].endswith(f"{verdict} (threshold {threshold:.4f})")
-    infer_cli.main([a, b, model, f"--same_threshold={cosine - 0.01}"] + TINY)
+    infer_cli.main([a, b, model, "--aligned", f"--same_threshold={cosine - 0.01}"] + TINY)
     out = capsys.readouterr().out
     assert "best_acc" not in out and f"same (threshold {cosine - 0.01:.4f})" in out
 

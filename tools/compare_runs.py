@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from src.eval.verify import summary  # noqa: E402
+from src.model_utils.cli import run_main  # noqa: E402
 
 PROGRESS = re.compile(r" step (\d+)/(\d+) loss (\S+) acc (\S+) ")
 FINISHED = re.compile(r"finished (\d+) steps in ([\d.]+) s[^;]*; (\d+) updates skipped")
@@ -124,4 +125,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -25,6 +25,7 @@ from src.data.readers import read_samples  # noqa: E402
 from src.eval.embed import embed_images  # noqa: E402
 from src.eval.feature_plot import plot_features  # noqa: E402
 from src.heads import HEADS  # noqa: E402
+from src.model_utils.cli import run_main  # noqa: E402
 from src.model_utils.config import load_config  # noqa: E402
 from src.model_utils.logger import setup_logging  # noqa: E402
 from src.data.preprocess import load_rgb  # noqa: E402
@@ -109,4 +110,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -26,6 +26,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from src.deploy.bin_layout import INDEX_FILE, read_array, read_index, write_array  # noqa: E402
+from src.model_utils.cli import run_main  # noqa: E402
 
 LOG = logging.getLogger("facerec.mindir_infer")
 BATCHES_PER_CHUNK = 16
@@ -63,8 +64,10 @@ def model_input_shape(args):
 def init_mindspore(args):
     import mindspore as ms
 
+    from src.model_utils.cpu_isa import apply_cpu_isa
     from src.model_utils.device import set_cpu_threads
 
+    apply_cpu_isa("auto", args.device_type)
     ms.set_device(args.device_type, 0 if args.device_type == "CPU" else args.device_id)
     ms.set_context(mode=ms.GRAPH_MODE)
     if args.device_type == "CPU":
@@ -119,4 +122,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

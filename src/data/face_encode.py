@@ -11,9 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from src.data.alignment import AlignmentError, align_face
+from src.data.alignment import AlignmentError, align_face, fit_aligned
 from src.data.preprocess import ImageDecodeError, decode_rgb
-from src.eval.images import fit_aligned
 
 FITS = ("none", "template", "resize")
 ENCODINGS = ("jpg", "png")

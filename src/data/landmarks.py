@@ -14,7 +14,7 @@ def read_landmarks(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"landmark file not found: {path}")
     table = {}
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, "r", encoding="utf-8-sig") as f:  # -sig: a byte-order mark of a Windows editor is dropped
         for number, line in enumerate(f, 1):
             fields = line.split()
             if not fields:
@@ -34,3 +34,30 @@ def landmarks_for(table, relpath, source):
     if relpath not in table:
         raise LandmarkFormatError(f"{source}: no landmarks for image {relpath}")
     return table[relpath]
+
+
+# A landmark may lie this fraction of the image's width (x) or height (y) outside the image: detectors place
+# points of faces cut by the border just outside it, but a point further out is a wrong coordinate.
+OUTSIDE_MARGIN = 0.1
+
+
+def landmark_problem(landmarks, shape=None):
+    """Why five landmarks (left eye, right eye, nose, left and right mouth corner as x y) cannot be those of a
+    face in an image of ``shape`` (height, width[, channels]; None: the size is not checked), or None."""
+    points = np.asarray(landmarks, np.float64).reshape(5, 2)
+    if not np.all(np.isfinite(points)):
+        return f"landmarks are not all finite numbers: {points.ravel().tolist()}"
+    eyes, mouth = points[:2, 1].mean(), points[3:, 1].mean()
+    if eyes >= mouth:
+        return (f"the eyes (mean y {eyes:.1f}) are not above the mouth (mean y {mouth:.1f}): the points must be "
+                f"x y pairs of left eye, right eye, nose, left and right mouth corner")
+    if shape is not None:
+        height, width = shape[:2]
+        low = -OUTSIDE_MARGIN * np.array([width, height])
+        high = np.array([width, height]) * (1 + OUTSIDE_MARGIN)
+        outside = np.any((points < low) | (points > high), axis=1)
+        if outside.any():
+            x, y = points[np.argmax(outside)]
+            return (f"landmark ({x:g}, {y:g}) is outside the {width}x{height} image (by more than "
+                    f"{OUTSIDE_MARGIN:.0%} of its size)")
+    return None

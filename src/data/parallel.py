@@ -4,7 +4,7 @@ import logging
 import multiprocessing
 import time
 
-from src.train.progress import format_duration
+from src.model_utils.progress import format_duration
 
 LOG = logging.getLogger(__name__)
 

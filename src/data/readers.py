@@ -35,15 +35,23 @@ def parse_label(text):
         raise ValueError(f"label {text!r} is not an integer") from None
 
 
+def split_fields(text):
+    """A line's fields: tab-separated when the line has a tab (so paths may hold spaces), else split on spaces."""
+    if "\t" in text:
+        return [field.strip() for field in text.split("\t") if field.strip()]
+    return text.split()
+
+
 def parse_plain(text):
-    fields = text.split()
+    fields = split_fields(text)
     if len(fields) != 2:
-        raise ValueError(f"expected 'path label', got {len(fields)} fields")
+        hint = "; a path with spaces? separate the fields with a tab" if "\t" not in text and len(fields) > 2 else ""
+        raise ValueError(f"expected 'path label', got {len(fields)} fields{hint}")
     return fields[0], parse_label(fields[1]), None
 
 
 def parse_sphereface(text):
-    fields = text.split()
+    fields = split_fields(text)
     if len(fields) != 12:
         raise ValueError(f"expected 'path label x1 y1 ... x5 y5' (12 fields), got {len(fields)} fields")
     try:
@@ -91,6 +99,16 @@ def line_error(list_format, text, err):
     return f"{err}{hint}: {text!r}"
 
 
+def decode_line(raw, number):
+    """Line ``number`` (bytes) as stripped text: UTF-8, a byte-order mark (Windows editors) dropped from the first
+    line, CR LF ends taken as LF; other encodings raise ``ValueError`` saying where."""
+    try:
+        return raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}): save the list "
+                         f"as UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+
+
 def read_text_list(list_path, root, list_format, errors=None):
     """Parse every line of a text list with the ``list_format`` line parser.
 
@@ -99,9 +117,15 @@ def read_text_list(list_path, root, list_format, errors=None):
     """
     parse = LINE_PARSERS[list_format]
     samples = []
-    with open(list_path, "r", encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            text = line.strip()
+    with open(list_path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                text = decode_line(raw, number)
+            except ValueError as err:
+                if errors is None:
+                    raise ListFormatError(f"{list_path}:{number}: {err}") from None
+                errors.append(LineError(list_path, number, str(err)))
+                continue
             if not text or text.startswith("#"):
                 continue
             try:
@@ -166,7 +190,8 @@ def read_training_list(list_path, list_format="plain", root="", errors=None):
 def format_line(list_format, relpath, label, landmarks=None):
     """One line of a ``plain``, ``arcface`` or ``sphereface`` list (the inverse of the line parsers)."""
     if list_format == "plain":
-        return f"{relpath} {label}"
+        separator = "\t" if " " in relpath else " "  # a path with spaces needs the tab (see ``split_fields``)
+        return f"{relpath}{separator}{label}"
     if list_format == "arcface":
         return f"{label};{relpath}"
     if list_format == "sphereface":

@@ -16,7 +16,7 @@ from src.eval.embed import embed_images
 from src.eval.ijb_meta import IJBFormatError
 from src.eval.ijb_metrics import PROTOCOLS, identification_all, verification
 from src.eval.ijb_templates import image_features, template_features
-from src.train.progress import format_duration
+from src.model_utils.progress import format_duration
 
 LOG = logging.getLogger(__name__)
 

@@ -11,27 +11,15 @@ import time
 
 import numpy as np
 
-from src.data.alignment import AlignmentError, align_face, template_for
+from src.data.alignment import AlignmentError, align_face, fit_aligned
 from src.data.landmarks import LandmarkFormatError, read_landmarks
-from src.data.preprocess import ImageDecodeError, decode_rgb, load_rgb, resize_to
+from src.data.preprocess import ImageDecodeError, decode_rgb, load_rgb
 
 LOG = logging.getLogger(__name__)
-FITS = ("template", "resize")
 
 
 class PairImageError(IOError):
     """An image of a pair set is missing or unreadable; the message names the pairs file and line."""
-
-
-def fit_aligned(image, image_size, fit="template"):
-    """An already aligned HxWx3 image -> ``image_size`` (height, width), by ``fit`` (one of ``FITS``)."""
-    if image.shape[:2] == tuple(image_size):
-        return image
-    if fit == "resize":
-        return resize_to(image, image_size)
-    if fit == "template":
-        return align_face(image, template_for(image.shape[:2]), image_size)
-    raise ValueError(f"unknown fit '{fit}'; choose one of {FITS}")
 
 
 def _decode(pair_set, index):

@@ -88,7 +88,7 @@ def read_lines(path):
     """(line number, fields) of the non-blank lines that are not ``#`` comments."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"pairs file not found: {path}")
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, "r", encoding="utf-8-sig") as f:  # -sig: a byte-order mark of a Windows editor is dropped
         lines = [(n, line.split()) for n, line in enumerate(f, 1) if line.strip() and not line.startswith("#")]
     if not lines:
         raise PairsFormatError(f"{path}: empty pairs file")

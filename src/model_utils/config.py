@@ -5,11 +5,14 @@ A user YAML may set any subset of them; the command line beats the YAML, the YAM
 An unknown key or a value of the wrong type stops with an error naming the key.
 """
 import argparse
+import difflib
+import math
 import os
 
 import yaml
 
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config_schema.yaml")
+RENAMED_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config_renamed.yaml")
 TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list}
 
 
@@ -100,6 +103,11 @@ def check_value(key, value, spec):
     choices = spec.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(f"config key '{key}': {value!r} is not one of {choices}")
+    if type_name in ("float", "list[float]") and spec.get("finite", True):
+        items = value if isinstance(value, list) else [value]
+        bad = [v for v in items if not math.isfinite(v)]
+        if bad:
+            raise ConfigError(f"config key '{key}': {bad[0]!r} is not a finite number")
     minimum = spec.get("min")
     if minimum is not None:
         items = value if isinstance(value, list) else [value]
@@ -155,12 +163,27 @@ def build_parser(schema, description=None, default_config=None):
     return parser
 
 
+def unknown_key_error(key, value, schema, source):
+    """The ``ConfigError`` for a key ``schema`` lacks: the key that replaced it when it is one of an older config
+    (``config_renamed.yaml``), else the closest known key."""
+    renamed = load_yaml(RENAMED_PATH).get(key)
+    if renamed is not None:
+        new = renamed.get("new")
+        advice = f"write '{new}: {value}' instead" if new else "delete it"
+        note = f" ({renamed['note']})" if renamed.get("note") else ""
+        return ConfigError(f"config key '{key}' in {source} is from an older version of this project: {advice}"
+                           f"{note}")
+    close = difflib.get_close_matches(key, list(schema), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"unknown config key '{key}' in {source}{hint}")
+
+
 def validate(values, schema, source):
     """Check every key of ``values`` against ``schema``; unknown keys raise naming the key and ``source``."""
     out = {}
     for key, value in values.items():
         if key not in schema:
-            raise ConfigError(f"unknown config key '{key}' in {source}")
+            raise unknown_key_error(key, value, schema, source)
         out[key] = check_value(key, value, schema[key])
     return out
 

@@ -1,8 +1,12 @@
 """Device, execution mode, CPU threads and (when launched by msrun / mpirun / a rank table) data parallelism."""
 import os
+import re
 
 import mindspore as ms
 from mindspore.communication import get_group_size, get_rank, init
+
+from src.model_utils.config import ConfigError
+from src.model_utils.cpu_isa import ENV_VARIABLES, apply_cpu_isa, choose_isa, cpu_flags
 
 MODES = {"GRAPH": ms.GRAPH_MODE, "PYNATIVE": ms.PYNATIVE_MODE}
 # Environment variables by which each launcher announces a multi-process run.
@@ -37,15 +41,25 @@ def cpu_threads(cfg):
 def init_device(cfg):
     """Select ``cfg.device_target`` and ``cfg.mode``; returns (rank, group_size).
 
-    Standalone runs use ``cfg.device_id``. Under a launcher, ``mindspore.communication.init()`` picks the backend
+    On the CPU, ``cfg.cpu_isa`` caps oneDNN's instruction set first (src/model_utils/cpu_isa.py): this must come
+    before MindSpore runs its first CPU operator. Standalone runs use ``cfg.device_id``. Under a launcher, ``mindspore.communication.init()`` picks the backend
     for the device (HCCL on Ascend, NCCL on GPU, the CPU collective library on CPU), the device id follows the
     local rank, and gradients are averaged over ranks (data parallel).
     """
+    apply_cpu_isa(cfg.cpu_isa, cfg.device_target)
     distributed = launched_distributed()
     device_id = int(os.environ.get("DEVICE_ID", cfg.device_id))
     if cfg.device_target == "CPU":
         device_id = 0
-    ms.set_device(cfg.device_target, device_id)
+    try:
+        ms.set_device(cfg.device_target, device_id)
+    except RuntimeError as err:
+        supported = re.search(r"supports one of the (\[.*?\])", str(err))
+        if supported is None:
+            raise
+        raise ConfigError(f"config key 'device_target': {cfg.device_target} is not available in this MindSpore "
+                          f"installation (it supports {supported.group(1)}): choose one of those, or install "
+                          f"MindSpore's {cfg.device_target} build and its drivers") from None
     ms.set_context(mode=MODES[cfg.mode])
     if cfg.device_target == "CPU":
         set_cpu_threads(cpu_threads(cfg))
@@ -57,3 +71,18 @@ def init_device(cfg):
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
                                  device_num=group_size)
     return rank, group_size
+
+
+def describe_device(cfg):
+    """One line for the run's log: the device, and on the CPU the operator threads and oneDNN's instruction set
+    cap (and whether ``cpu_isa`` or the environment set it)."""
+    if cfg.device_target != "CPU":
+        return f"device {cfg.device_target} {cfg.mode}"
+    name = next((n for n in ENV_VARIABLES if os.environ.get(n)), None)
+    if name is None:
+        isa = f"oneDNN's own instruction set (cpu_isa {cfg.cpu_isa})"
+    else:
+        source = f"cpu_isa {cfg.cpu_isa}" if os.environ[name] == choose_isa(cfg.cpu_isa, cpu_flags()) \
+            else "the environment"
+        isa = f"{name}={os.environ[name]} (from {source})"
+    return f"device CPU {cfg.mode}, {configured_cpu_threads()} operator threads, {isa}"

@@ -1,18 +1,13 @@
 """Backbones: ``build_backbone(name, **kw)`` returns an ``nn.Cell`` mapping NCHW images to embeddings."""
-from src.registry import Registry
-
-BACKBONES = Registry("backbone")
-
-# The modules register themselves on import.
-from src.network import sphere, mobilefacenet, iresnet  # noqa: E402,F401
-from src.network.prelu import resolve_prelu_kernel, use_prelu_kernel  # noqa: E402
+from src.network import iresnet, mobilefacenet, sphere  # noqa: F401  (each registers its backbones)
+from src.network.prelu import resolve_prelu_kernel
+from src.network.registry import BACKBONES
 
 
 def build_backbone(name, prelu_kernel="native", **kwargs):
     """Build a registered backbone, e.g. ``build_backbone("sphere20a", embedding_size=512, image_size=(112, 96))``;
     its PReLUs use ``prelu_kernel`` ("native" or "cpu_aot", see src/network/prelu.py)."""
-    with use_prelu_kernel(prelu_kernel):
-        return BACKBONES.build(name, **kwargs)
+    return BACKBONES.build(name, prelu_kernel=prelu_kernel, **kwargs)
 
 
 def build_backbone_from_config(cfg, prelu_kernel=None):

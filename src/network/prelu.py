@@ -12,11 +12,10 @@ are interchangeable):
              and its slope gradient sums each channel in a fixed order, so it does not change with the thread
              count.
 
-Networks create their PReLUs with ``prelu(channels)``; ``build_backbone(..., prelu_kernel=...)`` chooses the kernel
-for everything built inside it. ``resolve_prelu_kernel`` turns the config's ``prelu_kernel`` (auto/native/cpu_aot)
+A backbone takes ``prelu_kernel`` as an argument and builds its PReLUs with ``prelu_class(prelu_kernel)``
+(``build_backbone(..., prelu_kernel=...)`` passes it). ``resolve_prelu_kernel`` turns the config's ``prelu_kernel`` (auto/native/cpu_aot)
 into one of the two.
 """
-import contextlib
 import ctypes
 import functools
 import logging
@@ -29,26 +28,13 @@ from src.model_utils.device import configured_cpu_threads
 
 KERNELS = ("native", "cpu_aot")
 LOG = logging.getLogger("facerec.network")
-_active = ["native"]
 
 
-@contextlib.contextmanager
-def use_prelu_kernel(kernel):
-    """Within the block, ``prelu()`` builds ``kernel`` ("native" or "cpu_aot")."""
+def prelu_class(kernel):
+    """The PReLU cell class of ``kernel`` ("native" or "cpu_aot"); both are built as ``cls(channels, w=0.25)``."""
     if kernel not in KERNELS:
         raise ValueError(f"prelu_kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
-    _active.append(kernel)
-    try:
-        yield
-    finally:
-        _active.pop()
-
-
-def prelu(channels, w=0.25):
-    """A PReLU over ``channels`` channels, all slopes ``w``, with the kernel chosen by ``use_prelu_kernel``."""
-    if _active[-1] == "cpu_aot":
-        return CpuPReLU(channels, w)
-    return nn.PReLU(channels, w=w)
+    return CpuPReLU if kernel == "cpu_aot" else nn.PReLU
 
 
 def resolve_prelu_kernel(requested, device_target):

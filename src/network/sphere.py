@@ -8,13 +8,12 @@ connected layer maps the last feature map to the embedding, so its input size fo
 the stride-2 convolutions (with bias) and the embedding layer, Gaussian(0, 0.01) for the residual
 convolutions (no bias), PReLU slopes 0.25.
 """
-import math
-
 from mindspore import nn
 from mindspore.common.initializer import Normal, XavierUniform
 
-from src.network import BACKBONES
-from src.network.prelu import prelu
+from src.network.layers import feature_map_size
+from src.network.prelu import prelu_class
+from src.network.registry import BACKBONES
 
 STAGE_CHANNELS = (64, 128, 256, 512)
 DEPTHS = {
@@ -38,7 +37,7 @@ def conv3x3(in_channels, out_channels, stride, residual):
 class ResidualUnit(nn.Cell):
     """x + PReLU(conv(PReLU(conv(x))))."""
 
-    def __init__(self, channels):
+    def __init__(self, channels, prelu):
         super().__init__()
         self.body = nn.SequentialCell([
             conv3x3(channels, channels, 1, residual=True), prelu(channels),
@@ -49,24 +48,18 @@ class ResidualUnit(nn.Cell):
         return x + self.body(x)
 
 
-def feature_map_size(image_size, num_stages=4):
-    """Spatial size after ``num_stages`` stride-2 3x3 convolutions with padding 1: ceil(n / 2) each."""
-    height, width = image_size
-    for _ in range(num_stages):
-        height, width = math.ceil(height / 2), math.ceil(width / 2)
-    return height, width
-
-
 class SphereNet(nn.Cell):
     """SphereFace-N: four stages, then Dense -> embedding."""
 
-    def __init__(self, units, embedding_size=512, image_size=(112, 96), width=1.0, in_channels=3):
+    def __init__(self, units, embedding_size=512, image_size=(112, 96), width=1.0, in_channels=3,
+                 prelu_kernel="native"):
         super().__init__()
+        prelu = prelu_class(prelu_kernel)
         channels = [max(1, int(round(c * width))) for c in STAGE_CHANNELS]
         layers = []
         for stage_units, out_channels in zip(units, channels):
             layers += [conv3x3(in_channels, out_channels, 2, residual=False), prelu(out_channels)]
-            layers += [ResidualUnit(out_channels) for _ in range(stage_units)]
+            layers += [ResidualUnit(out_channels, prelu) for _ in range(stage_units)]
             in_channels = out_channels
         self.features = nn.SequentialCell(layers)
         self.flatten = nn.Flatten()
@@ -80,8 +73,9 @@ class SphereNet(nn.Cell):
 
 def _register(name, units):
     @BACKBONES.register(name)
-    def factory(embedding_size=512, image_size=(112, 96), width=1.0):
-        return SphereNet(units, embedding_size=embedding_size, image_size=tuple(image_size), width=width)
+    def factory(embedding_size=512, image_size=(112, 96), width=1.0, prelu_kernel="native"):
+        return SphereNet(units, embedding_size=embedding_size, image_size=tuple(image_size), width=width,
+                         prelu_kernel=prelu_kernel)
     factory.__doc__ = f"{name}: residual units per stage {units}."
     return factory
 

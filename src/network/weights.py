@@ -3,6 +3,7 @@ checkpoint (e.g. one converted from PyTorch)."""
 import os
 
 import mindspore as ms
+import numpy as np
 
 PREFIX = "backbone."
 
@@ -36,10 +37,22 @@ def check_parameters(expected, params, source, hint="a checkpoint of another bac
                                       f"({len(extra)} unexpected in all)")
 
 
+def check_finite(params, source):
+    """Every value of ``params`` ({name: Parameter}) finite, else ``CheckpointMismatchError`` naming the first
+    parameter that is not (the checkpoint of a run that diverged)."""
+    for name, value in params.items():
+        array = value.asnumpy()
+        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+            count = int(array.size - np.isfinite(array).sum())
+            raise CheckpointMismatchError(f"{source}: parameter '{name}' holds {count} non-finite value(s) (NaN or "
+                                          f"Inf): the run that wrote it diverged; use an earlier checkpoint")
+
+
 def load_backbone_weights(backbone, checkpoint_path):
     """Fill every parameter of ``backbone`` from the checkpoint; a missing, extra or mis-shaped parameter raises
     ``CheckpointMismatchError`` naming it."""
     params = backbone_parameters(checkpoint_path)
     check_parameters({p.name: p.shape for p in backbone.get_parameters()}, params, checkpoint_path)
+    check_finite(params, checkpoint_path)
     ms.load_param_into_net(backbone, params, strict_load=True)
     return backbone

@@ -20,6 +20,7 @@ from src.train.run_state import RunState
 LOG = logging.getLogger(__name__)
 PATTERN = re.compile(r"step_(\d+)\.ckpt$")
 BEST_NAME = "best.ckpt"
+DIVERGED_SUFFIX = ".diverged.ckpt"
 CRC_MARK = b"crc_num"
 CRC_TRAILER = len(CRC_MARK) + 10
 # Parameters not restored: the per-step learning rates are rebuilt from the config and the run's lr_factor.
@@ -79,10 +80,14 @@ def read_checkpoint(path):
         raise CheckpointError(f"checkpoint {path} is damaged: {err}") from err
 
 
-def newest_complete(folder):
-    """(path, entries) of the newest readable step checkpoint in ``folder``, or None. Broken files are logged and
-    skipped, so a truncated newest file falls back to the previous one."""
-    for path in reversed(list_checkpoints(folder)):
+def newest_complete(folder, before=None):
+    """(path, entries) of the newest readable step checkpoint in ``folder`` (of a step below ``before`` when
+    given), or None. Broken files are logged and skipped, so a truncated newest file falls back to the previous
+    one."""
+    paths = list_checkpoints(folder)
+    if before is not None:
+        paths = [p for p in paths if int(PATTERN.search(p).group(1)) < before]
+    for path in reversed(paths):
         try:
             return path, read_checkpoint(path)
         except CheckpointError as err:
@@ -165,5 +170,14 @@ class CheckpointManager:
         LOG.info("saved %s (validation accuracy %.4f at step %d)", self.best_path, state.best_accuracy, state.step)
         return self.best_path
 
-    def newest(self):
-        return newest_complete(self.folder)
+    def set_aside(self, first_step):
+        """Rename the step checkpoints of ``first_step`` and later to ``step_N.diverged.ckpt`` (no longer found by
+        resume or rollback, still there to inspect): weights that led into non-finite losses."""
+        for path in list_checkpoints(self.folder):
+            if int(PATTERN.search(path).group(1)) >= first_step:
+                aside = path[:-len(".ckpt")] + DIVERGED_SUFFIX
+                os.replace(path, aside)
+                LOG.warning("set aside %s as %s: non-finite losses followed it", path, os.path.basename(aside))
+
+    def newest(self, before=None):
+        return newest_complete(self.folder, before)

@@ -2,13 +2,9 @@
 import logging
 import time
 
+from src.model_utils.progress import format_duration
+
 LOG = logging.getLogger(__name__)
-
-
-def format_duration(seconds):
-    seconds = int(max(seconds, 0))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours:d}:{rest // 60:02d}:{rest % 60:02d}"
 
 
 class Progress:
