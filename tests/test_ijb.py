@@ -9,13 +9,13 @@ import shutil
 import mindspore as ms
 import numpy as np
 import pytest
+from face_data import LFW_IMAGES, lfw_landmarks
 
 import eval as eval_cli
 from src.eval.ijb_meta import IJBFormatError, read_meta
 from src.eval.ijb_metrics import identification, verification
 from src.eval.ijb_templates import image_features, template_features
 from src.network import build_backbone
-from face_data import LFW_IMAGES, lfw_landmarks
 
 SUBJECTS = ("Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder")
 TINY = ["--device_target=CPU", "--config_path=", "--backbone=sphere4", "--backbone_width=0.125", "--embedding_size=8",
