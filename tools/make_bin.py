@@ -9,9 +9,11 @@ pickle of ``(list of encoded images, list of bool issame)``, pair i being images
 under --root. With --landmarks the faces are aligned to the template of --image_size (112x112, insightface's,
 by default) and encoded (--encoding jpg quality 95, or png); without, they must be aligned faces of
 --image_size (kept byte for byte) unless --fit template|resize. Any missing or unreadable image stops the run
-naming the pairs file and line: a .bin has no way to skip a pair. The pairs' order is kept, so the .bin's 10
-contiguous folds are the list's (for a View 2 pairs.txt, its own folds). Pickle protocol 4 (Python >= 3.4, what
-insightface's ``pickle.load(f, encoding='bytes')`` reads); eval.py reads it with ``--eval_pairs X.bin``.
+naming the pairs file and line (a .bin has no way to mark a pair unusable); --skip_missing leaves out the pairs
+that name an image not on disk instead (LFW's images_150 lacks one image of pairsDevTest.txt). The pairs' order
+is kept, so the .bin's 10 contiguous folds are the list's (for a View 2 pairs.txt, its own folds). Pickle
+protocol 4 (Python >= 3.4, what insightface's ``pickle.load(f, encoding='bytes')`` reads); eval.py reads it with
+``--eval_pairs X.bin``.
 """
 import argparse
 import logging
@@ -27,7 +29,9 @@ from src.data.face_encode import ENCODINGS, FITS, FaceTask, try_prepare_face  # 
 from src.data.landmarks import read_landmarks  # noqa: E402
 from src.data.parallel import ordered_map  # noqa: E402
 from src.eval.images import PairImageError  # noqa: E402
+from src.eval.pairs import drop_missing_images  # noqa: E402
 from src.eval.sources import read_pair_set  # noqa: E402
+from src.model_utils.cli import run_main  # noqa: E402
 
 LOG = logging.getLogger("facerec.make_bin")
 PICKLE_PROTOCOL = 4
@@ -48,6 +52,8 @@ def parse_args(argv=None):
     parser.add_argument("--encoding", choices=ENCODINGS, default="jpg", help="encoding of aligned / fitted faces")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    parser.add_argument("--skip_missing", action="store_true",
+                        help="leave out the pairs naming an image that is not on disk (logged), as eval.py does")
     return parser.parse_args(argv)
 
 
@@ -56,6 +62,10 @@ def make_bin(args):
     if os.path.exists(args.output):
         raise FileExistsError(f"{args.output} already exists")
     pair_set = read_pair_set(args.pairs, args.format, args.root, args.image_ext)
+    if args.skip_missing:
+        pair_set, missing = drop_missing_images(pair_set)
+        for relpath in missing:
+            LOG.warning("image not found, its pairs are left out: %s", os.path.join(args.root, relpath))
     table = read_landmarks(args.landmarks) if args.landmarks else None
     tasks = []
     for relpath, where in zip(pair_set.relpaths, pair_set.where):
@@ -86,4 +96,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

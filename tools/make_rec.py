@@ -29,6 +29,7 @@ from src.data.parallel import ordered_map  # noqa: E402
 from src.data.readers import READERS, read_training_list  # noqa: E402
 from src.data.recordio import FaceRecWriter  # noqa: E402
 from src.data.samples import CLASS_NAMES_FILE, write_class_names  # noqa: E402
+from src.model_utils.cli import run_main  # noqa: E402
 
 LOG = logging.getLogger("facerec.make_rec")
 
@@ -107,4 +108,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))
