@@ -161,3 +161,25 @@ def test_bin_from_raw_lfw_equals_the_faces_aligned_on_the_fly(tmp_path):
     aligned = load_pair_images(raw, (112, 96), LFW_LANDMARKS)
     np.testing.assert_array_equal(from_bin[0::2], aligned[raw.first])
     np.testing.assert_array_equal(from_bin[1::2], aligned[raw.second])
+
+
+def test_bin_of_a_view1_file_keeps_its_folds(tree, tmp_path):
+    """An LFW View 1 file lists 10 same then 10 different pairs, fold k = the k-th of each; the .bin is written
+    fold by fold, so its contiguous folds (as insightface and eval.py read a .bin) are the file's folds."""
+    root, _ = tree
+    same = ["carol\t1\t2", "carol\t1\t3", "carol\t2\t3", "bob\t1\t2"] * 3
+    different = ["alice\t1\tbob\t1", "carol\t1\tbob\t2", "alice\t1\tcarol\t3"] * 4
+    path = tmp_path / "view1.txt"
+    path.write_text("10\n" + "\n".join(same[:10] + different[:10]) + "\n", encoding="utf-8")
+    output = tmp_path / "view1.bin"
+    make_bin.make_bin(make_bin.parse_args(["--pairs", str(path), "--root", str(root), "--image_ext", ".png",
+                                           "--output", str(output), "--image_size", *map(str, SIZE),
+                                           "--workers", "1"]))
+    source, written = read_pairs(str(path), str(root), ".png"), read_bin(str(output))
+    assert written.folds.tolist() == [k for k in range(10) for _ in range(2)]
+    assert written.issame.tolist() == [True, False] * 10
+    order = np.argsort(source.folds, kind="stable")
+    for k, pair in enumerate(order):
+        for encoded, index in ((written.encoded[2 * k], source.first[pair]),
+                               (written.encoded[2 * k + 1], source.second[pair])):
+            assert encoded == (root / source.relpaths[index]).read_bytes()

@@ -10,8 +10,9 @@ under --root. With --landmarks the faces are aligned to the template of --image_
 by default) and encoded (--encoding jpg quality 95, or png); without, they must be aligned faces of
 --image_size (kept byte for byte) unless --fit template|resize. Any missing or unreadable image stops the run
 naming the pairs file and line (a .bin has no way to mark a pair unusable); --skip_missing leaves out the pairs
-that name an image not on disk instead (LFW's images_150 lacks one image of pairsDevTest.txt). The pairs' order
-is kept, so the .bin's 10 contiguous folds are the list's (for a View 2 pairs.txt, its own folds). Pickle
+that name an image not on disk instead (LFW's images_150 lacks one image of pairsDevTest.txt). The pairs are
+written fold by fold (file order within a fold), so the .bin's 10 contiguous folds are the file's folds (exactly
+when they have equal sizes): a View 1 file's equal shares of same and different lines, View 2's blocks. Pickle
 protocol 4 (Python >= 3.4, what insightface's ``pickle.load(f, encoding='bytes')`` reads); eval.py reads it with
 ``--eval_pairs X.bin``.
 """
@@ -20,6 +21,8 @@ import logging
 import os
 import pickle
 import sys
+
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # Run as a script: make `src` importable.
@@ -82,8 +85,10 @@ def make_bin(args):
         if data is None:
             raise PairImageError(f"{where}: {error}")
         encoded.append(data)
-    bins = [encoded[i] for pair in zip(pair_set.first, pair_set.second) for i in pair]
-    write_atomic(args.output, pickle.dumps((bins, [bool(s) for s in pair_set.issame]), protocol=PICKLE_PROTOCOL))
+    order = np.argsort(pair_set.folds, kind="stable")           # fold by fold: contiguous folds = the file's folds
+    bins = [encoded[i] for k in order for i in (pair_set.first[k], pair_set.second[k])]
+    issame = [bool(pair_set.issame[k]) for k in order]
+    write_atomic(args.output, pickle.dumps((bins, issame), protocol=PICKLE_PROTOCOL))
     return len(pair_set), int(pair_set.issame.sum())
 
 
