@@ -7,6 +7,7 @@ import pickle
 import cv2
 import numpy as np
 import pytest
+from face_data import LFW, LFW_IMAGES, LFW_LANDMARKS, require_lfw
 
 from src.data.alignment import align_face, template_for
 from src.data.images import load_sample_image
@@ -14,7 +15,9 @@ from src.data.preprocess import decode_rgb
 from src.data.readers import read_training_list
 from src.data.samples import read_class_names
 from src.eval.binset import read_bin
-from src.eval.images import PairImageError
+from src.eval.images import PairImageError, load_pair_images
+from src.eval.pairs import drop_missing_images, read_pairs
+from src.eval.sources import read_pair_set
 from tools import make_bin, make_rec
 
 SIZE = (16, 12)
@@ -136,3 +139,47 @@ def test_bin_names_a_missing_image(tree, pairs_list, tmp_path):
     with pytest.raises(PairImageError, match=f"{path}:3: cannot read image: .*bob_0009.png"):
         make_bin.make_bin(args)
     assert not (tmp_path / "x.bin").exists()
+
+
+def test_bin_from_raw_lfw_equals_the_faces_aligned_on_the_fly(tmp_path):
+    """20 pairs of real LFW (raw images_150 + landmarks, one pair naming the missing Betsy_Coffin_0001.jpg), written
+    as a lossless 112x96 .bin with --skip_missing: its decoded faces are exactly eval.py's on-the-fly alignment."""
+    require_lfw()
+    source = read_pairs(os.path.join(LFW, "pairsDevTest.txt"), LFW_IMAGES)
+    chosen = list(range(10)) + list(range(500, 510))
+    lines = [f"{int(source.issame[i])} {source.relpaths[source.first[i]]} {source.relpaths[source.second[i]]}"
+             for i in chosen] + ["0 Betsy_Coffin/Betsy_Coffin_0001.jpg Abel_Pacheco/Abel_Pacheco_0001.jpg"]
+    (tmp_path / "pairs.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output = tmp_path / "lfw20.bin"
+    args = make_bin.parse_args(["--pairs", str(tmp_path / "pairs.txt"), "--root", LFW_IMAGES, "--landmarks",
+                                LFW_LANDMARKS, "--output", str(output), "--image_size", "112", "96", "--encoding",
+                                "png", "--workers", "1", "--skip_missing"])
+    assert make_bin.make_bin(args) == (20, 10)
+    from_bin = load_pair_images(read_bin(str(output)), (112, 96))
+    raw, missing = drop_missing_images(read_pair_set(str(tmp_path / "pairs.txt"), root=LFW_IMAGES))
+    assert missing == ["Betsy_Coffin/Betsy_Coffin_0001.jpg"]
+    aligned = load_pair_images(raw, (112, 96), LFW_LANDMARKS)
+    np.testing.assert_array_equal(from_bin[0::2], aligned[raw.first])
+    np.testing.assert_array_equal(from_bin[1::2], aligned[raw.second])
+
+
+def test_bin_of_a_view1_file_keeps_its_folds(tree, tmp_path):
+    """An LFW View 1 file lists 10 same then 10 different pairs, fold k = the k-th of each; the .bin is written
+    fold by fold, so its contiguous folds (as insightface and eval.py read a .bin) are the file's folds."""
+    root, _ = tree
+    same = ["carol\t1\t2", "carol\t1\t3", "carol\t2\t3", "bob\t1\t2"] * 3
+    different = ["alice\t1\tbob\t1", "carol\t1\tbob\t2", "alice\t1\tcarol\t3"] * 4
+    path = tmp_path / "view1.txt"
+    path.write_text("10\n" + "\n".join(same[:10] + different[:10]) + "\n", encoding="utf-8")
+    output = tmp_path / "view1.bin"
+    make_bin.make_bin(make_bin.parse_args(["--pairs", str(path), "--root", str(root), "--image_ext", ".png",
+                                           "--output", str(output), "--image_size", *map(str, SIZE),
+                                           "--workers", "1"]))
+    source, written = read_pairs(str(path), str(root), ".png"), read_bin(str(output))
+    assert written.folds.tolist() == [k for k in range(10) for _ in range(2)]
+    assert written.issame.tolist() == [True, False] * 10
+    order = np.argsort(source.folds, kind="stable")
+    for k, pair in enumerate(order):
+        for encoded, index in ((written.encoded[2 * k], source.first[pair]),
+                               (written.encoded[2 * k + 1], source.second[pair])):
+            assert encoded == (root / source.relpaths[index]).read_bytes()

@@ -9,13 +9,13 @@ import shutil
 import mindspore as ms
 import numpy as np
 import pytest
+from face_data import LFW_IMAGES, lfw_landmarks
 
 import eval as eval_cli
 from src.eval.ijb_meta import IJBFormatError, read_meta
 from src.eval.ijb_metrics import identification, verification
 from src.eval.ijb_templates import image_features, template_features
 from src.network import build_backbone
-from face_data import LFW_IMAGES, lfw_landmarks
 
 SUBJECTS = ("Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder")
 TINY = ["--device_target=CPU", "--config_path=", "--backbone=sphere4", "--backbone_width=0.125", "--embedding_size=8",
@@ -237,3 +237,17 @@ def test_missing_meta_file_and_missing_image_are_named(synthetic, tmp_path):
         f.write(lines + "1 99 0\n")
     with pytest.raises(IJBFormatError, match="ijbc_template_pair_label.txt: pair row 58 names template 99"):
         read_meta(other, "IJBC")
+
+
+def test_ijbb_layout_is_read_with_its_own_names(synthetic, tmp_path):
+    """IJB-B: files prefixed ijbb_, galleries S1 and S2."""
+    root, _ = synthetic
+    ijbb = tmp_path / "IJBB"
+    shutil.copytree(root, ijbb)
+    for name in os.listdir(ijbb / "meta"):
+        new = name.replace("ijbc_", "ijbb_").replace("_G1.", "_S1.").replace("_G2.", "_S2.")
+        os.rename(ijbb / "meta" / name, ijbb / "meta" / new)
+    meta = read_meta(str(ijbb), "IJBB")
+    assert sorted(meta.galleries) == ["S1", "S2"] and meta.galleries["S2"][1].tolist() == [2, 3]
+    with pytest.raises(IJBFormatError, match="IJB protocol file not found: .*ijbc_name_5pts_score.txt"):
+        read_meta(str(ijbb), "IJBC")

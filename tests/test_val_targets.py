@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+from tiny_training import digits_subset, tiny_args
 
 import eval as eval_cli
 import train as train_script
@@ -17,7 +18,6 @@ from src.model_utils.config import ConfigError, load_config
 from src.train.checkpoint import read_checkpoint
 from src.train.metrics_log import read_metrics
 from src.train.run_state import RunState
-from tiny_training import digits_subset, tiny_args
 
 
 @pytest.fixture(scope="module")

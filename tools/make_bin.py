@@ -9,15 +9,20 @@ pickle of ``(list of encoded images, list of bool issame)``, pair i being images
 under --root. With --landmarks the faces are aligned to the template of --image_size (112x112, insightface's,
 by default) and encoded (--encoding jpg quality 95, or png); without, they must be aligned faces of
 --image_size (kept byte for byte) unless --fit template|resize. Any missing or unreadable image stops the run
-naming the pairs file and line: a .bin has no way to skip a pair. The pairs' order is kept, so the .bin's 10
-contiguous folds are the list's (for a View 2 pairs.txt, its own folds). Pickle protocol 4 (Python >= 3.4, what
-insightface's ``pickle.load(f, encoding='bytes')`` reads); eval.py reads it with ``--eval_pairs X.bin``.
+naming the pairs file and line (a .bin has no way to mark a pair unusable); --skip_missing leaves out the pairs
+that name an image not on disk instead (LFW's images_150 lacks one image of pairsDevTest.txt). The pairs are
+written fold by fold (file order within a fold), so the .bin's 10 contiguous folds are the file's folds (exactly
+when they have equal sizes): a View 1 file's equal shares of same and different lines, View 2's blocks. Pickle
+protocol 4 (Python >= 3.4, what insightface's ``pickle.load(f, encoding='bytes')`` reads); eval.py reads it with
+``--eval_pairs X.bin``.
 """
 import argparse
 import logging
 import os
 import pickle
 import sys
+
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # Run as a script: make `src` importable.
@@ -27,7 +32,9 @@ from src.data.face_encode import ENCODINGS, FITS, FaceTask, try_prepare_face  # 
 from src.data.landmarks import read_landmarks  # noqa: E402
 from src.data.parallel import ordered_map  # noqa: E402
 from src.eval.images import PairImageError  # noqa: E402
+from src.eval.pairs import drop_missing_images  # noqa: E402
 from src.eval.sources import read_pair_set  # noqa: E402
+from src.model_utils.cli import run_main  # noqa: E402
 
 LOG = logging.getLogger("facerec.make_bin")
 PICKLE_PROTOCOL = 4
@@ -48,6 +55,8 @@ def parse_args(argv=None):
     parser.add_argument("--encoding", choices=ENCODINGS, default="jpg", help="encoding of aligned / fitted faces")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    parser.add_argument("--skip_missing", action="store_true",
+                        help="leave out the pairs naming an image that is not on disk (logged), as eval.py does")
     return parser.parse_args(argv)
 
 
@@ -56,6 +65,10 @@ def make_bin(args):
     if os.path.exists(args.output):
         raise FileExistsError(f"{args.output} already exists")
     pair_set = read_pair_set(args.pairs, args.format, args.root, args.image_ext)
+    if args.skip_missing:
+        pair_set, missing = drop_missing_images(pair_set)
+        for relpath in missing:
+            LOG.warning("image not found, its pairs are left out: %s", os.path.join(args.root, relpath))
     table = read_landmarks(args.landmarks) if args.landmarks else None
     tasks = []
     for relpath, where in zip(pair_set.relpaths, pair_set.where):
@@ -68,12 +81,14 @@ def make_bin(args):
                               args.encoding, args.quality))
     LOG.info("%d pairs, %d images from %s -> %s", len(pair_set), len(tasks), args.pairs, args.output)
     encoded = []
-    for where, (data, error) in zip(pair_set.where, ordered_map(try_prepare_face, tasks, args.workers)):
+    for where, (data, error) in zip(pair_set.where, ordered_map(try_prepare_face, tasks, args.workers), strict=True):
         if data is None:
             raise PairImageError(f"{where}: {error}")
         encoded.append(data)
-    bins = [encoded[i] for pair in zip(pair_set.first, pair_set.second) for i in pair]
-    write_atomic(args.output, pickle.dumps((bins, [bool(s) for s in pair_set.issame]), protocol=PICKLE_PROTOCOL))
+    order = np.argsort(pair_set.folds, kind="stable")           # fold by fold: contiguous folds = the file's folds
+    bins = [encoded[i] for k in order for i in (pair_set.first[k], pair_set.second[k])]
+    issame = [bool(pair_set.issame[k]) for k in order]
+    write_atomic(args.output, pickle.dumps((bins, issame), protocol=PICKLE_PROTOCOL))
     return len(pair_set), int(pair_set.issame.sum())
 
 
@@ -86,4 +101,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

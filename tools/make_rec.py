@@ -29,6 +29,7 @@ from src.data.parallel import ordered_map  # noqa: E402
 from src.data.readers import READERS, read_training_list  # noqa: E402
 from src.data.recordio import FaceRecWriter  # noqa: E402
 from src.data.samples import CLASS_NAMES_FILE, write_class_names  # noqa: E402
+from src.model_utils.cli import run_main  # noqa: E402
 
 LOG = logging.getLogger("facerec.make_rec")
 
@@ -86,7 +87,7 @@ def make_rec(args):
              rec, args.image_size[0], args.image_size[1], args.workers)
     writer = FaceRecWriter(rec, num_classes, args.image_size)
     skipped = []
-    for sample, (data, error) in zip(samples, ordered_map(try_prepare_face, tasks, args.workers)):
+    for sample, (data, error) in zip(samples, ordered_map(try_prepare_face, tasks, args.workers), strict=True):
         if data is None:
             LOG.warning("skipped: %s", error)
             skipped.append(error)
@@ -107,4 +108,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

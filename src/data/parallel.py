@@ -18,13 +18,13 @@ def ordered_map(func, tasks, workers, what="images", log_every=10.0, chunksize=3
     try:
         stream = pool.imap(func, tasks, chunksize=chunksize) if pool else map(func, tasks)
         for done, result in enumerate(stream, 1):
-            yield result
             now = time.time()
-            if now - last >= log_every or done == total:
+            if now - last >= log_every or done == total:    # before the yield: a consumer may stop after the last
                 rate = done / max(now - start, 1e-9)
                 LOG.info("%d/%d %s (%.0f%%), %.1f/s, ETA %s", done, total, what, 100.0 * done / total, rate,
                          format_duration((total - done) / rate))
                 last = now
+            yield result
     finally:
         if pool:
             pool.close()

@@ -55,7 +55,7 @@ def _require(path):
 
 def _lines(path):
     _require(path)
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         return [(number, line.split()) for number, line in enumerate(f, 1) if line.strip()]
 
 

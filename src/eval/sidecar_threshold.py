@@ -21,7 +21,7 @@ class ThresholdError(ValueError):
 
 def _read_json(path):
     try:
-        with open(path, "r", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             return json.load(f)
     except OSError as err:
         raise ThresholdError(f"cannot read {path}: {err.strerror}") from err
@@ -82,7 +82,7 @@ def sidecar_threshold(model_path, fusion):
     sidecar = model_path + ".json"
     if not os.path.isfile(sidecar):
         return None, None
-    with open(sidecar, "r", encoding="utf-8") as f:
+    with open(sidecar, encoding="utf-8") as f:
         stored = json.load(f).get("threshold")
     if stored is None:
         return None, None
