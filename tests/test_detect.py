@@ -164,6 +164,7 @@ def test_bad_inputs(detector, shared_dir, tmp_path):
     with pytest.raises(ValueError, match="expected an HxWx3 uint8 RGB image"):
         detector.detect(np.zeros((30, 30), np.uint8))
     assert detector.detect(np.full((120, 160, 3), 128, np.uint8)) == []
+    assert detector.detect(np.full((25, 4200, 3), 128, np.uint8)) == []  # shrunk to 2000x12: no pyramid level
     face_image = load_rgb(os.path.join(shared_dir, "data", "lfw", "images_150", "Zico", "Zico_0001.jpg"))
     reference = detector.detect(face_image)[0]
     grey = tmp_path / "grey.png"
