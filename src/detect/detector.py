@@ -158,6 +158,9 @@ class FaceDetector:
                     keep = nms(boxes, scores, 0.5)
                     found[k].append((boxes[keep], scores[keep], offsets[keep]))
             for k, index in enumerate(indices):
+                if not found[k]:  # a long thin image shrunk below P-Net's window: no scale to look at
+                    candidates[index] = np.zeros((0, 4), np.float32)
+                    continue
                 boxes, scores, offsets = (np.concatenate(parts) for parts in zip(*found[k]))
                 keep = nms(boxes, scores, 0.7)
                 candidates[index] = square(regress(boxes[keep], offsets[keep], inclusive=False))
