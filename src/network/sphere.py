@@ -7,6 +7,11 @@ connected layer maps the last feature map to the embedding, so its input size fo
 (112x96 -> 512x7x6, 112x112 -> 512x7x7). Initialisation follows the released Caffe prototxt: Xavier for
 the stride-2 convolutions (with bias) and the embedding layer, Gaussian(0, 0.01) for the residual
 convolutions (no bias), PReLU slopes 0.25.
+
+``embedding_bn=True`` appends a BatchNorm1d to the embedding (scale fixed at 1, learnt shift), the ``features``
+layer of iResNet and MobileFaceNet that the SphereFace networks lack. It centres every embedding dimension over
+the batch, so the embeddings of different people cannot drift into one narrow cone and their norm cannot grow
+without bound: what lets the s = 64 margin heads train on the LFW View 1 recipe (docs/RESULTS.md).
 """
 import math
 
@@ -17,6 +22,8 @@ from src.network import BACKBONES
 from src.network.prelu import prelu
 
 STAGE_CHANNELS = (64, 128, 256, 512)
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.9  # MindSpore's convention; equals PyTorch's momentum 0.1.
 DEPTHS = {
     "sphere4": (0, 0, 0, 0),
     "sphere10": (0, 1, 2, 0),
@@ -58,9 +65,10 @@ def feature_map_size(image_size, num_stages=4):
 
 
 class SphereNet(nn.Cell):
-    """SphereFace-N: four stages, then Dense -> embedding."""
+    """SphereFace-N: four stages, then Dense -> embedding (-> BatchNorm1d with ``embedding_bn``)."""
 
-    def __init__(self, units, embedding_size=512, image_size=(112, 96), width=1.0, in_channels=3):
+    def __init__(self, units, embedding_size=512, image_size=(112, 96), width=1.0, in_channels=3,
+                 embedding_bn=False):
         super().__init__()
         channels = [max(1, int(round(c * width))) for c in STAGE_CHANNELS]
         layers = []
@@ -73,15 +81,24 @@ class SphereNet(nn.Cell):
         height, width_out = feature_map_size(image_size)
         self.fc5 = nn.Dense(channels[-1] * height * width_out, embedding_size,
                             weight_init=XavierUniform(), bias_init="zeros")
+        self.embedding_bn = None
+        if embedding_bn:
+            self.embedding_bn = nn.BatchNorm1d(embedding_size, eps=BN_EPS, momentum=BN_MOMENTUM, gamma_init="ones",
+                                               beta_init="zeros", moving_mean_init="zeros", moving_var_init="ones")
+            self.embedding_bn.gamma.requires_grad = False
 
     def construct(self, x):
-        return self.fc5(self.flatten(self.features(x)))
+        x = self.fc5(self.flatten(self.features(x)))
+        if self.embedding_bn is not None:
+            x = self.embedding_bn(x)
+        return x
 
 
 def _register(name, units):
     @BACKBONES.register(name)
-    def factory(embedding_size=512, image_size=(112, 96), width=1.0):
-        return SphereNet(units, embedding_size=embedding_size, image_size=tuple(image_size), width=width)
+    def factory(embedding_size=512, image_size=(112, 96), width=1.0, embedding_bn=False):
+        return SphereNet(units, embedding_size=embedding_size, image_size=tuple(image_size), width=width,
+                         embedding_bn=embedding_bn)
     factory.__doc__ = f"{name}: residual units per stage {units}."
     return factory
 
