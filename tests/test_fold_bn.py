@@ -67,6 +67,16 @@ def test_folded_weights_formula():
                                rtol=1e-6)
 
 
-def test_sphere_networks_have_nothing_to_fold():
-    net = build_backbone("sphere4", embedding_size=8, image_size=SIZE, width=0.125)
-    assert fold_batch_norms(net) == 0
+def test_sphere_networks_fold_only_their_embedding_batch_norm():
+    assert fold_batch_norms(build_backbone("sphere4", embedding_size=8, image_size=SIZE, width=0.125)) == 0
+    net = build_backbone("sphere4", embedding_size=8, image_size=SIZE, width=0.125, embedding_bn=True)
+    images = Tensor(np.random.RandomState(2).uniform(-1, 1, (3, 3) + SIZE).astype(np.float32))
+    net.embedding_bn.moving_mean.set_data(Tensor(np.linspace(-1, 1, 8).astype(np.float32)))
+    net.embedding_bn.moving_variance.set_data(Tensor(np.linspace(0.5, 2, 8).astype(np.float32)))
+    net.set_train(False)
+    expected = net(images).asnumpy()
+    twin = build_backbone("sphere4", embedding_size=8, image_size=SIZE, width=0.125, embedding_bn=True)
+    load_param_into_net(twin, {p.name: Parameter(p.data.copy(), name=p.name) for p in net.get_parameters()})
+    assert fold_batch_norms(twin) == 1
+    twin.set_train(False)
+    np.testing.assert_allclose(twin(images).asnumpy(), expected, rtol=1e-4, atol=1e-5)

@@ -66,7 +66,7 @@ def fold_batch_norms(network):
             count += _fold_sequence(cell, name)
         for layer_name, bn_name in getattr(cell, "FOLDABLE", ()):
             layer, bn = getattr(cell, layer_name), getattr(cell, bn_name)
-            if isinstance(bn, nn.Identity):
+            if not isinstance(bn, BATCH_NORMS):  # absent (None) or folded already
                 continue
             setattr(cell, layer_name, folded_layer(layer, bn))
             setattr(cell, bn_name, nn.Identity())
