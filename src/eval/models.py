@@ -8,7 +8,7 @@ from src.deploy.exported import load_mindir
 from src.network import build_backbone_from_config
 from src.network.fold_bn import fold_batch_norms
 from src.network.weights import load_backbone_weights
-from src.train.checkpoint import DIVERGED_SUFFIX
+from src.network.weights import DIVERGED_SUFFIX
 
 
 def _natural_key(path):

@@ -5,6 +5,9 @@ import os
 import mindspore as ms
 import numpy as np
 
+# A checkpoint set aside by a rollback after non-finite steps (src/train/checkpoint.py): never a model to load.
+DIVERGED_SUFFIX = ".diverged.ckpt"
+
 PREFIX = "backbone."
 
 

@@ -18,13 +18,12 @@ import mindspore as ms
 
 from src.heads.head import legacy_names
 from src.heads.partial_fc import shard_entries, sharded_parameters
-from src.network.weights import check_parameters
+from src.network.weights import DIVERGED_SUFFIX, check_parameters
 from src.train.run_state import RunState
 
 LOG = logging.getLogger(__name__)
 PATTERN = re.compile(r"step_(\d+)\.ckpt$")
 BEST_NAME = "best.ckpt"
-DIVERGED_SUFFIX = ".diverged.ckpt"
 CRC_MARK = b"crc_num"
 CRC_TRAILER = len(CRC_MARK) + 10
 # Parameters not restored: the per-step learning rates are rebuilt from the config and the run's lr_factor.
