@@ -26,7 +26,7 @@ sys.path.insert(0, ROOT)
 
 from eval import evaluate  # noqa: E402
 from export import export  # noqa: E402
-from src.data.digits import TASKS, heldout_classes, prepare_digits  # noqa: E402
+from src.data.digits import DEMO_TASK, TASKS, heldout_classes, prepare_digits  # noqa: E402
 from src.data.preprocess import load_rgb, to_input  # noqa: E402
 from src.data.readers import read_samples  # noqa: E402
 from src.eval.embed import embed_images  # noqa: E402
@@ -130,7 +130,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--heads", nargs="+", default=DEFAULT_HEADS, choices=HEADS.names(),
                         help=f"heads to train, one run each (default {' '.join(DEFAULT_HEADS)})")
-    parser.add_argument("--task", default="unseen_scans", choices=sorted(TASKS), help="the verification task")
+    parser.add_argument("--task", default=DEMO_TASK, choices=sorted(TASKS),
+                        help="the verification task (src/data/digits.py)")
     parser.add_argument("--output_dir", default="output/digits_demo")
     parser.add_argument("--plot_dim", type=int, default=3, choices=(0, 2, 3),
                         help="embedding size of the feature-plot run (0: no plot)")

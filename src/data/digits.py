@@ -22,6 +22,7 @@ TASKS = {
                     "trained on its first two thirds",
     "unseen_digits": "pairs of scans of the held-out digits 7-9, digits 0-6 trained on (open set)",
 }
+DEMO_TASK = "unseen_scans"
 TRAIN_CLASSES = tuple(range(7))
 HELDOUT_CLASSES = (7, 8, 9)
 TRAIN_SHARE = 2 / 3
