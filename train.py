@@ -87,10 +87,10 @@ def start_state(cfg, step_cell, lrs, fresh, checkpoint_folder):
     if found is not None:
         path, entries = found
         state = restore(step_cell, entries, path)
-        for key in ("backbone", "head"):  # same parameter shapes (CosFace, ArcFace, ...) would load silently
-            if getattr(state, key) and getattr(state, key) != getattr(fresh, key):
+        for key, flag in (("backbone", "backbone"), ("head", "head.type")):  # same parameter shapes (CosFace,
+            if getattr(state, key) and getattr(state, key) != getattr(fresh, key):  # ArcFace) would load silently
                 raise ConfigError(f"{path} continues a run of {key}={getattr(state, key)}, this config has "
-                                  f"{getattr(fresh, key)}: resume with --{key}={getattr(state, key)}, or start a new "
+                                  f"{getattr(fresh, key)}: resume with --{flag}={getattr(state, key)}, or start a new "
                                   f"run in another output_dir")
         for key in ("seed", "global_batch"):
             if getattr(state, key) != getattr(fresh, key):

@@ -64,7 +64,7 @@ def test_infer_folder_output_in_a_new_folder_exits_0(digits, checkpoint, tmp_pat
     """infer.py run as a script: the --out folder is created before the embedding, and the run exits 0."""
     images = os.path.join(digits["eval_root"], min(os.listdir(digits["eval_root"])))
     out = tmp_path / "new" / "emb.npy"
-    result = subprocess.run([sys.executable, "infer.py", "--folder", images, "--out", str(out), *TINY,
+    result = subprocess.run([sys.executable, "infer.py", "--folder", images, "--out", str(out), "--aligned", *TINY,
                              f"--ckpt_file={checkpoint}"], cwd=ROOT, capture_output=True, text=True, timeout=300,
                             check=False)
     assert result.returncode == 0, result.stderr[-2000:]

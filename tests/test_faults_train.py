@@ -36,8 +36,8 @@ def max_weight(path):
 def test_non_finite_float_settings_are_refused(text):
     with pytest.raises(ConfigError, match="config key 'lr': .* is not a finite number"):
         load_config([f"--lr={text}"])
-    with pytest.raises(ConfigError, match="config key 'margin_m': .* is not a finite number"):
-        load_config([f"--margin_m={text}"])
+    with pytest.raises(ConfigError, match="config key 'head.s': .* is not a finite number"):
+        load_config([f"--head={{type: cosface, s: {text}}}"])
 
 
 def test_nan_streak_rolls_back_to_weights_from_before_it(data, tmp_path):
@@ -97,10 +97,10 @@ def test_resume_on_a_full_disk_names_the_file_and_leaves_no_temporary(data, tmp_
 def test_resume_from_a_run_of_another_head_is_refused(data, tmp_path):
     """CosFace and ArcFace heads have the same parameter shapes: without the check the run would go on silently
     with the other head."""
-    run(data, tmp_path, head="cosface", max_steps=2, save_interval=2)
+    run(data, tmp_path, head="{type: cosface}", max_steps=2, save_interval=2)
     with pytest.raises(ConfigError, match="step_00000002.ckpt continues a run of head=cosface, this config has "
-                                          "arcface: resume with --head=cosface"):
-        run(data, tmp_path, head="arcface", max_steps=4, resume="auto")
+                                          "arcface: resume with --head.type=cosface"):
+        run(data, tmp_path, head="{type: arcface}", max_steps=4, resume="auto")
 
 
 def test_checkpoint_of_another_code_base_is_named(data, tmp_path):
