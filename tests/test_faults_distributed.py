@@ -48,3 +48,29 @@ def test_killed_worker_is_named_by_the_launcher(tmp_path):
     assert "continue with the same command and --resume" in output
     log = (out / "log_rank0.txt").read_text().splitlines()
     assert f"ERROR launcher: worker 1 (pid {pid}) ended by SIGKILL" in log[-3]
+
+
+def test_report_names_a_worker_that_stopped_on_an_error(tmp_path):
+    """Fast: the report read from logs in the formats msrun and train.py write (a worker whose own disk is full
+    stops with train.py's one-line error; msrun reports its exit code and stops the others)."""
+    from tools.distributed_report import report
+    logs = tmp_path / "msrun_log"
+    logs.mkdir()
+    (logs / "worker_0.log").write_text("[WARNING] DEVICE(4100,7f,python):2026-12-01 ... sync start!\n")
+    (logs / "worker_1.log").write_text(
+        "[WARNING] DEVICE(4102,7f,python):2026-12-01 ... sync start!\n"
+        "error: could not write checkpoint run/checkpoints_rank1/step_00000040.ckpt: [Errno 28] No space left on "
+        "device; the checkpoints written before are intact\n")
+    (tmp_path / "log_rank1.txt").write_text("12:00:01 INFO epoch 6 step 40/100 loss 0.3 acc 0.8 lr 0.05 ...\n")
+    console = tmp_path / "msrun_console.log"
+    console.write_text("[ERROR] ME(4000:1,MainProcess):... Worker process 4102 exit with exception. Error code: 1.\n")
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "step_00000035.ckpt").write_bytes(b"")
+    lines = report(str(tmp_path), str(console))
+    assert lines[0] == (
+        "worker 1 (pid 4102) stopped: could not write checkpoint run/checkpoints_rank1/step_00000040.ckpt: [Errno 28] "
+        "No space left on device; the checkpoints written before are intact; last logged step 40 of 100")
+    assert lines[-1].startswith(f"newest checkpoint: {tmp_path / 'checkpoints' / 'step_00000035.ckpt'}")
+    (logs / "worker_1.log").write_text("[WARNING] DEVICE(4102,7f,python):2026-12-01 ... sync start!\n")
+    assert report(str(tmp_path), str(console))[0] == ("worker 1 (pid 4102) exited with status 1; last logged step "
+                                                      "40 of 100")

@@ -59,10 +59,10 @@ def worker_lines(output_dir, console):
         steps = STEP_LINE.findall(read(os.path.join(output_dir, f"log_rank{rank}.txt")))
         where = f"last logged step {steps[-1][0]} of {steps[-1][1]}" if steps else "no step logged"
         errors = [line[len("error: "):] for line in text.splitlines() if line.startswith("error: ")]
-        if pid in exits:
-            lines.append(f"worker {rank} (pid {pid}) {describe_exit(exits[pid])}; {where}")
-        elif errors:
+        if errors:
             lines.append(f"worker {rank} (pid {pid}) stopped: {errors[-1]}; {where}")
+        elif pid in exits:
+            lines.append(f"worker {rank} (pid {pid}) {describe_exit(exits[pid])}; {where}")
         elif rank in timed_out:
             finished = "finished " in read(os.path.join(output_dir, f"log_rank{rank}.txt"))
             lines.append(f"worker {rank} (pid {pid}) " + ("finished its steps, then timed out at shutdown (MindSpore "

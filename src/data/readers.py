@@ -35,15 +35,18 @@ def parse_label(text):
         raise ValueError(f"label {text!r} is not an integer") from None
 
 
-def split_fields(text):
-    """A line's fields: tab-separated when the line has a tab (so paths may hold spaces), else split on spaces."""
-    if "\t" in text:
-        return [field.strip() for field in text.split("\t") if field.strip()]
-    return text.split()
+def split_fields(text, count):
+    """A line's fields, split on white space; when that does not give ``count`` fields and the line has a tab, the
+    path is everything before the first tab (so a path may hold spaces) and the rest is split on white space."""
+    fields = text.split()
+    if len(fields) != count and "\t" in text:
+        path, rest = text.split("\t", 1)
+        fields = [path.strip()] + rest.split()
+    return fields
 
 
 def parse_plain(text):
-    fields = split_fields(text)
+    fields = split_fields(text, 2)
     if len(fields) != 2:
         hint = "; a path with spaces? separate the fields with a tab" if "\t" not in text and len(fields) > 2 else ""
         raise ValueError(f"expected 'path label', got {len(fields)} fields{hint}")
@@ -51,7 +54,7 @@ def parse_plain(text):
 
 
 def parse_sphereface(text):
-    fields = split_fields(text)
+    fields = split_fields(text, 12)
     if len(fields) != 12:
         raise ValueError(f"expected 'path label x1 y1 ... x5 y5' (12 fields), got {len(fields)} fields")
     try:

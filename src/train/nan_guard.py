@@ -18,7 +18,8 @@ class NonFiniteGuard:
     caller restores the newest checkpoint and multiplies the learning rate by ``lr_factor``), raises
     ``NonFiniteLossError`` under "stop" or once ``max_rollbacks`` rollbacks are spent, and returns None otherwise.
     Under mixed precision a step whose loss is finite but whose scaled gradients overflowed is the loss scaler's
-    business (it lowers the scale) and does not count.
+    business (it lowers the scale) and does not count. ``streak_start`` is the first step of the current run of
+    non-finite steps (the rollback goes to a checkpoint from before it), ``skipping`` is true while one goes on.
     """
 
     def __init__(self, policy="rollback", patience=10, lr_factor=0.5, max_rollbacks=3):
