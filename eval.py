@@ -31,11 +31,10 @@ from src.eval.targets import check_select, load_target, selection_score, targets
 from src.eval.thresholds import deployable_thresholds
 from src.eval.verify import evaluate_embeddings
 from src.model_utils.cli import run_main
-from src.model_utils.config import load_config
+from src.model_utils.config import DEFAULT_CONFIG, load_config
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 LOG = logging.getLogger("facerec.eval")
 
 

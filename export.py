@@ -37,13 +37,12 @@ from src.deploy.onnx_graph import repair_onnx
 from src.deploy.parity import MAX_ABS_DIFF, MIN_COSINE, image_inputs, parity, random_inputs
 from src.eval.sidecar_threshold import threshold_from_eval
 from src.model_utils.cli import run_main
-from src.model_utils.config import load_config
+from src.model_utils.config import DEFAULT_CONFIG, load_config
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 from src.network import build_backbone_from_config
 from src.network.weights import load_backbone_weights
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 EXTENSIONS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 ONNX_INPUT, ONNX_OUTPUT = "image", "embedding"
 LOG = logging.getLogger("facerec.export")

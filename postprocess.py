@@ -18,10 +18,9 @@ from src.eval.embed import fuse
 from src.eval.report import accuracy_line, summary_line
 from src.eval.verify import verification_metrics
 from src.model_utils.cli import run_main
-from src.model_utils.config import load_config
+from src.model_utils.config import DEFAULT_CONFIG, load_config
 from src.model_utils.logger import setup_logging
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 LOG = logging.getLogger("facerec.postprocess")
 
 

@@ -22,10 +22,9 @@ from src.eval.pair_record import PAIRS_FILE, write_pair_record
 from src.eval.images import load_pair_images
 from src.eval.sources import read_pair_set
 from src.model_utils.cli import run_main
-from src.model_utils.config import load_config
+from src.model_utils.config import DEFAULT_CONFIG, load_config
 from src.model_utils.logger import setup_logging
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 LOG = logging.getLogger("facerec.preprocess")
 
 

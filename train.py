@@ -16,11 +16,11 @@ from mindspore import nn, ops, Tensor
 
 from src.data.check import load_training_list
 from src.data.dataset import ImagesUnreachable, batches, create_train_dataset
-from src.data.sampler import steps_per_epoch
+from src.data.sampler import epoch_of_step, steps_per_epoch
 from src.eval.targets import check_select, targets_from_config
 from src.heads import build_head_from_config
 from src.model_utils.cli import run_main
-from src.model_utils.config import ConfigError, load_config
+from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 from src.network import build_backbone_from_config
@@ -39,7 +39,6 @@ from src.train.run_state import RunState
 from src.train.train_step import TrainStep
 from src.train.validation import Validator, track_best
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 LOG = logging.getLogger("facerec.train")
 VAL_KEYS = ("accuracy", "std", "auc", "eer")
 
@@ -210,7 +209,7 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
                 signals.reinstall()
                 loss = float(loss)
                 state.step += 1
-                state.epoch = (state.step - 1) // epoch_steps + 1
+                state.epoch = epoch_of_step(state.step, epoch_steps)
                 done += 1
                 if done == 1:
                     LOG.info("first step (including graph compilation) took %.1f s", time.time() - start)
