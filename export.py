@@ -31,7 +31,7 @@ import mindspore as ms
 import numpy as np
 
 from src.data.alignment import template_for
-from src.data.preprocess import CHANNEL_ORDER, MEAN, SCALE
+from src.data.image_io import CHANNEL_ORDER, MEAN, SCALE
 from src.deploy.exported import load_exported
 from src.deploy.onnx_graph import repair_onnx
 from src.deploy.parity import MAX_ABS_DIFF, MIN_COSINE, image_inputs, parity, random_inputs

@@ -30,12 +30,12 @@ from src.train.interrupt import StopSignals
 from src.train.lr_schedule import learning_rates
 from src.train.metrics_log import MetricsLog
 from src.train.nan_guard import NonFiniteGuard, NonFiniteLossError
-from src.train.network import FaceTrainNetwork
 from src.train.optimizer import build_optimizer, set_learning_rates
 from src.train.output_files import write_text_atomic
 from src.train.progress import Progress
 from src.train.run_lock import RunLock
 from src.train.run_state import RunState
+from src.train.train_network import FaceTrainNetwork
 from src.train.train_step import TrainStep
 from src.train.validation import Validator, track_best
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from src.data.dataset import FaceSource, TooManyBadImages, create_train_dataset, prepare_image
-from src.data.preprocess import load_rgb, to_input
+from src.data.image_io import load_rgb, to_input
 from src.data.readers import read_training_list
 from src.data.recordio import write_face_rec
 from src.data.samples import Sample

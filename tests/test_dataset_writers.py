@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from src.data.alignment import align_face, template_for
+from src.data.image_io import decode_rgb
 from src.data.images import load_sample_image
-from src.data.preprocess import decode_rgb
 from src.data.readers import read_training_list
 from src.data.samples import read_class_names
 from src.eval.binset import read_bin
-from src.eval.images import PairImageError
+from src.eval.pair_images import PairImageError
 from tools import make_bin, make_rec
 
 SIZE = (16, 12)

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from src.data.preprocess import load_rgb
+from src.data.image_io import load_rgb
 from src.detect import FaceDetector, ImageTooSmallError, WeightsError
 from src.detect.boxes import nms, proposals, square
 from src.detect.detector import Face, _to_input, central_first

@@ -201,8 +201,8 @@ def test_stateful_heads_survive_save_and_load(tmp_path):
 
 def test_label_smoothing_does_not_touch_the_margin():
     """The head sees the hard label: its logits are the same whatever the loss's smoothing."""
-    from src.train.network import FaceTrainNetwork
     from src.network import build_backbone
+    from src.train.train_network import FaceTrainNetwork
     backbone = build_backbone("sphere4", embedding_size=EMB, image_size=(16, 16), width=0.125)
     head = build_head("cosface", embedding_size=EMB, num_classes=CLASSES)
     images = Tensor(np.random.default_rng(0).normal(size=(4, 3, 16, 16)).astype(np.float32))

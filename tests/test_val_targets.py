@@ -8,7 +8,7 @@ import pytest
 
 import eval as eval_cli
 import train as train_script
-from src.eval.images import PairImageError, load_pair_images
+from src.eval.pair_images import PairImageError, load_pair_images
 from src.eval.pairs import PairsFormatError, read_pairs
 from src.eval.sources import read_pair_set
 from src.eval.targets import selection_score, targets_from_config

@@ -28,7 +28,7 @@ from src.heads import HEADS  # noqa: E402
 from src.model_utils.cli import run_main  # noqa: E402
 from src.model_utils.config import load_config  # noqa: E402
 from src.model_utils.logger import setup_logging  # noqa: E402
-from src.data.preprocess import load_rgb  # noqa: E402
+from src.data.image_io import load_rgb  # noqa: E402
 from src.train.checkpoint import list_checkpoints  # noqa: E402
 from train import train  # noqa: E402
 

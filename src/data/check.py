@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from src.data.image_header import image_size
+from src.data.image_io import ImageDecodeError
 from src.data.images import load_sample_image
 from src.data.landmarks import landmark_problem
-from src.data.preprocess import ImageDecodeError
 from src.data.readers import read_training_list
 from src.data.samples import CLASS_NAMES_FILE, sample_name, sample_origin, write_class_names
 

@@ -5,7 +5,7 @@ image file or a RecordIO record), aligns to the template when the sample has lan
 size), optionally jitters the crop (``align_jitter``: align into a window ``align_jitter`` pixels larger on every
 side and crop a random image_size window) and flips, keyed by (seed, epoch, index) so augmentation is
 reproducible whatever the worker scheduling. The pipeline then turns each image into the network input with
-``to_input`` (``src/data/preprocess.py``, the one definition evaluation and export use too);
+``to_input`` (``src/data/image_io.py``, the one definition evaluation and export use too);
 ``ShardedStreamSampler`` shards it across ranks.
 An image that fails to decode (or to align) is logged with its path, counted and replaced by the next readable
 sample; when more distinct images than ``max_bad_fraction`` of the list (at least one is always tolerated) have
@@ -20,10 +20,10 @@ import mindspore.dataset as ds
 import numpy as np
 
 from src.data.alignment import AlignmentError, align_face
+from src.data.image_io import ImageDecodeError, resize_to, to_input
 from src.data.images import load_sample_image
-from src.data.preprocess import ImageDecodeError, resize_to, to_input
-from src.data.samples import sample_name
 from src.data.sampler import ShardedStreamSampler
+from src.data.samples import sample_name
 
 LOG = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import time
 import mindspore as ms
 import numpy as np
 
-from src.data.preprocess import to_input
+from src.data.image_io import to_input
 
 LOG = logging.getLogger(__name__)
 FUSIONS = ("orig", "concat", "sum")

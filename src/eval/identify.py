@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from src.data.alignment import AlignmentError
+from src.data.image_io import ImageDecodeError
 from src.data.landmarks import LandmarkFormatError
-from src.data.preprocess import ImageDecodeError
 from src.detect import NoFaceError
 from src.eval.gallery import (
     Gallery,

@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from src.data.alignment import AlignmentError, align_face
-from src.data.preprocess import load_rgb
+from src.data.image_io import load_rgb
 from src.eval.embed import embed_images
 from src.eval.ijb_meta import IJBFormatError
 from src.eval.ijb_metrics import PROTOCOLS, identification_all, verification

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from src.eval.images import load_pair_images
+from src.eval.pair_images import load_pair_images
 from src.eval.pairs import drop_missing_images
 from src.eval.sources import read_pair_set
 from src.model_utils.config import ConfigError
