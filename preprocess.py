@@ -22,7 +22,7 @@ from src.eval.pair_images import load_pair_images
 from src.eval.pair_record import PAIRS_FILE, write_pair_record
 from src.eval.sources import read_pair_set
 from src.model_utils.cli import run_main
-from src.model_utils.config import DEFAULT_CONFIG, load_config
+from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config
 from src.model_utils.logger import setup_logging
 
 LOG = logging.getLogger("facerec.preprocess")
@@ -48,7 +48,7 @@ def preprocess(cfg):
     setup_logging()
     for key in ("eval_pairs", "infer_input_dir"):
         if getattr(cfg, key) is None:
-            raise ValueError(f"config key '{key}' is not set")
+            raise ConfigError(f"config key '{key}' is not set")
     image_size = input_size_from_sidecar(cfg.model_info) if cfg.model_info else list(cfg.image_size)
     pair_set = read_pair_set(cfg.eval_pairs, cfg.eval_pairs_format, cfg.eval_root, cfg.eval_image_ext)
     LOG.info("%d pairs, %d images from %s; inputs %dx%d", len(pair_set.issame), len(pair_set.relpaths),

@@ -168,7 +168,7 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
         LOG.warning("%s", lock_warning)
     batch_size = device_batch_size(cfg, group_size)
     if cfg.train_list is None:
-        raise ValueError("config key 'train_list' is not set: give the training list file")
+        raise ConfigError("config key 'train_list' is not set: give the training list file")
     samples, num_classes = load_training_list(cfg.train_list, cfg.list_format, cfg.train_root, cfg.num_classes,
                                               os.path.join(cfg.output_dir, "checkpoints") if rank == 0 else None)
     LOG.info("%d images of %d classes from %s; rank %d of %d", len(samples), num_classes, cfg.train_list,

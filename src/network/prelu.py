@@ -24,6 +24,7 @@ import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
 from src.kernels.build import KernelBuildError, compiled_library
+from src.model_utils.config import ConfigError
 from src.model_utils.device import configured_cpu_threads
 
 KERNELS = ("native", "cpu_aot")
@@ -43,8 +44,8 @@ def resolve_prelu_kernel(requested, device_target):
     if requested == "native":
         return "native"
     if requested == "cpu_aot" and device_target != "CPU":
-        raise ValueError(f"prelu_kernel: cpu_aot runs only with device_target CPU, not {device_target}; "
-                         "use auto or native")
+        raise ConfigError(f"config key 'prelu_kernel': cpu_aot runs only with device_target CPU, not "
+                          f"{device_target}; use auto or native")
     if requested == "auto" and device_target != "CPU":
         return "native"
     try:
