@@ -25,7 +25,7 @@ from src.data.images import load_sample_image
 from src.data.sampler import ShardedStreamSampler
 from src.data.samples import sample_name
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.data")
 
 
 class TooManyBadImages(RuntimeError):

@@ -8,7 +8,7 @@ import numpy as np
 
 from src.data.image_io import to_input
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.eval")
 FUSIONS = ("orig", "concat", "sum")
 FUSION_DESCRIPTIONS = {"orig": "the embedding of the image alone",
                        "concat": "[f(image), f(mirrored image)] concatenated (SphereFace)",

@@ -18,7 +18,7 @@ from src.eval.ijb_metrics import PROTOCOLS, identification_all, verification
 from src.eval.ijb_templates import image_features, template_features
 from src.model_utils.progress import format_duration
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.eval")
 
 
 def aligned_faces(meta, indices, image_size):

@@ -18,7 +18,7 @@ import numpy as np
 
 from src.data.text_lines import text_lines
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.eval")
 NUM_FOLDS = 10
 
 

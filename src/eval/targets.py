@@ -16,7 +16,7 @@ from src.eval.pairs import drop_missing_images
 from src.eval.sources import read_pair_set
 from src.model_utils.config import ConfigError
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.eval")
 SELECT_MEAN = "mean"
 
 

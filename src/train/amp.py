@@ -6,7 +6,7 @@ import mindspore as ms
 
 from src.model_utils.config import ConfigError
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.train")
 AMP_DEVICES = ("GPU", "Ascend")
 
 

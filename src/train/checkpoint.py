@@ -17,7 +17,7 @@ import mindspore as ms
 from src.network.weights import check_parameters
 from src.train.run_state import RunState
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.train")
 PATTERN = re.compile(r"step_(\d+)\.ckpt$")
 BEST_NAME = "best.ckpt"
 DIVERGED_SUFFIX = ".diverged.ckpt"

@@ -5,7 +5,7 @@ import time
 from src.data.sampler import epoch_of_step
 from src.model_utils.progress import format_duration
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.train")
 
 
 class Progress:
