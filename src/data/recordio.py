@@ -168,18 +168,6 @@ class FaceRecWriter:
         return count
 
 
-def write_face_rec(rec_path, images, image_size):
-    """Write an InsightFace dataset: ``images`` is [(encoded image bytes, label)] with labels 0..C-1, stored
-    grouped by label (``FaceRecWriter``). Returns the number of classes."""
-    ordered = sorted(images, key=lambda item: item[1])
-    num_classes = ordered[-1][1] + 1
-    writer = FaceRecWriter(rec_path, num_classes, image_size)
-    for data, label in ordered:
-        writer.add(data, label)
-    writer.close()
-    return num_classes
-
-
 def parse_index_line(fields, rec_size):
     if len(fields) != 2:
         raise ValueError(f"expected 'key offset', got {len(fields)} fields")
