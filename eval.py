@@ -31,11 +31,10 @@ from src.eval.targets import check_select, load_target, selection_score, targets
 from src.eval.thresholds import deployable_thresholds
 from src.eval.verify import evaluate_embeddings
 from src.model_utils.cli import run_main
-from src.model_utils.config import load_config
+from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 LOG = logging.getLogger("facerec.eval")
 
 
@@ -151,13 +150,13 @@ def evaluate(cfg):
     LOG.info(describe_device(cfg))
     if cfg.ijb:
         if cfg.ckpt_file is None and cfg.ijb_features is None:
-            raise ValueError("config key 'ckpt_file' is not set (nor 'ijb_features')")
+            raise ConfigError("config key 'ckpt_file' is not set (nor 'ijb_features')")
         return evaluate_ijb(cfg)
     if cfg.ckpt_file is None:
-        raise ValueError("config key 'ckpt_file' is not set")
+        raise ConfigError("config key 'ckpt_file' is not set")
     targets = targets_from_config(cfg, "eval_pairs")
     if not targets:
-        raise ValueError("config key 'eval_pairs' is not set (nor 'val_targets'): give the pair set(s)")
+        raise ConfigError("config key 'eval_pairs' is not set (nor 'val_targets'): give the pair set(s)")
     multi = bool(cfg.val_targets)
     if multi:
         check_select(cfg.val_select, targets)

@@ -31,20 +31,19 @@ import mindspore as ms
 import numpy as np
 
 from src.data.alignment import template_for
-from src.data.preprocess import CHANNEL_ORDER, MEAN, SCALE
+from src.data.image_io import CHANNEL_ORDER, MEAN, SCALE
 from src.deploy.exported import load_exported
 from src.deploy.onnx_graph import repair_onnx
 from src.deploy.parity import MAX_ABS_DIFF, MIN_COSINE, image_inputs, parity, random_inputs
 from src.eval.sidecar_threshold import threshold_from_eval
 from src.model_utils.cli import run_main
-from src.model_utils.config import load_config
+from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 from src.network import build_backbone_from_config
 from src.network.fold_bn import fold_batch_norms
 from src.network.weights import load_backbone_weights
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 EXTENSIONS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 ONNX_INPUT, ONNX_OUTPUT = "image", "embedding"
 LOG = logging.getLogger("facerec.export")
@@ -76,16 +75,17 @@ def preprocessing_record(cfg):
 def check_request(cfg):
     """Refuse what cannot be done here before any work, with the reason."""
     if cfg.ckpt_file is None:
-        raise ValueError("config key 'ckpt_file' is not set: give the checkpoint to export")
+        raise ConfigError("config key 'ckpt_file' is not set: give the checkpoint to export")
     if cfg.file_format == "AIR":
         if cfg.device_target != "Ascend":
-            raise ValueError("file_format AIR can only be exported with device_target Ascend (MindSpore writes AIR "
-                             "only on the Ascend backend); use MINDIR or ONNX here")
+            raise ConfigError("config key 'file_format': AIR can only be exported with device_target Ascend "
+                              "(MindSpore writes AIR only on the Ascend backend); use MINDIR or ONNX here")
         if cfg.dynamic_batch:
-            raise ValueError("dynamic_batch is supported for MINDIR and ONNX, not AIR")
+            raise ConfigError("config key 'dynamic_batch': a dynamic batch is supported for MINDIR and ONNX, not AIR")
         if cfg.verify:
-            raise ValueError("--verify runs MINDIR (MindSpore) and ONNX (onnxruntime) files; an AIR file cannot be "
-                             "loaded back here: verify the MINDIR of the same checkpoint instead")
+            raise ConfigError("config key 'verify': --verify runs MINDIR (MindSpore) and ONNX (onnxruntime) files; "
+                              "an AIR file cannot be loaded back here: verify the MINDIR of the same checkpoint "
+                              "instead")
 
 
 def example_input(cfg):

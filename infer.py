@@ -40,11 +40,10 @@ from src.eval.identify import FACE_ERRORS
 from src.eval.predictor import Predictor
 from src.model_utils.cli import run_main
 from src.eval.progress_bar import ProgressBar
-from src.model_utils.config import load_config, load_schema
+from src.model_utils.config import DEFAULT_CONFIG, load_config, load_schema
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 CHUNK = 256
 NO_THRESHOLD = ("no same_threshold set: pass --same_threshold=T, the thd= eval.py prints for this model, to decide "

@@ -16,12 +16,12 @@ from mindspore import nn, ops, Tensor
 
 from src.data.check import load_training_list
 from src.data.dataset import ImagesUnreachable, batches, create_train_dataset
-from src.data.sampler import steps_per_epoch
+from src.data.sampler import epoch_of_step, steps_per_epoch
 from src.eval.targets import check_select, targets_from_config
 from src.heads import build_head_from_config
 from src.heads.partial_fc import gather_sharded
 from src.model_utils.cli import run_main
-from src.model_utils.config import ConfigError, load_config
+from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 from src.network import build_backbone_from_config
@@ -31,16 +31,15 @@ from src.train.interrupt import StopSignals
 from src.train.lr_schedule import learning_rates
 from src.train.metrics_log import MetricsLog
 from src.train.nan_guard import NonFiniteGuard, NonFiniteLossError
-from src.train.network import FaceTrainNetwork
 from src.train.optimizer import build_optimizer, set_learning_rates
 from src.train.output_files import write_text_atomic
 from src.train.progress import Progress
 from src.train.run_lock import RunLock
 from src.train.run_state import RunState
+from src.train.train_network import FaceTrainNetwork
 from src.train.train_step import TrainStep
 from src.train.validation import Validator, track_best
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 LOG = logging.getLogger("facerec.train")
 VAL_KEYS = ("accuracy", "std", "auc", "eer")
 
@@ -174,7 +173,7 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
         LOG.warning("%s", lock_warning)
     batch_size = device_batch_size(cfg, group_size)
     if cfg.train_list is None:
-        raise ValueError("config key 'train_list' is not set: give the training list file")
+        raise ConfigError("config key 'train_list' is not set: give the training list file")
     samples, num_classes = load_training_list(cfg.train_list, cfg.list_format, cfg.train_root, cfg.num_classes,
                                               os.path.join(cfg.output_dir, "checkpoints") if rank == 0 else None)
     LOG.info("%d images of %d classes from %s; rank %d of %d", len(samples), num_classes, cfg.train_list,
@@ -215,7 +214,7 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
                 signals.reinstall()
                 loss = float(loss)
                 state.step += 1
-                state.epoch = (state.step - 1) // epoch_steps + 1
+                state.epoch = epoch_of_step(state.step, epoch_steps)
                 done += 1
                 if done == 1:
                     LOG.info("first step (including graph compilation) took %.1f s", time.time() - start)

@@ -19,8 +19,8 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 
 from src.data.alignment import align_face  # noqa: E402
+from src.data.image_io import decode_rgb, load_rgb  # noqa: E402
 from src.data.landmarks import read_landmarks  # noqa: E402
-from src.data.preprocess import decode_rgb, load_rgb  # noqa: E402
 from src.data.samples import Sample  # noqa: E402
 
 LFW = os.path.join(ROOT, "..", "shared", "data", "lfw")

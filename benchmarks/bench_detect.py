@@ -23,8 +23,8 @@ import mindspore as ms
 import numpy as np
 
 from benchmarks.common import load_average, machine
+from src.data.image_io import load_rgb
 from src.data.landmarks import read_landmarks
-from src.data.preprocess import load_rgb
 from src.detect import FaceDetector
 from src.model_utils.device import set_cpu_threads
 

@@ -72,7 +72,7 @@ def worker(config):
     from src.heads import MARGINS, build_head
     from src.heads.partial_fc import PartialFCHead
     from src.model_utils.device import set_cpu_threads
-    from src.train.network import FaceTrainNetwork
+    from src.train.train_network import FaceTrainNetwork
     from src.train.optimizer import build_optimizer
     from src.train.train_step import TrainStep
 

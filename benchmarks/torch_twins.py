@@ -269,7 +269,7 @@ HEADS = {"linear": LinearHead, "normface": NormFaceHead, "cosface": CosFaceHead,
 
 
 class FaceTrainNetwork(nn.Module):
-    """Twin of ``src.train.network.FaceTrainNetwork``: (image, label) -> (loss, accuracy)."""
+    """Twin of ``src.train.train_network.FaceTrainNetwork``: (image, label) -> (loss, accuracy)."""
 
     def __init__(self, backbone, head):
         super().__init__()

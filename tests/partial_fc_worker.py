@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from src.heads import MARGINS, build_head
 from src.heads.partial_fc import PartialFCHead, sharded_parameters
 from src.train.grad_reduce import GradReducer
-from src.train.network import FaceTrainNetwork
+from src.train.train_network import FaceTrainNetwork
 from src.train.optimizer import build_optimizer
 from src.train.train_step import TrainStep
 

@@ -13,9 +13,9 @@ from src.network import build_backbone
 from src.network.weights import CheckpointMismatchError
 from src.train.checkpoint import (CheckpointError, CheckpointManager, find_resume, list_checkpoints,
                                   newest_complete, read_checkpoint, restore)
-from src.train.network import FaceTrainNetwork
 from src.train.optimizer import build_optimizer, set_learning_rates
 from src.train.run_state import RunState
+from src.train.train_network import FaceTrainNetwork
 from src.train.train_step import TrainStep
 
 BATCH = ms.Tensor(np.random.RandomState(0).randn(8, 3, 32, 32).astype(np.float32))

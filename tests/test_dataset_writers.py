@@ -10,14 +10,14 @@ import pytest
 from face_data import LFW, LFW_IMAGES, LFW_LANDMARKS, require_lfw
 
 from src.data.alignment import align_face, template_for
+from src.data.image_io import decode_rgb
 from src.data.images import load_sample_image
-from src.data.preprocess import decode_rgb
 from src.data.readers import read_training_list
-from src.data.samples import read_class_names
 from src.eval.binset import read_bin
-from src.eval.images import PairImageError, load_pair_images
+from src.eval.pair_images import PairImageError, load_pair_images
 from src.eval.pairs import drop_missing_images, read_pairs
 from src.eval.sources import read_pair_set
+from tests.face_data import read_class_map
 from tools import make_bin, make_rec
 
 SIZE = (16, 12)
@@ -53,7 +53,7 @@ def test_rec_round_trip_from_a_tree(tree, tmp_path):
     result = make_rec.make_rec(rec_args(root, tmp_path / "rec"))
     assert (result["images"], result["classes"], result["skipped"]) == (6, 3, [])
     assert open(tmp_path / "rec" / "property", encoding="utf-8").read() == "3,16,12"
-    assert read_class_names(str(tmp_path / "rec" / "class_names.txt")) == ["alice", "bob", "carol"]
+    assert read_class_map(str(tmp_path / "rec" / "class_names.txt")) == ["alice", "bob", "carol"]
     samples = read_training_list(str(tmp_path / "rec" / "train.rec"), "recordio").samples
     expected = sorted(images, key=lambda p: (p.split("/")[0], p))
     assert [s.label for s in samples] == [0, 1, 1, 2, 2, 2]

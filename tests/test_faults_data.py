@@ -9,7 +9,7 @@ import pytest
 from src.data.check import DataCheckError, load_training_list
 from src.data.dataset import FaceSource
 from src.data.image_header import image_size
-from src.data.preprocess import ImageDecodeError, load_rgb
+from src.data.image_io import ImageDecodeError, load_rgb
 from src.data.samples import Sample
 from tests.face_data import random_image, restore_logging, write_image  # noqa: F401
 from tools.check_dataset import main as check_main

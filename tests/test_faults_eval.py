@@ -12,7 +12,7 @@ import pytest
 
 import eval as eval_cli
 from src.data.digits import prepare_digits
-from src.eval.images import PairImageError
+from src.eval.pair_images import PairImageError
 from src.eval.sources import read_pair_set
 from src.network import build_backbone
 

@@ -18,8 +18,8 @@ import pytest
 
 import infer as infer_cli
 from src.data.alignment import align_face
+from src.data.image_io import load_rgb
 from src.data.landmarks import read_landmarks
-from src.data.preprocess import load_rgb
 from src.detect import Face
 from src.eval import predictor as predictor_module
 from src.eval.gallery import GalleryError, default_cache_path

@@ -19,7 +19,7 @@ from src.heads import MARGINS, build_head
 from src.heads.centres import init_centres, shard_range
 from src.heads.partial_fc import PartialFCHead, shard_entries, sharded_parameters
 from src.train.metrics_log import read_metrics
-from src.train.network import FaceTrainNetwork
+from src.train.train_network import FaceTrainNetwork
 
 EMB, CLASSES, BATCH = 8, 11, 6
 WORKER = os.path.join(ROOT, "tests", "partial_fc_worker.py")

@@ -10,8 +10,8 @@ from src.heads import build_head
 from src.model_utils.config import ConfigError
 from src.network import build_backbone
 from src.train.amp import build_loss_scaler, cast_o2, check_amp
-from src.train.network import FaceTrainNetwork
 from src.train.optimizer import build_optimizer, set_learning_rates
+from src.train.train_network import FaceTrainNetwork
 from src.train.train_step import TrainStep
 
 BATCH = ms.Tensor(np.random.RandomState(0).randn(8, 3, 32, 32).astype(np.float32))

@@ -9,7 +9,7 @@ from tiny_training import digits_subset, tiny_args
 
 import eval as eval_cli
 import train as train_script
-from src.eval.images import PairImageError, load_pair_images
+from src.eval.pair_images import PairImageError, load_pair_images
 from src.eval.pairs import PairsFormatError, read_pairs
 from src.eval.sources import read_pair_set
 from src.eval.targets import selection_score, targets_from_config

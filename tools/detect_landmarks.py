@@ -35,6 +35,7 @@ if ROOT not in sys.path:  # Run as a script: make `src` importable.
 from src.data.identity_tree import IMAGE_EXTENSIONS, scan_identity_tree
 from src.data.readers import format_line
 from src.data.samples import write_class_names
+from src.data.text_lines import text_lines
 
 LOG = logging.getLogger("facerec.detect_landmarks")
 _worker = {}
@@ -64,8 +65,7 @@ def image_list(args):
     if not os.path.isdir(args.root):
         raise FileNotFoundError(f"image folder not found: {args.root}")
     if args.list:
-        with open(args.list, "r", encoding="utf-8") as f:
-            relpaths = [line.split()[0] for line in f if line.strip()]
+        relpaths = [text.split()[0] for _, text in text_lines(args.list)]
     elif args.labels:
         relpaths = [p for paths in scan_identity_tree(args.root).values() for p in paths]
     else:

@@ -31,7 +31,7 @@ from src.data.align_files import write_atomic  # noqa: E402
 from src.data.face_encode import ENCODINGS, FITS, FaceTask, try_prepare_face  # noqa: E402
 from src.data.landmarks import read_landmarks  # noqa: E402
 from src.data.parallel import ordered_map  # noqa: E402
-from src.eval.images import PairImageError  # noqa: E402
+from src.eval.pair_images import PairImageError  # noqa: E402
 from src.eval.pairs import drop_missing_images  # noqa: E402
 from src.eval.sources import read_pair_set  # noqa: E402
 from src.model_utils.cli import run_main  # noqa: E402

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from skimage.transform import SimilarityTransform
 
-from src.data.preprocess import resize_to
+from src.data.image_io import resize_to
 
 SPHEREFACE_TEMPLATE = np.array([[30.2946, 51.6963], [65.5318, 51.5014], [48.0252, 71.7366],
                                 [33.5493, 92.3655], [62.7299, 92.2041]], np.float32)

@@ -16,13 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from src.data.image_header import image_size
+from src.data.image_io import ImageDecodeError
 from src.data.images import load_sample_image
 from src.data.landmarks import landmark_problem
-from src.data.preprocess import ImageDecodeError
 from src.data.readers import read_training_list
 from src.data.samples import CLASS_NAMES_FILE, sample_name, sample_origin, write_class_names
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.data")
 HISTOGRAM_EDGES = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
 ERROR_KINDS = ("malformed_lines", "labels_out_of_range", "missing_files", "undecodable_images",
                "bad_landmarks", "conflicting_duplicates")

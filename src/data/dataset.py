@@ -4,8 +4,9 @@
 image file or a RecordIO record), aligns to the template when the sample has landmarks (else resizes to the input
 size), optionally jitters the crop (``align_jitter``: align into a window ``align_jitter`` pixels larger on every
 side and crop a random image_size window) and flips, keyed by (seed, epoch, index) so augmentation is
-reproducible whatever the worker scheduling. The C++ pipeline then normalises (x - 127.5) / 128 and transposes
-to CHW; ``ShardedStreamSampler`` shards it across ranks.
+reproducible whatever the worker scheduling. The pipeline then turns each image into the network input with
+``to_input`` (``src/data/image_io.py``, the one definition evaluation and export use too);
+``ShardedStreamSampler`` shards it across ranks.
 An image that fails to decode (or to align) is logged with its path, counted and replaced by the next readable
 sample; when more distinct images than ``max_bad_fraction`` of the list (at least one is always tolerated) have
 failed, the run stops with an error. Each rank counts the images it reads.
@@ -15,19 +16,16 @@ import os
 import threading
 
 import cv2
-import mindspore as ms
 import mindspore.dataset as ds
-import mindspore.dataset.transforms as T
-import mindspore.dataset.vision as V
 import numpy as np
 
 from src.data.alignment import AlignmentError, align_face
+from src.data.image_io import ImageDecodeError, resize_to, to_input
 from src.data.images import load_sample_image
-from src.data.preprocess import MEAN, SCALE, ImageDecodeError, resize_to
-from src.data.samples import sample_name
 from src.data.sampler import ShardedStreamSampler
+from src.data.samples import sample_name
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.data")
 
 
 class TooManyBadImages(RuntimeError):
@@ -137,7 +135,6 @@ def create_train_dataset(samples, image_size, batch_size, seed=0, random_flip=Tr
                         max_bad_fraction=max_bad_fraction, align_jitter=align_jitter)
     dataset = ds.GeneratorDataset(source, column_names=["image", "label"], sampler=sampler,
                                   num_parallel_workers=num_workers, python_multiprocessing=False)
-    normalize = [V.Normalize(mean=[MEAN] * 3, std=[1.0 / SCALE] * 3), V.HWC2CHW(), T.TypeCast(ms.float32)]
-    dataset = dataset.map(operations=normalize, input_columns="image", num_parallel_workers=num_workers)
+    dataset = dataset.map(operations=to_input, input_columns="image", num_parallel_workers=num_workers)
     dataset = dataset.batch(batch_size, drop_remainder=True)
     return dataset, sampler, source

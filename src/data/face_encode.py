@@ -3,7 +3,7 @@ fitted when already aligned, and encoded.
 
 An already aligned image of the requested size keeps its original bytes (nothing is re-encoded, so a round trip
 is exact). Another size is refused (``fit: none``, the default: the message names the image) or fitted
-(``template`` / ``resize``, src/eval/images.py). Aligned and fitted faces are encoded as JPEG (quality
+(``template`` / ``resize``, src/eval/pair_images.py). Aligned and fitted faces are encoded as JPEG (quality
 ``quality``, as insightface's datasets) or PNG (lossless).
 """
 from dataclasses import dataclass
@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from src.data.alignment import AlignmentError, align_face, fit_aligned
-from src.data.preprocess import ImageDecodeError, decode_rgb
+from src.data.image_io import ImageDecodeError, decode_rgb
 
 FITS = ("none", "template", "resize")
 ENCODINGS = ("jpg", "png")

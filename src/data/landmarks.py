@@ -4,6 +4,8 @@ import os
 
 import numpy as np
 
+from src.data.text_lines import line_failed, text_lines
+
 
 class LandmarkFormatError(ValueError):
     """A malformed landmark line or a missing entry; the message names the file and line or image."""
@@ -14,18 +16,15 @@ def read_landmarks(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"landmark file not found: {path}")
     table = {}
-    with open(path, "r", encoding="utf-8-sig") as f:  # -sig: a byte-order mark of a Windows editor is dropped
-        for number, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 11:
-                raise LandmarkFormatError(f"{path}:{number}: expected a path and 10 coordinates, "
-                                          f"got {len(fields)} fields")
-            try:
-                table[fields[0]] = np.array(fields[1:], np.float32).reshape(5, 2)
-            except ValueError as err:
-                raise LandmarkFormatError(f"{path}:{number}: coordinates must be numbers") from err
+    for number, text in text_lines(path, LandmarkFormatError):
+        fields = text.split()
+        if len(fields) != 11:
+            line_failed(path, number, f"expected a path and 10 coordinates, got {len(fields)} fields",
+                        LandmarkFormatError)
+        try:
+            table[fields[0]] = np.array(fields[1:], np.float32).reshape(5, 2)
+        except ValueError:
+            line_failed(path, number, "coordinates must be numbers", LandmarkFormatError)
     return table
 
 

@@ -6,7 +6,7 @@ import time
 
 from src.model_utils.progress import format_duration
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.data")
 
 
 def ordered_map(func, tasks, workers, what="images", log_every=10.0, chunksize=32):

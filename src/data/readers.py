@@ -21,7 +21,8 @@ import numpy as np
 
 from src.data.identity_tree import scan_identity_tree, tree_training_list
 from src.data.recordio import read_face_rec
-from src.data.samples import LineError, Sample, TrainingList
+from src.data.samples import Sample, TrainingList
+from src.data.text_lines import line_failed, text_lines
 
 
 class ListFormatError(ValueError):
@@ -102,16 +103,6 @@ def line_error(list_format, text, err):
     return f"{err}{hint}: {text!r}"
 
 
-def decode_line(raw, number):
-    """Line ``number`` (bytes) as stripped text: UTF-8, a byte-order mark (Windows editors) dropped from the first
-    line, CR LF ends taken as LF; other encodings raise ``ValueError`` saying where."""
-    try:
-        return raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
-    except UnicodeDecodeError as err:
-        raise ValueError(f"not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}): save the list "
-                         f"as UTF-8, e.g. iconv -f latin1 -t utf-8") from None
-
-
 def read_text_list(list_path, root, list_format, errors=None):
     """Parse every line of a text list with the ``list_format`` line parser.
 
@@ -120,26 +111,13 @@ def read_text_list(list_path, root, list_format, errors=None):
     """
     parse = LINE_PARSERS[list_format]
     samples = []
-    with open(list_path, "rb") as f:
-        for number, raw in enumerate(f, 1):
-            try:
-                text = decode_line(raw, number)
-            except ValueError as err:
-                if errors is None:
-                    raise ListFormatError(f"{list_path}:{number}: {err}") from None
-                errors.append(LineError(list_path, number, str(err)))
-                continue
-            if not text or text.startswith("#"):
-                continue
-            try:
-                relpath, label, landmarks = parse(text)
-            except ValueError as err:
-                message = line_error(list_format, text, err)
-                if errors is None:
-                    raise ListFormatError(f"{list_path}:{number}: {message}") from None
-                errors.append(LineError(list_path, number, message))
-                continue
-            samples.append(Sample(os.path.join(root, relpath), label, landmarks, number))
+    for number, text in text_lines(list_path, ListFormatError, comments=True, errors=errors):
+        try:
+            relpath, label, landmarks = parse(text)
+        except ValueError as err:
+            line_failed(list_path, number, line_error(list_format, text, err), ListFormatError, errors)
+            continue
+        samples.append(Sample(os.path.join(root, relpath), label, landmarks, number))
     return samples
 
 

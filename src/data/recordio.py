@@ -19,6 +19,7 @@ import threading
 import numpy as np
 
 from src.data.samples import LineError, Sample, TrainingList
+from src.data.text_lines import line_failed, text_lines
 
 MAGIC = 0xCED7230A
 MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -167,18 +168,6 @@ class FaceRecWriter:
         return count
 
 
-def write_face_rec(rec_path, images, image_size):
-    """Write an InsightFace dataset: ``images`` is [(encoded image bytes, label)] with labels 0..C-1, stored
-    grouped by label (``FaceRecWriter``). Returns the number of classes."""
-    ordered = sorted(images, key=lambda item: item[1])
-    num_classes = ordered[-1][1] + 1
-    writer = FaceRecWriter(rec_path, num_classes, image_size)
-    for data, label in ordered:
-        writer.add(data, label)
-    writer.close()
-    return num_classes
-
-
 def parse_index_line(fields, rec_size):
     if len(fields) != 2:
         raise ValueError(f"expected 'key offset', got {len(fields)} fields")
@@ -196,20 +185,13 @@ def read_index(idx_path, rec_size, errors=None):
     if not os.path.isfile(idx_path):
         raise FileNotFoundError(f"RecordIO index not found: {idx_path} (expected next to the .rec file)")
     index = {}
-    with open(idx_path, "r", encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            try:
-                key, offset = parse_index_line(fields, rec_size)
-            except ValueError as err:
-                message = f"{err}: {line.strip()!r}"
-                if errors is None:
-                    raise RecordIOError(f"{idx_path}:{number}: {message}") from None
-                errors.append(LineError(idx_path, number, message))
-                continue
-            index[key] = (offset, number)
+    for number, text in text_lines(idx_path, RecordIOError, errors=errors):
+        try:
+            key, offset = parse_index_line(text.split(), rec_size)
+        except ValueError as err:
+            line_failed(idx_path, number, f"{err}: {text!r}", RecordIOError, errors)
+            continue
+        index[key] = (offset, number)
     return index
 
 

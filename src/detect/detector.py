@@ -23,7 +23,7 @@ import cv2
 import mindspore as ms
 import numpy as np
 
-from src.data.preprocess import MEAN, SCALE
+from src.data.image_io import MEAN, SCALE
 from src.detect.boxes import crop_windows, nms, proposals, regress, square
 from src.detect.resample import area_resize
 from src.detect.weights import load_nets

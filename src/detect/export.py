@@ -11,7 +11,7 @@ import os
 import mindspore as ms
 import numpy as np
 
-from src.data.preprocess import CHANNEL_ORDER, MEAN, SCALE
+from src.data.image_io import CHANNEL_ORDER, MEAN, SCALE
 from src.detect.detector import MAX_SIDE, PIXEL_SHIFT
 from src.detect.weights import PACKAGE, load_nets
 

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from src.data.preprocess import ImageDecodeError, load_rgb
+from src.data.image_io import ImageDecodeError, load_rgb
 from src.detect.detector import ImageTooSmallError
 
 SKIPS = ("no_face", "too_small", "unreadable")

@@ -18,7 +18,7 @@ import numpy as np
 from src.data.identity_tree import scan_identity_tree
 from src.eval.search_index import build_index
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.eval")
 CACHE_SUFFIX = ".gallery.npz"
 CACHE_FORMAT = 1
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from src.data.alignment import AlignmentError
+from src.data.image_io import ImageDecodeError
 from src.data.landmarks import LandmarkFormatError
-from src.data.preprocess import ImageDecodeError
 from src.detect import NoFaceError
 from src.eval.gallery import (
     Gallery,
@@ -29,7 +29,7 @@ from src.eval.gallery import (
 from src.eval.image_input import image_name
 from src.eval.progress_bar import ProgressBar
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.eval")
 # Errors of one image that leave no face to embed: unreadable, no face found, landmarks missing or unusable.
 FACE_ERRORS = (ImageDecodeError, NoFaceError, LandmarkFormatError, AlignmentError)
 # Config keys that change a face's embedding (with the model file and how faces are found).

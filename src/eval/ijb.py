@@ -11,14 +11,14 @@ import time
 import numpy as np
 
 from src.data.alignment import AlignmentError, align_face
-from src.data.preprocess import load_rgb
+from src.data.image_io import load_rgb
 from src.eval.embed import embed_images
 from src.eval.ijb_meta import IJBFormatError
 from src.eval.ijb_metrics import PROTOCOLS, identification_all, verification
 from src.eval.ijb_templates import image_features, template_features
 from src.model_utils.progress import format_duration
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.eval")
 
 
 def aligned_faces(meta, indices, image_size):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from src.data.text_lines import text_lines
+
 SETS = ("IJBB", "IJBC")
 GALLERY_NAMES = {"IJBB": ("S1", "S2"), "IJBC": ("G1", "G2")}
 
@@ -55,8 +57,7 @@ def _require(path):
 
 def _lines(path):
     _require(path)
-    with open(path, encoding="utf-8") as f:
-        return [(number, line.split()) for number, line in enumerate(f, 1) if line.strip()]
+    return [(number, text.split()) for number, text in text_lines(path, IJBFormatError)]
 
 
 def read_landmark_scores(path):

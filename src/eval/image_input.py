@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from src.data.preprocess import load_rgb
+from src.data.image_io import load_rgb
 
 
 def is_path(image):

@@ -5,6 +5,7 @@ import os
 import re
 
 from src.deploy.exported import load_mindir
+from src.model_utils.config import ConfigError
 from src.network import build_backbone_from_config
 from src.network.fold_bn import fold_batch_norms
 from src.network.weights import load_backbone_weights
@@ -42,8 +43,8 @@ def mindir_batch_size(path, cfg):
     if shape is None:
         return cfg.export_batch_size
     if list(shape[2:]) != list(cfg.image_size):
-        raise ValueError(f"{sidecar}: the exported network takes {shape[2]}x{shape[3]} inputs, the config's "
-                         f"image_size is {cfg.image_size[0]}x{cfg.image_size[1]}")
+        raise ConfigError(f"config key 'image_size': {cfg.image_size[0]}x{cfg.image_size[1]}, but the exported "
+                          f"network takes {shape[2]}x{shape[3]} inputs ({sidecar})")
     return shape[0] if isinstance(shape[0], int) and shape[0] > 0 else cfg.eval_batch_size
 
 

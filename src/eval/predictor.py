@@ -30,7 +30,7 @@ from src.eval import identify
 from src.eval.embed import embed_images, fuse
 from src.eval.image_input import as_rgb, image_name, is_path
 from src.eval.models import load_network
-from src.model_utils.config import Config, load_config
+from src.model_utils.config import Config, ConfigError, load_config
 
 
 def as_config(config):
@@ -52,7 +52,7 @@ class Predictor:
         self.cfg = as_config(config)
         path = model_path or self.cfg.ckpt_file
         if path is None:
-            raise ValueError("no model given: pass a checkpoint or MINDIR path, or set config key 'ckpt_file'")
+            raise ConfigError("no model given: pass a checkpoint or MINDIR path, or set config key 'ckpt_file'")
         self.model_path = path = os.fspath(path)
         self.network, self.batch_size = load_network(self.cfg, path)
         self.image_size = tuple(self.cfg.image_size)

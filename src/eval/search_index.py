@@ -1,10 +1,9 @@
 """Exact cosine search over L2-normalised embeddings: the top k entries by inner product for each query.
 
 Small galleries are searched with NumPy (one matrix product and a partial sort); from ``FAISS_MIN_SIZE`` entries
-on, faiss' exact inner-product index (``IndexFlatIP``) answers. ``benchmarks/bench_search.py`` measured it (README,
-"The index"): below 10,000 entries both take under 0.5 ms per query and NumPy needs no copy of the gallery;
-from 10,000 on a single query (the usual search) was 1.5-10x faster with faiss at 256-d (MobileFaceNet, concat
-fusion). Both return the same neighbours up to ties.
+on, faiss' exact inner-product index (``IndexFlatIP``) answers: below that size both are fast and NumPy needs no
+copy of the gallery; above it a single query (the usual search) was faster with faiss (``benchmarks/bench_search.py``;
+the figures are in the README, "The index"). Both return the same neighbours up to ties.
 """
 import faiss
 import numpy as np
@@ -37,7 +36,8 @@ class NumpyIndex:
 
 class FaissIndex:
     """Exact search with faiss ``IndexFlatIP``, on ``threads`` OpenMP threads (faiss' setting is per process). One
-    thread by default: on two cores shared with other jobs, two threads made a single query up to 400x slower."""
+    thread by default: on cores shared with other jobs, more threads made a single query far slower (README,
+    "The index")."""
 
     name = "faiss"
 

@@ -12,7 +12,7 @@ import os
 
 from src.eval.thresholds import RULES
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.eval")
 
 
 class ThresholdError(ValueError):

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from src.eval.images import load_pair_images
+from src.eval.pair_images import load_pair_images
 from src.eval.pairs import drop_missing_images
 from src.eval.sources import read_pair_set
 from src.model_utils.config import ConfigError
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.eval")
 SELECT_MEAN = "mean"
 
 

@@ -22,6 +22,9 @@ import yaml
 
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config_schema.yaml")
 RENAMED_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config_renamed.yaml")
+# The entry points' --config_path when none is given: the SphereFace recipe at the top of the project.
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                              "sphereface_config.yaml")
 TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list}
 
 

@@ -21,7 +21,7 @@ from src.heads.partial_fc import shard_entries, sharded_parameters
 from src.network.weights import DIVERGED_SUFFIX, check_parameters
 from src.train.run_state import RunState
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.train")
 PATTERN = re.compile(r"step_(\d+)\.ckpt$")
 BEST_NAME = "best.ckpt"
 CRC_MARK = b"crc_num"

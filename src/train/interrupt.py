@@ -4,7 +4,7 @@ with 128 + the signal number (130, 143, 129). A second signal of the same kind s
 import logging
 import signal
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.train")
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 

@@ -3,7 +3,7 @@
 import logging
 import math
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.train")
 POLICIES = ("skip", "rollback", "stop")
 
 

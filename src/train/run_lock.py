@@ -10,7 +10,7 @@ import os
 import socket
 import time
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.train")
 LOCK_NAME = "run.lock"
 
 

@@ -7,7 +7,7 @@ import time
 from src.eval.targets import load_target, selection_score, targets_from_config
 from src.eval.verify import evaluate_network, summary
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.train")
 
 
 class Validator:

@@ -12,10 +12,10 @@ import time
 import numpy as np
 
 from src.data.alignment import AlignmentError, align_face, fit_aligned
+from src.data.image_io import ImageDecodeError, decode_rgb, load_rgb
 from src.data.landmarks import LandmarkFormatError, read_landmarks
-from src.data.preprocess import ImageDecodeError, decode_rgb, load_rgb
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.eval")
 
 
 class PairImageError(IOError):
