@@ -1,7 +1,7 @@
 """A head on replicated class centres, and the builders from names and from the config's ``head`` block."""
 from mindspore import nn
 
-from src.heads import MARGINS
+from src.heads.registry import MARGINS
 from src.heads.centres import ClassCentres, LinearCentres, feature_norm
 from src.heads.margin import one_hot_rows
 from src.heads.objectives import Accuracy, build_objective
