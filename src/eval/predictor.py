@@ -105,7 +105,7 @@ class Predictor:
             landmarks = [landmarks]
         if len(landmarks) != len(images):
             raise ValueError(f"{len(images)} images but {len(landmarks)} landmark sets")
-        return self.embed_prepared(np.stack([self.prepare(i, l) for i, l in zip(images, landmarks)]))
+        return self.embed_prepared(np.stack([self.prepare(image, points) for image, points in zip(images, landmarks)]))
 
     def embed_faces(self, image):
         """Every detected face of one image -> (list of ``Face``, most central first; N x D embeddings)."""
