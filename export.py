@@ -2,12 +2,20 @@
 
     python export.py --config_path CONFIG --ckpt_file CKPT [--file_format MINDIR|ONNX|AIR] [--export_batch_size N]
         [--dynamic_batch] [--image_size [H,W]] [--file_name PATH] [--verify [--verify_images FOLDER]]
+        [--threshold_from EVAL_JSON [--threshold_rule far1e-3|far1e-4|best_acc] [--threshold_target NAME]]
+    python export.py --export_detector [--file_format MINDIR|ONNX] [--file_name BASE] [--detector_weights W]
+        [--verify]
+
+``--export_detector`` exports the MTCNN face detector instead (src/detect/export.py): ``BASE_pnet``, ``BASE_rnet``,
+``BASE_onet`` (default BASE ``mtcnn``) with dynamic batch, and ``BASE_mtcnn.json``; ``--verify`` compares each with
+the MindSpore network (max abs diff <= 1e-4).
 
 The input is the normalised RGB tensor (N, 3, H, W), (x - 127.5) / 128; the output the raw embedding. The file is
 ``<backbone>_<H>x<W>_b<N>.<mindir|onnx|air>`` (``_dyn`` for a dynamic batch) unless ``file_name`` is given. A
 sidecar ``<file>.json`` records the preprocessing, the input shape and the embedding size. AIR needs the Ascend
 backend; a dynamic batch is for MINDIR and ONNX. ``mindspore.onnx.export`` works once per process, so export one
-ONNX file per run of this script.
+ONNX file per run of this script. ``--threshold_from`` copies a cosine threshold that eval.py measured for this
+checkpoint into the sidecar (``threshold``); the predictor and infer.py use it by default.
 
 ``--verify`` then runs the checkpoint and the exported file (MINDIR: ``mindspore.load`` + ``nn.GraphCell``; ONNX:
 onnxruntime) on the same batch of ``export_batch_size`` inputs (a dynamic export also on one input more): seeded
@@ -17,23 +25,25 @@ minimum cosine, records them in the sidecar, and exits 1 unless max abs diff <= 
 import json
 import logging
 import os
-import stat
 import sys
 
 import mindspore as ms
 import numpy as np
 
 from src.data.alignment import template_for
-from src.data.preprocess import CHANNEL_ORDER, MEAN, SCALE
+from src.data.image_io import CHANNEL_ORDER, MEAN, SCALE
 from src.deploy.exported import load_exported
+from src.deploy.onnx_graph import repair_onnx
 from src.deploy.parity import MAX_ABS_DIFF, MIN_COSINE, image_inputs, parity, random_inputs
-from src.model_utils.config import load_config
+from src.eval.sidecar_threshold import threshold_from_eval
+from src.model_utils.cli import run_main
+from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 from src.network import build_backbone_from_config
+from src.network.fold_bn import fold_batch_norms
 from src.network.weights import load_backbone_weights
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 EXTENSIONS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 ONNX_INPUT, ONNX_OUTPUT = "image", "embedding"
 LOG = logging.getLogger("facerec.export")
@@ -65,16 +75,17 @@ def preprocessing_record(cfg):
 def check_request(cfg):
     """Refuse what cannot be done here before any work, with the reason."""
     if cfg.ckpt_file is None:
-        raise ValueError("config key 'ckpt_file' is not set: give the checkpoint to export")
+        raise ConfigError("config key 'ckpt_file' is not set: give the checkpoint to export")
     if cfg.file_format == "AIR":
         if cfg.device_target != "Ascend":
-            raise ValueError("file_format AIR can only be exported with device_target Ascend (MindSpore writes AIR "
-                             "only on the Ascend backend); use MINDIR or ONNX here")
+            raise ConfigError("config key 'file_format': AIR can only be exported with device_target Ascend "
+                              "(MindSpore writes AIR only on the Ascend backend); use MINDIR or ONNX here")
         if cfg.dynamic_batch:
-            raise ValueError("dynamic_batch is supported for MINDIR and ONNX, not AIR")
+            raise ConfigError("config key 'dynamic_batch': a dynamic batch is supported for MINDIR and ONNX, not AIR")
         if cfg.verify:
-            raise ValueError("--verify runs MINDIR (MindSpore) and ONNX (onnxruntime) files; an AIR file cannot be "
-                             "loaded back here: verify the MINDIR of the same checkpoint instead")
+            raise ConfigError("config key 'verify': --verify runs MINDIR (MindSpore) and ONNX (onnxruntime) files; "
+                              "an AIR file cannot be loaded back here: verify the MINDIR of the same checkpoint "
+                              "instead")
 
 
 def example_input(cfg):
@@ -98,40 +109,6 @@ def write_file(backbone, cfg, base):
     return path
 
 
-def repair_onnx(onnx_path):
-    """Fix what ``mindspore.onnx.export`` 2.10 writes, then run the ONNX checker:
-
-    - when the network ends inside a composite cell (iResNet's ``features`` BatchNorm1d ends in a Reshape), the
-      graph output keeps its requested name but no node produces it, and ONNX Runtime refuses the file; the one
-      node output nothing consumes is renamed to it;
-    - a dynamic dimension is written as ``dim_value: -1``; it is rewritten the ONNX way (``dim_param``).
-    """
-    import onnx
-
-    from tools.to_lite import mark_dynamic_dims
-
-    model = onnx.load(onnx_path)
-    graph = model.graph
-    produced = {name for node in graph.node for name in node.output}
-    consumed = {name for node in graph.node for name in node.input}
-    for output in graph.output:
-        if output.name in produced:
-            continue
-        sinks = [(node, i) for node in graph.node for i, name in enumerate(node.output)
-                 if name not in consumed and node.op_type != "Constant"]
-        if len(sinks) != 1:
-            raise RuntimeError(f"{onnx_path}: graph output '{output.name}' is produced by no node and the graph has "
-                               f"{len(sinks)} unconsumed node outputs; cannot tell which one it is")
-        node, index = sinks[0]
-        node.output[index] = output.name
-    mark_dynamic_dims(model)
-    onnx.checker.check_model(model)
-    mode = stat.S_IMODE(os.stat(onnx_path).st_mode)
-    os.chmod(onnx_path, mode | stat.S_IWUSR)
-    onnx.save(model, onnx_path)
-    os.chmod(onnx_path, mode)
-
-
 def verify(backbone, cfg, path):
     """Run the checkpoint's network and the exported file on the same inputs; returns the parity record."""
     count = cfg.export_batch_size + (1 if cfg.dynamic_batch else 0)
@@ -152,10 +129,13 @@ def verify(backbone, cfg, path):
     return record
 
 
-def load_backbone(cfg):
+def load_backbone(cfg, fold_bn=False):
+    """The checkpoint's backbone in inference mode (with ``fold_bn``: its BatchNorms folded, src/network/fold_bn.py)
+    and the number of BatchNorms folded."""
     backbone = load_backbone_weights(build_backbone_from_config(cfg, prelu_kernel="native"), cfg.ckpt_file)
+    folded = fold_batch_norms(backbone) if fold_bn else 0
     backbone.set_train(False)
-    return backbone
+    return backbone, folded
 
 
 def write_sidecar(path, record):
@@ -169,15 +149,21 @@ def export(cfg):
     init_device(cfg)
     setup_logging()
     LOG.info(describe_device(cfg))
-    path = write_file(load_backbone(cfg), cfg, export_name(cfg))
-    write_sidecar(path, preprocessing_record(cfg))
+    record = preprocessing_record(cfg)
+    if cfg.threshold_from:
+        record["threshold"] = threshold_from_eval(cfg.threshold_from, cfg.ckpt_file, cfg.threshold_rule,
+                                                  cfg.threshold_target)
+        LOG.info("threshold %.4f (%s) from %s", record["threshold"]["value"], cfg.threshold_rule, cfg.threshold_from)
+    backbone, record["batch_norms_folded"] = load_backbone(cfg, cfg.fold_bn)
+    path = write_file(backbone, cfg, export_name(cfg))
+    write_sidecar(path, record)
     LOG.info("exported %s (+ %s.json)", path, path)
     return path
 
 
 def verify_export(cfg, path):
     """The parity check of an export of ``cfg`` at ``path``: printed, added to the sidecar, and returned."""
-    report = verify(load_backbone(cfg), cfg, path)
+    report = verify(load_backbone(cfg)[0], cfg, path)  # the checkpoint's network as trained, BatchNorms unfolded
     with open(path + ".json", "r", encoding="utf-8") as f:
         record = json.load(f)
     record["parity"] = report
@@ -189,9 +175,31 @@ def verify_export(cfg, path):
     return report
 
 
+def export_detector_files(cfg):
+    """``--export_detector``: the MTCNN networks; prints each path; returns the exit status."""
+    from src.detect.export import export_detector, verify_detector
+
+    init_device(cfg)
+    setup_logging()
+    LOG.info(describe_device(cfg))
+    paths, sidecar, nets = export_detector(cfg.detector_weights, cfg.file_format, cfg.file_name or "mtcnn")
+    passed = True
+    if cfg.verify:
+        report = verify_detector(nets, paths, cfg.seed)
+        for name, row in report.items():
+            print(f"verify {os.path.basename(paths[name])}: max_abs_diff={row['max_abs_diff']:.3e} "
+                  f"{'PASS' if row['passed'] else 'FAIL'} (limit {row['limit']:g})", flush=True)
+        passed = all(row["passed"] for row in report.values())
+    for path in [*paths.values(), sidecar]:
+        print(path, flush=True)
+    return 0 if passed else 1
+
+
 def main(argv=None):
     """Export, and with ``verify`` check the export; prints the path last; returns the exit status."""
     cfg = load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG)
+    if cfg.export_detector:
+        return export_detector_files(cfg)
     path = export(cfg)
     report = verify_export(cfg, path) if cfg.verify else None
     print(path, flush=True)
@@ -199,4 +207,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -13,14 +13,14 @@ import os
 import sys
 
 from src.deploy.bin_layout import read_arrays
-from src.deploy.pair_record import read_pair_record
+from src.eval.pair_record import read_pair_record
 from src.eval.embed import fuse
 from src.eval.report import accuracy_line, summary_line
 from src.eval.verify import verification_metrics
-from src.model_utils.config import load_config
+from src.model_utils.cli import run_main
+from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config
 from src.model_utils.logger import setup_logging
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 LOG = logging.getLogger("facerec.postprocess")
 
 
@@ -39,7 +39,7 @@ def postprocess(cfg):
     setup_logging()
     for key in ("infer_input_dir", "infer_result_dir"):
         if getattr(cfg, key) is None:
-            raise ValueError(f"config key '{key}' is not set")
+            raise ConfigError(f"config key '{key}' is not set")
     record, pair_set, orig, flip = read_embeddings(cfg.infer_input_dir, cfg.infer_result_dir)
     LOG.info("%d pairs, %d images x 2 embeddings of size %d from %s", len(pair_set.issame), len(orig),
              orig.shape[1], cfg.infer_result_dir)
@@ -59,4 +59,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

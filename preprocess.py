@@ -16,15 +16,15 @@ import logging
 import os
 import sys
 
-from src.data.preprocess import CHANNEL_ORDER, MEAN, SCALE, to_input
+from src.data.image_io import CHANNEL_ORDER, MEAN, SCALE, to_input
 from src.deploy.bin_layout import INDEX_FILE, write_array, write_index
-from src.deploy.pair_record import PAIRS_FILE, write_pair_record
-from src.eval.images import load_pair_images
+from src.eval.pair_images import load_pair_images
+from src.eval.pair_record import PAIRS_FILE, write_pair_record
 from src.eval.sources import read_pair_set
-from src.model_utils.config import load_config
+from src.model_utils.cli import run_main
+from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config
 from src.model_utils.logger import setup_logging
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphereface_config.yaml")
 LOG = logging.getLogger("facerec.preprocess")
 
 
@@ -48,7 +48,7 @@ def preprocess(cfg):
     setup_logging()
     for key in ("eval_pairs", "infer_input_dir"):
         if getattr(cfg, key) is None:
-            raise ValueError(f"config key '{key}' is not set")
+            raise ConfigError(f"config key '{key}' is not set")
     image_size = input_size_from_sidecar(cfg.model_info) if cfg.model_info else list(cfg.image_size)
     pair_set = read_pair_set(cfg.eval_pairs, cfg.eval_pairs_format, cfg.eval_root, cfg.eval_image_ext)
     LOG.info("%d pairs, %d images from %s; inputs %dx%d", len(pair_set.issame), len(pair_set.relpaths),
@@ -81,4 +81,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -19,8 +19,8 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 
 from src.data.alignment import align_face  # noqa: E402
+from src.data.image_io import decode_rgb, load_rgb  # noqa: E402
 from src.data.landmarks import read_landmarks  # noqa: E402
-from src.data.preprocess import decode_rgb, load_rgb  # noqa: E402
 from src.data.samples import Sample  # noqa: E402
 
 LFW = os.path.join(ROOT, "..", "shared", "data", "lfw")
@@ -75,10 +75,10 @@ def bench_training(batch, steps):
     import train
     from src.model_utils.config import load_config
     from src.model_utils.device import init_device
-    cfg = load_config([f"--batch_size={batch}", "--device_target=CPU", "--mode=GRAPH", "--head=asoftmax",
-                       "--margin_m=4", "--backbone=sphere20a"])
+    cfg = load_config([f"--batch_size={batch}", "--device_target=CPU", "--mode=GRAPH", "--head={type: asoftmax, m: 4}",
+                        "--backbone=sphere20a"])
     init_device(cfg)
-    step_cell, _ = train.build_training(cfg, 10572, steps + 1)
+    step_cell, _ = train.build_training(cfg, 10572, steps + 1, batch)
     rng = np.random.default_rng(0)
     image = ms.Tensor(rng.standard_normal((batch, 3) + SIZE).astype(np.float32))
     label = ms.Tensor(rng.integers(0, 10572, batch).astype(np.int32))

@@ -85,6 +85,7 @@ def forward_mindspore_ckpt(c, images):
     import mindspore as ms
     from benchmarks.ms_side import setup_device
     from src.network import build_backbone
+    from src.network.fold_bn import fold_batch_norms
     from src.network.weights import load_backbone_weights
 
     prelu_kernel = setup_device(c["mode"], c["settings"])
@@ -92,6 +93,8 @@ def forward_mindspore_ckpt(c, images):
     backbone = load_backbone_weights(build_backbone(c["backbone"], prelu_kernel=prelu_kernel,
                                                     embedding_size=embedding_size, image_size=image_size),
                                      c["checkpoint"])
+    if c["settings"] is None or c["settings"].get("fold_bn"):
+        fold_batch_norms(backbone)
     backbone.set_train(False)
     batch = ms.Tensor(images)
     return lambda: backbone(batch).asnumpy()

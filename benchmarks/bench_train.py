@@ -89,8 +89,8 @@ def build_mindspore(c):
     from src.heads import build_head
     from src.network import build_backbone
     from src.train.lr_schedule import learning_rates
-    from src.train.network import FaceTrainNetwork
     from src.train.optimizer import build_optimizer
+    from src.train.train_network import FaceTrainNetwork
     from src.train.train_step import TrainStep
 
     prelu_kernel = setup_device(c["mode"], c["settings"])

@@ -9,7 +9,8 @@ from tools.convert_torch import MAPPINGS, convert
 
 # MindSpore settings a benchmark may vary; None leaves MindSpore's own default (prelu_kernel: native), except
 # cpu_isa, which is the project's "auto" unless given (a variant measures the slow path with cpu_isa=native).
-SETTING_KEYS = ("threads", "jit_level", "graph_kernel", "dispatch_threads", "prelu_kernel", "cpu_isa")
+# fold_bn (inference benchmarks): BatchNorms folded as the project's load_network does (the project variant folds).
+SETTING_KEYS = ("threads", "jit_level", "graph_kernel", "dispatch_threads", "prelu_kernel", "cpu_isa", "fold_bn")
 
 
 def setup_device(mode, settings):

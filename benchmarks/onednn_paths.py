@@ -42,8 +42,8 @@ def worker(config):
     from src.heads import build_head
     from src.network import build_backbone
     from src.train.lr_schedule import learning_rates
-    from src.train.network import FaceTrainNetwork
     from src.train.optimizer import build_optimizer
+    from src.train.train_network import FaceTrainNetwork
     from src.train.train_step import TrainStep
 
     backbone, width, embedding_size, image_size = NETWORKS[config["network"]]

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from src.network.iresnet import DEPTHS as IRESNET_DEPTHS
 from src.network.mobilefacenet import BOTTLENECK_SETTINGS
-from src.network.sphere import DEPTHS as SPHERE_DEPTHS, STAGE_CHANNELS, feature_map_size
+from src.network.layers import feature_map_size
+from src.network.sphere import DEPTHS as SPHERE_DEPTHS, STAGE_CHANNELS
 
 
 # --- backbones ---------------------------------------------------------------------------------------------
@@ -268,7 +269,7 @@ HEADS = {"linear": LinearHead, "normface": NormFaceHead, "cosface": CosFaceHead,
 
 
 class FaceTrainNetwork(nn.Module):
-    """Twin of ``src.train.network.FaceTrainNetwork``: (image, label) -> (loss, accuracy)."""
+    """Twin of ``src.train.train_network.FaceTrainNetwork``: (image, label) -> (loss, accuracy)."""
 
     def __init__(self, backbone, head):
         super().__init__()

@@ -80,16 +80,24 @@ free_port() {
 }
 
 # run_msrun WORKERS OUT ARGS...: WORKERS processes of train.py on this machine plus msrun's scheduler; each
-# worker's console goes to OUT/msrun_log/worker_<rank>.log (train.py also writes OUT/log_rank<rank>.txt).
-# msrun starts the workers with the 'python' found on PATH: PYTHON's folder goes first.
+# worker's console goes to OUT/msrun_log/worker_<rank>.log (train.py also writes OUT/log_rank<rank>.txt), msrun's
+# own to OUT/msrun_log/msrun_console.log. When msrun fails, tools/distributed_report.py says which worker ended
+# how (and appends it to log_rank0.txt). msrun starts the workers with the 'python' found on PATH: PYTHON's
+# folder goes first.
 run_msrun() {
-    local workers=$1 out=$2 msrun port
+    local workers=$1 out=$2 msrun port status
     shift 2
     PATH="$(dirname "$(command -v "$PYTHON")"):$PATH"
     msrun="$(find_msrun)" || usage_exit "msrun not found (it comes with MindSpore; set MSRUN=/path/to/msrun)"
     port="${MASTER_PORT:-$(free_port)}"
     echo "msrun: $workers workers, port $port, logs in $out/msrun_log"
+    mkdir -p "$out/msrun_log"
     "$msrun" --worker_num="$workers" --local_worker_num="$workers" --master_addr=127.0.0.1 \
         --master_port="$port" --log_dir="$out/msrun_log" --join=True \
-        "$ROOT/train.py" --config_path="$CONFIG" "$@"
+        "$ROOT/train.py" --config_path="$CONFIG" "$@" 2>&1 | tee "$out/msrun_log/msrun_console.log"
+    status=${PIPESTATUS[0]}
+    if [ "$status" -ne 0 ]; then
+        "$PYTHON" "$ROOT/tools/distributed_report.py" "$out" "$out/msrun_log/msrun_console.log"
+    fi
+    return "$status"
 }

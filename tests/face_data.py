@@ -9,6 +9,7 @@ import pytest
 from src.data.alignment import template_for
 from src.data.identity_tree import read_people
 from src.data.landmarks import read_landmarks
+from src.data.recordio import FaceRecWriter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LFW = os.path.join(ROOT, "..", "shared", "data", "lfw")
@@ -86,3 +87,23 @@ def restore_logging():
         if handler not in root.handlers:
             root.addHandler(handler)
     root.setLevel(level)
+
+
+def read_class_map(path):
+    """The names of a ``label<TAB>name`` file (``write_class_names``), after checking the labels run 0, 1, 2, ..."""
+    with open(path, encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    assert [row[0] for row in rows] == [str(label) for label in range(len(rows))], rows
+    return [row[1] for row in rows]
+
+
+def write_face_rec(rec_path, images, image_size):
+    """An InsightFace dataset of [(encoded image bytes, label)] (labels 0..C-1) through the project's
+    ``FaceRecWriter``, grouped by label; returns the number of classes."""
+    ordered = sorted(images, key=lambda item: item[1])
+    num_classes = ordered[-1][1] + 1
+    writer = FaceRecWriter(rec_path, num_classes, image_size)
+    for data, label in ordered:
+        writer.add(data, label)
+    writer.close()
+    return num_classes

@@ -10,8 +10,8 @@ import pytest
 
 from src.data.align_files import SourceOverwriteError
 from src.data.alignment import align_face
+from src.data.image_io import load_rgb
 from src.data.landmarks import read_landmarks
-from src.data.preprocess import load_rgb
 from src.data.readers import format_line, read_training_list
 from tests.face_data import LFW_IMAGES, LFW_LANDMARKS, devtrain_people, link_tree, write_corrupt_jpeg
 from tools.align_dataset import main as align_main

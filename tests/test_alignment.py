@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from src.data.alignment import SPHEREFACE_TEMPLATE, AlignmentError, align_face, similarity_matrix, template_for
-from src.data.preprocess import load_rgb
+from src.data.image_io import load_rgb
 from tests.face_data import LFW_IMAGES, lfw_landmarks
 
 ANGLE, SCALE, SHIFT = np.deg2rad(20.0), 1.7, np.array([120.0, 25.0])

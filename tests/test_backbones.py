@@ -3,8 +3,9 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from src.network import BACKBONES, build_backbone
-from src.network.sphere import feature_map_size
+from src.model_utils.config import ConfigError, load_config
+from src.network import BACKBONES, build_backbone, build_backbone_from_config
+from src.network.layers import feature_map_size
 
 SPHERE20A_PARAMS_112X96 = 22_666_944
 
@@ -52,3 +53,33 @@ def test_small_variants_run():
         net = build_backbone(name, embedding_size=16, image_size=(32, 32), width=0.25)
         assert net(ms.Tensor(np.zeros((2, 3, 32, 32), np.float32))).shape == (2, 16)
     assert count(build_backbone("sphere64")) > count(build_backbone("sphere20a")) > count(build_backbone("sphere10"))
+
+
+def tiny_config(*extra):
+    return load_config(["--config_path=", "--backbone=sphere4", "--backbone_width=0.125", "--embedding_size=8",
+                        "--image_size=[32,32]", *extra])
+
+
+def test_embedding_bn_centres_the_embedding_over_the_batch():
+    """``embedding_bn: true``: a BatchNorm1d after fc5 with its scale fixed at 1, so in training every embedding
+    dimension has mean 0 and variance 1 over the batch; without the key the network has no such layer (old
+    checkpoints keep their parameter names)."""
+    plain = build_backbone_from_config(tiny_config(), prelu_kernel="native")
+    assert plain.embedding_bn is None
+    assert not [p.name for p in plain.get_parameters() if "embedding_bn" in p.name]
+    net = build_backbone_from_config(tiny_config("--embedding_bn=true"), prelu_kernel="native")
+    assert {p.name for p in net.trainable_params() if "embedding_bn" in p.name} == {"embedding_bn.beta"}
+    assert not net.embedding_bn.gamma.requires_grad
+    x = ms.Tensor(np.random.default_rng(0).normal(size=(16, 3, 32, 32)).astype(np.float32))
+    net.set_train(True)
+    out = net(x).asnumpy()
+    raw = net.fc5(net.flatten(net.features(x))).asnumpy()
+    assert raw.std(axis=0).min() > 0 and np.abs(raw.mean(axis=0)).max() > 1e-3
+    np.testing.assert_allclose(out.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(out.var(axis=0), raw.var(axis=0) / (raw.var(axis=0) + 1e-5), rtol=1e-3)
+
+
+def test_sphere_only_keys_are_refused_for_other_backbones():
+    with pytest.raises(ConfigError, match="config key 'embedding_bn' does not apply to backbone 'mobilefacenet'"):
+        build_backbone_from_config(tiny_config("--backbone=mobilefacenet", "--backbone_width=1.0",
+                                               "--embedding_bn=true"), prelu_kernel="native")

@@ -56,9 +56,9 @@ def test_report_names_every_fault_by_line(dataset):
     assert [(e["line"], e["path"]) for e in report["missing_files"]] == [(5, os.path.join(root, "id1/missing.png"))]
     assert [e["line"] for e in report["undecodable_images"]] == [6]
     assert "cannot decode image" in report["undecodable_images"][0]["error"]
-    assert [(e["line"], e["image_size"]) for e in report["landmarks_outside_image"]] == [(9, [40, 40])]
+    assert [(e["line"], e["image_size"]) for e in report["bad_landmarks"]] == [(9, [40, 40])]
     assert report["errors"] == {"malformed_lines": 1, "labels_out_of_range": 1, "missing_files": 1,
-                                "undecodable_images": 1, "landmarks_outside_image": 1, "conflicting_duplicates": 1}
+                                "undecodable_images": 1, "bad_landmarks": 1, "conflicting_duplicates": 1}
     assert report["warnings"] == {"label_gaps": 1, "duplicate_paths": 2}
     assert report["ok"] is False
 
@@ -81,7 +81,7 @@ def test_cli_writes_json_and_exits_non_zero(dataset, tmp_path):
 def test_cheap_mode_does_not_decode(dataset):
     list_path, root = dataset
     report = dataset_report(list_path, "sphereface", root, num_classes=4, decode=False)
-    assert report["undecodable_images"] is None and report["landmarks_outside_image"] is None
+    assert report["undecodable_images"] is None and report["bad_landmarks"] is None
     assert report["errors"]["missing_files"] == 1 and report["errors"]["undecodable_images"] == 0
 
 
@@ -105,7 +105,7 @@ def test_start_of_run_check_names_file_and_line(dataset, tmp_path):
 
 def test_class_map_written_next_to_checkpoints(tmp_path):
     for name in ("000001.jpg", "000002.jpg", "000003.jpg"):
-        (tmp_path / name).write_bytes(b"")
+        (tmp_path / name).write_bytes(b"not decoded by the start-of-run check")
     identities = tmp_path / "identity_CelebA.txt"
     identities.write_text("000001.jpg 2880\n000002.jpg 5\n000003.jpg 17\n", encoding="utf-8")
     checkpoints = tmp_path / "run" / "checkpoints"

@@ -13,9 +13,9 @@ from src.network import build_backbone
 from src.network.weights import CheckpointMismatchError
 from src.train.checkpoint import (CheckpointError, CheckpointManager, find_resume, list_checkpoints,
                                   newest_complete, read_checkpoint, restore)
-from src.train.network import FaceTrainNetwork
 from src.train.optimizer import build_optimizer, set_learning_rates
 from src.train.run_state import RunState
+from src.train.train_network import FaceTrainNetwork
 from src.train.train_step import TrainStep
 
 BATCH = ms.Tensor(np.random.RandomState(0).randn(8, 3, 32, 32).astype(np.float32))
@@ -57,10 +57,30 @@ def test_the_whole_state_round_trips(trained, tmp_path):
     assert restored == state
     saved, loaded = state_of(trained), state_of(fresh)
     assert sorted(saved) == sorted(loaded)
-    assert {"head.iteration", "global_step", "loss_scale.value", "loss_scale.counter"} <= set(saved)
+    assert {"head.margin.iteration", "global_step", "loss_scale.value", "loss_scale.counter"} <= set(saved)
     assert any(name.startswith("accum.") for name in saved)
     assert all(np.array_equal(saved[name], loaded[name]) for name in saved)
-    assert int(loaded["head.iteration"]) == 3 and float(loaded["loss_scale.value"]) == 2048.0
+    assert int(loaded["head.margin.iteration"]) == 3 and float(loaded["loss_scale.value"]) == 2048.0
+
+
+def test_a_checkpoint_from_before_the_head_split_restores(trained, tmp_path):
+    """Checkpoints written when the head owned W and its state directly (``head.weight``, ``head.iteration``,
+    ``accum.head.weight``, ...) restore into today's ``head.centres`` / ``head.margin`` names."""
+    old_names = {"head.centres.weight": "head.weight", "head.margin.iteration": "head.iteration"}
+    entries = []
+    for param in trained.get_parameters():
+        name = param.name
+        for new, old in old_names.items():
+            if name.endswith(new):
+                name = name[:-len(new)] + old
+        entries.append({"name": name, "data": param.value()})
+    assert {"head.weight", "accum.head.weight", "head.iteration"} <= {e["name"] for e in entries}
+    path = str(tmp_path / "old.ckpt")
+    ms.save_checkpoint(entries, path, append_dict=RunState(step=3).to_entries(), crc_check=True)
+    fresh = make_step(seed=2)
+    restore(fresh, read_checkpoint(path), path)
+    saved, loaded = state_of(trained), state_of(fresh)
+    assert all(np.array_equal(saved[name], loaded[name]) for name in saved)
 
 
 def test_keeps_the_last_k_and_the_best(trained, tmp_path):
@@ -116,9 +136,9 @@ WRITER = r" \(the checkpoint was written by sphere4 \+ asoftmax with 5 classes\)
 
 
 @pytest.mark.parametrize("other, named", [
-    ({"classes": 7}, r"parameter 'head.weight' has shape \(5, 16\), the network expects \(7, 16\)" + WRITER),
+    ({"classes": 7}, r"parameter 'head.centres.weight' has shape \(5, 16\), the network expects \(7, 16\)" + WRITER),
     ({"backbone": "sphere10"}, r"no value for parameter 'backbone.features.4.body.0.weight'" + WRITER),
-    ({"head": "cosface"}, r"parameter 'head.iteration' is not in the network"),
+    ({"head": "cosface"}, r"parameter 'head.margin.iteration' is not in the network"),
     ({"amp": False}, r"parameter 'loss_scale.counter' is not in the network \(2 unexpected in all\)"),
 ])
 def test_a_checkpoint_of_another_network_names_the_parameter(trained, tmp_path, other, named):

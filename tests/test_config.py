@@ -1,5 +1,6 @@
 """The config loader: YAML + CLI overrides, unknown keys and wrong types rejected naming the key."""
 import os
+import re
 
 import pytest
 
@@ -28,27 +29,27 @@ def test_shipped_configs_load():
 
 def test_sphereface_recipe_values():
     cfg = load_config(["--config_path", os.path.join(ROOT, "sphereface_config.yaml")])
-    assert (cfg.backbone, cfg.head, cfg.margin_m, cfg.num_classes) == ("sphere20a", "asoftmax", 4, 10572)
+    assert (cfg.backbone, cfg.head["type"], cfg.head["m"], cfg.num_classes) == ("sphere20a", "asoftmax", 4, 10572)
     assert (cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay) == (256, 0.1, 0.9, 0.0005)
     assert (cfg.max_steps, cfg.lr_milestones, cfg.image_size) == (28000, [16000, 24000], [112, 96])
 
 
 def test_cli_beats_yaml_beats_default(tmp_path):
     path = write(tmp_path, "lr: 0.5\nbatch_size: 8\n")
-    cfg = load_config(["--config_path", path, "--lr=0.01", "--image_size=[112,112]", "--head", "cosface"])
-    assert cfg.lr == 0.01 and cfg.batch_size == 8 and cfg.image_size == [112, 112] and cfg.head == "cosface"
+    cfg = load_config(["--config_path", path, "--lr=0.01", "--image_size=[112,112]", "--head", "{type: cosface}"])
+    assert cfg.lr == 0.01 and cfg.batch_size == 8 and cfg.image_size == [112, 112] and cfg.head["type"] == "cosface"
     assert load_config(["--config_path", path]).lr == 0.5
     assert load_config([]).lr == load_schema()["lr"]["default"]
 
 
 def test_base_config_is_overridden_by_the_file_and_the_cli(tmp_path):
     (tmp_path / "recipes").mkdir()
-    (tmp_path / "base.yaml").write_text("lr: 0.5\nbatch_size: 8\nhead: linear\n")
+    (tmp_path / "base.yaml").write_text("lr: 0.5\nbatch_size: 8\nhead: {type: linear}\n")
     (tmp_path / "recipes" / "mid.yaml").write_text("base_config: ../base.yaml\nbatch_size: 16\n")
     child = tmp_path / "recipes" / "child.yaml"
-    child.write_text("base_config: mid.yaml\nhead: cosface\nmargin_s: 30\n")
+    child.write_text("base_config: mid.yaml\nhead: {type: cosface, s: 30}\n")
     cfg = load_config(["--config_path", str(child), "--lr=0.01"])
-    assert (cfg.lr, cfg.batch_size, cfg.head, cfg.margin_s) == (0.01, 16, "cosface", 30.0)
+    assert (cfg.lr, cfg.batch_size, cfg.head["type"], cfg.head["s"]) == (0.01, 16, "cosface", 30.0)
     assert cfg.config_path == str(child)
 
 
@@ -82,7 +83,7 @@ def test_unknown_cli_key_names_the_key(capsys):
 
 @pytest.mark.parametrize("text,key", [("batch_size: 1.5\n", "batch_size"), ("lr: fast\n", "lr"),
                                       ("random_flip: 3\n", "random_flip"), ("image_size: [112]\n", "image_size"),
-                                      ("head: 7\n", "head"), ("mode: FAST\n", "mode"), ("batch_size: 0\n", "batch_size"),
+                                      ("head: 7\n", "head"), ("head: {type: cosface, m: x}\n", "head.m"), ("mode: FAST\n", "mode"), ("batch_size: 0\n", "batch_size"),
                                       ("image_size: 112\n", "image_size"), ("epochs: true\n", "epochs")])
 def test_wrong_type_names_the_key(tmp_path, text, key):
     with pytest.raises(ConfigError, match=f"'{key}'"):
@@ -110,10 +111,56 @@ def test_yaml_is_loaded_safely(tmp_path):
         load_config(["--config_path", write(tmp_path, "lr: !!python/object/apply:os.system ['true']\n")])
 
 
-def test_head_keys_checked_against_head():
+def test_head_block_defaults_and_sub_keys_checked_against_the_margin(tmp_path):
+    cfg = load_config(["--config_path", write(tmp_path, "head: {type: arcface, m: 0.3}\n")])
+    assert cfg.head == {"type": "arcface", "s": 64.0, "m": 0.3, "easy_margin": False, "sharded": False,
+                        "sample_rate": 1.0}
+    assert isinstance(load_config(["--head={type: cosface, s: 30}"]).head["s"], float)
+    for text, message in [("head: {type: normface, m: 0.3}\n", "unknown config key 'head.m': the head of type "
+                                                                   "'normface' takes type, sharded, sample_rate, s"),
+                          ("head: {type: arcface, s: fast}\n", "config key 'head.s': expected float, got str"),
+                          ("head: {type: spherefacer, magn_type: v9}\n", "config key 'head.magn_type': 'v9' is not one"),
+                          ("head: {type: nope}\n", "config key 'head.type': unknown head 'nope'; available: adaface"),
+                          ("head: {s: 30}\n", "config key 'head.type' is required"),
+                          ("head: [arcface]\n", "config key 'head': expected a block")]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_config(["--config_path", write(tmp_path, text)])
+
+
+def test_head_block_on_the_command_line(tmp_path):
+    path = write(tmp_path, "head: {type: arcface, s: 30, easy_margin: true}\n")
+    assert load_config(["--config_path", path, "--head.m=0.3"]).head == {
+        "type": "arcface", "s": 30.0, "m": 0.3, "easy_margin": True, "sharded": False, "sample_rate": 1.0}
+    # --head.type starts a new block: the file's arcface sub-keys (easy_margin) do not carry over to cosface
+    cfg = load_config(["--config_path", path, "--head.type=cosface", "--head.sharded=true"])
+    assert cfg.head == {"type": "cosface", "s": 64.0, "m": 0.35, "sharded": True, "sample_rate": 1.0}
+    assert load_config(["--config_path", path, "--head={type: normface}"]).head["type"] == "normface"
+    with pytest.raises(ConfigError, match=re.escape("config key 'head.s': expected float, got str 'abc'")):
+        load_config(["--config_path", path, "--head.s=abc"])
+    with pytest.raises(ConfigError, match=re.escape("unknown config key 'head.h': the head of type 'arcface'")):
+        load_config(["--config_path", path, "--head.h=0.3"])
+
+
+@pytest.mark.parametrize("source", ["yaml", "cli"])
+def test_retired_flat_head_keys_show_the_block_form(tmp_path, source):
+    argv = (["--config_path", write(tmp_path, "margin_s: 30\n")] if source == "yaml" else ["--margin_s=30"])
+    with pytest.raises(ConfigError, match=re.escape("config key 'margin_s' in") + ".* is retired: .*"
+                       + re.escape("'head: {type: <name>, s: 30}' (command line: --head.s=30)")):
+        load_config(argv)
+    with pytest.raises(ConfigError, match=re.escape("config key 'head': expected a block, got the string 'arcface'; "
+                                                    "write 'head: {type: arcface}'")):
+        load_config(["--config_path", write(tmp_path, "head: arcface\n")])
+    for key in ("margin_m", "easy_margin", "adaface_h", "adaface_t_alpha", "asoftmax_base", "asoftmax_gamma",
+                "asoftmax_power", "asoftmax_lambda_min"):
+        with pytest.raises(ConfigError, match=f"'{key}' in .* is retired"):
+            load_config([f"--{key}=1"])
+
+
+def test_head_from_config_gets_the_margin_parameters():
     from src.heads import build_head_from_config
-    cfg = load_config(["--head=normface", "--margin_m=0.3", "--embedding_size=8"])
-    with pytest.raises(ValueError, match="'margin_m' does not apply to head 'normface'"):
-        build_head_from_config(cfg, 10)
-    head = build_head_from_config(load_config(["--head=arcface", "--margin_m=0.3", "--embedding_size=8"]), 10)
-    assert head.m == 0.3 and head.s == 64.0
+    head = build_head_from_config(load_config(["--head={type: arcface, m: 0.3}", "--embedding_size=8"]), 10, 4)
+    assert (head.margin.m, head.margin.s, head.centres.weight.shape) == (0.3, 64.0, (10, 8))
+    with pytest.raises(ConfigError, match="'head.sample_rate' needs sharded centres"):
+        build_head_from_config(load_config(["--head={type: cosface, sample_rate: 0.5}"]), 10, 4)
+    with pytest.raises(ConfigError, match="'head.sharded': head 'linear' has unnormalised centres"):
+        build_head_from_config(load_config(["--head={type: linear, sharded: true}"]), 10, 4)

@@ -9,7 +9,7 @@ def test_cosine_head_equals_normalised_product():
     rng = np.random.RandomState(1)
     head = build_head("normface", embedding_size=6, num_classes=5)
     x = rng.standard_normal((4, 6)).astype(np.float32)
-    weight = head.weight.asnumpy()
+    weight = head.centres.weight.asnumpy()
     expected = (x / np.linalg.norm(x, axis=1, keepdims=True)) @ \
         (weight / np.linalg.norm(weight, axis=1, keepdims=True)).T
-    np.testing.assert_allclose(head.cosine(ms.Tensor(x)).asnumpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(head.centres(ms.Tensor(x)).asnumpy(), expected, rtol=1e-5, atol=1e-6)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from src.data.dataset import FaceSource, TooManyBadImages, create_train_dataset, prepare_image
-from src.data.preprocess import load_rgb, to_input
+from src.data.image_io import load_rgb, to_input
 from src.data.readers import read_training_list
-from src.data.recordio import write_face_rec
 from src.data.samples import Sample
-from tests.face_data import LFW_IMAGES, face_landmarks, lfw_landmarks, random_image, write_corrupt_jpeg, write_image
+from tests.face_data import (LFW_IMAGES, face_landmarks, lfw_landmarks, random_image, write_corrupt_jpeg,
+                             write_face_rec, write_image)
 
 SIZE = (112, 96)
 

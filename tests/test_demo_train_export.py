@@ -35,7 +35,7 @@ def demo_config(digits, out_dir, *extra):
 @pytest.mark.parametrize("head", ["asoftmax", "arcface"])
 def test_demo_loss_falls(digits, tmp_path, caplog, head):
     caplog.set_level(logging.INFO)
-    train(demo_config(digits, tmp_path, f"--head={head}", "--lr=0.05"))
+    train(demo_config(digits, tmp_path, f"--head.type={head}", "--lr=0.05"))
     losses = [float(m.group(2)) for m in LOSS.finditer(caplog.text)]
     assert len(losses) == 8
     assert np.isfinite(losses).all()

@@ -14,9 +14,9 @@ import pytest
 import export
 from eval import accuracy_line
 from src.deploy.bin_layout import read_arrays
-from src.deploy.pair_record import read_pair_record
 from src.eval.embed import embed_images, fuse
-from src.eval.images import load_pair_images
+from src.eval.pair_images import load_pair_images
+from src.eval.pair_record import read_pair_record
 from src.eval.pairs import read_pairs
 from src.eval.verify import verification_metrics
 from src.model_utils.config import load_config
@@ -38,7 +38,7 @@ def models(tmp_path_factory, lite_home):
         pytest.skip(f"the shared model ../shared/models/mobilefacenet_casia ({os.path.abspath(MODEL_DIR)}) is absent")
     if importlib.util.find_spec("torch") is None:
         pytest.skip("PyTorch is not installed (optional: pip install torch==2.13.0); the converter needs it")
-    from tools import to_lite
+    from src.deploy import lite_convert as to_lite
     from tools.convert_torch import main as convert_torch
 
     try:

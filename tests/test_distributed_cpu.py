@@ -84,4 +84,4 @@ def test_two_cpu_workers_match_one_process_and_resume_across_worker_counts(tmp_p
                                                                 reference)}
     print("resumed across worker counts, max |difference|:", differences)
     assert all(value < TOLERANCE for value in differences.values())
-    assert int(resumed_two["global_step"][0]) == STEPS and int(resumed_two["head.iteration"]) == STEPS
+    assert int(resumed_two["global_step"][0]) == STEPS and int(resumed_two["head.margin.iteration"]) == STEPS

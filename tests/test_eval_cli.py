@@ -4,6 +4,7 @@ tiny network: one code path for a checkpoint, a folder of checkpoints and a MIND
 import csv
 import json
 import os
+import re
 import pickle
 import subprocess
 import sys
@@ -194,16 +195,22 @@ def test_predictor_aligns_with_landmarks(predictor):
         predictor.embed([image, image], [template])
 
 
+def printed(capsys):
+    """What infer.py printed, without the log lines (``HH:MM:SS LEVEL ...``)."""
+    return "".join(line for line in capsys.readouterr().out.splitlines(keepends=True)
+                   if not re.match(r"\d\d:\d\d:\d\d [A-Z]+ ", line))
+
+
 def test_infer_two_images(predictor, digits, checkpoints, capsys):
     root = digits["eval_root"]
     a, b = os.path.join(root, "digit7/digit7_0001.png"), os.path.join(root, "digit8/digit8_0001.png")
     expected = predictor.similarity(a, b)
     model = f"--ckpt_file={checkpoints / 'net-2.ckpt'}"
-    infer_cli.main([a, b, model] + TINY)
-    assert capsys.readouterr().out.startswith(f"cosine={expected:.4f} (no same_threshold set")
-    infer_cli.main([a, b, model, f"--same_threshold={expected - 0.01}"] + TINY)
-    assert capsys.readouterr().out.startswith(f"cosine={expected:.4f} same (threshold")
-    infer_cli.main([a, b, model, f"--same_threshold={expected + 0.01}"] + TINY)
+    infer_cli.main([a, b, model, "--aligned"] + TINY)
+    assert printed(capsys).startswith(f"cosine={expected:.4f} (no same_threshold set")
+    infer_cli.main([a, b, model, "--aligned", f"--same_threshold={expected - 0.01}"] + TINY)
+    assert printed(capsys).startswith(f"cosine={expected:.4f} same (threshold")
+    infer_cli.main([a, b, model, "--aligned", f"--same_threshold={expected + 0.01}"] + TINY)
     assert f"cosine={expected:.4f} different" in capsys.readouterr().out
 
 
@@ -217,7 +224,7 @@ def test_infer_aligns_with_a_landmark_file(predictor, digits, checkpoints, tmp_p
     expected = predictor.similarity(a, b, points_a, points_b)
     assert abs(expected - predictor.similarity(a, b)) > 1e-3                # the landmarks matter
     infer_cli.main([a, b, f"--ckpt_file={checkpoints / 'net-2.ckpt'}", "--landmarks", str(landmarks)] + TINY)
-    assert capsys.readouterr().out.startswith(f"cosine={expected:.4f}")
+    assert printed(capsys).startswith(f"cosine={expected:.4f}")
     with pytest.raises(LandmarkFormatError, match=f"{landmarks}: no landmarks for image .*digit8_0001.png"):
         infer_cli.main([a, os.path.join(root, "digit8/digit8_0001.png"), f"--ckpt_file={checkpoints / 'net-2.ckpt'}",
                         "--landmarks", str(landmarks)] + TINY)
@@ -232,8 +239,8 @@ def test_infer_folder(predictor, digits, checkpoints, tmp_path, capsys):
         cv2.imwrite(str(folder / "sub" / os.path.basename(name)), image)
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "emb.npy"
-    infer_cli.main(["--folder", str(folder), "--out", str(out), f"--ckpt_file={checkpoints / 'net-2.ckpt'}"]
-                   + TINY)
+    infer_cli.main(["--folder", str(folder), "--out", str(out), f"--ckpt_file={checkpoints / 'net-2.ckpt'}",
+                    "--aligned"] + TINY)
     out_text = capsys.readouterr().out
     assert "2 embeddings" in out_text and "1 images skipped" in out_text
     embeddings = np.load(out)

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from src.data.alignment import AlignmentError
+from src.data.alignment import fit_aligned
 from src.data.landmarks import LandmarkFormatError
 from src.eval.binset import BinFormatError, UnsafePickleError, read_bin, safe_load
-from src.eval.images import PairImageError, fit_aligned, load_pair_images
+from src.eval.pair_images import PairImageError, load_pair_images
 from src.eval.pairs import PairsFormatError, contiguous_folds, read_label_pairs, read_pairs
 from src.eval.sources import detect_format, read_pair_set
 

@@ -7,6 +7,7 @@ import pytest
 from mindspore import Tensor
 
 from src.heads import build_head
+from src.heads.asoftmax import psi as asoftmax_psi
 
 EMB, CLASSES = 8, 5
 
@@ -74,7 +75,7 @@ def inputs(head, seed=0):
     """Random embeddings, with row 0 exactly along W_0 (cos = 1) and row 1 exactly opposite W_2 (cos = -1)."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(6, EMB)).astype(np.float32) * 3
-    w = head.weight.asnumpy() if hasattr(head, "weight") else None
+    w = head.centres.weight.asnumpy() if hasattr(head.centres, "weight") else None
     if w is not None:
         x[0] = 2.0 * w[0]
         x[1] = -0.5 * w[2]
@@ -84,13 +85,13 @@ def inputs(head, seed=0):
 
 def run_head(head, x, y):
     head.set_train(True)
-    logits, cos = head(Tensor(x), Tensor(y))
+    logits, cos = head.logits(Tensor(x), Tensor(y))
     return logits.asnumpy(), cos.asnumpy()
 
 
 def gradients(head, x, y):
     def loss(features, labels):
-        return head(features, labels)[0].sum()
+        return head.logits(features, labels)[0].sum()
     grad_fn = ms.value_and_grad(loss, grad_position=0, weights=head.trainable_params())
     _, (gx, gw) = grad_fn(Tensor(x), Tensor(y))
     return gx.asnumpy(), [g.asnumpy() for g in gw]
@@ -102,7 +103,7 @@ def test_head_matches_formula(name):
     x, y = inputs(head)
     logits, cos = run_head(head, x, y)
     expected = REFERENCES[name](cos.astype(np.float64), x, y)
-    np.testing.assert_allclose(cos, np_cosine(x, head.weight.asnumpy()), atol=1e-5)
+    np.testing.assert_allclose(cos, np_cosine(x, head.centres.weight.asnumpy()), atol=1e-5)
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
     assert cos[0, 0] == pytest.approx(1.0, abs=1e-6) and cos[1, 2] == pytest.approx(-1.0, abs=1e-6)
 
@@ -122,20 +123,20 @@ def test_linear_head_is_affine():
     head = build_head("linear", embedding_size=EMB, num_classes=CLASSES)
     x, y = inputs(head)
     logits, scores = run_head(head, x, y)
-    expected = x @ head.fc.weight.asnumpy().T + head.fc.bias.asnumpy()
+    expected = x @ head.centres.fc.weight.asnumpy().T + head.centres.fc.bias.asnumpy()
     np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(logits, scores)
 
 
 def test_arcface_easy_margin_and_fallback_branch():
     head = build_head("arcface", embedding_size=EMB, num_classes=CLASSES, s=10.0, m=0.5, easy_margin=True)
-    w = head.weight.asnumpy()
+    w = head.centres.weight.asnumpy()
     x = np.stack([-w[0], w[1], -0.3 * w[2] + w[3], w[3]]).astype(np.float32)
     y = np.array([0, 1, 2, 3], np.int32)
     logits, cos = run_head(head, x, y)
     np.testing.assert_allclose(logits, np_arcface(cos.astype(np.float64), x, y, s=10.0, easy_margin=True), atol=1e-4)
     head = build_head("arcface", embedding_size=EMB, num_classes=CLASSES, s=10.0, m=0.5)
-    head.weight.set_data(Tensor(w))
+    head.centres.weight.set_data(Tensor(w))
     logits, cos = run_head(head, x, y)
     assert cos[0, 0] < math.cos(math.pi - 0.5)  # theta + m > pi: the fallback is used
     assert logits[0, 0] == pytest.approx(10.0 * (cos[0, 0] - 0.5 * math.sin(0.5)), abs=1e-4)
@@ -143,9 +144,8 @@ def test_arcface_easy_margin_and_fallback_branch():
 
 @pytest.mark.parametrize("m", [2, 3, 4])
 def test_asoftmax_psi_continuous_and_decreasing(m):
-    head = build_head("asoftmax", embedding_size=EMB, num_classes=CLASSES, m=m)
     theta = np.linspace(0.0, math.pi, 4001)
-    psi = head.psi(Tensor(np.cos(theta).astype(np.float32))).asnumpy()
+    psi = asoftmax_psi(Tensor(np.cos(theta).astype(np.float32)), m).asnumpy()
     np.testing.assert_allclose(psi, np_psi(theta, m), atol=2e-4)
     steps = np.diff(psi)
     assert steps.max() <= 1e-5, "psi must not increase"
@@ -156,8 +156,8 @@ def test_asoftmax_psi_continuous_and_decreasing(m):
 @pytest.mark.parametrize("it", [0, 1, 100, 10000])
 def test_asoftmax_lambda_closed_form(it):
     head = build_head("asoftmax", embedding_size=EMB, num_classes=CLASSES)
-    head.iteration.set_data(Tensor(it, ms.int32))
-    assert float(head.lambda_value().asnumpy()) == pytest.approx(np_lambda(it), rel=1e-5)
+    head.margin.iteration.set_data(Tensor(it, ms.int32))
+    assert float(head.margin.lambda_value().asnumpy()) == pytest.approx(np_lambda(it), rel=1e-5)
 
 
 def test_asoftmax_rejects_bad_margin():
@@ -172,12 +172,12 @@ def test_asoftmax_uses_lambda_of_current_iteration_then_counts():
     x, y = inputs(head)
     for it in range(3):
         logits, _ = run_head(head, x, y)
-        expected = np_asoftmax(np_cosine(x, head.weight.asnumpy()), x, y, it=it)
+        expected = np_asoftmax(np_cosine(x, head.centres.weight.asnumpy()), x, y, it=it)
         np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
-    assert int(head.iteration.asnumpy()) == 3
+    assert int(head.margin.iteration.asnumpy()) == 3
     head.set_train(False)
-    head(Tensor(x), Tensor(y))
-    assert int(head.iteration.asnumpy()) == 3, "evaluation must not advance the counter"
+    head.logits(Tensor(x), Tensor(y))
+    assert int(head.margin.iteration.asnumpy()) == 3, "evaluation must not advance the counter"
 
 
 def test_stateful_heads_survive_save_and_load(tmp_path):
@@ -194,25 +194,24 @@ def test_stateful_heads_survive_save_and_load(tmp_path):
                            num_classes=CLASSES)
         ms.load_param_into_net(fresh, ms.load_checkpoint(path), strict_load=True)
         for name in names:
-            np.testing.assert_array_equal(getattr(fresh, name).asnumpy(), getattr(head, name).asnumpy())
-    assert int(asoftmax.iteration.asnumpy()) == 4
-    assert float(adaface.batch_mean.asnumpy()) != 20.0
+            np.testing.assert_array_equal(getattr(fresh.margin, name).asnumpy(), getattr(head.margin, name).asnumpy())
+    assert int(asoftmax.margin.iteration.asnumpy()) == 4
+    assert float(adaface.margin.batch_mean.asnumpy()) != 20.0
 
 
 def test_label_smoothing_does_not_touch_the_margin():
-    """The head sees the hard label: its logits are the same whatever the loss's smoothing."""
-    from src.train.network import FaceTrainNetwork
-    from src.network import build_backbone
-    backbone = build_backbone("sphere4", embedding_size=EMB, image_size=(16, 16), width=0.125)
+    """The margin sees the hard label: the logits are the same whatever the loss's smoothing, and the loss is the
+    smoothed cross entropy of those logits."""
     head = build_head("cosface", embedding_size=EMB, num_classes=CLASSES)
-    images = Tensor(np.random.default_rng(0).normal(size=(4, 3, 16, 16)).astype(np.float32))
+    smoothed = build_head("cosface", embedding_size=EMB, num_classes=CLASSES, label_smoothing=0.1)
+    smoothed.centres.weight.set_data(head.centres.weight.value())
+    x = Tensor(np.random.default_rng(0).normal(size=(4, EMB)).astype(np.float32))
     labels = Tensor(np.array([0, 1, 2, 3], np.int32))
-    plain = FaceTrainNetwork(backbone, head, 0.0)(images, labels)[0].asnumpy()
-    smooth = FaceTrainNetwork(backbone, head, 0.1)(images, labels)[0].asnumpy()
-    logits = head(backbone(images), labels)[0].asnumpy()
+    logits = head.logits(x, labels)[0].asnumpy()
+    np.testing.assert_array_equal(logits, smoothed.logits(x, labels)[0].asnumpy())
     log_p = logits - logits.max(1, keepdims=True)
     log_p = log_p - np.log(np.exp(log_p).sum(1, keepdims=True))
     hard = -log_p[np.arange(4), labels.asnumpy()]
-    assert float(plain) == pytest.approx(hard.mean(), rel=1e-4)
+    assert float(head(x, labels)[0]) == pytest.approx(hard.mean(), rel=1e-4)
     expected_smooth = (0.9 * hard - 0.1 * log_p.mean(1)).mean()
-    assert float(smooth) == pytest.approx(expected_smooth, rel=1e-4)
+    assert float(smoothed(x, labels)[0]) == pytest.approx(expected_smooth, rel=1e-4)

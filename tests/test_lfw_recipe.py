@@ -66,7 +66,7 @@ def test_recipe_script_one_epoch_for_one_head(tmp_path):
                           cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     config = json.load(open(out / "cosface" / "config.json", encoding="utf-8"))
-    assert (config["head"], config["margin_s"], config["backbone"], config["epochs"]) == ("cosface", 30.0, "sphere10", 1)
+    assert (config["head"]["type"], config["head"]["s"], config["backbone"], config["epochs"]) == ("cosface", 30.0, "sphere10", 1)
     log = (out / "cosface" / "log_rank0.txt").read_text()
     assert "finished 77 steps" in log and "0 updates skipped (non-finite)" in log
     record = json.load(open(out / "cosface" / "checkpoints" / "eval_result.json", encoding="utf-8"))

@@ -8,10 +8,9 @@ import pytest
 
 from src.data.landmarks import read_landmarks
 from src.data.readers import read_training_list
-from src.data.samples import read_class_names
 from src.model_utils.config import load_config
 from tests.face_data import (LFW_DEVTRAIN, LFW_IMAGES, LFW_LANDMARKS, devtrain_people, link_tree,  # noqa: F401
-                             restore_logging, write_corrupt_jpeg)
+                             read_class_map, restore_logging, write_corrupt_jpeg)
 from tools.make_list import main as make_list_main
 
 
@@ -22,7 +21,7 @@ def test_lfw_devtrain_list_with_landmarks(tmp_path):
                            "--landmarks", LFW_LANDMARKS, "--output", out]) == 0
     training = read_training_list(out, "sphereface", LFW_IMAGES)
     assert (len(training.samples), len({s.label for s in training.samples})) == (4964, 430)
-    classes = read_class_names(str(tmp_path / "lfw_devtrain4.classes.txt"))
+    classes = read_class_map(str(tmp_path / "lfw_devtrain4.classes.txt"))
     assert classes == sorted(people) and len(classes) == 430
     table = read_landmarks(LFW_LANDMARKS)
     for sample in training.samples[::97]:
@@ -58,7 +57,7 @@ def test_identity_tree_list_equals_folder_reader(small_tree, tmp_path):
     listed = read_training_list(out, "plain", root)
     folder = read_training_list(root, "folder")
     assert [(s.path, s.label) for s in listed.samples] == [(s.path, s.label) for s in folder.samples]
-    assert folder.class_names == sorted(people) == read_class_names(str(tmp_path / "list.classes.txt"))
+    assert folder.class_names == sorted(people) == read_class_map(str(tmp_path / "list.classes.txt"))
     counts = [len(people[name]) for name in sorted(people)]
     counts[0] += 1  # the corrupt JPEG is an image file of the first identity
     assert np.bincount([s.label for s in listed.samples]).tolist() == counts
@@ -68,7 +67,7 @@ def test_identity_tree_list_equals_folder_reader(small_tree, tmp_path):
     assert first.path == os.path.abspath(listed.samples[0].path) and first.label == 0
 
 
-def test_training_run_on_the_lfw_tree_skips_the_corrupt_jpeg(small_tree, tmp_path, restore_logging):
+def test_training_run_on_the_lfw_tree_skips_the_corrupt_jpeg(small_tree, tmp_path, restore_logging):  # noqa: F811
     import train
     root, people, landmarks = small_tree
     listing = str(tmp_path / "train.txt")
@@ -77,7 +76,7 @@ def test_training_run_on_the_lfw_tree_skips_the_corrupt_jpeg(small_tree, tmp_pat
     out = tmp_path / "run"
     cfg = load_config([f"--train_list={listing}", f"--train_root={root}", "--list_format=sphereface",
                        f"--output_dir={out}", "--image_size=[32, 32]", "--backbone=sphere4",
-                       "--backbone_width=0.125", "--embedding_size=16", "--head=cosface",
+                       "--backbone_width=0.125", "--embedding_size=16", "--head.type=cosface",
                        f"--batch_size={images}", "--max_steps=2", "--num_workers=1", "--log_interval=1",
                        "--lr=0.01", "--align_jitter=2"])
     train.train(cfg)

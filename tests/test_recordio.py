@@ -8,11 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
+from src.data.image_io import ImageDecodeError
 from src.data.images import load_sample_image
-from src.data.preprocess import ImageDecodeError
 from src.data.readers import read_training_list
 from src.data.recordio import (MAGIC, MAGIC_BYTES, RecordIOError, RecordWriter, encode_record, pack_payload,
-                               read_record, unpack_payload, write_face_rec)
+                               read_record, unpack_payload)
+from tests.face_data import write_face_rec
 
 CLASS_SIZES = (3, 1, 4)
 

@@ -72,9 +72,9 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
                                                                            f"step_{STEPS:08d}.ckpt")
     assert max_difference(load_params(final), load_params(expected)) == 0.0
     params = load_params(final)
-    assert int(params["head.iteration"]) == STEPS and int(params["global_step"][0]) == STEPS
+    assert int(params["head.margin.iteration"]) == STEPS and int(params["global_step"][0]) == STEPS
     assert RunState.from_entries(read_checkpoint(final)) == RunState.from_entries(read_checkpoint(expected))
     best, best_expected = (load_params(os.path.join(d, "best.ckpt")) for d in (folder, str(reference_dir /
                                                                                             "checkpoints")))
     assert max_difference(best, best_expected) == 0.0
-    assert np.isfinite(params["head.weight"]).all()
+    assert np.isfinite(params["head.centres.weight"]).all()

@@ -1,11 +1,11 @@
-"""tools/to_lite.py: the ONNX fixes for MindSpore Lite 2.0 and the conversion under Python 3.7.
+"""tools/to_lite.py (src/deploy/onnx_graph.py, lite_convert.py): the ONNX fixes for MindSpore Lite 2.0 and the
+conversion under Python 3.7.
 
 The graphs are built here the way ``mindspore.onnx.export`` writes them (opset 11, PReLU slope through an
 Unsqueeze, a dynamic batch as ``dim_value: -1``): Conv -> PRelu -> Flatten -> Gemm.
 """
 import json
 import os
-import sys
 
 import numpy as np
 import onnx
@@ -15,8 +15,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from lite_helpers import read_outputs, run_face_infer, write_inputs
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
-import to_lite  # noqa: E402
+from src.deploy import lite_convert
+from src.deploy.lite_convert import ConversionError, find_lite_home
+from src.deploy.onnx_graph import fix_onnx
+from tools import to_lite
 
 SHAPE = (3, 6, 5)
 CHANNELS, EMBEDDING = 4, 8
@@ -67,7 +69,7 @@ def images(n, seed=0):
 @pytest.mark.parametrize("opset", [11, 13])
 def test_fixed_batch_folds_slope_unsqueeze_and_keeps_prelu(tmp_path, opset):
     onnx.save(make_model(2, opset), tmp_path / "model.onnx")
-    assert to_lite.fix_onnx(str(tmp_path / "model.onnx"), str(tmp_path / "fixed.onnx")) == (1, 0)
+    assert fix_onnx(str(tmp_path / "model.onnx"), str(tmp_path / "fixed.onnx")) == (1, 0)
 
     fixed = onnx.load(tmp_path / "fixed.onnx")
     assert [n.op_type for n in fixed.graph.node] == ["Conv", "PRelu", "Flatten", "Gemm"]
@@ -81,9 +83,9 @@ def test_fixed_batch_folds_slope_unsqueeze_and_keeps_prelu(tmp_path, opset):
 
 def test_dynamic_batch_marks_dim_and_decomposes_prelu(tmp_path):
     onnx.save(make_model(2), tmp_path / "static.onnx")
-    to_lite.fix_onnx(str(tmp_path / "static.onnx"), str(tmp_path / "static_fixed.onnx"))
+    fix_onnx(str(tmp_path / "static.onnx"), str(tmp_path / "static_fixed.onnx"))
     onnx.save(make_model(-1), tmp_path / "dynamic.onnx")
-    assert to_lite.fix_onnx(str(tmp_path / "dynamic.onnx"), str(tmp_path / "dynamic_fixed.onnx")) == (1, 1)
+    assert fix_onnx(str(tmp_path / "dynamic.onnx"), str(tmp_path / "dynamic_fixed.onnx")) == (1, 1)
 
     fixed = onnx.load(tmp_path / "dynamic_fixed.onnx")
     assert fixed.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
@@ -115,17 +117,17 @@ def test_without_python37_it_says_what_is_needed(tmp_path, monkeypatch, capsys):
 def test_without_lite_home_it_says_what_is_needed(tmp_path, monkeypatch):
     monkeypatch.delenv("MINDSPORE_LITE_HOME", raising=False)
     monkeypatch.delenv("MS_LITE_HOME", raising=False)
-    with pytest.raises(to_lite.ConversionError, match="MINDSPORE_LITE_HOME.*fetch_lite.sh"):
-        to_lite.find_lite_home()
+    with pytest.raises(ConversionError, match="MINDSPORE_LITE_HOME.*fetch_lite.sh"):
+        find_lite_home()
 
 
 def test_converted_model_runs_in_the_harness(tmp_path, lite_home, face_infer):
     try:
-        python37 = to_lite.find_python37()
-    except to_lite.ConversionError as error:
+        python37 = lite_convert.find_python37()
+    except ConversionError as error:
         pytest.skip(str(error))
     onnx.save(make_model(2), tmp_path / "model.onnx")
-    assert to_lite.to_lite(str(tmp_path / "model.onnx"), str(tmp_path / "model.mindir"), lite_home=lite_home,
+    assert lite_convert.to_lite(str(tmp_path / "model.onnx"), str(tmp_path / "model.mindir"), lite_home=lite_home,
                            python37=python37) == (1, 0)
     assert oct(os.stat(tmp_path / "model.mindir").st_mode & 0o777) == "0o644"
 
@@ -142,12 +144,12 @@ def test_converted_model_runs_in_the_harness(tmp_path, lite_home, face_infer):
 
 def test_export_sidecar_follows_the_lite_model(tmp_path):
     onnx_path, lite_path = str(tmp_path / "m.onnx"), str(tmp_path / "m_lite.mindir")
-    to_lite.copy_sidecar(onnx_path, lite_path)
+    lite_convert.copy_sidecar(onnx_path, lite_path)
     assert not os.path.exists(lite_path + ".json")  # no sidecar, nothing to carry over
     record = {"input_shape": [64, 3, 112, 96], "mean": 127.5, "file_format": "ONNX", "parity": {"passed": True}}
     with open(onnx_path + ".json", "w", encoding="utf-8") as f:
         json.dump(record, f)
-    to_lite.copy_sidecar(onnx_path, lite_path)
+    lite_convert.copy_sidecar(onnx_path, lite_path)
     with open(lite_path + ".json", encoding="utf-8") as f:
         carried = json.load(f)
     assert carried["input_shape"] == [64, 3, 112, 96] and carried["mean"] == 127.5

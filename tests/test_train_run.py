@@ -128,7 +128,7 @@ def test_resume_checks_the_run_it_continues(data, tmp_path):
     run(data, tmp_path, max_steps=4, save_interval=2)
     with pytest.raises(CheckpointError, match="already holds checkpoints .*--resume"):
         run(data, tmp_path, max_steps=4)
-    with pytest.raises(CheckpointMismatchError, match=r"'head.weight' has shape \(7, 16\), the network expects "
+    with pytest.raises(CheckpointMismatchError, match=r"'head.centres.weight' has shape \(7, 16\), the network expects "
                                                       r"\(9, 16\) .*sphere4 \+ asoftmax with 7 classes"):
         run(data, tmp_path, max_steps=4, num_classes=9, resume="auto")
     with pytest.raises(ConfigError, match="seed=3, this config has 4"):

@@ -10,8 +10,8 @@ from src.heads import build_head
 from src.model_utils.config import ConfigError
 from src.network import build_backbone
 from src.train.amp import build_loss_scaler, cast_o2, check_amp
-from src.train.network import FaceTrainNetwork
 from src.train.optimizer import build_optimizer, set_learning_rates
+from src.train.train_network import FaceTrainNetwork
 from src.train.train_step import TrainStep
 
 BATCH = ms.Tensor(np.random.RandomState(0).randn(8, 3, 32, 32).astype(np.float32))
@@ -21,7 +21,7 @@ LABELS = ms.Tensor(np.arange(8) % 5, ms.int32)
 def tiny_network(head="asoftmax", label_smoothing=0.0):
     ms.set_seed(1)
     backbone = build_backbone("sphere4", width=0.125, image_size=(32, 32), embedding_size=16)
-    return FaceTrainNetwork(backbone, build_head(head, embedding_size=16, num_classes=5), label_smoothing)
+    return FaceTrainNetwork(backbone, build_head(head, embedding_size=16, num_classes=5, label_smoothing=label_smoothing))
 
 
 def train_step(rates, loss_scaler=None, clip=0.0, momentum=0.9, weight_decay=5e-4, head="asoftmax"):
@@ -98,7 +98,7 @@ def test_label_smoothing_matches_the_formula():
     eps = 0.1
     network = tiny_network("cosface", label_smoothing=eps)
     network.set_train(False)
-    logits, _ = network.head(network.backbone(BATCH), LABELS)
+    logits, _ = network.head.logits(network.backbone(BATCH), LABELS)
     z = logits.asnumpy().astype(np.float64)
     log_p = z - z.max(axis=1, keepdims=True)
     log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))

@@ -5,8 +5,8 @@ import mindspore as ms
 
 from src.heads import build_head
 from src.network import build_backbone
-from src.train.network import FaceTrainNetwork
 from src.train.optimizer import build_optimizer
+from src.train.train_network import FaceTrainNetwork
 from src.train.train_step import TrainStep
 
 

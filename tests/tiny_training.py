@@ -13,7 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
 TINY = {
     "device_target": "CPU", "mode": "GRAPH", "seed": 3, "image_size": "[32,32]", "backbone": "sphere4",
-    "backbone_width": 0.125, "embedding_size": 16, "head": "asoftmax", "margin_m": 2, "batch_size": 8,
+    "backbone_width": 0.125, "embedding_size": 16, "head": "{type: asoftmax, m: 2}", "batch_size": 8,
     "num_workers": 1, "random_flip": "true", "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0005,
     "lr_schedule": "cosine", "warmup_steps": 5, "log_interval": 1, "keep_checkpoints": 3,
     "eval_image_ext": ".png", "eval_batch_size": 64, "fusion": "orig",

@@ -25,6 +25,7 @@ from src.data.align_files import (AlignTask, SourceOverwriteError, align_file, c
                                    write_atomic)  # noqa: E402
 from src.data.landmarks import read_landmarks  # noqa: E402
 from src.data.readers import format_line, read_text_list  # noqa: E402
+from src.model_utils.cli import run_main  # noqa: E402
 
 LOG = logging.getLogger("facerec.align_dataset")
 
@@ -123,4 +124,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

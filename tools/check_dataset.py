@@ -1,9 +1,10 @@
 """Check a training dataset before a long run and write a JSON report; exit status 1 when it has errors.
 
 Reports counts (images, classes, histogram of images per class), malformed lines, labels outside
-0..num_classes-1, label gaps, duplicate paths, missing files, undecodable images and landmarks outside their
-image, each with its list line. Errors: malformed lines, out-of-range labels, missing or undecodable images,
-landmarks outside the image, one path listed with different labels. Warnings: label gaps, repeated paths.
+0..num_classes-1, label gaps, duplicate paths, missing files, undecodable images and implausible landmarks (not
+finite, outside their image, eyes below the mouth), each with its list line. Errors: malformed lines, out-of-range
+labels, missing or undecodable images, implausible landmarks, one path listed with different labels, a list
+without images. Warnings: label gaps, repeated paths.
 
   python tools/check_dataset.py --list data/CASIA-WebFace/casia_landmark.txt --format sphereface \\
       --root data/CASIA-WebFace --num_classes 10572 --report casia_check.json
@@ -20,6 +21,7 @@ if ROOT not in sys.path:  # Run as a script: make `src` importable.
     sys.path.insert(0, ROOT)
 from src.data.check import ERROR_KINDS, WARNING_KINDS, dataset_report  # noqa: E402
 from src.data.readers import READERS  # noqa: E402
+from src.model_utils.cli import run_main  # noqa: E402
 
 LOG = logging.getLogger("facerec.check_dataset")
 SHOWN = 5
@@ -43,6 +45,8 @@ def summarize(report):
     LOG.info("%s: %d images, %d classes (%d with images), %d-%d images per class (mean %.1f)", report["list"],
              report["images"], report["classes"], report["classes_with_images"], per_class["min"],
              per_class["max"], per_class["mean"])
+    if not report["images"]:
+        LOG.error("%s: the list has no images", report["list"])
     for kinds, log in ((ERROR_KINDS, LOG.error), (WARNING_KINDS, LOG.warning)):
         for kind in kinds:
             rows = report[kind] or []
@@ -53,6 +57,8 @@ def summarize(report):
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = parse_args(argv)
+    if args.report:  # before the work, not after it
+        os.makedirs(os.path.dirname(os.path.abspath(args.report)), exist_ok=True)
     report = dataset_report(args.list, args.format, args.root, args.num_classes, decode=not args.no_decode,
                             workers=args.workers)
     summarize(report)
@@ -68,4 +74,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

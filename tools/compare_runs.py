@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from src.eval.verify import summary  # noqa: E402
+from src.model_utils.cli import run_main  # noqa: E402
 
 PROGRESS = re.compile(r" step (\d+)/(\d+) loss (\S+) acc (\S+) ")
 FINISHED = re.compile(r"finished (\d+) steps in ([\d.]+) s[^;]*; (\d+) updates skipped")
@@ -72,7 +73,8 @@ def summarize_run(run_dir):
     record = read_json(eval_path)
     curve = validation_curve(record, eval_path)
     final_step, final = curve[-1]
-    summary = {"run": run_dir, "head": config["head"], "curve": [(s, r["accuracy"]) for s, r in curve],
+    head = config["head"]  # a block {type: ..., ...}; runs before the head block hold the name
+    summary = {"run": run_dir, "head": head["type"] if isinstance(head, dict) else head, "curve": [(s, r["accuracy"]) for s, r in curve],
                "step": final_step, "accuracy": final["accuracy"], "std": final["std"], "auc": final["auc"],
                "tar_far_1e-2": final.get(TAR_KEY, math.nan), "num_pairs": record["pair_set"]["pairs"]}
     summary.update(read_training_log(os.path.join(run_dir, "log_rank0.txt")))
@@ -124,4 +126,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

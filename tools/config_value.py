@@ -6,6 +6,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from src.model_utils.cli import run_main  # noqa: E402
 from src.model_utils.config import ConfigError, load_config  # noqa: E402
 
 
@@ -23,4 +24,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

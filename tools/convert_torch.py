@@ -28,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # Run as a script: make `src` importable.
     sys.path.insert(0, ROOT)
 
+from src.model_utils.cli import run_main  # noqa: E402
 from src.network import build_backbone  # noqa: E402
 from src.network.iresnet import DEPTHS as IRESNET_DEPTHS  # noqa: E402
 from src.network.mobilefacenet import BOTTLENECK_SETTINGS  # noqa: E402
@@ -201,4 +202,4 @@ if __name__ == "__main__":
 
     apply_cpu_isa("auto")
     mindspore.set_device("CPU")
-    main()
+    sys.exit(run_main(main))

@@ -15,7 +15,6 @@ every head's accuracy; a head "beats all three" when its accuracy is above the b
 arguments override the config for every run.
 """
 import argparse
-import inspect
 import json
 import logging
 import os
@@ -30,14 +29,15 @@ sys.path.insert(0, ROOT)
 from eval import evaluate  # noqa: E402
 from export import export  # noqa: E402
 from src.data.digits import DEMO_TASK, TASKS, heldout_classes, prepare_digits  # noqa: E402
-from src.data.preprocess import load_rgb, to_input  # noqa: E402
+from src.data.image_io import load_rgb, to_input  # noqa: E402
 from src.data.readers import read_samples  # noqa: E402
 from src.eval.embed import embed_images  # noqa: E402
 from src.eval.feature_plot import plot_features  # noqa: E402
-from src.eval.images import load_pair_images  # noqa: E402
+from src.eval.pair_images import load_pair_images  # noqa: E402
 from src.eval.sources import read_pair_set  # noqa: E402
 from src.eval.verify import evaluate_network, summary, verification_metrics  # noqa: E402
-from src.heads import HEADS  # noqa: E402
+from src.heads import MARGINS  # noqa: E402
+from src.model_utils.cli import run_main  # noqa: E402
 from src.model_utils.config import load_config  # noqa: E402
 from src.model_utils.device import init_device  # noqa: E402
 from src.model_utils.logger import setup_logging  # noqa: E402
@@ -50,7 +50,7 @@ DEFAULT_HEADS = ["asoftmax", "cosface", "arcface"]
 # The 3-D toy run: a larger learning rate, and a logit scale of 10 for the heads that have one (s = 64 is meant for
 # 512-d embeddings and thousands of classes; with 3 dimensions and 7-10 classes it stalls optimisation).
 PLOT_SETTINGS = ["--lr=0.05"]
-PLOT_SCALE = "--margin_s=10"
+PLOT_SCALE = "--head.s=10"
 BASELINES = {"raw_pixels": "cosine of the raw pixel values (0-255)",
              "centred_pixels": "cosine of the network's input pixels (127.5 subtracted)",
              "untrained": "the same network at its initial weights (same seed)"}
@@ -82,8 +82,8 @@ def baseline_metrics(cfg, pair_set):
 
 def plot_head(head, paths, out_dir, plot_dim, plot_epochs, heldout, extra):
     """Train with a ``plot_dim``-D embedding and draw training and held-out scans on the circle / sphere."""
-    settings = PLOT_SETTINGS + ([PLOT_SCALE] if "s" in inspect.signature(HEADS.get(head)).parameters else [])
-    cfg = run_config(data_overrides(paths) + settings + [f"--head={head}", f"--output_dir={out_dir}",
+    settings = PLOT_SETTINGS + ([PLOT_SCALE] if "s" in MARGINS.get(head).PARAMS else [])
+    cfg = run_config(data_overrides(paths) + settings + [f"--head.type={head}", f"--output_dir={out_dir}",
                                                          f"--epochs={plot_epochs}", f"--embedding_size={plot_dim}"]
                      + extra)
     network = train(cfg).network.backbone
@@ -99,11 +99,11 @@ def plot_head(head, paths, out_dir, plot_dim, plot_epochs, heldout, extra):
 
 
 def run_head(head, paths, out_dir, plot_dim, plot_epochs, heldout, extra):
-    cfg = run_config(data_overrides(paths) + [f"--head={head}", f"--output_dir={out_dir}"] + extra)
+    cfg = run_config(data_overrides(paths) + [f"--head.type={head}", f"--output_dir={out_dir}"] + extra)
     train(cfg)
     checkpoint = list_checkpoints(os.path.join(out_dir, "checkpoints"))[-1]
-    result = evaluate(run_config(data_overrides(paths) + [f"--head={head}", f"--ckpt_file={checkpoint}"] + extra))
-    mindir = export(run_config([f"--head={head}", f"--ckpt_file={checkpoint}",
+    result = evaluate(run_config(data_overrides(paths) + [f"--head.type={head}", f"--ckpt_file={checkpoint}"] + extra))
+    mindir = export(run_config([f"--head.type={head}", f"--ckpt_file={checkpoint}",
                                 f"--file_name={os.path.join(out_dir, 'digits_' + head)}"] + extra))
     plot = None
     if plot_dim:
@@ -134,7 +134,7 @@ def print_table(record):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--heads", nargs="+", default=DEFAULT_HEADS, choices=HEADS.names(),
+    parser.add_argument("--heads", nargs="+", default=DEFAULT_HEADS, choices=MARGINS.names(),
                         help=f"heads to train, one run each (default {' '.join(DEFAULT_HEADS)})")
     parser.add_argument("--task", default=DEMO_TASK, choices=sorted(TASKS),
                         help="the verification task (src/data/digits.py)")
@@ -173,4 +173,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

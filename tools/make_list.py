@@ -25,6 +25,7 @@ from src.data.identity_tree import read_people, scan_identity_tree, select_ident
 from src.data.landmarks import read_landmarks  # noqa: E402
 from src.data.readers import format_line  # noqa: E402
 from src.data.samples import write_class_names  # noqa: E402
+from src.model_utils.cli import run_main  # noqa: E402
 
 LOG = logging.getLogger("facerec.make_list")
 
@@ -85,4 +86,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -26,6 +26,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from src.deploy.bin_layout import INDEX_FILE, read_array, read_index, write_array  # noqa: E402
+from src.model_utils.cli import run_main  # noqa: E402
 
 LOG = logging.getLogger("facerec.mindir_infer")
 BATCHES_PER_CHUNK = 16
@@ -121,4 +122,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

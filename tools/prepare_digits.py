@@ -9,6 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from src.data.digits import DEMO_TASK, TASKS, prepare_digits  # noqa: E402
+from src.model_utils.cli import run_main  # noqa: E402
 
 
 def main(argv=None):
@@ -23,4 +24,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

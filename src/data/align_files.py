@@ -8,7 +8,7 @@ from collections import namedtuple
 import cv2
 
 from src.data.alignment import AlignmentError, align_face
-from src.data.preprocess import ImageDecodeError, load_rgb
+from src.data.image_io import ImageDecodeError, load_rgb
 
 AlignTask = namedtuple("AlignTask", ["source", "target", "landmarks", "image_size"])
 JPEG_QUALITY = 95

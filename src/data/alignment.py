@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 from skimage.transform import SimilarityTransform
 
+from src.data.image_io import resize_to
+
 SPHEREFACE_TEMPLATE = np.array([[30.2946, 51.6963], [65.5318, 51.5014], [48.0252, 71.7366],
                                 [33.5493, 92.3655], [62.7299, 92.2041]], np.float32)
 
@@ -44,3 +46,18 @@ def align_face(image, landmarks, image_size, pad=0):
     matrix = similarity_matrix(landmarks, image_size, pad)
     return cv2.warpAffine(image, matrix, (width + 2 * pad, height + 2 * pad), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+FITS = ("template", "resize")
+
+
+def fit_aligned(image, image_size, fit="template"):
+    """An already aligned HxWx3 image -> ``image_size`` (height, width), by ``fit`` (one of ``FITS``): ``template``
+    maps the template of its size onto the template of ``image_size``, ``resize`` rescales it."""
+    if image.shape[:2] == tuple(image_size):
+        return image
+    if fit == "resize":
+        return resize_to(image, image_size)
+    if fit == "template":
+        return align_face(image, template_for(image.shape[:2]), image_size)
+    raise ValueError(f"unknown fit '{fit}'; choose one of {FITS}")

@@ -1,10 +1,11 @@
 """Dataset checks: the cheap one ``train.py`` runs before training, and the full report of
 ``tools/check_dataset.py``.
 
-Cheap (seconds for CASIA-WebFace): every label in 0..num_classes-1 and every image file present; a failure stops
-the run with an error naming the list file and line. Full: also decodes every image (threads), and reports
-counts, the histogram of images per class, malformed lines, label gaps, duplicate paths and landmarks outside
-their image, each with its line number.
+Cheap (no image decoded): every label in 0..num_classes-1, every image file present and not empty, no image
+listed with two labels, and the landmarks of every sample plausible (finite, eyes above the mouth, inside the
+image give or take a margin; the size read from the file's header); a failure stops the run with an error naming
+the list file and line. Full: also decodes every image (threads), and reports counts, the histogram of images per
+class, malformed lines, label gaps, duplicate paths and implausible landmarks, each with its line number.
 """
 import logging
 import os
@@ -14,15 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from src.data.image_header import image_size
+from src.data.image_io import ImageDecodeError
 from src.data.images import load_sample_image
-from src.data.preprocess import ImageDecodeError
+from src.data.landmarks import landmark_problem
 from src.data.readers import read_training_list
 from src.data.samples import CLASS_NAMES_FILE, sample_name, sample_origin, write_class_names
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.data")
 HISTOGRAM_EDGES = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
 ERROR_KINDS = ("malformed_lines", "labels_out_of_range", "missing_files", "undecodable_images",
-               "landmarks_outside_image", "conflicting_duplicates")
+               "bad_landmarks", "conflicting_duplicates")
 WARNING_KINDS = ("label_gaps", "duplicate_paths")
 SHOWN = 5
 
@@ -49,6 +52,26 @@ def missing_files(samples):
     return [s for s in samples if s.offset is None and not os.path.isfile(s.path)]
 
 
+def empty_files(samples):
+    """Samples whose image file is there but empty (0 bytes: a failed copy or download)."""
+    return [s for s in samples if s.offset is None and os.path.isfile(s.path) and os.path.getsize(s.path) == 0]
+
+
+def _header_landmark_problem(sample):
+    shape = image_size(sample.path) if sample.offset is None else None
+    return landmark_problem(sample.landmarks, shape)
+
+
+def landmark_problems(samples, workers=8):
+    """[(sample, problem)] for the samples whose landmarks ``landmark_problem`` refuses (image sizes read from
+    the file headers, ``workers`` threads); samples without landmarks or a usable file are left out."""
+    usable = {id(s) for s in missing_files(samples) + empty_files(samples)}
+    marked = [s for s in samples if s.landmarks is not None and id(s) not in usable]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        found = list(pool.map(_header_landmark_problem, marked, chunksize=256))
+    return [(s, problem) for s, problem in zip(marked, found) if problem]
+
+
 def check_training_list(training_list, num_classes, list_path):
     """The start-of-run check: returns num_classes, or raises ``DataCheckError`` naming the file and line of
     the first out-of-range labels and missing images."""
@@ -59,14 +82,35 @@ def check_training_list(training_list, num_classes, list_path):
     problems = [f"{sample_origin(s, list_path)}: label {s.label} of {sample_name(s)} is outside 0..{num_classes - 1}"
                 f" (num_classes={num_classes})" for s in labels_out_of_range(samples, num_classes)]
     problems += [f"{sample_origin(s, list_path)}: image not found: {s.path}" for s in missing_files(samples)]
+    problems += [f"{sample_origin(s, list_path)}: image file is empty (0 bytes): {s.path}"
+                 for s in empty_files(samples)]
+    problems += [f"{sample_origin(s, list_path)}: {sample_name(s)}: {problem}"
+                 for s, problem in landmark_problems(samples)]
+    repeated = duplicates(samples)
+    problems += [f"{list_path}:{d['lines'][0]}: {d['path']} is listed with different labels {d['labels']} on "
+                 f"lines {d['lines']}" for d in repeated if d["conflicting"]]
     if problems:
         more = f"\n... and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
         raise DataCheckError(f"{len(problems)} problem(s) in the training list (run tools/check_dataset.py for a "
-                             f"full report):\n" + "\n".join(problems[:SHOWN]) + more)
-    used = len({s.label for s in samples})
-    if used != num_classes:
-        LOG.warning("num_classes=%d but %s uses %d distinct labels", num_classes, list_path, used)
+                             f"full report):\n" + "\n".join(problems[:SHOWN]) + more + one_based_hint(samples,
+                                                                                                      num_classes))
+    if repeated:
+        LOG.warning("%s: %d images are listed more than once and are read that many times an epoch (e.g. %s on "
+                    "lines %s)", list_path, len(repeated), repeated[0]["path"], repeated[0]["lines"])
+    gaps = sorted(set(range(num_classes)) - {s.label for s in samples})
+    if gaps:
+        LOG.warning("%s: %d of the num_classes=%d labels have no image (e.g. %s); their classes are trained as "
+                    "negatives only", list_path, len(gaps), num_classes, gaps[:SHOWN])
     return num_classes
+
+
+def one_based_hint(samples, num_classes):
+    """A hint when the labels look numbered from 1 (1..num_classes) instead of 0."""
+    labels = [s.label for s in samples]
+    if min(labels) == 1 and max(labels) == num_classes:
+        return (f"\nthe labels run from 1 to {num_classes}: they must start at 0 (subtract 1 from each, or use "
+                f"list_format celeba, which renumbers 1-based ids)")
+    return ""
 
 
 def load_training_list(list_path, list_format, root="", num_classes=None, class_map_dir=None):
@@ -109,12 +153,6 @@ def duplicates(samples):
     return [{"path": name, "lines": [s.line for s in group], "labels": [s.label for s in group],
              "conflicting": len({s.label for s in group}) > 1}
             for name, group in by_path.items() if len(group) > 1]
-
-
-def landmarks_inside(landmarks, shape):
-    height, width = shape[:2]
-    points = np.asarray(landmarks)
-    return bool(np.all((points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)))
 
 
 def _decode(sample):
@@ -160,18 +198,18 @@ def dataset_report(list_path, list_format, root="", num_classes=None, decode=Tru
         "duplicate_paths": duplicate,
         "conflicting_duplicates": [d for d in duplicate if d["conflicting"]],
         "missing_files": [entry(s) for s in missing],
-        "undecodable_images": None, "landmarks_outside_image": None,
+        "undecodable_images": None, "bad_landmarks": None,
     }
     if decode:
         missing_ids = {id(s) for s in missing}
         present = [s for s in samples if id(s) not in missing_ids]
         decoded = decode_all(present, workers)
         report["undecodable_images"] = [entry(s, error=err) for s, (_, err) in zip(present, decoded) if err]
-        report["landmarks_outside_image"] = [
-            entry(s, image_size=list(shape[:2]), landmarks=np.asarray(s.landmarks).round(2).tolist())
-            for s, (shape, _) in zip(present, decoded)
-            if shape is not None and s.landmarks is not None and not landmarks_inside(s.landmarks, shape)]
+        report["bad_landmarks"] = [
+            entry(s, image_size=list(shape[:2]), landmarks=np.asarray(s.landmarks).round(2).tolist(), problem=problem)
+            for s, (shape, _) in zip(present, decoded) if shape is not None and s.landmarks is not None
+            for problem in [landmark_problem(s.landmarks, shape)] if problem]
     report["errors"] = {kind: len(report[kind] or []) for kind in ERROR_KINDS}
     report["warnings"] = {kind: len(report[kind]) for kind in WARNING_KINDS}
-    report["ok"] = not any(report["errors"].values())
+    report["ok"] = bool(samples) and not any(report["errors"].values())
     return report

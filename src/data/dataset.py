@@ -4,33 +4,36 @@
 image file or a RecordIO record), aligns to the template when the sample has landmarks (else resizes to the input
 size), optionally jitters the crop (``align_jitter``: align into a window ``align_jitter`` pixels larger on every
 side and crop a random image_size window) and flips, keyed by (seed, epoch, index) so augmentation is
-reproducible whatever the worker scheduling. The C++ pipeline then normalises (x - 127.5) / 128 and transposes
-to CHW; ``ShardedStreamSampler`` shards it across ranks.
+reproducible whatever the worker scheduling. The pipeline then turns each image into the network input with
+``to_input`` (``src/data/image_io.py``, the one definition evaluation and export use too);
+``ShardedStreamSampler`` shards it across ranks.
 An image that fails to decode (or to align) is logged with its path, counted and replaced by the next readable
 sample; when more distinct images than ``max_bad_fraction`` of the list (at least one is always tolerated) have
 failed, the run stops with an error. Each rank counts the images it reads.
 """
 import logging
+import os
 import threading
 
 import cv2
-import mindspore as ms
 import mindspore.dataset as ds
-import mindspore.dataset.transforms as T
-import mindspore.dataset.vision as V
 import numpy as np
 
 from src.data.alignment import AlignmentError, align_face
+from src.data.image_io import ImageDecodeError, resize_to, to_input
 from src.data.images import load_sample_image
-from src.data.preprocess import MEAN, SCALE, ImageDecodeError, resize_to
-from src.data.samples import sample_name
 from src.data.sampler import ShardedStreamSampler
+from src.data.samples import sample_name
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.data")
 
 
 class TooManyBadImages(RuntimeError):
     """More images failed to decode than the configured fraction allows."""
+
+
+class ImagesUnreachable(RuntimeError):
+    """The folder of a training image is gone mid-run (a network disk unmounted, files moved)."""
 
 
 def prepare_image(image, landmarks, image_size, pad=0):
@@ -57,6 +60,7 @@ class FaceSource:
         self.max_bad_fraction = max_bad_fraction
         self.bad_paths = []
         self.skips = 0
+        self.error = None  # the error that stopped the source (MindSpore re-raises it wrapped in a RuntimeError)
         self._lock = threading.Lock()
 
     def __len__(self):
@@ -69,8 +73,17 @@ class FaceSource:
         top, left = rng.integers(0, 2 * self.align_jitter + 1, size=2) if self.align_jitter else (0, 0)
         return flip, int(top), int(left)
 
+    def _fail(self, err):
+        self.error = err
+        raise err
+
     def _record_bad(self, sample, err):
         name = sample_name(sample)
+        folder = os.path.dirname(sample.path)
+        if sample.offset is None and not os.path.isdir(folder):
+            self._fail(ImagesUnreachable(f"the folder {folder} of training image {name} is gone (a network disk "
+                                         f"unmounted, files moved?); the checkpoints are intact: resume with "
+                                         f"--resume once it is back"))
         with self._lock:
             self.skips += 1
             if name not in self.bad_paths:
@@ -78,8 +91,8 @@ class FaceSource:
             bad = len(self.bad_paths)
         LOG.warning("skipped unusable image %s (%s); %d distinct unreadable images so far", name, err, bad)
         if bad > max(1, self.max_bad_fraction * len(self.samples)):
-            raise TooManyBadImages(f"{bad} of {len(self.samples)} images could not be read (limit: "
-                                   f"max_bad_fraction={self.max_bad_fraction}); last: {name}")
+            self._fail(TooManyBadImages(f"{bad} of {len(self.samples)} images could not be read (limit: "
+                                        f"max_bad_fraction={self.max_bad_fraction}); last: {name}"))
 
     def __getitem__(self, key):
         epoch, index = divmod(int(key), len(self.samples))
@@ -92,13 +105,24 @@ class FaceSource:
             except (ImageDecodeError, AlignmentError) as err:
                 self._record_bad(sample, err)
         else:
-            raise TooManyBadImages("no image of the training list could be read")
+            self._fail(TooManyBadImages("no image of the training list could be read"))
         flip, top, left = self.augmentation(epoch, index)
         height, width = self.image_size
         image = image[top:top + height, left:left + width]
         if flip:
             image = image[:, ::-1]
         return np.ascontiguousarray(image), np.int32(sample.label)
+
+
+def batches(dataset, source):
+    """The batches of ``dataset`` (one epoch of its sampler); an error that stopped ``source`` is raised as itself,
+    not inside MindSpore's RuntimeError with a pipeline stack."""
+    try:
+        yield from dataset.create_tuple_iterator(num_epochs=1)
+    except RuntimeError:
+        if source.error is not None:
+            raise source.error from None
+        raise
 
 
 def create_train_dataset(samples, image_size, batch_size, seed=0, random_flip=True, num_workers=2,
@@ -111,7 +135,6 @@ def create_train_dataset(samples, image_size, batch_size, seed=0, random_flip=Tr
                         max_bad_fraction=max_bad_fraction, align_jitter=align_jitter)
     dataset = ds.GeneratorDataset(source, column_names=["image", "label"], sampler=sampler,
                                   num_parallel_workers=num_workers, python_multiprocessing=False)
-    normalize = [V.Normalize(mean=[MEAN] * 3, std=[1.0 / SCALE] * 3), V.HWC2CHW(), T.TypeCast(ms.float32)]
-    dataset = dataset.map(operations=normalize, input_columns="image", num_parallel_workers=num_workers)
+    dataset = dataset.map(operations=to_input, input_columns="image", num_parallel_workers=num_workers)
     dataset = dataset.batch(batch_size, drop_remainder=True)
     return dataset, sampler, source

@@ -6,6 +6,7 @@ gives the same labels. Files directly under ``root`` and folders without images 
 import os
 
 from src.data.samples import Sample, TrainingList
+from src.data.text_lines import text_lines
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -55,10 +56,5 @@ def tree_training_list(root, tree, landmarks=None):
 def read_people(path):
     """Identity names from an LFW people file (``name<TAB>count`` lines, optionally preceded by a count line,
     or View 2's per-fold blocks) or a plain one-name-per-line file."""
-    names = []
-    with open(path, "r", encoding="utf-8") as f:
-        for line in f:
-            fields = line.split()
-            if fields and not fields[0].isdigit():
-                names.append(fields[0])
-    return names
+    first_fields = (text.split()[0] for _, text in text_lines(path))
+    return [field for field in first_fields if not field.isdigit()]

@@ -21,7 +21,8 @@ import numpy as np
 
 from src.data.identity_tree import scan_identity_tree, tree_training_list
 from src.data.recordio import read_face_rec
-from src.data.samples import LineError, Sample, TrainingList
+from src.data.samples import Sample, TrainingList
+from src.data.text_lines import line_failed, text_lines
 
 
 class ListFormatError(ValueError):
@@ -35,15 +36,26 @@ def parse_label(text):
         raise ValueError(f"label {text!r} is not an integer") from None
 
 
-def parse_plain(text):
+def split_fields(text, count):
+    """A line's fields, split on white space; when that does not give ``count`` fields and the line has a tab, the
+    path is everything before the first tab (so a path may hold spaces) and the rest is split on white space."""
     fields = text.split()
+    if len(fields) != count and "\t" in text:
+        path, rest = text.split("\t", 1)
+        fields = [path.strip()] + rest.split()
+    return fields
+
+
+def parse_plain(text):
+    fields = split_fields(text, 2)
     if len(fields) != 2:
-        raise ValueError(f"expected 'path label', got {len(fields)} fields")
+        hint = "; a path with spaces? separate the fields with a tab" if "\t" not in text and len(fields) > 2 else ""
+        raise ValueError(f"expected 'path label', got {len(fields)} fields{hint}")
     return fields[0], parse_label(fields[1]), None
 
 
 def parse_sphereface(text):
-    fields = text.split()
+    fields = split_fields(text, 12)
     if len(fields) != 12:
         raise ValueError(f"expected 'path label x1 y1 ... x5 y5' (12 fields), got {len(fields)} fields")
     try:
@@ -99,20 +111,13 @@ def read_text_list(list_path, root, list_format, errors=None):
     """
     parse = LINE_PARSERS[list_format]
     samples = []
-    with open(list_path, "r", encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            try:
-                relpath, label, landmarks = parse(text)
-            except ValueError as err:
-                message = line_error(list_format, text, err)
-                if errors is None:
-                    raise ListFormatError(f"{list_path}:{number}: {message}") from None
-                errors.append(LineError(list_path, number, message))
-                continue
-            samples.append(Sample(os.path.join(root, relpath), label, landmarks, number))
+    for number, text in text_lines(list_path, ListFormatError, comments=True, errors=errors):
+        try:
+            relpath, label, landmarks = parse(text)
+        except ValueError as err:
+            line_failed(list_path, number, line_error(list_format, text, err), ListFormatError, errors)
+            continue
+        samples.append(Sample(os.path.join(root, relpath), label, landmarks, number))
     return samples
 
 
@@ -166,7 +171,8 @@ def read_training_list(list_path, list_format="plain", root="", errors=None):
 def format_line(list_format, relpath, label, landmarks=None):
     """One line of a ``plain``, ``arcface`` or ``sphereface`` list (the inverse of the line parsers)."""
     if list_format == "plain":
-        return f"{relpath} {label}"
+        separator = "\t" if " " in relpath else " "  # a path with spaces needs the tab (see ``split_fields``)
+        return f"{relpath}{separator}{label}"
     if list_format == "arcface":
         return f"{label};{relpath}"
     if list_format == "sphereface":

@@ -19,6 +19,7 @@ import threading
 import numpy as np
 
 from src.data.samples import LineError, Sample, TrainingList
+from src.data.text_lines import line_failed, text_lines
 
 MAGIC = 0xCED7230A
 MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -99,12 +100,23 @@ class RecordWriter:
 
     def __init__(self, rec_path):
         self.rec_path, self.idx_path = rec_path, os.path.splitext(rec_path)[0] + ".idx"
-        self._rec = open(rec_path, "xb")
+        self._rec = open(rec_path, "x+b")
         self._idx = open(self.idx_path, "x", encoding="utf-8")
 
     def write(self, key, payload):
         self._idx.write(f"{key}\t{self._rec.tell()}\n")
         self._rec.write(encode_record(payload))
+
+    def rewrite(self, offset, payload):
+        """Replace the record written at byte ``offset`` by ``payload``, which must encode to the same size."""
+        self._rec.flush()
+        end = self._rec.tell()
+        encoded = encode_record(payload)
+        self._rec.seek(offset)
+        if len(encoded) != len(encode_record(read_record(self._rec.fileno(), offset, self.rec_path))):
+            raise ValueError(f"{self.rec_path}: the record at byte {offset} cannot change size")
+        self._rec.write(encoded)
+        self._rec.seek(end)
 
     def close(self):
         self._rec.close()
@@ -117,26 +129,43 @@ class RecordWriter:
         self.close()
 
 
-def write_face_rec(rec_path, images, image_size):
-    """Write an InsightFace dataset: ``images`` is [(encoded image bytes, label)] with labels 0..C-1.
+class FaceRecWriter:
+    """Writes an InsightFace dataset image by image, labels in non-decreasing order (0..num_classes-1; a class may
+    end up empty): the header record first (key 0, rewritten in place at ``close``, when the counts are known),
+    the images (keys 1..n), then one identity record per class; ``property`` beside the file. Refuses to
+    overwrite any of the three files."""
 
-    Images are stored grouped by label (keys 1..n), then one identity record per class and the header record
-    at key 0; ``property`` is written beside the file. Returns the number of classes.
-    """
-    ordered = sorted(images, key=lambda item: item[1])
-    labels = [label for _, label in ordered]
-    num_classes = max(labels) + 1
-    first_identity = len(ordered) + 1
-    with RecordWriter(rec_path) as writer:
-        writer.write(0, pack_payload([first_identity, first_identity + num_classes], b""))
-        for key, (data, label) in enumerate(ordered, 1):
-            writer.write(key, pack_payload(label, data, key))
-        starts = np.searchsorted(labels, np.arange(num_classes + 1)) + 1
-        for label in range(num_classes):
-            writer.write(first_identity + label, pack_payload([starts[label], starts[label + 1]], b""))
-    with open(os.path.join(os.path.dirname(rec_path), "property"), "x", encoding="utf-8") as f:
-        f.write(f"{num_classes},{image_size[0]},{image_size[1]}")
-    return num_classes
+    def __init__(self, rec_path, num_classes, image_size):
+        self.rec_path, self.num_classes, self.image_size = rec_path, num_classes, image_size
+        self.property_path = os.path.join(os.path.dirname(rec_path), "property")
+        if os.path.exists(self.property_path):
+            raise FileExistsError(f"{self.property_path} already exists; write the dataset into a new folder")
+        self.writer = RecordWriter(rec_path)
+        self.writer.write(0, self._header(0))
+        self.labels = []
+
+    def _header(self, count):
+        return pack_payload([count + 1, count + 1 + self.num_classes], b"")
+
+    def add(self, data, label):
+        """Append one encoded image of class ``label``."""
+        if not 0 <= label < self.num_classes or (self.labels and label < self.labels[-1]):
+            raise ValueError(f"label {label} out of order or range (classes 0..{self.num_classes - 1}, previous "
+                             f"{self.labels[-1] if self.labels else None})")
+        self.labels.append(label)
+        self.writer.write(len(self.labels), pack_payload(label, data, len(self.labels)))
+
+    def close(self):
+        """Write the identity records and the final header; returns the number of images."""
+        count = len(self.labels)
+        starts = np.searchsorted(self.labels, np.arange(self.num_classes + 1)) + 1
+        for label in range(self.num_classes):
+            self.writer.write(count + 1 + label, pack_payload([starts[label], starts[label + 1]], b""))
+        self.writer.rewrite(0, self._header(count))
+        self.writer.close()
+        with open(self.property_path, "x", encoding="utf-8") as f:
+            f.write(f"{self.num_classes},{self.image_size[0]},{self.image_size[1]}")
+        return count
 
 
 def parse_index_line(fields, rec_size):
@@ -156,20 +185,13 @@ def read_index(idx_path, rec_size, errors=None):
     if not os.path.isfile(idx_path):
         raise FileNotFoundError(f"RecordIO index not found: {idx_path} (expected next to the .rec file)")
     index = {}
-    with open(idx_path, "r", encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            try:
-                key, offset = parse_index_line(fields, rec_size)
-            except ValueError as err:
-                message = f"{err}: {line.strip()!r}"
-                if errors is None:
-                    raise RecordIOError(f"{idx_path}:{number}: {message}") from None
-                errors.append(LineError(idx_path, number, message))
-                continue
-            index[key] = (offset, number)
+    for number, text in text_lines(idx_path, RecordIOError, errors=errors):
+        try:
+            key, offset = parse_index_line(text.split(), rec_size)
+        except ValueError as err:
+            line_failed(idx_path, number, f"{err}: {text!r}", RecordIOError, errors)
+            continue
+        index[key] = (offset, number)
     return index
 
 

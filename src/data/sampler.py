@@ -26,6 +26,11 @@ def steps_per_epoch(num_samples, batch_size, num_shards=1):
     return steps
 
 
+def epoch_of_step(step, steps_per_epoch):
+    """The 1-based epoch of the 1-based global ``step``."""
+    return (step - 1) // steps_per_epoch + 1
+
+
 class ShardedStreamSampler:
     """Iterable of sample keys for ``mindspore.dataset.GeneratorDataset(sampler=...)``."""
 

@@ -28,15 +28,3 @@ def write_class_names(path, class_names):
     """``label<TAB>name`` per line: the mapping from dense training labels back to the dataset's identities."""
     with open(path, "w", encoding="utf-8") as f:
         f.writelines(f"{label}\t{name}\n" for label, name in enumerate(class_names))
-
-
-def read_class_names(path):
-    """The list written by ``write_class_names``; a line out of order raises naming the file and line."""
-    names = []
-    with open(path, "r", encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            label, _, name = line.rstrip("\n").partition("\t")
-            if label != str(len(names)) or not name:
-                raise ValueError(f"{path}:{number}: expected '{len(names)}<TAB>name', got {line.rstrip()!r}")
-            names.append(name)
-    return names

@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from src.data.text_lines import line_failed, text_lines
+
 INDEX_FILE = "index.txt"
 
 
@@ -36,14 +38,10 @@ def read_index(index_file):
     if not os.path.isfile(index_file):
         raise BinLayoutError(f"index file not found: {index_file}")
     names = []
-    with open(index_file, "r", encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            name = line.strip()
-            if not name or name.startswith("#"):
-                continue
-            if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
-                raise BinLayoutError(f"{index_file}:{number}: '{name}' must be a relative path without '..'")
-            names.append(name)
+    for number, name in text_lines(index_file, BinLayoutError, comments=True):
+        if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+            line_failed(index_file, number, f"'{name}' must be a relative path without '..'", BinLayoutError)
+        names.append(name)
     if not names:
         raise BinLayoutError(f"index file {index_file} lists no inputs")
     return names

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from src.data.preprocess import load_rgb, resize_to, to_input
+from src.data.image_io import load_rgb, resize_to, to_input
 
 MAX_ABS_DIFF = 1e-4
 MIN_COSINE = 0.99999

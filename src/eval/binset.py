@@ -14,13 +14,14 @@ import pickle
 import numpy as np
 
 from src.eval.pairs import PairSet, contiguous_folds
+from src.model_utils.safe_pickle import UnsafePickleError as PickleRefused
 
 
 class BinFormatError(ValueError):
     """A ``.bin`` set that cannot be read or has the wrong structure; the message names the file."""
 
 
-class UnsafePickleError(BinFormatError):
+class UnsafePickleError(BinFormatError, PickleRefused):
     """The pickle asks for a global outside the allowed types (it may be crafted to execute code)."""
 
 

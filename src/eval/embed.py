@@ -6,9 +6,9 @@ import time
 import mindspore as ms
 import numpy as np
 
-from src.data.preprocess import to_input
+from src.data.image_io import to_input
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.eval")
 FUSIONS = ("orig", "concat", "sum")
 FUSION_DESCRIPTIONS = {"orig": "the embedding of the image alone",
                        "concat": "[f(image), f(mirrored image)] concatenated (SphereFace)",

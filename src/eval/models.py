@@ -5,8 +5,11 @@ import os
 import re
 
 from src.deploy.exported import load_mindir
+from src.model_utils.config import ConfigError
 from src.network import build_backbone_from_config
+from src.network.fold_bn import fold_batch_norms
 from src.network.weights import load_backbone_weights
+from src.network.weights import DIVERGED_SUFFIX
 
 
 def _natural_key(path):
@@ -15,9 +18,11 @@ def _natural_key(path):
 
 
 def model_files(path):
-    """The checkpoint or MINDIR files ``path`` names: itself, or every ``.ckpt`` in a folder (natural order)."""
+    """The checkpoint or MINDIR files ``path`` names: itself, or every ``.ckpt`` in a folder (natural order) but
+    those training set aside as diverged (``step_N.diverged.ckpt``)."""
     if os.path.isdir(path):
-        files = sorted(glob.glob(os.path.join(path, "*.ckpt")), key=_natural_key)
+        files = sorted((p for p in glob.glob(os.path.join(path, "*.ckpt")) if not p.endswith(DIVERGED_SUFFIX)),
+                       key=_natural_key)
         if not files:
             raise FileNotFoundError(f"no .ckpt files in {path}")
         return files
@@ -38,16 +43,19 @@ def mindir_batch_size(path, cfg):
     if shape is None:
         return cfg.export_batch_size
     if list(shape[2:]) != list(cfg.image_size):
-        raise ValueError(f"{sidecar}: the exported network takes {shape[2]}x{shape[3]} inputs, the config's "
-                         f"image_size is {cfg.image_size[0]}x{cfg.image_size[1]}")
+        raise ConfigError(f"config key 'image_size': {cfg.image_size[0]}x{cfg.image_size[1]}, but the exported "
+                          f"network takes {shape[2]}x{shape[3]} inputs ({sidecar})")
     return shape[0] if isinstance(shape[0], int) and shape[0] > 0 else cfg.eval_batch_size
 
 
 def load_network(cfg, path):
     """(network in eval mode, the batch size to feed it): a MINDIR as ``nn.GraphCell`` (at its exported batch
-    size), or the configured backbone with the checkpoint's weights (at ``eval_batch_size``)."""
+    size), or the configured backbone with the checkpoint's weights (at ``eval_batch_size``), its BatchNorms folded
+    into the layers before them when ``fold_bn``."""
     if path.endswith(".mindir"):
         return load_mindir(path), mindir_batch_size(path, cfg)
     backbone = load_backbone_weights(build_backbone_from_config(cfg), path)
+    if cfg.fold_bn:
+        fold_batch_norms(backbone)
     backbone.set_train(False)
     return backbone, cfg.eval_batch_size

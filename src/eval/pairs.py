@@ -16,7 +16,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-LOG = logging.getLogger(__name__)
+from src.data.text_lines import text_lines
+
+LOG = logging.getLogger("facerec.eval")
 NUM_FOLDS = 10
 
 
@@ -88,8 +90,7 @@ def read_lines(path):
     """(line number, fields) of the non-blank lines that are not ``#`` comments."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"pairs file not found: {path}")
-    with open(path, "r", encoding="utf-8") as f:
-        lines = [(n, line.split()) for n, line in enumerate(f, 1) if line.strip() and not line.startswith("#")]
+    lines = [(number, text.split()) for number, text in text_lines(path, PairsFormatError, comments=True)]
     if not lines:
         raise PairsFormatError(f"{path}: empty pairs file")
     return lines

@@ -1,23 +1,36 @@
-"""The Python inference API: face images -> embeddings and the cosine similarity of two faces.
+"""The Python inference API: face images -> embeddings, the cosine similarity of two faces, and 1:N search.
 
     from src.eval.predictor import Predictor
-    predictor = Predictor("configs/mobilefacenet_lfw_eval.yaml", "mobilefacenet.ckpt")
-    predictor.similarity("a.jpg", "b.jpg", landmarks_a=points_a, landmarks_b=points_b)
+    predictor = Predictor("configs/mobilefacenet_lfw_eval.yaml", "mobilefacenet.ckpt", detect=True)
+    predictor.similarity("a.jpg", "b.jpg")                         # raw photos: detected, aligned, embedded
+    gallery = predictor.enroll("people/")                          # people/<name>/*.jpg, cached beside people/
+    for result in predictor.search(["q.jpg"], gallery, top_k=3):
+        print(result.image, result.matches[0].identity, result.matches[0].cosine)
 
-Images are file paths or HxWx3 uint8 RGB arrays. With 5-point landmarks (5x2, left eye, right eye, nose, left and
-right mouth corner, in the image's pixels) a face is aligned exactly as in training and evaluation; without them
-the image is taken as already aligned and fitted to the input size (``eval_fit``). The embedding of an image is
-its embedding fused with that of its mirror image (``fusion``), L2-normalised, as eval.py scores pairs.
+Images are file paths or HxWx3 uint8 RGB arrays (HxW grey and HxWx4 RGBA arrays are converted). A face is
+aligned exactly as in training and evaluation from its 5 landmarks (5x2: left eye, right eye, nose, left and right
+mouth corner, in the image's pixels): given ones, or with ``detect=True`` the ones the face detector
+(``src.detect``, MTCNN) finds. Where it finds several faces, they come most central first (box centre nearest the
+image centre, ties by the larger box); ``prepare``, ``embed`` and ``similarity`` use that first face,
+``faces`` and ``embed_faces`` return every face. Without landmarks and without ``detect`` the image is taken as
+an already aligned face and fitted to the input size (``eval_fit``). The embedding of a face is its embedding
+fused with that of its mirror image (``fusion``), L2-normalised, as eval.py scores pairs.
+``threshold`` is the cosine threshold stored in an exported model's sidecar (``export.py --threshold_from``), or
+None; ``threshold_source`` says which rule and file it comes from.
 The device is the caller's: run ``src.model_utils.device.init_device(cfg)`` (or ``ms.set_device``) first.
 """
+import os
+
 import numpy as np
 
-from src.data.alignment import align_face
-from src.data.preprocess import load_rgb
+from src.data.alignment import align_face, fit_aligned
+from src.eval.sidecar_threshold import sidecar_threshold
+from src.detect import NoFaceError, load_detector
+from src.eval import identify
 from src.eval.embed import embed_images, fuse
-from src.eval.images import fit_aligned
+from src.eval.image_input import as_rgb, image_name, is_path
 from src.eval.models import load_network
-from src.model_utils.config import Config, load_config
+from src.model_utils.config import Config, ConfigError, load_config
 
 
 def as_config(config):
@@ -28,27 +41,52 @@ def as_config(config):
 
 
 class Predictor:
-    """Embeds faces with a checkpoint or an exported MINDIR (default: the config's ``ckpt_file``)."""
+    """Embeds faces with a checkpoint or an exported MINDIR (default: the config's ``ckpt_file``).
 
-    def __init__(self, config, model_path=None):
+    ``detect``: images given without landmarks are raw photos whose faces ``detector`` (default: MTCNN from
+    ``src.detect.load_detector``, loaded on first use) finds; otherwise they are taken as aligned faces. Passing
+    a ``detector`` implies ``detect``.
+    """
+
+    def __init__(self, config, model_path=None, detect=False, detector=None):
         self.cfg = as_config(config)
         path = model_path or self.cfg.ckpt_file
         if path is None:
-            raise ValueError("no model given: pass a checkpoint or MINDIR path, or set config key 'ckpt_file'")
-        self.model_path = path
+            raise ConfigError("no model given: pass a checkpoint or MINDIR path, or set config key 'ckpt_file'")
+        self.model_path = path = os.fspath(path)
         self.network, self.batch_size = load_network(self.cfg, path)
         self.image_size = tuple(self.cfg.image_size)
+        # The cosine threshold export.py stored in the model's sidecar (--threshold_from), and where it came from.
+        self.threshold, self.threshold_source = sidecar_threshold(path, self.cfg.fusion)
+        self.detect = detect or detector is not None
+        self._detector = detector
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            self._detector = load_detector()
+        return self._detector
+
+    def faces(self, image):
+        """Every face the detector finds in ``image``, most central first -> (list of ``Face``, the aligned faces
+        N x image_size x 3 uint8 RGB); ``NoFaceError`` naming the image when there is none."""
+        rgb = as_rgb(image)
+        try:
+            found = self.detector.detect(rgb)
+        except NoFaceError as err:  # e.g. an image smaller than the smallest face: name the file
+            raise type(err)(f"{image_name(image)}: {err}") from err
+        if not found:
+            raise NoFaceError(f"no face found in {image_name(image)}")
+        return found, np.stack([align_face(rgb, face.landmarks, self.image_size) for face in found])
 
     def prepare(self, image, landmarks=None):
-        """A path or RGB array -> the aligned (landmarks) or fitted face, image_size, uint8 RGB."""
-        if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
-            image = load_rgb(image)
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected an HxWx3 uint8 RGB image, got shape {image.shape} dtype {image.dtype}")
+        """A path or RGB array -> the face to embed, image_size, uint8 RGB: aligned with ``landmarks``, else the
+        detector's first (most central) face with ``detect``, else the image fitted as an aligned face."""
         if landmarks is not None:
-            return align_face(image, landmarks, self.image_size)
-        return fit_aligned(image, self.image_size, self.cfg.eval_fit)
+            return align_face(as_rgb(image), landmarks, self.image_size)
+        if self.detect:
+            return self.faces(image)[1][0]
+        return fit_aligned(as_rgb(image), self.image_size, self.cfg.eval_fit)
 
     def embed_prepared(self, faces):
         """Aligned faces (N x image_size x 3 uint8 RGB) -> N x D L2-normalised fused embeddings."""
@@ -58,8 +96,8 @@ class Predictor:
 
     def embed(self, images, landmarks=None):
         """One image or a list of images (paths or RGB arrays), with optional landmarks for each -> N x D
-        L2-normalised embeddings (1 x D for one image)."""
-        single = isinstance(images, (str, bytes)) or (isinstance(images, np.ndarray) and images.ndim == 3)
+        L2-normalised embeddings (1 x D for one image), one face per image."""
+        single = is_path(images) or (isinstance(images, np.ndarray) and images.ndim in (2, 3))
         images = [images] if single else list(images)
         if landmarks is None:
             landmarks = [None] * len(images)
@@ -69,7 +107,29 @@ class Predictor:
             raise ValueError(f"{len(images)} images but {len(landmarks)} landmark sets")
         return self.embed_prepared(np.stack([self.prepare(i, l) for i, l in zip(images, landmarks)]))
 
+    def embed_faces(self, image):
+        """Every detected face of one image -> (list of ``Face``, most central first; N x D embeddings)."""
+        found, aligned = self.faces(image)
+        return found, self.embed_prepared(aligned)
+
     def similarity(self, a, b, landmarks_a=None, landmarks_b=None):
         """The cosine similarity of the faces in images ``a`` and ``b`` (in [-1, 1])."""
         features = self.embed([a, b], [landmarks_a, landmarks_b])
         return float(np.dot(features[0], features[1]))
+
+    def enroll(self, gallery, cache=True, landmarks=None):
+        """A ``Gallery`` from a folder with one sub-folder of photos per person, or a mapping {identity: [images]}.
+
+        Each identity is the mean of its photos' embeddings (one face per photo: the most central), L2-normalised.
+        A folder's gallery is cached (``cache``: True = ``<folder>.gallery.npz`` beside it, a path, or False) with
+        the fingerprint of the model, the settings and the gallery's files, and re-enrolled when any changes.
+        Unreadable photos, photos without a face and folders without a usable photo are skipped and listed in
+        ``Gallery.skipped``. ``landmarks``: a function path -> 5x2 points for the gallery's photos.
+        """
+        return identify.enroll(self, gallery, cache, landmarks)
+
+    def search(self, images, gallery, top_k=1, landmarks=None):
+        """The ``top_k`` nearest identities of ``gallery`` for every face of each query image -> a list of
+        ``identify.QueryResult`` (one per face found, most central first; one with ``error`` set for an image
+        that gives no face). ``landmarks``: a function path -> 5x2 points for the queries."""
+        return identify.search(self, images, gallery, top_k, landmarks)

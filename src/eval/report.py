@@ -93,3 +93,27 @@ def plot_histogram(path, scores, issame, threshold, title):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+TABLE_FARS = ("1e-3", "1e-4")
+
+
+def targets_table(rows):
+    """A text table of one model on several pair sets: ``rows`` [(target name, pairs, metrics of the chosen
+    fusion)]; the TAR columns say '-' where the set has fewer than 1/FAR different pairs. Ends with the mean
+    10-fold accuracy."""
+    header = ["target", "pairs", "10-fold acc +- std", "AUC", "EER"] + [f"TAR@FAR={far}" for far in TABLE_FARS]
+    lines = [header]
+    for name, pairs, metrics in rows:
+        kfold, roc = metrics["kfold"], metrics["roc"]
+        tars = [f"{roc[f'tar@far={float(far):g}']:.4f}" if f"tar@far={float(far):g}" in roc else "-"
+                for far in TABLE_FARS]
+        lines.append([name, str(pairs), f"{100 * kfold['accuracy']:.2f} +- {100 * kfold['std']:.2f}",
+                      f"{roc['auc']:.5f}", f"{roc['eer']:.4f}"] + tars)
+    mean = np.mean([metrics["kfold"]["accuracy"] for _, _, metrics in rows])
+    lines.append(["mean", "", f"{100 * mean:.2f}", "", ""] + [""] * len(TABLE_FARS))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines]
+    text.insert(1, "-" * len(text[0]))
+    text.insert(len(text) - 1, "-" * len(text[0]))
+    return "\n".join(text)

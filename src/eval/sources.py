@@ -2,7 +2,7 @@
 import os
 
 from src.eval.binset import read_bin
-from src.eval.pairs import lfw_header, read_label_pairs, read_lines, read_pairs
+from src.eval.pairs import PairsFormatError, lfw_header, read_label_pairs, read_lines, read_pairs
 
 FORMATS = ("auto", "lfw", "list", "bin")
 
@@ -24,7 +24,19 @@ def read_pair_set(path, pairs_format="auto", root="", ext=".jpg"):
     if pairs_format == "auto":
         pairs_format = detect_format(path)
     if pairs_format == "bin":
-        return read_bin(path)
-    if pairs_format == "lfw":
-        return read_pairs(path, root, ext)
-    return read_label_pairs(path, root)
+        pair_set = read_bin(path)
+    elif pairs_format == "lfw":
+        pair_set = read_pairs(path, root, ext)
+    else:
+        pair_set = read_label_pairs(path, root)
+    check_both_kinds(pair_set)
+    return pair_set
+
+
+def check_both_kinds(pair_set):
+    """Verification needs same-identity and different-identity pairs; a set without one kind names its file."""
+    same = int(pair_set.issame.sum())
+    if same in (0, len(pair_set)):
+        raise PairsFormatError(f"{pair_set.source}: all {len(pair_set)} pairs are "
+                               f"{'different' if same == 0 else 'same'}-identity pairs; verification needs both "
+                               f"kinds (no {'same' if same == 0 else 'different'}-identity pair found)")

@@ -1,41 +1,33 @@
-"""Classification heads: ``build_head(name, embedding_size=, num_classes=, ...)``.
+"""Classification heads = class centres + a margin (README "Class centres, margins and Partial FC").
 
-Each head is a Cell ``(embedding, label) -> (logits, cosine)``: ``logits`` go to the cross entropy (the margin
-is applied to the true class only, from the hard label), ``cosine`` is cos(theta) of every class, from which
-training accuracy is measured (for the linear baseline it is its logits).
+* Class centres (``src/heads/centres.py``): the cell that holds W and gives cos(theta) of the batch against every
+  centre: replicated (``ClassCentres``) or sharded over the workers (``ShardedClassCentres``, the Partial FC
+  head of ``src/heads/partial_fc.py``).
+* A margin (one file each, registered in ``MARGINS``): a pure function ``(cos, one_hot, [norms]) -> logits``
+  written once with its paper's formula, wrapped in a small ``Margin`` cell that declares its parameters (the
+  sub-keys of the config's ``head`` block) and holds its state (the A-Softmax iteration, AdaFace's norm
+  statistics, the SphereFace2 bias).
+
+A head is configured as one block, ``head: {type: arcface, s: 64, m: 0.5}``; adding a margin is one file.
 """
-import inspect
-
 from src.registry import Registry
 
-HEADS = Registry("head")
+MARGINS = Registry("head")
 
 
-def build_head(name, **kwargs):
-    """Build a registered head, e.g. ``build_head("arcface", embedding_size=512, num_classes=10572, m=0.5)``."""
-    return HEADS.build(name, **kwargs)
+def margin_parameters(name):
+    """The declared parameters ({name: schema spec}) of margin ``name``: the config validates ``head`` with them."""
+    return MARGINS.get(name).PARAMS
 
 
-from src.heads import linear, normface, asoftmax, cosface, arcface, adaface  # noqa: E402,F401
-
-# Config key -> head constructor argument. A key set (not null) for a head that has no such argument is an error.
-CONFIG_KEYS = {
-    "margin_s": "s", "margin_m": "m", "easy_margin": "easy_margin", "adaface_h": "h",
-    "adaface_t_alpha": "t_alpha", "asoftmax_base": "base", "asoftmax_gamma": "gamma",
-    "asoftmax_power": "power", "asoftmax_lambda_min": "lambda_min",
-}
-
-
-def build_head_from_config(cfg, num_classes):
-    """The head named by ``cfg.head`` with the margin keys the config sets."""
-    head_class = HEADS.get(cfg.head)
-    accepted = inspect.signature(head_class).parameters
-    kwargs = {}
-    for key, argument in CONFIG_KEYS.items():
-        value = getattr(cfg, key)
-        if value is None:
-            continue
-        if argument not in accepted:
-            raise ValueError(f"config key '{key}' does not apply to head '{cfg.head}'")
-        kwargs[argument] = value
-    return head_class(embedding_size=cfg.embedding_size, num_classes=num_classes, **kwargs)
+from src.heads import (  # noqa: F401
+    adaface,
+    arcface,
+    asoftmax,
+    cosface,
+    linear,
+    normface,
+    sphereface2,
+    spherefacer,
+)
+from src.heads.head import build_head, build_head_from_config  # noqa: F401

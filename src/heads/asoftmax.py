@@ -1,12 +1,13 @@
 """A-Softmax, the SphereFace head (Liu et al., "SphereFace: Deep Hypersphere Embedding for Face Recognition",
 CVPR 2017)."""
 import math
+from typing import ClassVar
 
 import mindspore as ms
-from mindspore import ops, Parameter, Tensor
+from mindspore import Parameter, Tensor, ops
 
-from src.heads import HEADS
-from src.heads.cosine import CosineHead, feature_norm
+from src.heads import MARGINS
+from src.heads.margin import Margin
 
 # cos(m theta) as a polynomial of c = cos(theta) (Chebyshev polynomials T_m), coefficients from c^m down to c^0.
 CHEBYSHEV = {
@@ -17,63 +18,59 @@ CHEBYSHEV = {
 }
 
 
-@HEADS.register("asoftmax")
-class ASoftmaxHead(CosineHead):
-    """Angular softmax with multiplicative margin m.
+def psi(cos, m):
+    """psi(theta) = (-1)^k cos(m theta) - 2k for theta in [k pi / m, (k + 1) pi / m], from c = cos(theta) in
+    [-1, 1]: cos(m theta) = T_m(c) by Horner's rule, k by comparing c with cos(j pi / m), so no acos is needed
+    and the gradient is finite everywhere."""
+    c = ops.stop_gradient(cos)
+    k = ops.zeros_like(cos)
+    for j in range(1, m):
+        k = k + (c <= math.cos(j * math.pi / m)).astype(cos.dtype)
+    value = ops.zeros_like(cos)
+    for coefficient in CHEBYSHEV[m]:
+        value = value * cos + coefficient
+    sign = 1.0 - 2.0 * (k - 2.0 * ops.floor(k / 2.0))
+    return sign * value - 2.0 * k
 
-    With W_j normalised and x not: logit_j = ||x|| cos(theta_j) for j != y and, for the true class,
 
-        logit_y = ||x|| (lambda cos(theta_y) + psi(theta_y)) / (1 + lambda),
-        psi(theta) = (-1)^k cos(m theta) - 2k,  theta in [k pi / m, (k + 1) pi / m],  k in 0..m-1,
+def asoftmax_logits(cos, one_hot, norms, lam, m):
+    """Angular softmax with multiplicative margin m, W_j normalised and x not:
 
-    which is continuous and decreasing on [0, pi]. The blend lambda anneals with the training iteration:
+        logit_y = ||x|| (lambda cos(theta_y) + psi(theta_y)) / (1 + lambda),   logit_j = ||x|| cos(theta_j),
 
-        lambda = max(lambda_min, base (1 + gamma it)^(-power))
+    psi continuous and decreasing on [0, pi] (see ``psi``)."""
+    target = (lam * cos + psi(cos, m)) / (1.0 + lam)
+    return norms * (one_hot * target + (1.0 - one_hot) * cos)
 
-    (defaults base 1000, gamma 0.12, power 1, lambda_min 5, as in the released Caffe prototxt). ``iteration``
-    is a Parameter, so it is saved in and restored from checkpoints; it advances once per training forward.
-    cos(theta) is clamped to [-1, 1]; k is found by comparing cos(theta) with cos(j pi / m), so no acos is
-    needed and the gradient is finite everywhere.
-    """
 
-    def __init__(self, embedding_size, num_classes, m=4, base=1000.0, gamma=0.12, power=1.0, lambda_min=5.0):
-        super().__init__(embedding_size, num_classes)
-        if int(m) != m or int(m) not in CHEBYSHEV:
-            raise ValueError(f"A-Softmax margin m must be an integer in 1..4, got {m}")
-        self.m = int(m)
-        self.base, self.gamma, self.power, self.lambda_min = base, gamma, power, lambda_min
-        self.chebyshev = CHEBYSHEV[self.m]
-        self.boundaries = [math.cos(j * math.pi / self.m) for j in range(1, self.m)]
+@MARGINS.register("asoftmax")
+class ASoftmax(Margin):
+    """The blend lambda anneals with the training iteration: lambda = max(lambda_min, base (1 + gamma it)^-power)
+    (defaults as in the released Caffe prototxt). ``iteration`` is a Parameter, saved in and restored from
+    checkpoints; it advances once per training forward."""
+
+    PARAMS: ClassVar[dict] = {"m": {"type": "int", "default": 4, "min": 1, "help": "multiplicative angular margin m (1..4)"},
+              "base": {"type": "float", "default": 1000.0, "help": "lambda = max(lambda_min, base (1 + gamma it)^-power)"},
+              "gamma": {"type": "float", "default": 0.12, "help": "lambda: gamma"},
+              "power": {"type": "float", "default": 1.0, "help": "lambda: power"},
+              "lambda_min": {"type": "float", "default": 5.0, "help": "lambda: lower bound"}}
+    uses_norms = True
+
+    def __init__(self, num_classes, **params):
+        super().__init__(num_classes, **params)
+        if int(self.m) != self.m or int(self.m) not in CHEBYSHEV:
+            raise ValueError(f"A-Softmax margin m must be an integer in 1..4, got {self.m}")
+        self.m = int(self.m)
         self.iteration = Parameter(Tensor(0, ms.int32), name="iteration", requires_grad=False)
 
     def lambda_value(self):
-        """lambda at the current iteration (the closed form above)."""
+        """lambda at the current iteration."""
         it = self.iteration.astype(ms.float32)
         lam = self.base * ops.pow(1.0 + self.gamma * it, -self.power)
         return ops.clamp(lam, min=self.lambda_min)
 
-    def cos_m_theta(self, cos):
-        """cos(m theta) = T_m(cos(theta)), evaluated by Horner's rule."""
-        value = ops.zeros_like(cos)
-        for coefficient in self.chebyshev:
-            value = value * cos + coefficient
-        return value
-
-    def psi(self, cos):
-        """psi(theta) of the docstring, from c = cos(theta) in [-1, 1]."""
-        c = ops.stop_gradient(cos)
-        k = ops.zeros_like(cos)
-        for boundary in self.boundaries:
-            k = k + (c <= boundary).astype(cos.dtype)
-        sign = 1.0 - 2.0 * (k - 2.0 * ops.floor(k / 2.0))
-        return sign * self.cos_m_theta(cos) - 2.0 * k
-
-    def construct(self, x, label):
-        cos = self.cosine(x)
+    def construct(self, cos, one_hot, norms):
         lam = self.lambda_value()
         if self.training:
             ops.assign_add(self.iteration, ops.ones((), ms.int32))
-        target = (lam * cos + self.psi(cos)) / (1.0 + lam)
-        one_hot = self.one_hot(label)
-        logits = feature_norm(x) * (one_hot * target + (1.0 - one_hot) * cos)
-        return logits, cos
+        return asoftmax_logits(cos, one_hot, norms, lam, self.m)

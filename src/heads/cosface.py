@@ -1,18 +1,19 @@
 """CosFace / AM-Softmax (Wang et al., "CosFace: Large Margin Cosine Loss for Deep Face Recognition", CVPR 2018)."""
-from src.heads import HEADS
-from src.heads.cosine import CosineHead
+from typing import ClassVar
+
+from src.heads import MARGINS
+from src.heads.margin import Margin
 
 
-@HEADS.register("cosface")
-class CosFaceHead(CosineHead):
-    """Large margin cosine: logit_y = s (cos(theta_y) - m), logit_j = s cos(theta_j) for j != y.
-    Defaults s = 64, m = 0.35."""
+def cosface_logits(cos, one_hot, s, m):
+    """Large margin cosine: logit_y = s (cos(theta_y) - m), logit_j = s cos(theta_j) for j != y."""
+    return s * (cos - m * one_hot)
 
-    def __init__(self, embedding_size, num_classes, s=64.0, m=0.35):
-        super().__init__(embedding_size, num_classes)
-        self.s, self.m = s, m
 
-    def construct(self, x, label):
-        cos = self.cosine(x)
-        logits = self.s * (cos - self.m * self.one_hot(label))
-        return logits, cos
+@MARGINS.register("cosface")
+class CosFace(Margin):
+    PARAMS: ClassVar[dict] = {"s": {"type": "float", "default": 64.0, "min": 0.0, "help": "logit scale s"},
+              "m": {"type": "float", "default": 0.35, "help": "additive cosine margin m"}}
+
+    def construct(self, cos, one_hot, norms):
+        return cosface_logits(cos, one_hot, self.s, self.m)

@@ -1,18 +1,19 @@
 """Plain softmax baseline: logits = W x + b."""
-from mindspore import nn
-from mindspore.common.initializer import XavierUniform
-
-from src.heads import HEADS
+from src.heads import MARGINS
+from src.heads.margin import Margin
 
 
-@HEADS.register("linear")
-class LinearHead(nn.Cell):
-    """logits_j = W_j^T x + b_j (no normalisation, no margin); accuracy is read from the same logits."""
+def linear_logits(scores):
+    """logits_j = W_j^T x + b_j: the centres' unnormalised scores, no margin."""
+    return scores
 
-    def __init__(self, embedding_size, num_classes):
-        super().__init__()
-        self.fc = nn.Dense(embedding_size, num_classes, weight_init=XavierUniform(), bias_init="zeros")
 
-    def construct(self, x, label):
-        logits = self.fc(x)
-        return logits, logits
+@MARGINS.register("linear")
+class Linear(Margin):
+    """The softmax baseline: its centres are ``LinearCentres`` (W x + b, no normalisation); accuracy is read from
+    the same scores. Replicated centres only."""
+
+    normalised_centres = False
+
+    def construct(self, cos, one_hot, norms):
+        return linear_logits(cos)

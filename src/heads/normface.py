@@ -1,16 +1,18 @@
 """NormFace (Wang et al., "NormFace: L2 Hypersphere Embedding for Face Verification", ACM MM 2017)."""
-from src.heads import HEADS
-from src.heads.cosine import CosineHead
+from typing import ClassVar
+
+from src.heads import MARGINS
+from src.heads.margin import Margin
 
 
-@HEADS.register("normface")
-class NormFaceHead(CosineHead):
-    """Normalised softmax: logits_j = s cos(theta_j), no margin. Default s = 30."""
+def normface_logits(cos, s):
+    """Normalised softmax: logit_j = s cos(theta_j) for every class, no margin."""
+    return s * cos
 
-    def __init__(self, embedding_size, num_classes, s=30.0):
-        super().__init__(embedding_size, num_classes)
-        self.s = s
 
-    def construct(self, x, label):
-        cos = self.cosine(x)
-        return self.s * cos, cos
+@MARGINS.register("normface")
+class NormFace(Margin):
+    PARAMS: ClassVar[dict] = {"s": {"type": "float", "default": 30.0, "min": 0.0, "help": "logit scale s"}}
+
+    def construct(self, cos, one_hot, norms):
+        return normface_logits(cos, self.s)

@@ -3,13 +3,28 @@
 Every key, its type, default and help text live in ``config_schema.yaml`` next to this file (configs are data).
 A user YAML may set any subset of them; the command line beats the YAML, the YAML beats the schema default.
 An unknown key or a value of the wrong type stops with an error naming the key.
+
+A key of type ``block`` holds a mapping (``head: {type: arcface, s: 64}``): its sub-keys are the schema's
+``fields`` plus, when the schema names a ``variants`` function (``module:function``), the parameters that
+function declares for the block's ``type``; sub-keys are checked and defaulted like keys (errors name
+``head.s``). On the command line ``--head='{type: cosface, s: 30}'`` replaces the block, ``--head.s=30`` sets
+one sub-key of it and ``--head.type=cosface`` starts a new block of that type. Retired keys (the schema's ``_retired``: old key -> its place in a block) stop with an error
+showing the new form.
 """
 import argparse
+import difflib
+import math
+import importlib
 import os
+import re
 
 import yaml
 
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config_schema.yaml")
+RENAMED_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config_renamed.yaml")
+# The entry points' --config_path when none is given: the SphereFace recipe at the top of the project.
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                              "sphereface_config.yaml")
 TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list}
 
 
@@ -58,7 +73,59 @@ def read_config_file(path, schema, chain=()):
 
 
 def load_schema():
-    return load_yaml(SCHEMA_PATH)
+    """The schema's keys (the ``_retired`` table left out: see ``retired_keys``)."""
+    schema = load_yaml(SCHEMA_PATH)
+    schema.pop("_retired", None)
+    return schema
+
+
+def retired_keys():
+    """{old key: 'block.sub_key'} of the keys replaced by a sub-key of a block."""
+    return load_yaml(SCHEMA_PATH).get("_retired", {})
+
+
+def retired_error(key, value, source):
+    block, sub = retired_keys()[key].split(".")
+    shown = "VALUE" if value is None else value
+    return ConfigError(f"config key '{key}' in {source} is retired: the {block} is one block now, write "
+                       f"'{block}: {{type: <name>, {sub}: {shown}}}' (command line: --{block}.{sub}={shown})")
+
+
+def _variant_fields(key, spec, variant):
+    module_name, function_name = spec["variants"].split(":")
+    declared = getattr(importlib.import_module(module_name), function_name)
+    try:
+        return declared(variant)
+    except KeyError as err:
+        raise ConfigError(f"config key '{key}.type': {err.args[0]}") from err
+
+
+def check_block(key, value, spec):
+    """A ``block`` value: a mapping whose sub-keys are checked against the block's fields and its type's declared
+    parameters, missing ones set to their defaults."""
+    if isinstance(value, str):
+        raise ConfigError(f"config key '{key}': expected a block, got the string {value!r}; write "
+                          f"'{key}: {{type: {value}}}' (command line: --{key}.type={value} or --{key}='{{type: {value}}}')")
+    if not isinstance(value, dict):
+        raise ConfigError(f"config key '{key}': expected a block {{type: ..., ...}}, got {type(value).__name__} "
+                          f"{value!r}")
+    fields = dict(spec["fields"])
+    if "type" in fields:
+        if "type" not in value:
+            raise ConfigError(f"config key '{key}.type' is required: the block names its type, e.g. "
+                              f"'{key}: {{type: {fields['type']['default']}, ...}}'")
+        variant = check_value(f"{key}.type", value["type"], fields["type"])
+        if "variants" in spec:
+            fields.update(_variant_fields(key, spec, variant))
+    out = {}
+    for sub, sub_value in value.items():
+        if sub not in fields:
+            kind = f" of type '{value['type']}'" if "type" in fields else ""
+            raise ConfigError(f"unknown config key '{key}.{sub}': the {key}{kind} takes {', '.join(fields)}")
+        out[sub] = check_value(f"{key}.{sub}", sub_value, fields[sub])
+    for sub, sub_spec in fields.items():
+        out.setdefault(sub, sub_spec.get("default"))
+    return out
 
 
 def _check_scalar(key, value, type_name):
@@ -85,6 +152,10 @@ def check_value(key, value, spec):
             return None
         raise ConfigError(f"config key '{key}': a value is required (null is not allowed)")
     type_name = spec["type"]
+    if type_name == "list[map]":
+        return _check_mappings(key, value, spec)
+    if type_name == "block":
+        return check_block(key, value, spec)
     if type_name.startswith("list"):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{key}': expected a list, got {type(value).__name__} {value!r}")
@@ -98,6 +169,11 @@ def check_value(key, value, spec):
     choices = spec.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(f"config key '{key}': {value!r} is not one of {choices}")
+    if type_name in ("float", "list[float]") and spec.get("finite", True):
+        items = value if isinstance(value, list) else [value]
+        bad = [v for v in items if not math.isfinite(v)]
+        if bad:
+            raise ConfigError(f"config key '{key}': {bad[0]!r} is not a finite number")
     minimum = spec.get("min")
     if minimum is not None:
         items = value if isinstance(value, list) else [value]
@@ -107,8 +183,32 @@ def check_value(key, value, spec):
     return value
 
 
+def _check_mappings(key, value, spec):
+    """A list of mappings whose fields are described by ``spec['fields']`` (each a spec of its own): every item
+    validated, missing fields filled with their defaults. An item given as a string means ``{spec['shorthand']:
+    item}`` (a string alone, a list of that one item). Errors name the item and field (``val_targets[1].format``)."""
+    if isinstance(value, str) and spec.get("shorthand"):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"config key '{key}': expected a list of mappings, got {type(value).__name__} {value!r}")
+    fields, items = spec["fields"], []
+    for number, item in enumerate(value):
+        where = f"{key}[{number}]"
+        if isinstance(item, str) and spec.get("shorthand"):
+            item = {spec["shorthand"]: item}
+        if not isinstance(item, dict):
+            raise ConfigError(f"config key '{where}': expected a mapping of {sorted(fields)}, got "
+                              f"{type(item).__name__} {item!r}")
+        unknown = sorted(set(item) - set(fields))
+        if unknown:
+            raise ConfigError(f"config key '{where}.{unknown[0]}': unknown field; allowed: {sorted(fields)}")
+        items.append({name: check_value(f"{where}.{name}", item.get(name, field.get("default")), field)
+                      for name, field in fields.items()})
+    return items
+
+
 def _parse_cli_value(key, text, spec):
-    if spec["type"] == "str" and text not in ("null", "~"):
+    if spec.get("type") == "str" and text not in ("null", "~"):
         return text
     try:
         return yaml.safe_load(text)
@@ -129,12 +229,49 @@ def build_parser(schema, description=None, default_config=None):
     return parser
 
 
+def unknown_key_error(key, value, schema, source):
+    """The ``ConfigError`` for a key ``schema`` lacks: the key that replaced it when it is one of an older config
+    (``config_renamed.yaml``), else the closest known key."""
+    renamed = load_yaml(RENAMED_PATH).get(key)
+    if renamed is not None:
+        new = renamed.get("new")
+        advice = f"write '{new}: {value}' instead" if new else "delete it"
+        note = f" ({renamed['note']})" if renamed.get("note") else ""
+        return ConfigError(f"config key '{key}' in {source} is from an older version of this project: {advice}"
+                           f"{note}")
+    close = difflib.get_close_matches(key, list(schema), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"unknown config key '{key}' in {source}{hint}")
+
+
+CLI_SUB_KEY = re.compile(r"--(\w+)\.(\w+)=(.*)$", re.DOTALL)
+
+
+def cli_sub_keys(arguments, schema, parser):
+    """{block: {sub_key: value}} of the ``--block.sub_key=value`` arguments; a retired key stops with the new form,
+    anything else unknown is argparse's usage error. ``--block.type=X`` starts a new block of type X: the other
+    sub-keys of the file's block do not carry over to another type."""
+    found = {}
+    for argument in arguments:
+        match = CLI_SUB_KEY.match(argument)
+        if match and schema.get(match.group(1), {}).get("type") == "block":
+            found.setdefault(match.group(1), {})[match.group(2)] = _parse_cli_value(argument, match.group(3), {})
+            continue
+        name = argument[2:].split("=", 1)[0] if argument.startswith("--") else None
+        if name in retired_keys():
+            raise retired_error(name, argument.split("=", 1)[1] if "=" in argument else None, "the command line")
+        parser.error(f"unrecognized arguments: {argument}")
+    return found
+
+
 def validate(values, schema, source):
     """Check every key of ``values`` against ``schema``; unknown keys raise naming the key and ``source``."""
     out = {}
     for key, value in values.items():
         if key not in schema:
-            raise ConfigError(f"unknown config key '{key}' in {source}")
+            if key in retired_keys():
+                raise retired_error(key, value, source)
+            raise unknown_key_error(key, value, schema, source)
         out[key] = check_value(key, value, schema[key])
     return out
 
@@ -143,13 +280,16 @@ def load_config(argv=None, description=None, default_config=None):
     """Parse ``argv`` (``--config_path`` and ``--key=value``) into a validated ``Config``."""
     schema = load_schema()
     parser = build_parser(schema, description, default_config)
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    sub_keys = cli_sub_keys(rest, schema, parser)
     values = {key: spec.get("default") for key, spec in schema.items()}
     if args.config_path:
         values.update(read_config_file(args.config_path, schema))
     cli = {key: _parse_cli_value(key, text, schema[key]) for key, text in vars(args).items()
            if key != "config_path" and text is not None}
     values.update(validate(cli, schema, "the command line"))
+    for key, subs in sub_keys.items():
+        values[key] = dict({} if "type" in subs else check_block(key, values[key], schema[key]), **subs)
     values = validate(values, schema, "the defaults")
     cfg = Config(**values)
     cfg.config_path = args.config_path

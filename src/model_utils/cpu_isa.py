@@ -1,7 +1,7 @@
 """The instruction set MindSpore's oneDNN CPU kernels may use, chosen before the first primitive is created.
 
 On CPUs with AVX-512, the oneDNN inside MindSpore 2.10 runs plain-layout (NCHW) convolutions, forward and
-backward-data, through ``jit_uni_ncsp:conv+ref:any``, a reference path 10-30x slower than the GEMM path
+backward-data, through ``jit_uni_ncsp:conv+ref:any``, a reference path many times slower than the GEMM path
 (``x64:gemm:jit``) it takes when capped at AVX2 (``benchmarks/onednn_paths.py`` lists the primitives, shapes and
 times; README, "CPU instruction set"). oneDNN reads its cap from ``ONEDNN_MAX_CPU_ISA`` once, when it first
 dispatches, so the variable must be in this process's environment before MindSpore runs its first CPU operator;

@@ -1,9 +1,11 @@
 """Device, execution mode, CPU threads and (when launched by msrun / mpirun / a rank table) data parallelism."""
 import os
+import re
 
 import mindspore as ms
 from mindspore.communication import get_group_size, get_rank, init
 
+from src.model_utils.config import ConfigError
 from src.model_utils.cpu_isa import ENV_VARIABLES, apply_cpu_isa, choose_isa, cpu_flags
 
 MODES = {"GRAPH": ms.GRAPH_MODE, "PYNATIVE": ms.PYNATIVE_MODE}
@@ -49,7 +51,15 @@ def init_device(cfg):
     device_id = int(os.environ.get("DEVICE_ID", cfg.device_id))
     if cfg.device_target == "CPU":
         device_id = 0
-    ms.set_device(cfg.device_target, device_id)
+    try:
+        ms.set_device(cfg.device_target, device_id)
+    except RuntimeError as err:
+        supported = re.search(r"supports one of the (\[.*?\])", str(err))
+        if supported is None:
+            raise
+        raise ConfigError(f"config key 'device_target': {cfg.device_target} is not available in this MindSpore "
+                          f"installation (it supports {supported.group(1)}): choose one of those, or install "
+                          f"MindSpore's {cfg.device_target} build and its drivers") from None
     ms.set_context(mode=MODES[cfg.mode])
     if cfg.device_target == "CPU":
         set_cpu_threads(cpu_threads(cfg))

@@ -1,26 +1,32 @@
 """Backbones: ``build_backbone(name, **kw)`` returns an ``nn.Cell`` mapping NCHW images to embeddings."""
-from src.registry import Registry
+import inspect
 
-BACKBONES = Registry("backbone")
-
-# The modules register themselves on import.
-from src.network import sphere, mobilefacenet, iresnet  # noqa: E402,F401
-from src.network.prelu import resolve_prelu_kernel, use_prelu_kernel  # noqa: E402
+from src.model_utils.config import ConfigError
+from src.network import iresnet, mobilefacenet, sphere  # noqa: F401  (each registers its backbones)
+from src.network.prelu import resolve_prelu_kernel
+from src.network.registry import BACKBONES
 
 
 def build_backbone(name, prelu_kernel="native", **kwargs):
     """Build a registered backbone, e.g. ``build_backbone("sphere20a", embedding_size=512, image_size=(112, 96))``;
     its PReLUs use ``prelu_kernel`` ("native" or "cpu_aot", see src/network/prelu.py)."""
-    with use_prelu_kernel(prelu_kernel):
-        return BACKBONES.build(name, **kwargs)
+    return BACKBONES.build(name, prelu_kernel=prelu_kernel, **kwargs)
 
 
 def build_backbone_from_config(cfg, prelu_kernel=None):
     """The backbone named by ``cfg.backbone`` for ``cfg.image_size`` and ``cfg.embedding_size``; ``backbone_width``
-    is passed only when it differs from 1.0 (only the sphere networks take it). The PReLU kernel is
+    is passed only when it differs from 1.0 and ``embedding_bn`` only when true (only the sphere networks take
+    them: set for another backbone, ``ConfigError`` names the key). The PReLU kernel is
     ``prelu_kernel`` if given, else ``cfg.prelu_kernel`` resolved for ``cfg.device_target``."""
     kwargs = {"embedding_size": cfg.embedding_size, "image_size": tuple(cfg.image_size)}
-    if cfg.backbone_width != 1.0:
-        kwargs["width"] = cfg.backbone_width
+    accepted = inspect.signature(BACKBONES.get(cfg.backbone)).parameters
+    for key, argument, value, unset in (("backbone_width", "width", cfg.backbone_width, 1.0),
+                                        ("embedding_bn", "embedding_bn", cfg.embedding_bn, False)):
+        if value == unset:
+            continue
+        if argument not in accepted:
+            raise ConfigError(f"config key '{key}' does not apply to backbone '{cfg.backbone}' "
+                              f"(only the sphere backbones take it)")
+        kwargs[argument] = value
     kernel = prelu_kernel or resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target)
     return build_backbone(cfg.backbone, prelu_kernel=kernel, **kwargs)

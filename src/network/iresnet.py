@@ -19,9 +19,9 @@ import math
 from mindspore import nn
 from mindspore.common.initializer import HeUniform, Normal, Uniform
 
-from src.network import BACKBONES
-from src.network.prelu import prelu
-from src.network.sphere import feature_map_size
+from src.network.layers import BN_EPS, BN_MOMENTUM, batch_norm, feature_map_size
+from src.network.prelu import prelu_class
+from src.network.registry import BACKBONES
 
 STAGE_CHANNELS = (64, 128, 256, 512)
 DEPTHS = {
@@ -30,8 +30,6 @@ DEPTHS = {
     "iresnet50": (3, 4, 14, 3),
     "iresnet100": (3, 13, 30, 3),
 }
-BN_EPS = 1e-5
-BN_MOMENTUM = 0.9  # MindSpore's convention; equals PyTorch's momentum 0.1.
 
 
 def conv(in_channels, out_channels, kernel_size, stride=1):
@@ -40,16 +38,12 @@ def conv(in_channels, out_channels, kernel_size, stride=1):
                      padding=kernel_size // 2, has_bias=False, weight_init=Normal(0.1))
 
 
-def batch_norm(channels):
-    """BatchNorm2d with PyTorch's defaults (eps 1e-5, momentum 0.1) and explicit initialisation."""
-    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM, gamma_init="ones", beta_init="zeros",
-                          moving_mean_init="zeros", moving_var_init="ones")
-
-
 class IBasicBlock(nn.Cell):
     """BN, conv3x3, BN, PReLU, conv3x3 (stride), BN, + shortcut (identity, or 1x1 conv + BN)."""
 
-    def __init__(self, in_channels, channels, stride):
+    FOLDABLE = (("conv1", "bn2"), ("conv2", "bn3"))  # bn1 precedes a padded conv: not foldable
+
+    def __init__(self, in_channels, channels, stride, prelu):
         super().__init__()
         self.bn1 = batch_norm(in_channels)
         self.conv1 = conv(in_channels, channels, 3)
@@ -71,14 +65,17 @@ class IBasicBlock(nn.Cell):
 class IResNet(nn.Cell):
     """iResNet: NCHW images (3 x image_size) -> ``embedding_size`` embeddings (after BatchNorm1d)."""
 
-    def __init__(self, layers, embedding_size=512, image_size=(112, 112), dropout=0.0):
+    FOLDABLE = (("conv1", "bn1"), ("fc", "features"))  # src/network/fold_bn.py
+
+    def __init__(self, layers, embedding_size=512, image_size=(112, 112), dropout=0.0, prelu_kernel="native"):
         super().__init__()
+        prelu = prelu_class(prelu_kernel)
         self.conv1 = conv(3, 64, 3)
         self.bn1 = batch_norm(64)
         self.prelu = prelu(64)
         in_channels = 64
         for index, (blocks, channels) in enumerate(zip(layers, STAGE_CHANNELS), start=1):
-            stage = [IBasicBlock(in_channels if i == 0 else channels, channels, 2 if i == 0 else 1)
+            stage = [IBasicBlock(in_channels if i == 0 else channels, channels, 2 if i == 0 else 1, prelu)
                      for i in range(blocks)]
             setattr(self, f"layer{index}", nn.SequentialCell(stage))
             in_channels = channels
@@ -102,8 +99,9 @@ class IResNet(nn.Cell):
 
 def _register(name, layers):
     @BACKBONES.register(name)
-    def factory(embedding_size=512, image_size=(112, 112)):
-        return IResNet(layers, embedding_size=embedding_size, image_size=tuple(image_size))
+    def factory(embedding_size=512, image_size=(112, 112), prelu_kernel="native"):
+        return IResNet(layers, embedding_size=embedding_size, image_size=tuple(image_size),
+                       prelu_kernel=prelu_kernel)
     factory.__doc__ = f"{name}: IBasicBlocks per stage {layers}."
     return factory
 

@@ -18,14 +18,12 @@ PReLU slopes 0.25.
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
-from src.network import BACKBONES
-from src.network.prelu import prelu
-from src.network.sphere import feature_map_size
+from src.network.layers import batch_norm, feature_map_size
+from src.network.prelu import prelu_class
+from src.network.registry import BACKBONES
 
 # (expansion t, output channels c, repeats n, stride of the first repeat s), as in the paper's Table 1.
 BOTTLENECK_SETTINGS = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1))
-BN_EPS = 1e-5
-BN_MOMENTUM = 0.9  # MindSpore's convention; equals PyTorch's momentum 0.1.
 
 
 def conv(in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1):
@@ -34,16 +32,12 @@ def conv(in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1):
                      group=groups, has_bias=False, weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
 
 
-def batch_norm(channels):
-    """BatchNorm2d with PyTorch's defaults (eps 1e-5, momentum 0.1) and explicit initialisation."""
-    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM, gamma_init="ones", beta_init="zeros",
-                          moving_mean_init="zeros", moving_var_init="ones")
-
-
 class ConvBlock(nn.Cell):
     """conv -> BN (-> PReLU unless ``linear``); depthwise when ``depthwise`` (groups = channels)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, depthwise=False,
+    FOLDABLE = (("conv", "bn"),)  # src/network/fold_bn.py
+
+    def __init__(self, in_channels, out_channels, kernel_size, prelu, stride=1, padding=0, depthwise=False,
                  linear=False):
         super().__init__()
         groups = in_channels if depthwise else 1
@@ -61,7 +55,7 @@ class ConvBlock(nn.Cell):
 class Bottleneck(nn.Cell):
     """Inverted residual: 1x1 expand (x t), BN, PReLU, depthwise 3x3 (stride), BN, PReLU, 1x1 project, BN."""
 
-    def __init__(self, in_channels, out_channels, stride, expansion):
+    def __init__(self, in_channels, out_channels, stride, expansion, prelu):
         super().__init__()
         hidden = in_channels * expansion
         self.residual = stride == 1 and in_channels == out_channels
@@ -80,21 +74,22 @@ class Bottleneck(nn.Cell):
 class MobileFaceNet(nn.Cell):
     """MobileFaceNet: NCHW images (3 x image_size) -> raw ``embedding_size`` embeddings."""
 
-    def __init__(self, embedding_size=128, image_size=(112, 96)):
+    def __init__(self, embedding_size=128, image_size=(112, 96), prelu_kernel="native"):
         super().__init__()
-        self.conv1 = ConvBlock(3, 64, 3, stride=2, padding=1)
-        self.dw_conv1 = ConvBlock(64, 64, 3, stride=1, padding=1, depthwise=True)
+        prelu = prelu_class(prelu_kernel)
+        self.conv1 = ConvBlock(3, 64, 3, prelu, stride=2, padding=1)
+        self.dw_conv1 = ConvBlock(64, 64, 3, prelu, stride=1, padding=1, depthwise=True)
         blocks = []
         in_channels = 64
         for expansion, out_channels, repeats, stride in BOTTLENECK_SETTINGS:
             for i in range(repeats):
-                blocks.append(Bottleneck(in_channels, out_channels, stride if i == 0 else 1, expansion))
+                blocks.append(Bottleneck(in_channels, out_channels, stride if i == 0 else 1, expansion, prelu))
                 in_channels = out_channels
         self.blocks = nn.SequentialCell(blocks)
-        self.conv2 = ConvBlock(in_channels, 512, 1)
+        self.conv2 = ConvBlock(in_channels, 512, 1, prelu)
         # conv1 and the three stride-2 bottlenecks halve the size (rounding up): 112x96 -> 7x6.
-        self.linear7 = ConvBlock(512, 512, feature_map_size(image_size), depthwise=True, linear=True)
-        self.linear1 = ConvBlock(512, embedding_size, 1, linear=True)
+        self.linear7 = ConvBlock(512, 512, feature_map_size(image_size), prelu, depthwise=True, linear=True)
+        self.linear1 = ConvBlock(512, embedding_size, 1, prelu, linear=True)
         self.flatten = nn.Flatten()
 
     def construct(self, x):
@@ -104,6 +99,6 @@ class MobileFaceNet(nn.Cell):
 
 
 @BACKBONES.register("mobilefacenet")
-def mobilefacenet(embedding_size=128, image_size=(112, 96)):
+def mobilefacenet(embedding_size=128, image_size=(112, 96), prelu_kernel="native"):
     """MobileFaceNet, 15 bottlenecks, 128-d embedding by default."""
-    return MobileFaceNet(embedding_size=embedding_size, image_size=tuple(image_size))
+    return MobileFaceNet(embedding_size=embedding_size, image_size=tuple(image_size), prelu_kernel=prelu_kernel)

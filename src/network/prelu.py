@@ -5,18 +5,16 @@ Two kernels behind one parameter layout (a cell attribute ``w`` of shape (C,), a
 are interchangeable):
 
 ``native``   ``mindspore.nn.PReLU``, on every device; what ``export.py`` always uses.
-``cpu_aot``  ``src/kernels/prelu_cpu.cc`` as an AOT custom operator with its own backward. On the 2-core CPU
-             here MindSpore 2.10's PReLU/PReLUGrad kernels were the largest single gap to PyTorch in the training
-             profile (benchmarks/profile_train.py); this kernel halves their time (benchmarks/bench_ops.py, batch
-             32 x 64 x 56 x 48: forward 18.7 vs 40.2 ms, forward + backward 80 vs 175 ms; PyTorch 9.4 / 25.5 ms),
-             and its slope gradient sums each channel in a fixed order, so it does not change with the thread
-             count.
+``cpu_aot``  ``src/kernels/prelu_cpu.cc`` as an AOT custom operator with its own backward. MindSpore 2.10's
+             PReLU/PReLUGrad CPU kernels were the largest single gap to PyTorch in the training profile
+             (benchmarks/profile_train.py); this kernel about halves their time (benchmarks/bench_ops.py; the
+             figures are in the README, "Performance"), and its slope gradient sums each channel in a fixed
+             order, so it does not change with the thread count.
 
-Networks create their PReLUs with ``prelu(channels)``; ``build_backbone(..., prelu_kernel=...)`` chooses the kernel
-for everything built inside it. ``resolve_prelu_kernel`` turns the config's ``prelu_kernel`` (auto/native/cpu_aot)
+A backbone takes ``prelu_kernel`` as an argument and builds its PReLUs with ``prelu_class(prelu_kernel)``
+(``build_backbone(..., prelu_kernel=...)`` passes it). ``resolve_prelu_kernel`` turns the config's ``prelu_kernel`` (auto/native/cpu_aot)
 into one of the two.
 """
-import contextlib
 import ctypes
 import functools
 import logging
@@ -25,30 +23,18 @@ import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
 from src.kernels.build import KernelBuildError, compiled_library
+from src.model_utils.config import ConfigError
 from src.model_utils.device import configured_cpu_threads
 
 KERNELS = ("native", "cpu_aot")
 LOG = logging.getLogger("facerec.network")
-_active = ["native"]
 
 
-@contextlib.contextmanager
-def use_prelu_kernel(kernel):
-    """Within the block, ``prelu()`` builds ``kernel`` ("native" or "cpu_aot")."""
+def prelu_class(kernel):
+    """The PReLU cell class of ``kernel`` ("native" or "cpu_aot"); both are built as ``cls(channels, w=0.25)``."""
     if kernel not in KERNELS:
         raise ValueError(f"prelu_kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
-    _active.append(kernel)
-    try:
-        yield
-    finally:
-        _active.pop()
-
-
-def prelu(channels, w=0.25):
-    """A PReLU over ``channels`` channels, all slopes ``w``, with the kernel chosen by ``use_prelu_kernel``."""
-    if _active[-1] == "cpu_aot":
-        return CpuPReLU(channels, w)
-    return nn.PReLU(channels, w=w)
+    return CpuPReLU if kernel == "cpu_aot" else nn.PReLU
 
 
 def resolve_prelu_kernel(requested, device_target):
@@ -57,8 +43,8 @@ def resolve_prelu_kernel(requested, device_target):
     if requested == "native":
         return "native"
     if requested == "cpu_aot" and device_target != "CPU":
-        raise ValueError(f"prelu_kernel: cpu_aot runs only with device_target CPU, not {device_target}; "
-                         "use auto or native")
+        raise ConfigError(f"config key 'prelu_kernel': cpu_aot runs only with device_target CPU, not "
+                          f"{device_target}; use auto or native")
     if requested == "auto" and device_target != "CPU":
         return "native"
     try:

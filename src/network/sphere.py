@@ -7,14 +7,18 @@ connected layer maps the last feature map to the embedding, so its input size fo
 (112x96 -> 512x7x6, 112x112 -> 512x7x7). Initialisation follows the released Caffe prototxt: Xavier for
 the stride-2 convolutions (with bias) and the embedding layer, Gaussian(0, 0.01) for the residual
 convolutions (no bias), PReLU slopes 0.25.
-"""
-import math
 
+``embedding_bn=True`` appends a BatchNorm1d to the embedding (scale fixed at 1, learnt shift), the ``features``
+layer of iResNet and MobileFaceNet that the SphereFace networks lack. It centres every embedding dimension over
+the batch, so the embeddings of different people cannot drift into one narrow cone and their norm cannot grow
+without bound: what lets the s = 64 margin heads train on the LFW View 1 recipe (docs/RESULTS.md).
+"""
 from mindspore import nn
 from mindspore.common.initializer import Normal, XavierUniform
 
-from src.network import BACKBONES
-from src.network.prelu import prelu
+from src.network.layers import BN_EPS, BN_MOMENTUM, feature_map_size
+from src.network.prelu import prelu_class
+from src.network.registry import BACKBONES
 
 STAGE_CHANNELS = (64, 128, 256, 512)
 DEPTHS = {
@@ -38,7 +42,7 @@ def conv3x3(in_channels, out_channels, stride, residual):
 class ResidualUnit(nn.Cell):
     """x + PReLU(conv(PReLU(conv(x))))."""
 
-    def __init__(self, channels):
+    def __init__(self, channels, prelu):
         super().__init__()
         self.body = nn.SequentialCell([
             conv3x3(channels, channels, 1, residual=True), prelu(channels),
@@ -49,39 +53,44 @@ class ResidualUnit(nn.Cell):
         return x + self.body(x)
 
 
-def feature_map_size(image_size, num_stages=4):
-    """Spatial size after ``num_stages`` stride-2 3x3 convolutions with padding 1: ceil(n / 2) each."""
-    height, width = image_size
-    for _ in range(num_stages):
-        height, width = math.ceil(height / 2), math.ceil(width / 2)
-    return height, width
-
-
 class SphereNet(nn.Cell):
-    """SphereFace-N: four stages, then Dense -> embedding."""
+    """SphereFace-N: four stages, then Dense -> embedding (-> BatchNorm1d with ``embedding_bn``)."""
 
-    def __init__(self, units, embedding_size=512, image_size=(112, 96), width=1.0, in_channels=3):
+    FOLDABLE = (("fc5", "embedding_bn"),)  # src/network/fold_bn.py (when there is one)
+
+    def __init__(self, units, embedding_size=512, image_size=(112, 96), width=1.0, in_channels=3,
+                 prelu_kernel="native", embedding_bn=False):
         super().__init__()
+        prelu = prelu_class(prelu_kernel)
         channels = [max(1, int(round(c * width))) for c in STAGE_CHANNELS]
         layers = []
         for stage_units, out_channels in zip(units, channels):
             layers += [conv3x3(in_channels, out_channels, 2, residual=False), prelu(out_channels)]
-            layers += [ResidualUnit(out_channels) for _ in range(stage_units)]
+            layers += [ResidualUnit(out_channels, prelu) for _ in range(stage_units)]
             in_channels = out_channels
         self.features = nn.SequentialCell(layers)
         self.flatten = nn.Flatten()
         height, width_out = feature_map_size(image_size)
         self.fc5 = nn.Dense(channels[-1] * height * width_out, embedding_size,
                             weight_init=XavierUniform(), bias_init="zeros")
+        self.embedding_bn = None
+        if embedding_bn:
+            self.embedding_bn = nn.BatchNorm1d(embedding_size, eps=BN_EPS, momentum=BN_MOMENTUM, gamma_init="ones",
+                                               beta_init="zeros", moving_mean_init="zeros", moving_var_init="ones")
+            self.embedding_bn.gamma.requires_grad = False
 
     def construct(self, x):
-        return self.fc5(self.flatten(self.features(x)))
+        x = self.fc5(self.flatten(self.features(x)))
+        if self.embedding_bn is not None:
+            x = self.embedding_bn(x)
+        return x
 
 
 def _register(name, units):
     @BACKBONES.register(name)
-    def factory(embedding_size=512, image_size=(112, 96), width=1.0):
-        return SphereNet(units, embedding_size=embedding_size, image_size=tuple(image_size), width=width)
+    def factory(embedding_size=512, image_size=(112, 96), width=1.0, prelu_kernel="native", embedding_bn=False):
+        return SphereNet(units, embedding_size=embedding_size, image_size=tuple(image_size), width=width,
+                         prelu_kernel=prelu_kernel, embedding_bn=embedding_bn)
     factory.__doc__ = f"{name}: residual units per stage {units}."
     return factory
 

@@ -6,7 +6,7 @@ import mindspore as ms
 
 from src.model_utils.config import ConfigError
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.train")
 AMP_DEVICES = ("GPU", "Ascend")
 
 
@@ -31,9 +31,9 @@ def cast_o2(backbone, dtype=ms.float16):
 
 
 def apply_amp(backbone, cfg):
-    """The backbone cast for ``cfg.amp_level`` (unchanged for O0). ``FaceTrainNetwork`` casts the embedding back
-    to float32, so the margin head and the loss stay in float32."""
-    check_amp(cfg)
+    """The backbone cast for ``cfg.amp_level`` (unchanged for O0; the device was checked by ``check_amp`` before
+    anything started). ``FaceTrainNetwork`` casts the embedding back to float32, so the margin head and the loss
+    stay in float32."""
     if cfg.amp_level == "O0":
         LOG.info("precision: float32 on %s", cfg.device_target)
         return backbone

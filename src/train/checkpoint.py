@@ -5,7 +5,9 @@ A checkpoint is the ``TrainStep`` cell's Parameters (network, head state such as
 AdaFace norm statistics, optimizer moments and global step, the loss-scale state) plus the run's ``RunState``
 values. It is written to ``<name>.tmp.ckpt`` with MindSpore's CRC32 trailer and renamed into place, so a crash
 or a full disk mid-write never replaces a good checkpoint with a broken one; a file without a valid trailer
-(truncated or damaged afterwards) is reported and skipped when looking for the newest checkpoint.
+(truncated or damaged afterwards) is reported and skipped when looking for the newest checkpoint. Sharded class
+centres (Partial FC) are saved whole and cut to each worker's rows on restore, so a run resumes on any number of
+workers.
 """
 import glob
 import logging
@@ -14,10 +16,12 @@ import re
 
 import mindspore as ms
 
-from src.network.weights import check_parameters
+from src.heads.head import legacy_names
+from src.heads.partial_fc import shard_entries, sharded_parameters
+from src.network.weights import DIVERGED_SUFFIX, check_parameters
 from src.train.run_state import RunState
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.train")
 PATTERN = re.compile(r"step_(\d+)\.ckpt$")
 BEST_NAME = "best.ckpt"
 CRC_MARK = b"crc_num"
@@ -46,20 +50,37 @@ def _remove(path):
         os.remove(path)
 
 
-def save_atomic(cell, path, extra=None):
-    """Write ``cell``'s parameters (and ``extra`` values) with a CRC to ``path`` via a temporary file."""
+def saved_parameters(cell, replace=None, leave_out=()):
+    """[{name, data}] of ``cell``'s Parameters, with ``replace`` ({name: array}) taking the place of some and the
+    names in ``leave_out`` left out."""
+    replace = replace or {}
+    return [{"name": p.name, "data": ms.Tensor(replace[p.name]) if p.name in replace else p}
+            for p in cell.get_parameters() if p.name not in leave_out]
+
+
+def save_atomic(cell, path, extra=None, replace=None, leave_out=()):
+    """Write ``cell``'s parameters (and ``extra`` values) with a CRC to ``path`` via a temporary file;
+    ``replace`` / ``leave_out`` as in ``saved_parameters``."""
     tmp = path[:-len(".ckpt")] + ".tmp.ckpt"
     partial = [tmp, tmp[:-len(".ckpt")] + ".tmp"]  # ours, and the one mindspore.save_checkpoint writes first
     for name in partial:
         _remove(name)
     try:
-        ms.save_checkpoint(cell, tmp, append_dict=extra or {}, crc_check=True)
+        ms.save_checkpoint(saved_parameters(cell, replace, leave_out), tmp, append_dict=extra or {}, crc_check=True)
         os.replace(tmp, path)
     except Exception as err:
         for name in partial:
             _remove(name)
         raise CheckpointError(f"could not write checkpoint {path}: {err}; the checkpoints written before are "
                               f"intact") from err
+
+
+def _loads_without_crc(path):
+    try:
+        ms.load_checkpoint(path)
+    except (ValueError, RuntimeError):
+        return False
+    return True
 
 
 def read_checkpoint(path):
@@ -72,6 +93,10 @@ def read_checkpoint(path):
         f.seek(max(size - CRC_TRAILER, 0))
         trailer = f.read()
     if len(trailer) < CRC_TRAILER or not trailer.startswith(CRC_MARK):
+        if _loads_without_crc(path):
+            raise CheckpointError(f"{path} is a checkpoint without a CRC trailer: not one train.py wrote (another "
+                                  f"program's, e.g. the MindSpore 1.x model zoo's); --resume continues only runs of "
+                                  f"this project")
         raise CheckpointError(f"checkpoint {path} is incomplete (truncated: no CRC trailer at its end)")
     try:
         return ms.load_checkpoint(path, crc_check=True)
@@ -79,10 +104,14 @@ def read_checkpoint(path):
         raise CheckpointError(f"checkpoint {path} is damaged: {err}") from err
 
 
-def newest_complete(folder):
-    """(path, entries) of the newest readable step checkpoint in ``folder``, or None. Broken files are logged and
-    skipped, so a truncated newest file falls back to the previous one."""
-    for path in reversed(list_checkpoints(folder)):
+def newest_complete(folder, before=None):
+    """(path, entries) of the newest readable step checkpoint in ``folder`` (of a step below ``before`` when
+    given), or None. Broken files are logged and skipped, so a truncated newest file falls back to the previous
+    one."""
+    paths = list_checkpoints(folder)
+    if before is not None:
+        paths = [p for p in paths if int(PATTERN.search(p).group(1)) < before]
+    for path in reversed(paths):
         try:
             return path, read_checkpoint(path)
         except CheckpointError as err:
@@ -124,6 +153,7 @@ def restore(cell, entries, path):
     ``RunState``. Every Parameter of the cell must be there with its shape, and nothing else: a mismatch raises
     ``CheckpointMismatchError`` naming the parameter (another backbone, head or class count)."""
     state = RunState.from_entries(entries)
+    entries = shard_entries(cell, legacy_names(entries))
     params = {name: value for name, value in entries.items()
               if name not in RunState.keys() and name not in NOT_RESTORED}
     expected = {p.name: p.shape for p in cell.get_parameters() if p.name not in NOT_RESTORED}
@@ -151,19 +181,30 @@ class CheckpointManager:
     def best_path(self):
         return os.path.join(self.folder, BEST_NAME)
 
-    def save(self, cell, state):
-        """Write the checkpoint of ``state.step``, then drop the oldest beyond ``keep``."""
+    def save(self, cell, state, centres=None):
+        """Write the checkpoint of ``state.step``, then drop the oldest beyond ``keep``. ``centres``: the full
+        matrices of sharded class centres (``gather_sharded``), saved in place of this worker's rows."""
         path = checkpoint_path(self.folder, state.step)
-        save_atomic(cell, path, state.to_entries())
+        save_atomic(cell, path, state.to_entries(), replace=centres)
         for old in list_checkpoints(self.folder)[:-self.keep]:
             _remove(old)
         LOG.info("saved checkpoint %s", path)
         return path
 
     def save_best(self, cell, state):
-        save_atomic(cell, self.best_path, state.to_entries())
+        """best.ckpt is for evaluation and export: sharded class centres (this worker's rows only) are left out."""
+        save_atomic(cell, self.best_path, state.to_entries(), leave_out=set(sharded_parameters(cell)))
         LOG.info("saved %s (validation accuracy %.4f at step %d)", self.best_path, state.best_accuracy, state.step)
         return self.best_path
 
-    def newest(self):
-        return newest_complete(self.folder)
+    def set_aside(self, first_step):
+        """Rename the step checkpoints of ``first_step`` and later to ``step_N.diverged.ckpt`` (no longer found by
+        resume or rollback, still there to inspect): weights that led into non-finite losses."""
+        for path in list_checkpoints(self.folder):
+            if int(PATTERN.search(path).group(1)) >= first_step:
+                aside = path[:-len(".ckpt")] + DIVERGED_SUFFIX
+                os.replace(path, aside)
+                LOG.warning("set aside %s as %s: non-finite losses followed it", path, os.path.basename(aside))
+
+    def newest(self, before=None):
+        return newest_complete(self.folder, before)

@@ -6,7 +6,10 @@ A resumed run first drops the rows after the step it resumes from (they were log
 are about to be redone) and tells TensorBoard to purge them too.
 """
 import csv
+import io
 import os
+
+from src.train.output_files import write_error, write_text_atomic
 
 FIELDS = ("step", "tag", "value")
 
@@ -25,12 +28,11 @@ def read_metrics(path):
 def _truncate_after(path, step):
     with open(path, "r", encoding="utf-8", newline="") as f:
         rows = [row for row in csv.DictReader(f) if int(row["step"]) <= step]
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, text.getvalue())
 
 
 class MetricsLog:
@@ -41,8 +43,7 @@ class MetricsLog:
         if os.path.exists(self.path):
             _truncate_after(self.path, start_step)
         else:
-            with open(self.path, "w", encoding="utf-8", newline="") as f:
-                csv.DictWriter(f, FIELDS).writeheader()
+            write_text_atomic(self.path, ",".join(FIELDS) + "\r\n")
         self.file = open(self.path, "a", encoding="utf-8", newline="")
         self.writer = csv.DictWriter(self.file, FIELDS)
         self.board = None
@@ -57,16 +58,23 @@ class MetricsLog:
 
     def log(self, step, values, prefix):
         """Record ``values`` ({name: number}) at ``step`` under ``<prefix>/<name>``."""
+        try:
+            for name, value in values.items():
+                self.writer.writerow({"step": step, "tag": f"{prefix}/{name}", "value": repr(float(value))})
+            self.file.flush()
+        except OSError as err:
+            raise write_error(self.path, err) from err
         for name, value in values.items():
-            tag = f"{prefix}/{name}"
-            self.writer.writerow({"step": step, "tag": tag, "value": repr(float(value))})
             if self.board is not None:
-                self.board.add_scalar(tag, float(value), step)
-        self.file.flush()
+                self.board.add_scalar(f"{prefix}/{name}", float(value), step)
         if self.board is not None:
             self.board.flush()
 
     def close(self):
-        self.file.close()
+        """Close the files; a failure to write what is still buffered is left to the error already raised."""
+        try:
+            self.file.close()
+        except OSError:
+            pass
         if self.board is not None:
             self.board.close()

@@ -2,13 +2,10 @@
 import logging
 import time
 
-LOG = logging.getLogger(__name__)
+from src.data.sampler import epoch_of_step
+from src.model_utils.progress import format_duration
 
-
-def format_duration(seconds):
-    seconds = int(max(seconds, 0))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours:d}:{rest // 60:02d}:{rest % 60:02d}"
+LOG = logging.getLogger("facerec.train")
 
 
 class Progress:
@@ -32,7 +29,7 @@ class Progress:
         if step % self.interval and step != self.total_steps:
             return None
         elapsed = time.time() - self.last_time
-        values = {"step": step, "epoch": (step - 1) // self.steps_per_epoch + 1, "loss": self.loss_sum / self.count,
+        values = {"step": step, "epoch": epoch_of_step(step, self.steps_per_epoch), "loss": self.loss_sum / self.count,
                   "accuracy": self.acc_sum / self.count, "lr": lr}
         speed = eta = "-"
         if step > self.last_step:  # not right after a reset (the first step of a process includes compilation)

@@ -12,7 +12,8 @@ class RunState:
     the flips are a pure function of (seed, step), so with ``seed`` and ``global_batch`` it fixes what the next
     step reads on any number of ranks. ``lr_factor`` is the product of the NaN-rollback reductions of the
     learning rate. ``best_*`` and ``evals_since_best`` carry the best-checkpoint and early-stop bookkeeping.
-    ``backbone``, ``head`` and ``num_classes`` name the model, for error messages."""
+    ``backbone``, ``head`` and ``num_classes`` name the model, for error messages; ``num_images`` is the length
+    of the training list (the data order depends on it too)."""
     step: int = 0
     epoch: int = 0
     seed: int = 0
@@ -26,6 +27,7 @@ class RunState:
     backbone: str = ""
     head: str = ""
     num_classes: int = 0
+    num_images: int = 0
 
     @classmethod
     def keys(cls):

@@ -5,6 +5,9 @@ from mindspore import amp, nn, ops
 from mindspore.communication import get_group_size
 from mindspore.context import ParallelMode
 
+from src.heads.partial_fc import sharded_parameters
+from src.train.grad_reduce import GradReducer, clip_by_global_norm
+
 
 def is_data_parallel():
     return ms.get_auto_parallel_context("parallel_mode") in (ParallelMode.DATA_PARALLEL,
@@ -34,6 +37,8 @@ class TrainStep(nn.Cell):
     divided by S here, once: the optimizer keeps ``loss_scale=1`` and never scales again. The scaler's S and
     counter are Parameters of this cell, so checkpoints hold them. In data-parallel runs the gradients are
     averaged over ranks and so are the returned loss and accuracy; ``finite`` is then the same on every rank.
+    Sharded class centres (Partial FC) keep their own gradients; the finiteness check and the clipping norm then
+    take them over all ranks (``src/train/grad_reduce.py``).
     Gradients are optionally clipped by global norm. When the loss or any gradient is not finite the update is
     skipped (``finite`` is False; the dynamic scale shrinks) but the optimizer's ``global_step`` still advances,
     so the learning rate stays a function of the training step.
@@ -57,9 +62,12 @@ class TrainStep(nn.Cell):
         self.clip_grad_norm = clip_grad_norm
         self.reducer = nn.Identity()
         self.group_size = 1
+        self.sharded = False
         if is_data_parallel():
             self.group_size = get_group_size()
-            self.reducer = nn.DistributedGradReducer(self.weights, mean=True, degree=self.group_size)
+            sharded = sharded_parameters(network)
+            self.sharded = bool(sharded)
+            self.reducer = GradReducer(self.weights, self.group_size, sharded)
             self.allreduce = ops.AllReduce()
 
     def renewed(self):
@@ -85,10 +93,16 @@ class TrainStep(nn.Cell):
             loss, accuracy = mean[0], mean[1]
         if self.loss_scaler is not None:
             finite = ops.logical_and(ops.isfinite(loss), amp.all_finite(grads))
+            if self.sharded:
+                finite = self.reducer.on_every_rank(finite)
             self.loss_scaler.adjust(finite)
+        elif self.sharded:
+            finite = ops.isfinite(loss + self.reducer.total([grad.sum() for grad in grads]))
         else:
             finite = ops.isfinite(ops.addn([loss] + [grad.sum() for grad in grads]))
-        if self.clip_grad_norm > 0:
+        if self.clip_grad_norm > 0 and self.sharded:
+            grads = clip_by_global_norm(grads, self.clip_grad_norm, self.reducer)
+        elif self.clip_grad_norm > 0:
             grads = ops.clip_by_global_norm(grads, self.clip_grad_norm)
         if finite:
             loss = ops.depend(loss, self.optimizer(grads))

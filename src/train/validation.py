@@ -1,48 +1,55 @@
-"""Validation while training: 10-fold pair verification of the backbone (src/eval/verify.py), the best
-accuracy so far, and the early-stop count."""
+"""Validation while training: 10-fold pair verification of the backbone (src/eval/verify.py) on every target
+(``val_targets``, or the one ``val_pairs`` set), the selection score (``val_select``: the mean accuracy or one
+target's), the best score so far, and the early-stop count."""
 import logging
 import time
 
-from src.eval.images import load_pair_images
-from src.eval.sources import read_pair_set
+from src.eval.targets import load_target, selection_score, targets_from_config
 from src.eval.verify import evaluate_network, summary
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("facerec.train")
 
 
 class Validator:
-    """Decodes and aligns the images of ``cfg.val_pairs`` once; ``__call__`` embeds them with the backbone in
-    inference mode and returns the flat ``summary`` of its metrics (``accuracy`` is the 10-fold one)."""
+    """Decodes and aligns the images of every target once; ``__call__`` embeds them with the backbone in
+    inference mode and returns ({target label or None: flat ``summary`` or None}, the selection score or None)."""
 
     def __init__(self, backbone, cfg):
         self.backbone = backbone
-        self.batch_size, self.fusion = cfg.eval_batch_size, cfg.fusion
-        self.pair_set = read_pair_set(cfg.val_pairs, cfg.eval_pairs_format, cfg.eval_root, cfg.eval_image_ext)
-        self.images = load_pair_images(self.pair_set, cfg.image_size, cfg.eval_landmarks, cfg.eval_fit)
-        LOG.info("validation: %d pairs of %d images from %s", len(self.pair_set.issame), len(self.images),
-                 cfg.val_pairs)
+        self.batch_size, self.fusion, self.select = cfg.eval_batch_size, cfg.fusion, cfg.val_select
+        self.loaded = [load_target(target, cfg.image_size) for target in targets_from_config(cfg, "val_pairs")]
+
+    def _one(self, loaded):
+        try:
+            metrics, _ = evaluate_network(self.backbone, loaded.images, loaded.pair_set, self.batch_size,
+                                          self.fusion)
+        except ValueError as err:  # scikit-learn refuses NaN scores
+            LOG.warning("validation on %s failed (%s): the embeddings are not finite; counted as no improvement",
+                        loaded.target.label, err)
+            return None
+        return summary(metrics)
 
     def __call__(self):
-        """The metrics, or None when they cannot be computed (non-finite embeddings of a diverged network)."""
         start = time.time()
         self.backbone.set_train(False)
         try:
-            metrics, _ = evaluate_network(self.backbone, self.images, self.pair_set, self.batch_size, self.fusion)
-        except ValueError as err:  # scikit-learn refuses NaN scores
-            LOG.warning("validation failed (%s): the embeddings are not finite; counted as no improvement", err)
-            return None
+            results = {loaded.target.name: self._one(loaded) for loaded in self.loaded}
         finally:
             self.backbone.set_train(True)
-        result = summary(metrics)
-        LOG.info("validation: accuracy %.4f +- %.4f (10-fold), AUC %.4f, %.1f s", result["accuracy"],
-                 result["std"], result["auc"], time.time() - start)
-        return result
+        for name, result in results.items():
+            if result is not None:
+                LOG.info("validation%s: accuracy %.4f +- %.4f (10-fold), AUC %.4f", f" {name}" if name else "",
+                         result["accuracy"], result["std"], result["auc"])
+        score = selection_score({name: r and r["accuracy"] for name, r in results.items()}, self.select)
+        if len(results) > 1 and score is not None:
+            LOG.info("validation score (%s): %.4f, %.1f s", self.select, score, time.time() - start)
+        return results, score
 
 
 def track_best(state, accuracy, patience):
-    """Update ``state`` (a ``RunState``) with a validation ``accuracy`` at ``state.step`` (None: it failed).
+    """Update ``state`` (a ``RunState``) with a validation score ``accuracy`` at ``state.step`` (None: it failed).
 
-    Returns (improved, stop): ``improved`` when the accuracy beats the best so far; ``stop`` when ``patience``
+    Returns (improved, stop): ``improved`` when the score beats the best so far; ``stop`` when ``patience``
     > 0 validations in a row have not improved on it (early stopping).
     """
     improved = accuracy is not None and accuracy > state.best_accuracy

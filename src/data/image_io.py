@@ -13,8 +13,13 @@ class ImageDecodeError(IOError):
 
 
 def decode_rgb(data, path="<bytes>"):
-    """Encoded image bytes -> HxWx3 uint8 RGB."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    """Encoded image bytes -> HxWx3 uint8 RGB (grey and RGBA images too: grey is repeated, alpha dropped)."""
+    if not len(data):
+        raise ImageDecodeError(f"cannot decode image: {path}: the file is empty (0 bytes)")
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as err:
+        raise ImageDecodeError(f"cannot decode image: {path}: {err.err}") from err
     if image is None:
         raise ImageDecodeError(f"cannot decode image: {path}")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -11,27 +11,15 @@ import time
 
 import numpy as np
 
-from src.data.alignment import AlignmentError, align_face, template_for
+from src.data.alignment import AlignmentError, align_face, fit_aligned
+from src.data.image_io import ImageDecodeError, decode_rgb, load_rgb
 from src.data.landmarks import LandmarkFormatError, read_landmarks
-from src.data.preprocess import ImageDecodeError, decode_rgb, load_rgb, resize_to
 
-LOG = logging.getLogger(__name__)
-FITS = ("template", "resize")
+LOG = logging.getLogger("facerec.eval")
 
 
 class PairImageError(IOError):
     """An image of a pair set is missing or unreadable; the message names the pairs file and line."""
-
-
-def fit_aligned(image, image_size, fit="template"):
-    """An already aligned HxWx3 image -> ``image_size`` (height, width), by ``fit`` (one of ``FITS``)."""
-    if image.shape[:2] == tuple(image_size):
-        return image
-    if fit == "resize":
-        return resize_to(image, image_size)
-    if fit == "template":
-        return align_face(image, template_for(image.shape[:2]), image_size)
-    raise ValueError(f"unknown fit '{fit}'; choose one of {FITS}")
 
 
 def _decode(pair_set, index):
@@ -55,11 +43,16 @@ def load_pair_images(pair_set, image_size, landmark_path=None, fit="template", l
     height, width = image_size
     images = np.empty((len(pair_set.relpaths), height, width, 3), np.uint8)
     start = time.time()
+    first_shape = _decode(pair_set, 0).shape[:2] if pair_set.encoded is not None else None
     for index, relpath in enumerate(pair_set.relpaths):
         if table is not None and relpath not in table:
             raise LandmarkFormatError(f"{landmark_path}: no landmarks for image {relpath} "
                                       f"(used at {pair_set.where[index]})")
         image = _decode(pair_set, index)
+        if first_shape is not None and image.shape[:2] != first_shape:
+            raise PairImageError(f"{pair_set.where[index]}: a {image.shape[0]}x{image.shape[1]} image in a set of "
+                                 f"{first_shape[0]}x{first_shape[1]} images (image #0): the images of a .bin must "
+                                 f"all have one size")
         if table is not None:
             try:
                 images[index] = align_face(image, table[relpath], image_size)

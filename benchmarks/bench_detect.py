@@ -1,0 +1,109 @@
+"""MTCNN (src/detect) on LFW against the SphereFace landmarks: the detection acceptance figures.
+
+    python benchmarks/bench_detect.py [--images 300] [--seed 0] [--batch_size 16] [--mode GRAPH|PYNATIVE]
+        [--output benchmarks/results/detect.json]
+
+A fixed random sample (``--seed``) of ``images_150`` images that ``lfw_landmark_150.txt`` lists; for each the
+face kept by the rule of tools/detect_landmarks.py (the most central) is compared with the reference: error =
+mean distance of the 5 points / reference inter-ocular distance. Prints faces found, median error, share above
+0.1, the mean x/y offset (the pixel convention), how often the most central face is the best-matching one where
+several were found, and seconds per image (steady state after the first, compiling batch; and including it).
+"""
+import argparse
+import json
+import os
+import random
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import mindspore as ms
+import numpy as np
+
+from benchmarks.common import load_average, machine
+from src.data.image_io import load_rgb
+from src.data.landmarks import read_landmarks
+from src.detect import FaceDetector
+from src.model_utils.device import set_cpu_threads
+
+LFW = os.path.join(ROOT, "..", "shared", "data", "lfw")
+
+
+def normalised_error(points, reference):
+    return float(np.linalg.norm(points - reference, axis=1).mean() / np.linalg.norm(reference[1] - reference[0]))
+
+
+def sample(count, seed):
+    table = read_landmarks(os.path.join(LFW, "lfw_landmark_150.txt"))
+    present = sorted(p for p in table if os.path.isfile(os.path.join(LFW, "images_150", p)))
+    return random.Random(seed).sample(present, count), table
+
+
+def evaluate(detector, relpaths, table, batch_size):
+    rows, durations = [], []
+    for start in range(0, len(relpaths), batch_size):
+        batch = relpaths[start:start + batch_size]
+        images = [load_rgb(os.path.join(LFW, "images_150", p)) for p in batch]
+        began = time.perf_counter()
+        found = detector.detect_batch(images)
+        durations.append((time.perf_counter() - began, len(batch)))
+        for relpath, faces in zip(batch, found):
+            reference = table[relpath]
+            errors = [normalised_error(f.landmarks, reference) for f in faces]
+            rows.append({"relpath": relpath, "faces": len(faces), "error": errors[0] if faces else None,
+                         "central_is_best": bool(faces) and int(np.argmin(errors)) == 0,
+                         "offset": (faces[0].landmarks - reference).mean(0).tolist() if faces else None})
+    return rows, durations
+
+
+def summary(rows, durations):
+    found = [r for r in rows if r["faces"]]
+    errors = np.array([r["error"] for r in found])
+    several = [r for r in found if r["faces"] > 1]
+    steady = durations[1:] or durations
+    return {"images": len(rows), "found": len(found), "found_pct": 100.0 * len(found) / len(rows),
+            "median_error": float(np.median(errors)), "mean_error": float(errors.mean()),
+            "above_0.1_pct": 100.0 * float((errors > 0.1).mean()),
+            "mean_offset_xy": np.mean([r["offset"] for r in found], axis=0).round(3).tolist(),
+            "several_faces": len(several), "central_is_best": sum(r["central_is_best"] for r in several),
+            "s_per_image": sum(d for d, _ in steady) / sum(n for _, n in steady),
+            "s_per_image_with_compile": sum(d for d, _ in durations) / sum(n for _, n in durations)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--mode", choices=["GRAPH", "PYNATIVE"], default="GRAPH")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", help="JSON with the summary and every image's row")
+    args = parser.parse_args(argv)
+    ms.set_device("CPU")
+    ms.set_context(mode=ms.GRAPH_MODE if args.mode == "GRAPH" else ms.PYNATIVE_MODE)
+    set_cpu_threads(args.threads)
+    relpaths, table = sample(args.images, args.seed)
+    load_before = load_average()
+    rows, durations = evaluate(FaceDetector(), relpaths, table, args.batch_size)
+    result = summary(rows, durations)
+    result.update({"seed": args.seed, "batch_size": args.batch_size, "mode": args.mode, "threads": args.threads,
+                   "load_before": load_before, "load_after": load_average(), "machine": machine()})
+    print("| images | faces found | median error | > 0.1 | mean offset x, y (px) | several faces: central = best "
+          "| s/image (steady) | s/image (with compile) |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {result['images']} | {result['found']} ({result['found_pct']:.1f} %) | {result['median_error']:.4f} "
+          f"| {result['above_0.1_pct']:.1f} % | {result['mean_offset_xy'][0]:+.2f}, {result['mean_offset_xy'][1]:+.2f} "
+          f"| {result['central_is_best']}/{result['several_faces']} | {result['s_per_image']:.3f} "
+          f"| {result['s_per_image_with_compile']:.3f} |")
+    print(f"load {result['load_before']} -> {result['load_after']}, {args.mode}, batch {args.batch_size}, "
+          f"{args.threads} threads, seed {args.seed}")
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            json.dump({"summary": result, "rows": rows}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

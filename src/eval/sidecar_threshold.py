@@ -1,0 +1,95 @@
+"""The verification threshold that travels with an exported model: chosen from eval.py's JSON by ``export.py
+--threshold_from EVAL_JSON --threshold_rule far1e-3|far1e-4|best_acc`` into the sidecar ``<model>.json``, and
+read back by the predictor (``infer.py`` uses it unless ``--same_threshold`` is given).
+
+eval.py's JSON holds, per model (and per target with ``val_targets``), ``thresholds`` computed on the cosine
+scores of its ``fusion`` (src/eval/thresholds.py); a threshold only means something for the same model and the
+same fusion, so both are checked.
+"""
+import json
+import logging
+import os
+
+from src.eval.thresholds import RULES
+
+LOG = logging.getLogger("facerec.eval")
+
+
+class ThresholdError(ValueError):
+    """The eval JSON cannot give the requested threshold; the message names the file."""
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as err:
+        raise ThresholdError(f"cannot read {path}: {err.strerror}") from err
+    except json.JSONDecodeError as err:
+        raise ThresholdError(f"{path}: not a JSON file ({err})") from err
+
+
+def _model_entry(record, json_path, model):
+    """The JSON entry of ``model`` (compared as real paths)."""
+    wanted = os.path.realpath(model)
+    for path, entry in record.get("models", {}).items():
+        if os.path.realpath(path) == wanted:
+            return path, entry
+    raise ThresholdError(f"{json_path}: has no results of {model} (it evaluated: "
+                         f"{', '.join(record.get('models', {})) or 'nothing'}); a threshold belongs to its model: "
+                         f"run eval.py on {model} first")
+
+
+def _target_thresholds(entry, json_path, target):
+    """(target name or None, its ``thresholds``) of a model entry."""
+    if "targets" not in entry:
+        if target is not None:
+            raise ThresholdError(f"{json_path}: evaluated one pair set, not val_targets; drop threshold_target")
+        if "thresholds" not in entry:
+            raise ThresholdError(f"{json_path}: no 'thresholds' (written by an older eval.py): run eval.py again")
+        return None, entry["thresholds"]
+    names = list(entry["targets"])
+    if target is None:
+        if len(names) > 1:
+            raise ThresholdError(f"{json_path}: evaluated {len(names)} targets ({', '.join(names)}): choose one "
+                                 f"with --threshold_target")
+        target = names[0]
+    if target not in entry["targets"]:
+        raise ThresholdError(f"{json_path}: no target '{target}' (it has {', '.join(names)})")
+    return target, entry["targets"][target]["thresholds"]
+
+
+def threshold_from_eval(json_path, model, rule, target=None):
+    """The sidecar's ``threshold`` record for ``model`` from eval.py's JSON: {'value', 'rule', 'fusion', 'target',
+    'tar', 'far', 'accuracy', 'eval_json', 'model', 'definition'}."""
+    if rule not in RULES:
+        raise ThresholdError(f"unknown threshold rule '{rule}'; choose one of {list(RULES)}")
+    record = _read_json(json_path)
+    model_path, entry = _model_entry(record, json_path, model)
+    target, thresholds = _target_thresholds(entry, json_path, target)
+    chosen = thresholds.get(rule)
+    if chosen is None:
+        raise ThresholdError(f"{json_path}: {rule} is not resolved by {target or 'the pair set'} (fewer than "
+                             f"1/FAR different pairs); use --threshold_rule best_acc or a larger set")
+    return {"value": chosen["threshold"], "rule": rule, "fusion": thresholds["fusion"], "target": target,
+            "tar": chosen["tar"], "far": chosen["far"], "accuracy": chosen["accuracy"],
+            "eval_json": os.path.abspath(json_path), "model": model_path, "definition": thresholds["rule"]}
+
+
+def sidecar_threshold(model_path, fusion):
+    """(threshold, a sentence saying where it comes from) from the sidecar ``<model>.json``, or (None, None)
+    when there is none. A threshold measured with another fusion is not used (logged)."""
+    sidecar = model_path + ".json"
+    if not os.path.isfile(sidecar):
+        return None, None
+    with open(sidecar, encoding="utf-8") as f:
+        stored = json.load(f).get("threshold")
+    if stored is None:
+        return None, None
+    if stored["fusion"] != fusion:
+        LOG.warning("%s: its threshold was measured with fusion %s, this run uses %s: not used", sidecar,
+                    stored["fusion"], fusion)
+        return None, None
+    on = f" on {stored['target']}" if stored.get("target") else ""
+    return stored["value"], (f"{stored['rule']}{on} (TAR {stored['tar']:.4f} at FAR {stored['far']:.2e}), "
+                             f"from {sidecar}")

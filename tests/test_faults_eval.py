@@ -1,0 +1,93 @@
+"""Faults met by eval.py (see the README table "When things go wrong"): an output folder that does not exist yet,
+a zero-byte image among the pairs."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+import pytest
+
+import eval as eval_cli
+from src.data.digits import prepare_digits
+from src.eval.pair_images import PairImageError
+from src.eval.sources import read_pair_set
+from src.network import build_backbone
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--device_target=CPU", "--config_path=", "--backbone=sphere4", "--backbone_width=0.125", "--embedding_size=8",
+        "--image_size=[32, 32]", "--eval_image_ext=.png", "--eval_batch_size=32", "--eval_plots=true"]
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    return prepare_digits(str(tmp_path_factory.mktemp("digits")), (32, 32), pairs_per_fold=8)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    net = build_backbone("sphere4", embedding_size=8, image_size=(32, 32), width=0.125)
+    path = str(tmp_path_factory.mktemp("ckpt") / "net.ckpt")
+    ms.save_checkpoint(net, path)
+    return path
+
+
+def run_eval(digits, model, output, *extra):
+    return eval_cli.main(TINY + [f"--ckpt_file={model}", f"--eval_pairs={digits['eval_pairs']}",
+                                 f"--eval_root={digits['eval_root']}", f"--eval_output={output}", *extra])
+
+
+def test_eval_output_in_a_folder_that_does_not_exist_yet(digits, checkpoint, tmp_path):
+    output = tmp_path / "new" / "deeper" / "r.json"
+    run_eval(digits, checkpoint, output)
+    record = json.loads(output.read_text())
+    files = record["models"][checkpoint]["files"]
+    assert all(os.path.getsize(path) > 0 for path in files.values())
+
+
+def test_zero_byte_image_among_the_pairs_is_named(digits, checkpoint, tmp_path):
+    pair_set = read_pair_set(digits["eval_pairs"], "auto", digits["eval_root"], ".png")
+    victim = os.path.join(digits["eval_root"], pair_set.relpaths[0])
+    saved = Path(victim).read_bytes()
+    try:
+        Path(victim).write_bytes(b"")
+        with pytest.raises(PairImageError, match=f"{pair_set.where[0]}: cannot decode image: {victim}: the file is "
+                                                 r"empty \(0 bytes\)"):
+            run_eval(digits, checkpoint, tmp_path / "r.json")
+    finally:
+        Path(victim).write_bytes(saved)
+
+
+def test_infer_folder_output_in_a_new_folder_exits_0(digits, checkpoint, tmp_path):
+    """infer.py run as a script: the --out folder is created before the embedding, and the run exits 0."""
+    images = os.path.join(digits["eval_root"], min(os.listdir(digits["eval_root"])))
+    out = tmp_path / "new" / "emb.npy"
+    result = subprocess.run([sys.executable, "infer.py", "--folder", images, "--out", str(out), "--aligned", *TINY,
+                             f"--ckpt_file={checkpoint}"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    embeddings = np.load(out)
+    assert len(embeddings) == len(os.listdir(images)) and np.isfinite(embeddings).all()
+    assert out.with_suffix(".txt").exists()
+
+
+def test_check_dataset_report_in_a_new_folder(digits, tmp_path):
+    from tools.check_dataset import main as check_main
+    report = tmp_path / "new" / "report.json"
+    assert check_main(["--list", digits["train_list"], "--root", digits["train_root"], "--no_decode",
+                       "--report", str(report)]) == 0
+    assert json.loads(report.read_text())["ok"] is True
+
+
+def test_folder_evaluation_skips_checkpoints_set_aside_as_diverged(digits, checkpoint, tmp_path):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    Path(folder / "step_00000004.ckpt").write_bytes(Path(checkpoint).read_bytes())
+    net = build_backbone("sphere4", embedding_size=8, image_size=(32, 32), width=0.125)
+    for param in net.trainable_params():
+        param.set_data(ms.Tensor(np.full(param.shape, np.nan, np.float32)))
+    ms.save_checkpoint(net, str(folder / "step_00000006.diverged.ckpt"))
+    run_eval(digits, str(folder), tmp_path / "r.json")
+    assert list(json.loads((tmp_path / "r.json").read_text())["models"]) == [str(folder / "step_00000004.ckpt")]
