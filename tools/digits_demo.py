@@ -141,8 +141,7 @@ def main(argv=None):
     parser.add_argument("--output_dir", default="output/digits_demo")
     parser.add_argument("--plot_dim", type=int, default=3, choices=(0, 2, 3),
                         help="embedding size of the feature-plot run (0: no plot)")
-    parser.add_argument("--plot_epochs", type=int, default=12,
-                        help="epochs of the feature-plot run (the heads with a fixed scale need about 12 in 3-D)")
+    parser.add_argument("--plot_epochs", type=int, default=12, help="epochs of the feature-plot run")
     args, extra = parser.parse_known_args(argv)
     setup_logging(args.output_dir)
     start = time.time()
