@@ -12,7 +12,7 @@ from tools import digits_demo
 
 
 def read_list(path):
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         return [line.split() for line in f if line.strip()]
 
 
@@ -41,12 +41,12 @@ def test_demo_beats_the_baselines_on_its_own_pairs(tmp_path):
     demo_results.json (the one eval.py wrote) beats every baseline there."""
     out = tmp_path / "demo"
     digits_demo.main(["--heads", "cosface", "--plot_epochs", "1", "--output_dir", str(out)])
-    with open(out / digits_demo.RESULTS_FILE, "r", encoding="utf-8") as f:
+    with open(out / digits_demo.RESULTS_FILE, encoding="utf-8") as f:
         record = json.load(f)
     assert record["task"] == "unseen_scans" and record["task_description"] == TASKS["unseen_scans"]
     assert record["pairs"] == 600
     result, baselines = record["heads"]["cosface"], record["baselines"]
-    with open(os.path.join(os.path.dirname(result["checkpoint"]), "eval_result.json"), "r", encoding="utf-8") as f:
+    with open(os.path.join(os.path.dirname(result["checkpoint"]), "eval_result.json"), encoding="utf-8") as f:
         evaluated = json.load(f)["models"][result["checkpoint"]]["metrics"]["orig"]["kfold"]["accuracy"]
     assert result["accuracy"] == evaluated
     assert sorted(baselines) == sorted(digits_demo.BASELINES)

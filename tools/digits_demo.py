@@ -48,7 +48,7 @@ from train import train  # noqa: E402
 CONFIG = os.path.join(ROOT, "configs", "digits_demo.yaml")
 DEFAULT_HEADS = ["asoftmax", "cosface", "arcface"]
 # The 3-D toy run: a larger learning rate, and a logit scale of 10 for the heads that have one (s = 64 is meant for
-# 512-d embeddings and thousands of classes; with 3 dimensions and 10 classes it stalls optimisation).
+# 512-d embeddings and thousands of classes; with 3 dimensions and 7-10 classes it stalls optimisation).
 PLOT_SETTINGS = ["--lr=0.05"]
 PLOT_SCALE = "--head.s=10"
 BASELINES = {"raw_pixels": "cosine of the raw pixel values (0-255)",
@@ -67,9 +67,9 @@ def data_overrides(paths):
             f"--eval_pairs={paths['eval_pairs']}", f"--eval_root={paths['eval_root']}"]
 
 
-def baseline_metrics(cfg):
-    """{baseline: summary metrics} of ``BASELINES`` on ``cfg.eval_pairs``, 10-fold protocol as ``evaluate``."""
-    pair_set = read_pair_set(cfg.eval_pairs, cfg.eval_pairs_format, cfg.eval_root, cfg.eval_image_ext)
+def baseline_metrics(cfg, pair_set):
+    """{baseline: summary metrics} of ``BASELINES`` on ``pair_set`` (read from ``cfg.eval_pairs``), with the
+    10-fold protocol of ``evaluate``."""
     images = load_pair_images(pair_set, cfg.image_size, None, cfg.eval_fit)
     raw, _ = verification_metrics(images.reshape(len(images), -1).astype(np.float32), pair_set)
     centred, _ = verification_metrics(to_input(images).reshape(len(images), -1), pair_set)
@@ -141,19 +141,19 @@ def main(argv=None):
     parser.add_argument("--output_dir", default="output/digits_demo")
     parser.add_argument("--plot_dim", type=int, default=3, choices=(0, 2, 3),
                         help="embedding size of the feature-plot run (0: no plot)")
-    parser.add_argument("--plot_epochs", type=int, default=12,
-                        help="epochs of the feature-plot run (the heads with a fixed scale need about 12 in 3-D)")
+    parser.add_argument("--plot_epochs", type=int, default=12, help="epochs of the feature-plot run")
     args, extra = parser.parse_known_args(argv)
     setup_logging(args.output_dir)
     start = time.time()
     image_size = run_config(extra).image_size
     paths = prepare_digits(os.path.join(args.output_dir, "data"), tuple(image_size), task=args.task)
     cfg = run_config(data_overrides(paths) + extra)
-    baselines = baseline_metrics(cfg)
+    pair_set = read_pair_set(cfg.eval_pairs, cfg.eval_pairs_format, cfg.eval_root, cfg.eval_image_ext)
+    baselines = baseline_metrics(cfg, pair_set)
     LOG.info("baselines: %s", ", ".join(f"{name} {percent(b)}" for name, b in baselines.items()))
     best_baseline = max(b["accuracy"] for b in baselines.values())
     record = {"task": args.task, "task_description": TASKS[args.task],
-              "pairs": len(read_pair_set(cfg.eval_pairs, root=cfg.eval_root, ext=cfg.eval_image_ext)),
+              "pairs": len(pair_set),
               "baseline_descriptions": BASELINES, "baselines": baselines, "heads": {},
               "output_dir": args.output_dir}
     results_path = os.path.join(args.output_dir, RESULTS_FILE)
