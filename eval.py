@@ -15,6 +15,7 @@ model and set the JSON holds the thresholds a deployment can use (``thresholds``
 ``export.py --threshold_from`` copies one into the exported model's sidecar). With ``ijb`` it runs the IJB-B / IJB-C
 1:1 and 1:N protocols instead (src/eval/ijb.py) and prints their table.
 """
+
 import json
 import logging
 import os
@@ -25,8 +26,15 @@ from src.eval.embed import FUSION_DESCRIPTIONS, FUSIONS, embed_images
 from src.eval.ijb import embed_meta, evaluate_features, ijb_table, load_features, save_features
 from src.eval.ijb_meta import read_meta
 from src.eval.models import load_network, model_files
-from src.eval.report import (accuracy_line, plot_histogram, plot_roc, results_table, summary_line, targets_table,
-                             write_scores_csv)
+from src.eval.report import (
+    accuracy_line,
+    plot_histogram,
+    plot_roc,
+    results_table,
+    summary_line,
+    targets_table,
+    write_scores_csv,
+)
 from src.eval.targets import check_select, load_target, selection_score, targets_from_config
 from src.eval.thresholds import deployable_thresholds
 from src.eval.verify import evaluate_embeddings
@@ -61,8 +69,13 @@ def write_model_files(json_path, model_path, loaded, scores, metrics, fusion):
     title = f"{os.path.basename(model_path)} on {os.path.basename(pair_set.source)}"
     write_scores_csv(files["scores_csv"], pair_set, scores)
     plot_roc(files["roc_png"], scores, pair_set.issame, title)
-    plot_histogram(files["histogram_png"], scores[fusion], pair_set.issame,
-                   metrics[fusion]["kfold"]["threshold"], f"{title} ({fusion})")
+    plot_histogram(
+        files["histogram_png"],
+        scores[fusion],
+        pair_set.issame,
+        metrics[fusion]["kfold"]["threshold"],
+        f"{title} ({fusion})",
+    )
     return files
 
 
@@ -76,10 +89,17 @@ def write_json(record, path):
 
 def pair_set_record(loaded, cfg):
     pair_set, target = loaded.pair_set, loaded.target
-    return {"source": target.pairs, "pairs": len(pair_set), "same": int(pair_set.issame.sum()),
-            "images": len(pair_set.relpaths), "missing_images": loaded.missing, "landmarks": target.landmarks,
-            "image_size": list(cfg.image_size), "fit": None if target.landmarks else target.fit,
-            "subtract_mean": cfg.eval_subtract_mean}
+    return {
+        "source": target.pairs,
+        "pairs": len(pair_set),
+        "same": int(pair_set.issame.sum()),
+        "images": len(pair_set.relpaths),
+        "missing_images": loaded.missing,
+        "landmarks": target.landmarks,
+        "image_size": list(cfg.image_size),
+        "fit": None if target.landmarks else target.fit,
+        "subtract_mean": cfg.eval_subtract_mean,
+    }
 
 
 def evaluate_on(network, batch_size, loaded, cfg, json_path, model_path):
@@ -87,10 +107,15 @@ def evaluate_on(network, batch_size, loaded, cfg, json_path, model_path):
     ``eval_plots``) the per-pair CSV and plots: the model's JSON entry for that target."""
     orig, flip = embed_images(network, loaded.images, batch_size)
     metrics, scores = evaluate_embeddings(orig, flip, loaded.pair_set, cfg.eval_subtract_mean)
-    entry = {"metrics": metrics,
-             "thresholds": deployable_thresholds(scores[cfg.fusion], loaded.pair_set.issame,
-                                                 metrics[cfg.fusion]["best_threshold_all_pairs"]["threshold"],
-                                                 cfg.fusion)}
+    entry = {
+        "metrics": metrics,
+        "thresholds": deployable_thresholds(
+            scores[cfg.fusion],
+            loaded.pair_set.issame,
+            metrics[cfg.fusion]["best_threshold_all_pairs"]["threshold"],
+            cfg.fusion,
+        ),
+    }
     if cfg.eval_plots:
         entry["files"] = write_model_files(json_path, model_path, loaded, scores, metrics, cfg.fusion)
     return entry
@@ -125,14 +150,19 @@ def evaluate_ijb(cfg):
     started = time.time()
     meta = read_meta(cfg.ijb, cfg.ijb_set)
     json_path = cfg.eval_output or os.path.join(
-        os.path.dirname(os.path.abspath(cfg.ijb_features or cfg.ckpt_file)), f"{cfg.ijb_set.lower()}_result.json")
+        os.path.dirname(os.path.abspath(cfg.ijb_features or cfg.ckpt_file)), f"{cfg.ijb_set.lower()}_result.json"
+    )
     record = {"ijb": cfg.ijb, "set": cfg.ijb_set, "image_size": list(cfg.image_size), "models": {}}
     for path, (orig, flip) in ijb_sources(cfg, meta, json_path):
         result, scores = evaluate_features(meta, orig, flip, cfg.ijb_flip, cfg.ijb_detector_score)
         if cfg.eval_plots and scores is not None:
             result["roc_png"] = model_stem(json_path, path) + "_roc.png"
-            plot_roc(result["roc_png"], {"1:1": scores}, meta.pairs[:, 2].astype(bool),
-                     f"{os.path.basename(path)} on {cfg.ijb_set} 1:1")
+            plot_roc(
+                result["roc_png"],
+                {"1:1": scores},
+                meta.pairs[:, 2].astype(bool),
+                f"{os.path.basename(path)} on {cfg.ijb_set} 1:1",
+            )
         record["models"][path] = result
         write_json(record, json_path)
         print(f"model={os.path.basename(path)}\n{ijb_table(result)}", flush=True)
@@ -178,22 +208,31 @@ def evaluate(cfg):
             accuracies = {label: r["metrics"][cfg.fusion]["kfold"]["accuracy"] for label, r in results.items()}
             entry = {"targets": results, "score": selection_score(accuracies, cfg.val_select)}
             print(f"model={os.path.basename(path)} fusion={cfg.fusion}", flush=True)
-            print(targets_table([(label, len(t.pair_set), results[label]["metrics"][cfg.fusion])
-                                 for label, t in zip(results, loaded)]), flush=True)
+            print(
+                targets_table(
+                    [
+                        (label, len(t.pair_set), results[label]["metrics"][cfg.fusion])
+                        for label, t in zip(results, loaded)
+                    ]
+                ),
+                flush=True,
+            )
         else:
             entry = next(iter(results.values()))
             print_single(entry, path, cfg.fusion)
         entry["seconds"] = round(time.time() - model_start, 1)
         record["models"][path] = entry
-        write_json(record, json_path)                  # kept if a later model of the folder fails
+        write_json(record, json_path)  # kept if a later model of the folder fails
     best = max(models, key=lambda p: model_score(record["models"][p], cfg.fusion))
     record["best"] = best
     if len(models) > 1 and not multi:
         rows = [(os.path.basename(p), record["models"][p]["metrics"][cfg.fusion]) for p in models]
         print(results_table(rows, os.path.basename(best)), flush=True)
     elif len(models) > 1:
-        print(f"best: {os.path.basename(best)} (val_select {cfg.val_select}: "
-              f"{record['models'][best]['score']:.4f})", flush=True)
+        print(
+            f"best: {os.path.basename(best)} (val_select {cfg.val_select}: {record['models'][best]['score']:.4f})",
+            flush=True,
+        )
     record["seconds"] = round(time.time() - started, 1)
     write_json(record, json_path)
     LOG.info("metrics written to %s (%.1f s)", json_path, record["seconds"])

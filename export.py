@@ -22,6 +22,7 @@ onnxruntime) on the same batch of ``export_batch_size`` inputs (a dynamic export
 random normalised inputs, or the aligned images of ``verify_images``. It prints the max abs difference and the
 minimum cosine, records them in the sidecar, and exits 1 unless max abs diff <= 1e-4 and cosine >= 0.99999.
 """
+
 import json
 import logging
 import os
@@ -59,14 +60,24 @@ def export_name(cfg):
 def preprocessing_record(cfg):
     """What a deployer needs to feed the exported network."""
     height, width = cfg.image_size
-    record = {"backbone": cfg.backbone, "file_format": cfg.file_format,
-              "input_shape": [None if cfg.dynamic_batch else cfg.export_batch_size, 3, height, width],
-              "dynamic_batch": cfg.dynamic_batch, "input_layout": "NCHW", "input_dtype": "float32",
-              "channel_order": CHANNEL_ORDER, "mean": MEAN, "scale": SCALE, "normalisation": "(x - mean) * scale",
-              "image_size": [height, width],
-              "alignment_template": template_for(cfg.image_size).astype(np.float64).round(4).tolist(),
-              "embedding_size": cfg.embedding_size, "output": "raw embedding (not L2-normalised)",
-              "checkpoint": cfg.ckpt_file, "exported_by": f"MindSpore {ms.__version__}"}
+    record = {
+        "backbone": cfg.backbone,
+        "file_format": cfg.file_format,
+        "input_shape": [None if cfg.dynamic_batch else cfg.export_batch_size, 3, height, width],
+        "dynamic_batch": cfg.dynamic_batch,
+        "input_layout": "NCHW",
+        "input_dtype": "float32",
+        "channel_order": CHANNEL_ORDER,
+        "mean": MEAN,
+        "scale": SCALE,
+        "normalisation": "(x - mean) * scale",
+        "image_size": [height, width],
+        "alignment_template": template_for(cfg.image_size).astype(np.float64).round(4).tolist(),
+        "embedding_size": cfg.embedding_size,
+        "output": "raw embedding (not L2-normalised)",
+        "checkpoint": cfg.ckpt_file,
+        "exported_by": f"MindSpore {ms.__version__}",
+    }
     if cfg.file_format == "ONNX":
         record.update({"input_name": ONNX_INPUT, "output_name": ONNX_OUTPUT})
     return record
@@ -78,14 +89,18 @@ def check_request(cfg):
         raise ConfigError("config key 'ckpt_file' is not set: give the checkpoint to export")
     if cfg.file_format == "AIR":
         if cfg.device_target != "Ascend":
-            raise ConfigError("config key 'file_format': AIR can only be exported with device_target Ascend "
-                              "(MindSpore writes AIR only on the Ascend backend); use MINDIR or ONNX here")
+            raise ConfigError(
+                "config key 'file_format': AIR can only be exported with device_target Ascend "
+                "(MindSpore writes AIR only on the Ascend backend); use MINDIR or ONNX here"
+            )
         if cfg.dynamic_batch:
             raise ConfigError("config key 'dynamic_batch': a dynamic batch is supported for MINDIR and ONNX, not AIR")
         if cfg.verify:
-            raise ConfigError("config key 'verify': --verify runs MINDIR (MindSpore) and ONNX (onnxruntime) files; "
-                              "an AIR file cannot be loaded back here: verify the MINDIR of the same checkpoint "
-                              "instead")
+            raise ConfigError(
+                "config key 'verify': --verify runs MINDIR (MindSpore) and ONNX (onnxruntime) files; "
+                "an AIR file cannot be loaded back here: verify the MINDIR of the same checkpoint "
+                "instead"
+            )
 
 
 def example_input(cfg):
@@ -101,8 +116,9 @@ def write_file(backbone, cfg, base):
     if os.path.exists(path):
         os.remove(path)  # MindSpore writes exported files read-only (0400) and does not replace them
     if cfg.file_format == "ONNX":
-        ms.onnx.export(backbone, example_input(cfg), file_name=path, input_names=[ONNX_INPUT],
-                       output_names=[ONNX_OUTPUT])
+        ms.onnx.export(
+            backbone, example_input(cfg), file_name=path, input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT]
+        )
         repair_onnx(path)
     else:
         ms.export(backbone, example_input(cfg), file_name=base, file_format=cfg.file_format)
@@ -121,10 +137,13 @@ def verify(backbone, cfg, path):
     run = load_exported(path)
     batches = [cfg.export_batch_size] + ([count] if cfg.dynamic_batch else [])
     checks = [parity(reference[:n], run(inputs[:n])) for n in batches]
-    record = {"inputs": source, "batch_sizes": batches,
-              "max_abs_diff": max(c["max_abs_diff"] for c in checks),
-              "min_cosine": min(c["min_cosine"] for c in checks),
-              "limits": {"max_abs_diff": MAX_ABS_DIFF, "min_cosine": MIN_COSINE}}
+    record = {
+        "inputs": source,
+        "batch_sizes": batches,
+        "max_abs_diff": max(c["max_abs_diff"] for c in checks),
+        "min_cosine": min(c["min_cosine"] for c in checks),
+        "limits": {"max_abs_diff": MAX_ABS_DIFF, "min_cosine": MIN_COSINE},
+    }
     record["passed"] = all(c["passed"] for c in checks)
     return record
 
@@ -151,8 +170,9 @@ def export(cfg):
     LOG.info(describe_device(cfg))
     record = preprocessing_record(cfg)
     if cfg.threshold_from:
-        record["threshold"] = threshold_from_eval(cfg.threshold_from, cfg.ckpt_file, cfg.threshold_rule,
-                                                  cfg.threshold_target)
+        record["threshold"] = threshold_from_eval(
+            cfg.threshold_from, cfg.ckpt_file, cfg.threshold_rule, cfg.threshold_target
+        )
         LOG.info("threshold %.4f (%s) from %s", record["threshold"]["value"], cfg.threshold_rule, cfg.threshold_from)
     backbone, record["batch_norms_folded"] = load_backbone(cfg, cfg.fold_bn)
     path = write_file(backbone, cfg, export_name(cfg))
@@ -164,14 +184,17 @@ def export(cfg):
 def verify_export(cfg, path):
     """The parity check of an export of ``cfg`` at ``path``: printed, added to the sidecar, and returned."""
     report = verify(load_backbone(cfg)[0], cfg, path)  # the checkpoint's network as trained, BatchNorms unfolded
-    with open(path + ".json", "r", encoding="utf-8") as f:
+    with open(path + ".json", encoding="utf-8") as f:
         record = json.load(f)
     record["parity"] = report
     write_sidecar(path, record)
-    print(f"verify {os.path.basename(path)} against {os.path.basename(cfg.ckpt_file)} on {report['inputs']}, "
-          f"batch {'+'.join(map(str, report['batch_sizes']))}: max_abs_diff={report['max_abs_diff']:.3e} "
-          f"min_cosine={report['min_cosine']:.8f} {'PASS' if report['passed'] else 'FAIL'} "
-          f"(limits: max_abs_diff <= {MAX_ABS_DIFF:g}, min_cosine >= {MIN_COSINE})", flush=True)
+    print(
+        f"verify {os.path.basename(path)} against {os.path.basename(cfg.ckpt_file)} on {report['inputs']}, "
+        f"batch {'+'.join(map(str, report['batch_sizes']))}: max_abs_diff={report['max_abs_diff']:.3e} "
+        f"min_cosine={report['min_cosine']:.8f} {'PASS' if report['passed'] else 'FAIL'} "
+        f"(limits: max_abs_diff <= {MAX_ABS_DIFF:g}, min_cosine >= {MIN_COSINE})",
+        flush=True,
+    )
     return report
 
 
@@ -187,8 +210,11 @@ def export_detector_files(cfg):
     if cfg.verify:
         report = verify_detector(nets, paths, cfg.seed)
         for name, row in report.items():
-            print(f"verify {os.path.basename(paths[name])}: max_abs_diff={row['max_abs_diff']:.3e} "
-                  f"{'PASS' if row['passed'] else 'FAIL'} (limit {row['limit']:g})", flush=True)
+            print(
+                f"verify {os.path.basename(paths[name])}: max_abs_diff={row['max_abs_diff']:.3e} "
+                f"{'PASS' if row['passed'] else 'FAIL'} (limit {row['limit']:g})",
+                flush=True,
+            )
         passed = all(row["passed"] for row in report.values())
     for path in [*paths.values(), sidecar]:
         print(path, flush=True)

@@ -27,6 +27,7 @@ matches. Photos that give no face are skipped and counted (gallery, folder) or r
 Folder: writes the L2-normalised embeddings of every image under DIR (row i) to the .npy file and their paths
 relative to DIR to a .txt file of the same name. Every config key works as ``--key=value``.
 """
+
 import argparse
 import functools
 import logging
@@ -38,16 +39,17 @@ import numpy as np
 from src.data.landmarks import LandmarkFormatError, read_landmarks
 from src.eval.identify import FACE_ERRORS
 from src.eval.predictor import Predictor
-from src.model_utils.cli import run_main
 from src.eval.progress_bar import ProgressBar
+from src.model_utils.cli import run_main
 from src.model_utils.config import DEFAULT_CONFIG, load_config, load_schema
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 CHUNK = 256
-NO_THRESHOLD = ("no same_threshold set: pass --same_threshold=T, the thd= eval.py prints for this model, to decide "
-                "same/different")
+NO_THRESHOLD = (
+    "no same_threshold set: pass --same_threshold=T, the thd= eval.py prints for this model, to decide same/different"
+)
 LOG = logging.getLogger("facerec.infer")
 
 
@@ -71,11 +73,18 @@ def split_config_args(argv):
 def parse_args(argv):
     """(infer.py's own arguments, the config arguments)."""
     own, config = split_config_args(argv)
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="Config keys: see `python eval.py --help`.", allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Config keys: see `python eval.py --help`.",
+        allow_abbrev=False,
+    )
     parser.add_argument("images", nargs="*", help="two photos to compare")
-    parser.add_argument("--all_faces", action="store_true",
-                        help="two photos: compare every face of the first with every face of the second")
+    parser.add_argument(
+        "--all_faces",
+        action="store_true",
+        help="two photos: compare every face of the first with every face of the second",
+    )
     parser.add_argument("--gallery", help="1:N search: folder with one sub-folder of photos per person")
     parser.add_argument("--query", nargs="+", help="1:N search: the photos to identify")
     parser.add_argument("--top_k", type=int, default=1, help="1:N search: list the K best identities of each face")
@@ -122,8 +131,12 @@ def list_images(folder):
     """Every image file under ``folder``, sorted."""
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"folder not found: {folder}")
-    found = [os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
-             if name.lower().endswith(IMAGE_EXTENSIONS)]
+    found = [
+        os.path.join(root, name)
+        for root, _, names in os.walk(folder)
+        for name in names
+        if name.lower().endswith(IMAGE_EXTENSIONS)
+    ]
     if not found:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {folder}")
     return sorted(found)
@@ -138,8 +151,10 @@ def verdict(cosine, threshold):
 
 def describe_faces(path, faces):
     """``path: N faces, most central first: #1 box (x1, y1, x2, y2) score S, ...``"""
-    listed = ", ".join(f"#{k} box ({', '.join(f'{v:.0f}' for v in face.box)}) score {face.score:.3f}"
-                       for k, face in enumerate(faces, 1))
+    listed = ", ".join(
+        f"#{k} box ({', '.join(f'{v:.0f}' for v in face.box)}) score {face.score:.3f}"
+        for k, face in enumerate(faces, 1)
+    )
     return f"{path}: {len(faces)} faces, most central first: {listed}"
 
 
@@ -154,16 +169,18 @@ def compare(predictor, paths, lookup, threshold, all_faces):
     for path, faces in zip(paths, (faces_a, faces_b)):
         if len(faces) > 1:
             print(describe_faces(path, faces), flush=True)
-    features = predictor.embed_prepared(np.concatenate([aligned_a, aligned_b]))   # one batch for both photos
-    cosines = features[:len(faces_a)] @ features[len(faces_a):].T
+    features = predictor.embed_prepared(np.concatenate([aligned_a, aligned_b]))  # one batch for both photos
+    cosines = features[: len(faces_a)] @ features[len(faces_a) :].T
     if all_faces:
         for i, j in np.ndindex(cosines.shape):
-            print(f"{paths[0]} #{i + 1} - {paths[1]} #{j + 1}: {verdict(float(cosines[i, j]), threshold)}",
-                  flush=True)
+            print(f"{paths[0]} #{i + 1} - {paths[1]} #{j + 1}: {verdict(float(cosines[i, j]), threshold)}", flush=True)
     else:
         crowded = len(faces_a) > 1 or len(faces_b) > 1
-        print(verdict(float(cosines[0, 0]), threshold)
-              + (" (the most central faces, #1; --all_faces compares every face)" if crowded else ""), flush=True)
+        print(
+            verdict(float(cosines[0, 0]), threshold)
+            + (" (the most central faces, #1; --all_faces compares every face)" if crowded else ""),
+            flush=True,
+        )
     if threshold is None:
         print(f"({NO_THRESHOLD})", flush=True)
     return float(cosines[0, 0])
@@ -178,7 +195,7 @@ def embed_folder(predictor, folder, out, lookup):
     features, kept, skipped = [], [], []
     for start in range(0, len(paths), CHUNK):
         faces = []
-        for path in paths[start:start + CHUNK]:
+        for path in paths[start : start + CHUNK]:
             try:
                 faces.append(predictor.prepare(path, lookup(path) if lookup is not None else None))
                 kept.append(os.path.relpath(path, folder).replace(os.sep, "/"))
@@ -203,8 +220,11 @@ def search_gallery(predictor, args, threshold):
     queries that gave no face."""
     gallery = predictor.enroll(args.gallery, cache=args.cache or True, landmarks=landmark_lookup(args, args.gallery))
     how = "read from its cache" if gallery.cached else "enrolled"
-    print(f"gallery {args.gallery}: {len(gallery)} identities from {int(gallery.photos.sum())} photos {how}; "
-          f"{len(gallery.skipped)} photos or folders skipped", flush=True)
+    print(
+        f"gallery {args.gallery}: {len(gallery)} identities from {int(gallery.photos.sum())} photos {how}; "
+        f"{len(gallery.skipped)} photos or folders skipped",
+        flush=True,
+    )
     if threshold is None:
         print(f"({NO_THRESHOLD}; every face gets its best match)", flush=True)
     failed = 0
@@ -213,12 +233,18 @@ def search_gallery(predictor, args, threshold):
             print(f"{result.image} -> not searched: {result.error}", flush=True)
             failed += 1
             continue
-        name = result.image if result.faces == 1 else \
-            f"{result.image} #{result.face + 1}/{result.faces} (box {', '.join(f'{v:.0f}' for v in result.box)})"
+        name = (
+            result.image
+            if result.faces == 1
+            else f"{result.image} #{result.face + 1}/{result.faces} (box {', '.join(f'{v:.0f}' for v in result.box)})"
+        )
         best = result.matches[0]
         identity = result.identity(threshold)
-        answer = f"{identity} cosine={best.cosine:.4f}" if identity is not None else \
-            f"unknown (best {best.identity} cosine={best.cosine:.4f})"
+        answer = (
+            f"{identity} cosine={best.cosine:.4f}"
+            if identity is not None
+            else f"unknown (best {best.identity} cosine={best.cosine:.4f})"
+        )
         print(f"{name} -> {answer}", flush=True)
         if args.top_k > 1:
             for rank, match in enumerate(result.matches, 1):

@@ -11,6 +11,7 @@ eval.py fuses). ``DIR/index.txt`` lists all of them, ``DIR/pairs.json`` the imag
 and folds. ``model_info``, the sidecar JSON export.py writes beside the model, sets the input size and is checked
 to ask for this preprocessing.
 """
+
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ LOG = logging.getLogger("facerec.preprocess")
 
 def input_size_from_sidecar(path):
     """The (height, width) the exported model takes, after checking it wants this package's preprocessing."""
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         record = json.load(f)
     expected = {"channel_order": CHANNEL_ORDER, "mean": MEAN, "scale": SCALE, "input_layout": "NCHW"}
     for key, value in expected.items():
@@ -51,8 +52,13 @@ def preprocess(cfg):
             raise ConfigError(f"config key '{key}' is not set")
     image_size = input_size_from_sidecar(cfg.model_info) if cfg.model_info else list(cfg.image_size)
     pair_set = read_pair_set(cfg.eval_pairs, cfg.eval_pairs_format, cfg.eval_root, cfg.eval_image_ext)
-    LOG.info("%d pairs, %d images from %s; inputs %dx%d", len(pair_set.issame), len(pair_set.relpaths),
-             cfg.eval_pairs, *image_size)
+    LOG.info(
+        "%d pairs, %d images from %s; inputs %dx%d",
+        len(pair_set.issame),
+        len(pair_set.relpaths),
+        cfg.eval_pairs,
+        *image_size,
+    )
     images = load_pair_images(pair_set, image_size, cfg.eval_landmarks, cfg.eval_fit)
     orig_names, flip_names = image_names(len(images))
     out = cfg.infer_input_dir
@@ -63,12 +69,20 @@ def preprocess(cfg):
     for image, orig, flip in zip(images, orig_names, flip_names):
         write_array(os.path.join(out, orig), to_input(image))
         write_array(os.path.join(out, flip), to_input(image[:, ::-1]))
-    record = {"pairs_file": os.path.abspath(cfg.eval_pairs), "image_root": os.path.abspath(cfg.eval_root),
-              "landmarks": cfg.eval_landmarks and os.path.abspath(cfg.eval_landmarks), "image_size": image_size,
-              "preprocessing": {"channel_order": CHANNEL_ORDER, "mean": MEAN, "scale": SCALE, "layout": "CHW"},
-              "images": pair_set.relpaths, "orig": orig_names, "flip": flip_names,
-              "first": pair_set.first.tolist(), "second": pair_set.second.tolist(),
-              "issame": pair_set.issame.tolist(), "folds": pair_set.folds.tolist()}
+    record = {
+        "pairs_file": os.path.abspath(cfg.eval_pairs),
+        "image_root": os.path.abspath(cfg.eval_root),
+        "landmarks": cfg.eval_landmarks and os.path.abspath(cfg.eval_landmarks),
+        "image_size": image_size,
+        "preprocessing": {"channel_order": CHANNEL_ORDER, "mean": MEAN, "scale": SCALE, "layout": "CHW"},
+        "images": pair_set.relpaths,
+        "orig": orig_names,
+        "flip": flip_names,
+        "first": pair_set.first.tolist(),
+        "second": pair_set.second.tolist(),
+        "issame": pair_set.issame.tolist(),
+        "folds": pair_set.folds.tolist(),
+    }
     # Written last: an index and pair list exist only for a finished run.
     write_pair_record(out, record)
     write_index(out, orig_names + flip_names, f"{len(images)} images of {cfg.eval_pairs} and their mirror images")

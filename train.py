@@ -6,13 +6,14 @@ Checkpoints (every save_interval steps, at each epoch end and at the end; the la
 best.ckpt by the validation score, val_select) hold the whole training state, so a run continued with --resume ends
 exactly where an uninterrupted one would. Launchers for one device and data parallel: scripts/run_*.sh.
 """
+
 import json
 import logging
 import os
 import sys
 import time
 
-from mindspore import nn, ops, Tensor
+from mindspore import Tensor, nn, ops
 
 from src.data.check import load_training_list
 from src.data.dataset import ImagesUnreachable, batches, create_train_dataset
@@ -48,11 +49,14 @@ def check_train_config(cfg):
     """Settings that cannot work together stop before anything starts."""
     check_amp(cfg)
     if cfg.eval_interval and cfg.val_pairs is None and not cfg.val_targets:
-        raise ConfigError("config key 'eval_interval' is set but 'val_pairs' is null and 'val_targets' empty: give "
-                          "the validation pairs file (val_pairs) or several sets (val_targets)")
+        raise ConfigError(
+            "config key 'eval_interval' is set but 'val_pairs' is null and 'val_targets' empty: give "
+            "the validation pairs file (val_pairs) or several sets (val_targets)"
+        )
     if cfg.early_stop_patience and not cfg.eval_interval:
-        raise ConfigError("config key 'early_stop_patience' needs validation: set eval_interval and val_pairs or "
-                          "val_targets")
+        raise ConfigError(
+            "config key 'early_stop_patience' needs validation: set eval_interval and val_pairs or val_targets"
+        )
     check_select(cfg.val_select, targets_from_config(cfg, "val_pairs"))
 
 
@@ -61,8 +65,10 @@ def device_batch_size(cfg, group_size):
     if cfg.global_batch_size is None:
         return cfg.batch_size
     if cfg.global_batch_size % group_size:
-        raise ConfigError(f"config key 'global_batch_size': {cfg.global_batch_size} images do not split evenly over "
-                          f"{group_size} workers; use a multiple of {group_size}")
+        raise ConfigError(
+            f"config key 'global_batch_size': {cfg.global_batch_size} images do not split evenly over "
+            f"{group_size} workers; use a multiple of {group_size}"
+        )
     return cfg.global_batch_size // group_size
 
 
@@ -70,8 +76,9 @@ def build_training(cfg, num_classes, total_steps, batch_size, rank=0, group_size
     backbone = apply_amp(build_backbone_from_config(cfg), cfg)
     head = build_head_from_config(cfg, num_classes, batch_size, group_size, rank)
     network = FaceTrainNetwork(backbone, head)
-    lrs = learning_rates(total_steps, cfg.lr, cfg.lr_schedule, cfg.warmup_steps, cfg.lr_milestones,
-                         cfg.lr_gamma, cfg.min_lr)
+    lrs = learning_rates(
+        total_steps, cfg.lr, cfg.lr_schedule, cfg.warmup_steps, cfg.lr_milestones, cfg.lr_gamma, cfg.min_lr
+    )
     optimizer = build_optimizer(network.trainable_params(), lrs, cfg.momentum, cfg.weight_decay)
     step = TrainStep(network, optimizer, cfg.clip_grad_norm, build_loss_scaler(cfg))
     step.set_train(True)
@@ -88,19 +95,36 @@ def start_state(cfg, step_cell, lrs, fresh, checkpoint_folder):
         state = restore(step_cell, entries, path)
         for key, flag in (("backbone", "backbone"), ("head", "head.type")):  # same parameter shapes (CosFace,
             if getattr(state, key) and getattr(state, key) != getattr(fresh, key):  # ArcFace) would load silently
-                raise ConfigError(f"{path} continues a run of {key}={getattr(state, key)}, this config has "
-                                  f"{getattr(fresh, key)}: resume with --{flag}={getattr(state, key)}, or start a new "
-                                  f"run in another output_dir")
+                raise ConfigError(
+                    f"{path} continues a run of {key}={getattr(state, key)}, this config has "
+                    f"{getattr(fresh, key)}: resume with --{flag}={getattr(state, key)}, or start a new "
+                    f"run in another output_dir"
+                )
         for key in ("seed", "global_batch"):
             if getattr(state, key) != getattr(fresh, key):
-                raise ConfigError(f"{path} continues a run with {key}={getattr(state, key)}, this config has "
-                                  f"{getattr(fresh, key)}: the data order after step {state.step} depends on it")
+                raise ConfigError(
+                    f"{path} continues a run with {key}={getattr(state, key)}, this config has "
+                    f"{getattr(fresh, key)}: the data order after step {state.step} depends on it"
+                )
         if state.num_images and state.num_images != fresh.num_images:
-            LOG.warning("%s continues a run over %d images, the list now has %d: the data order from step %d on "
-                        "differs from the original run's", path, state.num_images, fresh.num_images, state.step)
+            LOG.warning(
+                "%s continues a run over %d images, the list now has %d: the data order from step %d on "
+                "differs from the original run's",
+                path,
+                state.num_images,
+                fresh.num_images,
+                state.step,
+            )
         state.num_images = fresh.num_images
-        LOG.info("resumed from %s: step %d, epoch %d (saved on %d worker(s), now %d), lr factor %g",
-                 path, state.step, state.epoch, state.num_shards, fresh.num_shards, state.lr_factor)
+        LOG.info(
+            "resumed from %s: step %d, epoch %d (saved on %d worker(s), now %d), lr factor %g",
+            path,
+            state.step,
+            state.epoch,
+            state.num_shards,
+            fresh.num_shards,
+            state.lr_factor,
+        )
         state.num_shards = fresh.num_shards
     set_learning_rates(step_cell.optimizer, lrs * state.lr_factor)
     return state
@@ -113,9 +137,11 @@ def roll_back(step_cell, lrs, checkpoints, state, guard):
     would run step s again with the same weights on the same batch."""
     found = checkpoints.newest(before=guard.streak_start - 1)
     if found is None:
-        raise NonFiniteLossError(f"step {state.step}: non-finite losses since step {guard.streak_start} and no "
-                                 f"checkpoint from before step {guard.streak_start - 1} to roll back to in "
-                                 f"{checkpoints.folder}; lower lr and start again")
+        raise NonFiniteLossError(
+            f"step {state.step}: non-finite losses since step {guard.streak_start} and no "
+            f"checkpoint from before step {guard.streak_start - 1} to roll back to in "
+            f"{checkpoints.folder}; lower lr and start again"
+        )
     path, entries = found
     restored = restore(step_cell, entries, path)
     restored.lr_factor = state.lr_factor * guard.lr_factor
@@ -124,8 +150,15 @@ def roll_back(step_cell, lrs, checkpoints, state, guard):
     restored.best_accuracy, restored.best_step = state.best_accuracy, state.best_step
     restored.evals_since_best = state.evals_since_best
     set_learning_rates(step_cell.optimizer, lrs * restored.lr_factor)
-    LOG.warning("rolled back from step %d to %s (step %d); learning rate x%g from now on (rollback %d of at most %d)",
-                state.step, path, restored.step, restored.lr_factor, restored.rollbacks, guard.max_rollbacks)
+    LOG.warning(
+        "rolled back from step %d to %s (step %d); learning rate x%g from now on (rollback %d of at most %d)",
+        state.step,
+        path,
+        restored.step,
+        restored.lr_factor,
+        restored.rollbacks,
+        guard.max_rollbacks,
+    )
     return restored
 
 
@@ -174,10 +207,16 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
     batch_size = device_batch_size(cfg, group_size)
     if cfg.train_list is None:
         raise ConfigError("config key 'train_list' is not set: give the training list file")
-    samples, num_classes = load_training_list(cfg.train_list, cfg.list_format, cfg.train_root, cfg.num_classes,
-                                              os.path.join(cfg.output_dir, "checkpoints") if rank == 0 else None)
-    LOG.info("%d images of %d classes from %s; rank %d of %d", len(samples), num_classes, cfg.train_list,
-             rank, group_size)
+    samples, num_classes = load_training_list(
+        cfg.train_list,
+        cfg.list_format,
+        cfg.train_root,
+        cfg.num_classes,
+        os.path.join(cfg.output_dir, "checkpoints") if rank == 0 else None,
+    )
+    LOG.info(
+        "%d images of %d classes from %s; rank %d of %d", len(samples), num_classes, cfg.train_list, rank, group_size
+    )
 
     epoch_steps = steps_per_epoch(len(samples), batch_size, group_size)
     total_steps = cfg.max_steps or cfg.epochs * epoch_steps
@@ -188,27 +227,53 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
         checkpoints.remove_partial()
     if rank > 0 and cfg.save_every_rank:
         saver = CheckpointManager(os.path.join(cfg.output_dir, f"checkpoints_rank{rank}"), cfg.keep_checkpoints)
-    fresh = RunState(seed=cfg.seed, global_batch=batch_size * group_size, num_shards=group_size,
-                     backbone=cfg.backbone, head=cfg.head["type"], num_classes=num_classes, num_images=len(samples))
+    fresh = RunState(
+        seed=cfg.seed,
+        global_batch=batch_size * group_size,
+        num_shards=group_size,
+        backbone=cfg.backbone,
+        head=cfg.head["type"],
+        num_classes=num_classes,
+        num_images=len(samples),
+    )
     state = start_state(cfg, step_cell, lrs, fresh, checkpoints.folder)
     if rank == 0:
-        write_text_atomic(os.path.join(cfg.output_dir, "config.json"),
-                          json.dumps(dict(cfg.to_dict(), num_classes=num_classes), indent=2))
+        write_text_atomic(
+            os.path.join(cfg.output_dir, "config.json"),
+            json.dumps(dict(cfg.to_dict(), num_classes=num_classes), indent=2),
+        )
     metrics = MetricsLog(cfg.output_dir, state.step, cfg.tensorboard) if rank == 0 else None
     validator = Validator(step_cell.network.backbone, cfg) if rank == 0 and cfg.eval_interval else None
     any_rank = AnyRank() if group_size > 1 else None
     guard = NonFiniteGuard(cfg.nan_policy, cfg.nan_patience, cfg.nan_lr_factor, cfg.nan_max_rollbacks)
     progress = Progress(total_steps, epoch_steps, state.global_batch, cfg.log_interval, state.step)
-    LOG.info("training %s + %s for steps %d..%d (%d per epoch), global batch %d", cfg.backbone, cfg.head["type"],
-             state.step + 1, total_steps, epoch_steps, state.global_batch)
+    LOG.info(
+        "training %s + %s for steps %d..%d (%d per epoch), global batch %d",
+        cfg.backbone,
+        cfg.head["type"],
+        state.step + 1,
+        total_steps,
+        epoch_steps,
+        state.global_batch,
+    )
 
     start, done, stop, bad_images, interrupted = time.time(), 0, False, 0, False
     try:
         while state.step < total_steps and not stop:
             dataset, _, source = create_train_dataset(
-                samples, cfg.image_size, batch_size, seed=cfg.seed, random_flip=cfg.random_flip,
-                num_workers=cfg.num_workers, num_shards=group_size, shard_id=rank, start_step=state.step,
-                total_steps=total_steps, max_bad_fraction=cfg.max_bad_fraction, align_jitter=cfg.align_jitter)
+                samples,
+                cfg.image_size,
+                batch_size,
+                seed=cfg.seed,
+                random_flip=cfg.random_flip,
+                num_workers=cfg.num_workers,
+                num_shards=group_size,
+                shard_id=rank,
+                start_step=state.step,
+                total_steps=total_steps,
+                max_bad_fraction=cfg.max_bad_fraction,
+                align_jitter=cfg.align_jitter,
+            )
             for image, label in batches(dataset, source):
                 loss, accuracy, finite = step_cell(image, label)
                 signals.reinstall()
@@ -226,8 +291,9 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
                     step_cell = step_cell.renewed()
                     progress.reset(state.step)
                     break
-                values = progress.update(state.step, loss, float(accuracy), float(lrs[state.step - 1]) *
-                                         state.lr_factor)
+                values = progress.update(
+                    state.step, loss, float(accuracy), float(lrs[state.step - 1]) * state.lr_factor
+                )
                 if metrics is not None and values is not None:
                     metrics.log(state.step, {k: v for k, v in values.items() if k != "step"}, "train")
                 if cfg.eval_interval and (state.step % cfg.eval_interval == 0 or state.step == total_steps):
@@ -236,8 +302,12 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
                         stop = bool(any_rank(Tensor(float(stop))) > 0)
                 if stop_requested(signals, any_rank):
                     stop = interrupted = True
-                if (state.step % cfg.save_interval == 0 or state.step % epoch_steps == 0 or state.step == total_steps
-                        or stop):
+                if (
+                    state.step % cfg.save_interval == 0
+                    or state.step % epoch_steps == 0
+                    or state.step == total_steps
+                    or stop
+                ):
                     centres = gather_sharded(step_cell)  # every rank takes part; {} unless the centres are sharded
                     if saver is not None:
                         save_unless_skipping(saver, step_cell, state, guard, centres)
@@ -251,8 +321,15 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
     finally:
         if metrics is not None:
             metrics.close()
-    LOG.info("finished %d steps in %.1f s, at step %d of %d; %d updates skipped (non-finite), %d unreadable images "
-             "skipped", done, time.time() - start, state.step, total_steps, guard.skipped, bad_images)
+    LOG.info(
+        "finished %d steps in %.1f s, at step %d of %d; %d updates skipped (non-finite), %d unreadable images skipped",
+        done,
+        time.time() - start,
+        state.step,
+        total_steps,
+        guard.skipped,
+        bad_images,
+    )
     if interrupted:
         err = signals.interrupted(state.step)
         LOG.warning("%s", err)
@@ -273,8 +350,11 @@ def save_unless_skipping(saver, step_cell, state, guard, centres=None):
     updates are being skipped (a rollback must find the weights from before the non-finite steps, not a copy taken
     among them)."""
     if guard.skipping:
-        LOG.warning("step %d: no checkpoint saved while updates are skipped (%d non-finite steps in a row)",
-                    state.step, guard.in_a_row)
+        LOG.warning(
+            "step %d: no checkpoint saved while updates are skipped (%d non-finite steps in a row)",
+            state.step,
+            guard.in_a_row,
+        )
         return None
     return saver.save(step_cell, state, centres)
 

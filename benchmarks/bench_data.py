@@ -8,6 +8,7 @@ then the training pipeline itself (``create_train_dataset``: decode -> align wit
 The last row is sphere20a + A-Softmax (10,572 classes, 112x96) training with the project's train step in GRAPH
 mode, timed after the compiling first step (or ``--train_ips`` measured elsewhere, e.g. bench_train.py).
 """
+
 import argparse
 import os
 import sys
@@ -59,9 +60,11 @@ def bench_decode_align(samples):
 
 def bench_pipeline(samples, batch, workers):
     from src.data.dataset import create_train_dataset
+
     steps = len(samples) // batch
-    dataset, _, source = create_train_dataset(samples, SIZE, batch, seed=1, random_flip=True, num_workers=workers,
-                                              total_steps=steps, align_jitter=2)
+    dataset, _, source = create_train_dataset(
+        samples, SIZE, batch, seed=1, random_flip=True, num_workers=workers, total_steps=steps, align_jitter=2
+    )
     iterator = dataset.create_tuple_iterator(num_epochs=1)
     next(iterator)
     start = time.perf_counter()
@@ -72,11 +75,20 @@ def bench_pipeline(samples, batch, workers):
 
 def bench_training(batch, steps):
     import mindspore as ms
+
     import train
     from src.model_utils.config import load_config
     from src.model_utils.device import init_device
-    cfg = load_config([f"--batch_size={batch}", "--device_target=CPU", "--mode=GRAPH", "--head={type: asoftmax, m: 4}",
-                        "--backbone=sphere20a"])
+
+    cfg = load_config(
+        [
+            f"--batch_size={batch}",
+            "--device_target=CPU",
+            "--mode=GRAPH",
+            "--head={type: asoftmax, m: 4}",
+            "--backbone=sphere20a",
+        ]
+    )
     init_device(cfg)
     step_cell, _ = train.build_training(cfg, 10572, steps + 1, batch)
     rng = np.random.default_rng(0)
@@ -104,11 +116,18 @@ def main(argv=None):
         sys.exit(f"real LFW ../shared/data/lfw ({os.path.abspath(LFW)}) is absent")
     samples = lfw_samples(args.images)
     read_bytes(samples)  # warm the page cache so every row reads from memory
-    rows = [("OpenCV decode (150x150 JPEG), 1 thread", "-", bench_decode(samples)),
-            ("decode + align 112x96, 1 thread", "-", bench_decode_align(samples))]
+    rows = [
+        ("OpenCV decode (150x150 JPEG), 1 thread", "-", bench_decode(samples)),
+        ("decode + align 112x96, 1 thread", "-", bench_decode_align(samples)),
+    ]
     for workers in (1, 2):
-        rows.append((f"pipeline: decode+align+jitter+flip+normalize+CHW+batch {args.batch}", str(workers),
-                     bench_pipeline(samples, args.batch, workers)))
+        rows.append(
+            (
+                f"pipeline: decode+align+jitter+flip+normalize+CHW+batch {args.batch}",
+                str(workers),
+                bench_pipeline(samples, args.batch, workers),
+            )
+        )
     if args.train_ips is None:
         train_ips = bench_training(args.train_batch, args.train_steps)
         rows.append((f"sphere20a + A-Softmax training, GRAPH, batch {args.train_batch} (measured)", "-", train_ips))

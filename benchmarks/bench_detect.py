@@ -9,6 +9,7 @@ mean distance of the 5 points / reference inter-ocular distance. Prints faces fo
 0.1, the mean x/y offset (the pixel convention), how often the most central face is the best-matching one where
 several were found, and seconds per image (steady state after the first, compiling batch; and including it).
 """
+
 import argparse
 import json
 import os
@@ -44,7 +45,7 @@ def sample(count, seed):
 def evaluate(detector, relpaths, table, batch_size):
     rows, durations = [], []
     for start in range(0, len(relpaths), batch_size):
-        batch = relpaths[start:start + batch_size]
+        batch = relpaths[start : start + batch_size]
         images = [load_rgb(os.path.join(LFW, "images_150", p)) for p in batch]
         began = time.perf_counter()
         found = detector.detect_batch(images)
@@ -52,9 +53,15 @@ def evaluate(detector, relpaths, table, batch_size):
         for relpath, faces in zip(batch, found):
             reference = table[relpath]
             errors = [normalised_error(f.landmarks, reference) for f in faces]
-            rows.append({"relpath": relpath, "faces": len(faces), "error": errors[0] if faces else None,
-                         "central_is_best": bool(faces) and int(np.argmin(errors)) == 0,
-                         "offset": (faces[0].landmarks - reference).mean(0).tolist() if faces else None})
+            rows.append(
+                {
+                    "relpath": relpath,
+                    "faces": len(faces),
+                    "error": errors[0] if faces else None,
+                    "central_is_best": bool(faces) and int(np.argmin(errors)) == 0,
+                    "offset": (faces[0].landmarks - reference).mean(0).tolist() if faces else None,
+                }
+            )
     return rows, durations
 
 
@@ -63,13 +70,19 @@ def summary(rows, durations):
     errors = np.array([r["error"] for r in found])
     several = [r for r in found if r["faces"] > 1]
     steady = durations[1:] or durations
-    return {"images": len(rows), "found": len(found), "found_pct": 100.0 * len(found) / len(rows),
-            "median_error": float(np.median(errors)), "mean_error": float(errors.mean()),
-            "above_0.1_pct": 100.0 * float((errors > 0.1).mean()),
-            "mean_offset_xy": np.mean([r["offset"] for r in found], axis=0).round(3).tolist(),
-            "several_faces": len(several), "central_is_best": sum(r["central_is_best"] for r in several),
-            "s_per_image": sum(d for d, _ in steady) / sum(n for _, n in steady),
-            "s_per_image_with_compile": sum(d for d, _ in durations) / sum(n for _, n in durations)}
+    return {
+        "images": len(rows),
+        "found": len(found),
+        "found_pct": 100.0 * len(found) / len(rows),
+        "median_error": float(np.median(errors)),
+        "mean_error": float(errors.mean()),
+        "above_0.1_pct": 100.0 * float((errors > 0.1).mean()),
+        "mean_offset_xy": np.mean([r["offset"] for r in found], axis=0).round(3).tolist(),
+        "several_faces": len(several),
+        "central_is_best": sum(r["central_is_best"] for r in several),
+        "s_per_image": sum(d for d, _ in steady) / sum(n for _, n in steady),
+        "s_per_image_with_compile": sum(d for d, _ in durations) / sum(n for _, n in durations),
+    }
 
 
 def main(argv=None):
@@ -88,17 +101,32 @@ def main(argv=None):
     load_before = load_average()
     rows, durations = evaluate(FaceDetector(), relpaths, table, args.batch_size)
     result = summary(rows, durations)
-    result.update({"seed": args.seed, "batch_size": args.batch_size, "mode": args.mode, "threads": args.threads,
-                   "load_before": load_before, "load_after": load_average(), "machine": machine()})
-    print("| images | faces found | median error | > 0.1 | mean offset x, y (px) | several faces: central = best "
-          "| s/image (steady) | s/image (with compile) |")
+    result.update(
+        {
+            "seed": args.seed,
+            "batch_size": args.batch_size,
+            "mode": args.mode,
+            "threads": args.threads,
+            "load_before": load_before,
+            "load_after": load_average(),
+            "machine": machine(),
+        }
+    )
+    print(
+        "| images | faces found | median error | > 0.1 | mean offset x, y (px) | several faces: central = best "
+        "| s/image (steady) | s/image (with compile) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
-    print(f"| {result['images']} | {result['found']} ({result['found_pct']:.1f} %) | {result['median_error']:.4f} "
-          f"| {result['above_0.1_pct']:.1f} % | {result['mean_offset_xy'][0]:+.2f}, {result['mean_offset_xy'][1]:+.2f} "
-          f"| {result['central_is_best']}/{result['several_faces']} | {result['s_per_image']:.3f} "
-          f"| {result['s_per_image_with_compile']:.3f} |")
-    print(f"load {result['load_before']} -> {result['load_after']}, {args.mode}, batch {args.batch_size}, "
-          f"{args.threads} threads, seed {args.seed}")
+    print(
+        f"| {result['images']} | {result['found']} ({result['found_pct']:.1f} %) | {result['median_error']:.4f} "
+        f"| {result['above_0.1_pct']:.1f} % | {result['mean_offset_xy'][0]:+.2f}, {result['mean_offset_xy'][1]:+.2f} "
+        f"| {result['central_is_best']}/{result['several_faces']} | {result['s_per_image']:.3f} "
+        f"| {result['s_per_image_with_compile']:.3f} |"
+    )
+    print(
+        f"load {result['load_before']} -> {result['load_after']}, {args.mode}, batch {args.batch_size}, "
+        f"{args.threads} threads, seed {args.seed}"
+    )
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             json.dump({"summary": result, "rows": rows}, f, indent=1)

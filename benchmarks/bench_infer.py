@@ -14,6 +14,7 @@ a second ONNX export in one process fails). Runtimes:
 Each runs in its own subprocess (its own peak RSS), in alternating order on odd rounds; img/s is batch / median
 time of a forward pass after the warm-up passes. ``max abs diff`` compares each runtime's embeddings with PyTorch's.
 """
+
 import argparse
 import os
 import subprocess
@@ -28,28 +29,41 @@ sys.path.insert(0, os.path.dirname(BENCH_DIR))
 from benchmarks import common  # noqa: E402
 from benchmarks.nets import NETWORKS, make_batch, parse_variant  # noqa: E402
 
-COLUMNS = [("backbone", "backbone"), ("batch", "batch"), ("runtime", "runtime"), ("mode", "mode"),
-           ("variant", "settings"), ("img_s", "img/s (median)"), ("img_s_min", "min"), ("img_s_max", "max"),
-           ("ratio", "vs PT"), ("max_diff", "max abs diff vs PT"), ("peak_rss_mib", "peak RSS MiB"),
-           ("load", "load 1/5/15")]
+COLUMNS = [
+    ("backbone", "backbone"),
+    ("batch", "batch"),
+    ("runtime", "runtime"),
+    ("mode", "mode"),
+    ("variant", "settings"),
+    ("img_s", "img/s (median)"),
+    ("img_s_min", "min"),
+    ("img_s_max", "max"),
+    ("ratio", "vs PT"),
+    ("max_diff", "max abs diff vs PT"),
+    ("peak_rss_mib", "peak RSS MiB"),
+    ("load", "load 1/5/15"),
+]
 
 
 # --- workers ---------------------------------------------------------------------------------------------------
 def init_weights(c):
     """The PyTorch twin backbone with seed 1 -> arrays in ``c['weights']``."""
     import torch
+
     from benchmarks import torch_twins
 
     torch.manual_seed(1)
     embedding_size, image_size = NETWORKS[c["backbone"]]
-    np.savez(c["weights"], **torch_twins.state_arrays(torch_twins.build_backbone(c["backbone"], embedding_size,
-                                                                                   image_size)))
+    np.savez(
+        c["weights"], **torch_twins.state_arrays(torch_twins.build_backbone(c["backbone"], embedding_size, image_size))
+    )
     return {}
 
 
 def write_checkpoint(c):
     """The twin's arrays as a MindSpore backbone checkpoint ``c['checkpoint']``."""
     import mindspore as ms
+
     from benchmarks.ms_side import load_twin_weights
     from src.model_utils.cpu_isa import apply_cpu_isa
     from src.network import build_backbone
@@ -65,6 +79,7 @@ def write_checkpoint(c):
 
 def forward_torch(c, images):
     import torch
+
     from benchmarks import torch_twins
 
     torch.set_num_threads(c["threads"])
@@ -78,11 +93,13 @@ def forward_torch(c, images):
     def run():
         with torch.inference_mode():
             return net(batch).numpy()
+
     return run
 
 
 def forward_mindspore_ckpt(c, images):
     import mindspore as ms
+
     from benchmarks.ms_side import setup_device
     from src.network import build_backbone
     from src.network.fold_bn import fold_batch_norms
@@ -90,9 +107,10 @@ def forward_mindspore_ckpt(c, images):
 
     prelu_kernel = setup_device(c["mode"], c["settings"])
     embedding_size, image_size = NETWORKS[c["backbone"]]
-    backbone = load_backbone_weights(build_backbone(c["backbone"], prelu_kernel=prelu_kernel,
-                                                    embedding_size=embedding_size, image_size=image_size),
-                                     c["checkpoint"])
+    backbone = load_backbone_weights(
+        build_backbone(c["backbone"], prelu_kernel=prelu_kernel, embedding_size=embedding_size, image_size=image_size),
+        c["checkpoint"],
+    )
     if c["settings"] is None or c["settings"].get("fold_bn"):
         fold_batch_norms(backbone)
     backbone.set_train(False)
@@ -102,8 +120,9 @@ def forward_mindspore_ckpt(c, images):
 
 def forward_mindspore_mindir(c, images):
     import mindspore as ms
-    from benchmarks.ms_side import setup_device
     from mindspore import nn
+
+    from benchmarks.ms_side import setup_device
 
     setup_device(c["mode"], c["settings"])
     graph = nn.GraphCell(ms.load(c["mindir"]))
@@ -122,8 +141,12 @@ def forward_onnxruntime(c, images):
     return lambda: session.run(None, {name: images})[0]
 
 
-RUNTIMES = {"pytorch": forward_torch, "mindspore-ckpt": forward_mindspore_ckpt,
-            "mindspore-mindir": forward_mindspore_mindir, "onnxruntime": forward_onnxruntime}
+RUNTIMES = {
+    "pytorch": forward_torch,
+    "mindspore-ckpt": forward_mindspore_ckpt,
+    "mindspore-mindir": forward_mindspore_mindir,
+    "onnxruntime": forward_onnxruntime,
+}
 
 
 def worker(c):
@@ -146,10 +169,18 @@ def export(c, file_format, workdir):
     """``python export.py`` for the checkpoint, as a user runs it; returns the exported file."""
     embedding_size, image_size = NETWORKS[c["backbone"]]
     base = os.path.join(workdir, f"{c['backbone']}_b{c['batch']}")
-    command = [sys.executable, os.path.join(common.ROOT, "export.py"), "--device_target=CPU",
-               f"--backbone={c['backbone']}", f"--embedding_size={embedding_size}",
-               f"--image_size=[{image_size[0]}, {image_size[1]}]", f"--ckpt_file={c['checkpoint']}",
-               f"--file_format={file_format}", f"--export_batch_size={c['batch']}", f"--file_name={base}"]
+    command = [
+        sys.executable,
+        os.path.join(common.ROOT, "export.py"),
+        "--device_target=CPU",
+        f"--backbone={c['backbone']}",
+        f"--embedding_size={embedding_size}",
+        f"--image_size=[{image_size[0]}, {image_size[1]}]",
+        f"--ckpt_file={c['checkpoint']}",
+        f"--file_format={file_format}",
+        f"--export_batch_size={c['batch']}",
+        f"--file_name={base}",
+    ]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=workdir, check=False)
     path = base + {"MINDIR": ".mindir", "ONNX": ".onnx"}[file_format]
     if proc.returncode != 0 or not os.path.exists(path):
@@ -161,15 +192,24 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--backbones", nargs="+", default=["sphere20a", "mobilefacenet"], choices=sorted(NETWORKS))
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--modes", nargs="+", default=["GRAPH"], choices=["GRAPH", "PYNATIVE"],
-                        help="MindSpore modes of the checkpoint runtime")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["GRAPH"],
+        choices=["GRAPH", "PYNATIVE"],
+        help="MindSpore modes of the checkpoint runtime",
+    )
     parser.add_argument("--steps", type=int, default=10, help="timed forward passes per run")
     parser.add_argument("--warmup", type=int, default=2, help="untimed passes first (the first compiles)")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each runtime, order alternating")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch and ONNX Runtime intra-op threads")
-    parser.add_argument("--ms_settings", action="append", default=None,
-                        help="MindSpore variant 'name:key=value,...' as in bench_train.py (root=PATH: another copy of "
-                             "the project; 'project', the default: init_device with the schema defaults)")
+    parser.add_argument(
+        "--ms_settings",
+        action="append",
+        default=None,
+        help="MindSpore variant 'name:key=value,...' as in bench_train.py (root=PATH: another copy of "
+        "the project; 'project', the default: init_device with the schema defaults)",
+    )
     parser.add_argument("--full", action="store_true", help="every backbone, GRAPH and PYNATIVE")
     parser.add_argument("--output", default=os.path.join(common.RESULTS_DIR, "bench_infer.json"))
     args = parser.parse_args(argv)
@@ -186,23 +226,32 @@ def main(argv=None):
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_infer_") as workdir:
         for backbone in args.backbones:
-            base = {"backbone": backbone, "batch": args.batch, "steps": args.steps, "warmup": args.warmup,
-                    "threads": args.threads, "weights": os.path.join(workdir, f"{backbone}.npz"),
-                    "checkpoint": os.path.join(workdir, f"{backbone}.ckpt")}
+            base = {
+                "backbone": backbone,
+                "batch": args.batch,
+                "steps": args.steps,
+                "warmup": args.warmup,
+                "threads": args.threads,
+                "weights": os.path.join(workdir, f"{backbone}.npz"),
+                "checkpoint": os.path.join(workdir, f"{backbone}.ckpt"),
+            }
             for job in ("init", "checkpoint"):
                 result = common.run_worker(script, dict(base, job=job))
                 if "error" in result:
                     raise SystemExit(f"{backbone}: {job} failed: {result['error']}")
             base.update(mindir=export(base, "MINDIR", workdir), onnx=export(base, "ONNX", workdir))
             jobs = [("pytorch", "-", "-", None, None), ("onnxruntime", "-", "-", None, None)]
-            jobs += [("mindspore-ckpt", mode, name, settings, root) for mode in args.modes
-                     for name, settings, root in args.variants]
+            jobs += [
+                ("mindspore-ckpt", mode, name, settings, root)
+                for mode in args.modes
+                for name, settings, root in args.variants
+            ]
             jobs += [("mindspore-mindir", "GRAPH", name, settings, root) for name, settings, root in args.variants]
+
             def output_of(job, backbone=backbone):
                 return {"output": os.path.join(workdir, f"{backbone}_{job[0]}_{job[1]}_{job[2]}.npy")}
 
-            runs = common.run_rounds(script, base, jobs, args.rounds, f"{backbone} batch {args.batch}",
-                                     extra=output_of)
+            runs = common.run_rounds(script, base, jobs, args.rounds, f"{backbone} batch {args.batch}", extra=output_of)
             reference = np.load(runs[("pytorch", "-", "-")][0]["output"])
             group = []
             for (runtime, mode, name), results in runs.items():
@@ -212,11 +261,13 @@ def main(argv=None):
                     row["error"] = results[0]["error"]
                 else:
                     row.update(common.rate_summary([d for r in ok for d in r["step_s"]], args.batch))
-                    row.update(first_step_s=min(r["first_step_s"] for r in ok),
-                               peak_rss_mib=max(r["peak_rss_mib"] for r in ok), load=ok[-1]["load_after"],
-                               max_diff=float(np.abs(np.load(ok[0]["output"]) - reference).max()),
-                               runs=[{k: r[k] for k in ("img_s", "load_before", "load_after", "wall_s")}
-                                     for r in ok])
+                    row.update(
+                        first_step_s=min(r["first_step_s"] for r in ok),
+                        peak_rss_mib=max(r["peak_rss_mib"] for r in ok),
+                        load=ok[-1]["load_after"],
+                        max_diff=float(np.abs(np.load(ok[0]["output"]) - reference).max()),
+                        runs=[{k: r[k] for k in ("img_s", "load_before", "load_after", "wall_s")} for r in ok],
+                    )
                 group.append(row)
             torch_rate = group[0].get("img_s")
             for row in group:
@@ -224,8 +275,9 @@ def main(argv=None):
                     row["ratio"] = round(row["img_s"] / torch_rate, 2)
             rows += group
             print(common.format_table(group, COLUMNS), flush=True)
-    common.finish("infer", args, rows, COLUMNS,
-                  lambda row: f"{row['backbone']} {row['runtime']} {row['mode']} {row['variant']}")
+    common.finish(
+        "infer", args, rows, COLUMNS, lambda row: f"{row['backbone']} {row['runtime']} {row['mode']} {row['variant']}"
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
                isfinite over the sum of per-gradient sums (NaN and Inf propagate through sums).
 PyTorch's time for the same computation is listed where it has one. GRAPH mode, ``--threads`` threads.
 """
+
 import argparse
 import os
 import sys
@@ -25,8 +26,15 @@ sys.path.insert(0, os.path.dirname(BENCH_DIR))
 
 from benchmarks import common  # noqa: E402
 
-COLUMNS = [("case", "case"), ("variant", "variant"), ("framework", "framework"), ("ms", "ms (median)"),
-           ("ms_min", "min"), ("ms_max", "max"), ("load", "load 1/5/15")]
+COLUMNS = [
+    ("case", "case"),
+    ("variant", "variant"),
+    ("framework", "framework"),
+    ("ms", "ms (median)"),
+    ("ms_min", "min"),
+    ("ms_max", "max"),
+    ("load", "load 1/5/15"),
+]
 
 
 def timing(durations):
@@ -39,9 +47,9 @@ def mindspore_cases(args):
     from mindspore import nn, ops
 
     from src.heads.cosine import l2_normalize
-    from src.network.prelu import CpuPReLU
     from src.model_utils.cpu_isa import apply_cpu_isa
     from src.network import build_backbone
+    from src.network.prelu import CpuPReLU
 
     apply_cpu_isa(args.cpu_isa)
     ms.set_device("CPU")
@@ -65,8 +73,15 @@ def mindspore_cases(args):
         return lambda: cell(*inputs).asnumpy()
 
     def run(case, variant, fn):
-        rows.append(dict(case=case, variant=variant, framework="mindspore", load=common.load_average(),
-                         **timing(common.time_steps(fn, args.steps, args.warmup))))
+        rows.append(
+            dict(
+                case=case,
+                variant=variant,
+                framework="mindspore",
+                load=common.load_average(),
+                **timing(common.time_steps(fn, args.steps, args.warmup)),
+            )
+        )
 
     class CompositePReLU(nn.Cell):
         """max(0, x) + w min(0, x) = relu(x) - w relu(-x)."""
@@ -135,8 +150,15 @@ def torch_cases(args):
     rows = []
 
     def run(case, variant, fn):
-        rows.append(dict(case=case, variant=variant, framework="torch", load=common.load_average(),
-                         **timing(common.time_steps(fn, args.steps, args.warmup))))
+        rows.append(
+            dict(
+                case=case,
+                variant=variant,
+                framework="torch",
+                load=common.load_average(),
+                **timing(common.time_steps(fn, args.steps, args.warmup)),
+            )
+        )
 
     x = torch.randn(args.batch, 64, 56, 48, requires_grad=True)
     prelu = torch.nn.PReLU(64, 0.25)
@@ -144,12 +166,16 @@ def torch_cases(args):
     def prelu_forward():
         with torch.inference_mode():
             prelu(x)
+
     run("prelu", "nn.PReLU forward", prelu_forward)
     run("prelu", "nn.PReLU forward + backward", lambda: prelu(x).sum().backward())
     weight = torch.randn(args.num_classes, 512, requires_grad=True)
     e = torch.randn(args.batch, 512, requires_grad=True)
-    run("cosine", "F.linear(x_n, W_n) forward + backward",
-        lambda: F.linear(F.normalize(e), F.normalize(weight)).sum().backward())
+    run(
+        "cosine",
+        "F.linear(x_n, W_n) forward + backward",
+        lambda: F.linear(F.normalize(e), F.normalize(weight)).sum().backward(),
+    )
     return rows
 
 
@@ -176,7 +202,10 @@ def main(argv=None):
 
 if __name__ == "__main__":
     if "--worker" in sys.argv:
-        common.worker_main(lambda c: {"rows": (mindspore_cases if c["framework"] == "mindspore" else torch_cases)(
-            argparse.Namespace(**c))})
+        common.worker_main(
+            lambda c: {
+                "rows": (mindspore_cases if c["framework"] == "mindspore" else torch_cases)(argparse.Namespace(**c))
+            }
+        )
     else:
         main()

@@ -11,6 +11,7 @@ centres is one more such buffer during the step. Runs whose estimated peak (``pe
 per process would not fit two at a time on this shared machine (the replicated head, one worker, and sharded
 r = 1.0 at 1M classes): they are listed with their head state from the arithmetic and not run.
 """
+
 import argparse
 import json
 import logging
@@ -35,13 +36,25 @@ CONFIG_VARIABLE = "BENCH_PARTIAL_FC_WORKER"
 MODES = (("replicated", False, 1.0), ("sharded", True, 1.0), ("sharded r=0.1", True, 0.1))
 # Per-process budget on this shared 23 GiB machine: larger runs are reported from the arithmetic only.
 RUN_LIMIT_MIB = 7 * 1024
-COLUMNS = [("classes", "classes"), ("mode", "head"), ("workers", "workers"),
-           ("state_mib", "head state / worker (MiB)"), ("rss_mib", "peak RSS / worker (MiB)"),
-           ("step_ms", "step (ms, median)"), ("img_s", "images/s (all workers)"), ("load", "load 1/5/15"),
-           ("note", "note")]
-ARITHMETIC_COLUMNS = [("classes", "classes"), ("devices", "devices"), ("replicated_mib", "replicated (MiB / device)"),
-                      ("sharded_mib", "sharded (MiB / device)"), ("allreduce_mib", "replicated: W gradient all-reduced / step (MiB)"),
-                      ("gather_mib", "sharded: embeddings all-gathered / step (MiB)")]
+COLUMNS = [
+    ("classes", "classes"),
+    ("mode", "head"),
+    ("workers", "workers"),
+    ("state_mib", "head state / worker (MiB)"),
+    ("rss_mib", "peak RSS / worker (MiB)"),
+    ("step_ms", "step (ms, median)"),
+    ("img_s", "images/s (all workers)"),
+    ("load", "load 1/5/15"),
+    ("note", "note"),
+]
+ARITHMETIC_COLUMNS = [
+    ("classes", "classes"),
+    ("devices", "devices"),
+    ("replicated_mib", "replicated (MiB / device)"),
+    ("sharded_mib", "sharded (MiB / device)"),
+    ("allreduce_mib", "replicated: W gradient all-reduced / step (MiB)"),
+    ("gather_mib", "sharded: embeddings all-gathered / step (MiB)"),
+]
 
 
 def head_rows(classes, workers, sharded):
@@ -72,8 +85,8 @@ def worker(config):
     from src.heads import MARGINS, build_head
     from src.heads.partial_fc import PartialFCHead
     from src.model_utils.device import set_cpu_threads
-    from src.train.train_network import FaceTrainNetwork
     from src.train.optimizer import build_optimizer
+    from src.train.train_network import FaceTrainNetwork
     from src.train.train_step import TrainStep
 
     ms.set_device("CPU")
@@ -82,15 +95,25 @@ def worker(config):
     set_cpu_threads(max(1, 2 // workers))
     if workers > 1:
         from mindspore.communication import get_rank, init
+
         init()
         rank = get_rank()
-        ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
-                                     device_num=workers)
+        ms.set_auto_parallel_context(
+            parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True, device_num=workers
+        )
     classes, batch = config["classes"], config["batch"]
     backbone = nn.Dense(INPUT, EMBEDDING, weight_init=XavierUniform(), bias_init="zeros")
     if config["sharded"]:
-        head = PartialFCHead(MARGINS.get("cosface")(classes), EMBEDDING, classes, workers, rank, batch,
-                             sample_rate=config["sample_rate"], seed=0)
+        head = PartialFCHead(
+            MARGINS.get("cosface")(classes),
+            EMBEDDING,
+            classes,
+            workers,
+            rank,
+            batch,
+            sample_rate=config["sample_rate"],
+            seed=0,
+        )
     else:
         head = build_head("cosface", embedding_size=EMBEDDING, num_classes=classes)
         head.margin.batch_statistics(workers)
@@ -116,15 +139,25 @@ def run_two_workers(config, timeout=3600):
     log_dir = os.path.join(common.RESULTS_DIR, "partial_fc_msrun")
     shutil.rmtree(log_dir, ignore_errors=True)
     os.makedirs(log_dir)
-    command = [shutil.which("msrun") or os.path.join(os.path.dirname(sys.executable), "msrun"), "--worker_num=2",
-               "--local_worker_num=2", "--master_addr=127.0.0.1", f"--master_port={free_port()}", "--join=True",
-               f"--log_dir={log_dir}", os.path.abspath(__file__)]
+    command = [
+        shutil.which("msrun") or os.path.join(os.path.dirname(sys.executable), "msrun"),
+        "--worker_num=2",
+        "--local_worker_num=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}",
+        "--join=True",
+        f"--log_dir={log_dir}",
+        os.path.abspath(__file__),
+    ]
     # the configuration goes by environment: msrun's own options would take --worker as an abbreviation
-    env = dict(os.environ, **{CONFIG_VARIABLE: json.dumps(config)}, PYTHONPATH=common.ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    env = dict(
+        os.environ,
+        **{CONFIG_VARIABLE: json.dumps(config)},
+        PYTHONPATH=common.ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+    )
     try:
-        subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=common.ROOT, env=env,
-                       check=False)
+        subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=common.ROOT, env=env, check=False)
     except subprocess.TimeoutExpired:
         return [{"error": f"timed out after {timeout} s"}]
     results = []
@@ -134,7 +167,7 @@ def run_two_workers(config, timeout=3600):
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 lines = f.read().splitlines()
-        found = [json.loads(line[len(common.RESULT_MARK):]) for line in lines if line.startswith(common.RESULT_MARK)]
+        found = [json.loads(line[len(common.RESULT_MARK) :]) for line in lines if line.startswith(common.RESULT_MARK)]
         results.append(found[-1] if found else {"error": " | ".join(lines[-3:]) or "no log"})
     return results
 
@@ -146,20 +179,30 @@ def summarise(config, results):
     if errors:
         return dict(row, error=errors[0])
     step = statistics.median(max(times) for times in zip(*(r["step_s"] for r in results)))
-    return dict(row, state_mib=max(r["state_mib"] for r in results), rss_mib=max(r["peak_rss_mib"] for r in results),
-                step_ms=round(1000 * step, 1), img_s=round(config["batch"] * config["workers"] / step, 1),
-                load="/".join(str(v) for v in results[0]["load_after"]))
+    return dict(
+        row,
+        state_mib=max(r["state_mib"] for r in results),
+        rss_mib=max(r["peak_rss_mib"] for r in results),
+        step_ms=round(1000 * step, 1),
+        img_s=round(config["batch"] * config["workers"] / step, 1),
+        load="/".join(str(v) for v in results[0]["load_after"]),
+    )
 
 
 def arithmetic(classes_list, batch):
     rows = []
     for classes in classes_list:
         for devices in (8, 64):
-            rows.append({"classes": classes, "devices": devices,
-                         "replicated_mib": round(state_mib(classes, devices, False, 2 + SGD_BUFFERS), 1),
-                         "sharded_mib": round(state_mib(classes, devices, True, 2 + SGD_BUFFERS), 1),
-                         "allreduce_mib": round(classes * EMBEDDING * 4 / MIB, 1),
-                         "gather_mib": round(devices * batch * EMBEDDING * 4 / MIB, 1)})
+            rows.append(
+                {
+                    "classes": classes,
+                    "devices": devices,
+                    "replicated_mib": round(state_mib(classes, devices, False, 2 + SGD_BUFFERS), 1),
+                    "sharded_mib": round(state_mib(classes, devices, True, 2 + SGD_BUFFERS), 1),
+                    "allreduce_mib": round(classes * EMBEDDING * 4 / MIB, 1),
+                    "gather_mib": round(devices * batch * EMBEDDING * 4 / MIB, 1),
+                }
+            )
     return rows
 
 
@@ -175,13 +218,26 @@ def main():
     for classes in args.classes:
         for workers in (1, 2):
             for mode, sharded, rate in MODES:
-                config = {"classes": classes, "workers": workers, "mode": mode, "sharded": sharded,
-                          "sample_rate": rate, "batch": args.batch, "steps": args.steps}
+                config = {
+                    "classes": classes,
+                    "workers": workers,
+                    "mode": mode,
+                    "sharded": sharded,
+                    "sample_rate": rate,
+                    "batch": args.batch,
+                    "steps": args.steps,
+                }
                 need = peak_estimate_mib(classes, workers, sharded, rate, args.batch)
                 if need > RUN_LIMIT_MIB:
-                    rows.append({"classes": classes, "workers": workers, "mode": mode,
-                                 "state_mib": round(state_mib(classes, workers, sharded), 1),
-                                 "note": f"not run: > {need / 1024:.1f} GiB / worker"})
+                    rows.append(
+                        {
+                            "classes": classes,
+                            "workers": workers,
+                            "mode": mode,
+                            "state_mib": round(state_mib(classes, workers, sharded), 1),
+                            "note": f"not run: > {need / 1024:.1f} GiB / worker",
+                        }
+                    )
                     continue
                 LOG.info("%d classes, %s, %d worker(s)", classes, mode, workers)
                 start = time.time()
@@ -190,11 +246,18 @@ def main():
                 rows.append(dict(row, note=f"{time.time() - start:.0f} s wall"))
                 if "error" in row:
                     LOG.warning("failed: %s", row["error"])
-    print("\nArithmetic for more devices (float32, embedding 512, SGD with momentum: centres + 2 optimizer "
-          f"buffers + gradient; {args.batch} images per device):\n")
+    print(
+        "\nArithmetic for more devices (float32, embedding 512, SGD with momentum: centres + 2 optimizer "
+        f"buffers + gradient; {args.batch} images per device):\n"
+    )
     print(common.format_table(arithmetic(args.classes, args.batch), ARITHMETIC_COLUMNS))
-    common.finish("bench_partial_fc", args, rows, COLUMNS,
-                  lambda row: f"{row['classes']} classes, {row['mode']}, {row['workers']} worker(s)")
+    common.finish(
+        "bench_partial_fc",
+        args,
+        rows,
+        COLUMNS,
+        lambda row: f"{row['classes']} classes, {row['mode']}, {row['workers']} worker(s)",
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ each backend's ``search`` (top_k neighbours; faiss with 1 and 2 OpenMP threads) 
 index. Both indexes are the ones
 ``Predictor.search`` uses, so the crossover printed at the end is what ``FAISS_MIN_SIZE`` should be.
 """
+
 import argparse
 import os
 import sys
@@ -20,9 +21,17 @@ sys.path.insert(0, os.path.dirname(BENCH_DIR))
 from benchmarks import common
 from src.eval.search_index import FaissIndex, NumpyIndex
 
-COLUMNS = [("dim", "dim"), ("batch", "queries/batch"), ("size", "gallery size"), ("numpy_ms", "numpy ms/query"),
-           ("faiss1_ms", "faiss ms/query, 1 thread"), ("faiss2_ms", "faiss ms/query, 2 threads"),
-           ("faiss_build_ms", "faiss build ms"), ("faster", "faster"), ("load", "load 1/5/15")]
+COLUMNS = [
+    ("dim", "dim"),
+    ("batch", "queries/batch"),
+    ("size", "gallery size"),
+    ("numpy_ms", "numpy ms/query"),
+    ("faiss1_ms", "faiss ms/query, 1 thread"),
+    ("faiss2_ms", "faiss ms/query, 2 threads"),
+    ("faiss_build_ms", "faiss build ms"),
+    ("faster", "faster"),
+    ("load", "load 1/5/15"),
+]
 
 
 def unit_rows(rng, count, dim):
@@ -52,11 +61,21 @@ def measure(args):
                 ms = {"numpy": median_ms(lambda i=numpy_index, q=queries: i.search(q, args.top_k), args.min_seconds)}
                 for threads in args.faiss_threads:
                     faiss.omp_set_num_threads(threads)
-                    ms[f"faiss{threads}"] = median_ms(lambda i=faiss_index, q=queries: i.search(q, args.top_k),
-                                                      args.min_seconds)
+                    ms[f"faiss{threads}"] = median_ms(
+                        lambda i=faiss_index, q=queries: i.search(q, args.top_k), args.min_seconds
+                    )
                 ms = {name: value / batch for name, value in ms.items()}
-                rows.append(dict(dim=dim, batch=batch, size=size, faiss_build_ms=build_ms, faster=min(ms, key=ms.get),
-                                 load=common.load_average(), **{f"{name}_ms": value for name, value in ms.items()}))
+                rows.append(
+                    dict(
+                        dim=dim,
+                        batch=batch,
+                        size=size,
+                        faiss_build_ms=build_ms,
+                        faster=min(ms, key=ms.get),
+                        load=common.load_average(),
+                        **{f"{name}_ms": value for name, value in ms.items()},
+                    )
+                )
                 print(common.format_table(rows[-1:], COLUMNS).splitlines()[-1], flush=True)
     return rows
 
@@ -78,8 +97,14 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 3000, 10000, 30000, 100000, 300000])
     parser.add_argument("--dims", type=int, nargs="+", default=[128, 512])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--faiss_threads", type=int, nargs="+", default=[1, 2], choices=[1, 2],
-                        help="OpenMP thread counts to time faiss with")
+    parser.add_argument(
+        "--faiss_threads",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        choices=[1, 2],
+        help="OpenMP thread counts to time faiss with",
+    )
     parser.add_argument("--top_k", type=int, default=5)
     parser.add_argument("--min_seconds", type=float, default=0.3, help="time spent on each measurement")
     parser.add_argument("--output", default=os.path.join(common.RESULTS_DIR, "bench_search.json"))
@@ -88,8 +113,9 @@ def main(argv=None):
     rows = measure(args)
     common.finish("search", args, rows, COLUMNS, lambda row: f"{row['dim']} {row['size']}")
     for (dim, batch), size in crossover(rows).items():
-        print(f"dim {dim}, {batch} queries per call: faiss faster from "
-              f"{size if size else 'no measured'} gallery entries")
+        print(
+            f"dim {dim}, {batch} queries per call: faiss faster from {size if size else 'no measured'} gallery entries"
+        )
     return rows
 
 

@@ -13,6 +13,7 @@ subprocess (so its peak RSS is its own); MindSpore and PyTorch alternate within 
 on odd rounds, so both see the same machine load. img/s is batch / median step time after the warm-up steps
 (the first of which compiles the graph); min/max come from the slowest/fastest step.
 """
+
 import argparse
 import itertools
 import os
@@ -27,13 +28,30 @@ from benchmarks.nets import HEADS, NETWORKS, make_batch, parse_variant  # noqa: 
 
 LR = 0.01
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
-EXPLORE = ("ms-default-threads:", "jit-O1:threads=2,jit_level=O1", "jit-O2:threads=2,jit_level=O2",
-           "graph-kernel:threads=2,graph_kernel=true", "dispatch-1:threads=2,dispatch_threads=1",
-           "prelu-native:threads=2,prelu_kernel=native")
-COLUMNS = [("backbone", "backbone"), ("head", "head"), ("batch", "batch"), ("framework", "framework"),
-           ("mode", "mode"), ("variant", "settings"), ("img_s", "img/s (median)"), ("img_s_min", "min"),
-           ("img_s_max", "max"), ("ratio", "MS/PT"), ("first_step_s", "1st step s"), ("loss_first", "loss@1"),
-           ("peak_rss_mib", "peak RSS MiB"), ("load", "load 1/5/15")]
+EXPLORE = (
+    "ms-default-threads:",
+    "jit-O1:threads=2,jit_level=O1",
+    "jit-O2:threads=2,jit_level=O2",
+    "graph-kernel:threads=2,graph_kernel=true",
+    "dispatch-1:threads=2,dispatch_threads=1",
+    "prelu-native:threads=2,prelu_kernel=native",
+)
+COLUMNS = [
+    ("backbone", "backbone"),
+    ("head", "head"),
+    ("batch", "batch"),
+    ("framework", "framework"),
+    ("mode", "mode"),
+    ("variant", "settings"),
+    ("img_s", "img/s (median)"),
+    ("img_s_min", "min"),
+    ("img_s_max", "max"),
+    ("ratio", "MS/PT"),
+    ("first_step_s", "1st step s"),
+    ("loss_first", "loss@1"),
+    ("peak_rss_mib", "peak RSS MiB"),
+    ("load", "load 1/5/15"),
+]
 
 
 # --- workers ---------------------------------------------------------------------------------------------------
@@ -41,12 +59,15 @@ def init_weights(c):
     """PyTorch twin with seed 1 -> arrays in ``c['weights']`` (backbone.* and head.*)."""
     import numpy as np
     import torch
+
     from benchmarks import torch_twins
 
     torch.manual_seed(1)
     embedding_size, image_size = NETWORKS[c["backbone"]]
-    net = torch_twins.FaceTrainNetwork(torch_twins.build_backbone(c["backbone"], embedding_size, image_size),
-                                       torch_twins.HEADS[c["head"]](embedding_size, c["num_classes"]))
+    net = torch_twins.FaceTrainNetwork(
+        torch_twins.build_backbone(c["backbone"], embedding_size, image_size),
+        torch_twins.HEADS[c["head"]](embedding_size, c["num_classes"]),
+    )
     np.savez(c["weights"], **torch_twins.state_arrays(net))
     return {}
 
@@ -55,16 +76,20 @@ def build_torch(c):
     """The PyTorch twin's training step on the fixed batch: (step(), losses, nonfinite())."""
     import numpy as np
     import torch
+
     from benchmarks import torch_twins
 
     torch.set_num_threads(c["threads"])
     embedding_size, image_size = NETWORKS[c["backbone"]]
-    net = torch_twins.FaceTrainNetwork(torch_twins.build_backbone(c["backbone"], embedding_size, image_size),
-                                       torch_twins.HEADS[c["head"]](embedding_size, c["num_classes"]))
+    net = torch_twins.FaceTrainNetwork(
+        torch_twins.build_backbone(c["backbone"], embedding_size, image_size),
+        torch_twins.HEADS[c["head"]](embedding_size, c["num_classes"]),
+    )
     with np.load(c["weights"]) as data:
         state = net.state_dict()
-        net.load_state_dict({k: torch.from_numpy(data[k]).to(v.dtype) if k in data else v
-                             for k, v in state.items()}, strict=True)
+        net.load_state_dict(
+            {k: torch.from_numpy(data[k]).to(v.dtype) if k in data else v for k, v in state.items()}, strict=True
+        )
     net.train()
     optimizer = torch_twins.build_optimizer(net.parameters(), LR, MOMENTUM, WEIGHT_DECAY)
     images, labels = make_batch(c["batch"], image_size, c["num_classes"])
@@ -85,6 +110,7 @@ def build_mindspore(c):
     """The project's training step (FaceTrainNetwork + TrainStep) on the fixed batch: (step(), losses,
     nonfinite())."""
     import mindspore as ms
+
     from benchmarks.ms_side import load_twin_weights, setup_device
     from src.heads import build_head
     from src.network import build_backbone
@@ -95,9 +121,10 @@ def build_mindspore(c):
 
     prelu_kernel = setup_device(c["mode"], c["settings"])
     embedding_size, image_size = NETWORKS[c["backbone"]]
-    net = FaceTrainNetwork(build_backbone(c["backbone"], prelu_kernel=prelu_kernel, embedding_size=embedding_size,
-                                          image_size=image_size),
-                           build_head(c["head"], embedding_size=embedding_size, num_classes=c["num_classes"]))
+    net = FaceTrainNetwork(
+        build_backbone(c["backbone"], prelu_kernel=prelu_kernel, embedding_size=embedding_size, image_size=image_size),
+        build_head(c["head"], embedding_size=embedding_size, num_classes=c["num_classes"]),
+    )
     load_twin_weights(net, c["weights"], c["backbone"], embedding_size, image_size, prefix="backbone.")
     total = c["warmup"] + c["steps"] + 1
     optimizer = build_optimizer(net.trainable_params(), learning_rates(total, LR), MOMENTUM, WEIGHT_DECAY)
@@ -120,8 +147,12 @@ def run_timed(build, c):
     step, losses, nonfinite = build(c)
     first = common.time_steps(step, 1, 0)[0]
     durations = common.time_steps(step, c["steps"], max(c["warmup"] - 1, 0))
-    return dict(common.rate_summary(durations, c["batch"]), first_step_s=round(first, 2),
-                loss_first=f"{losses[0]:.5f}", nonfinite_steps=nonfinite())
+    return dict(
+        common.rate_summary(durations, c["batch"]),
+        first_step_s=round(first, 2),
+        loss_first=f"{losses[0]:.5f}",
+        nonfinite_steps=nonfinite(),
+    )
 
 
 BUILDERS = {"torch": build_torch, "mindspore": build_mindspore}
@@ -145,19 +176,27 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (the first compiles)")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each configuration, order alternating")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
-    parser.add_argument("--ms_settings", action="append", default=None,
-                        help="MindSpore variant 'name:key=value,...' (keys: threads, jit_level, graph_kernel, "
-                             "dispatch_threads, prelu_kernel; root=PATH runs it from another copy of the project; "
-                             "project=true or the name 'project' (the default) uses init_device with the schema "
-                             "defaults)")
+    parser.add_argument(
+        "--ms_settings",
+        action="append",
+        default=None,
+        help="MindSpore variant 'name:key=value,...' (keys: threads, jit_level, graph_kernel, "
+        "dispatch_threads, prelu_kernel; root=PATH runs it from another copy of the project; "
+        "project=true or the name 'project' (the default) uses init_device with the schema "
+        "defaults)",
+    )
     parser.add_argument("--no_torch", action="store_true", help="MindSpore only")
     parser.add_argument("--explore", action="store_true", help="add the MindSpore setting variants " + str(EXPLORE))
     parser.add_argument("--full", action="store_true", help="every backbone and head, both modes, batch 32 and 64")
     parser.add_argument("--output", default=os.path.join(common.RESULTS_DIR, "bench_train.json"))
     args = parser.parse_args(argv)
     if args.full:
-        args.backbones, args.heads, args.modes, args.batch_sizes = sorted(NETWORKS), list(HEADS), \
-            ["GRAPH", "PYNATIVE"], [32, 64]
+        args.backbones, args.heads, args.modes, args.batch_sizes = (
+            sorted(NETWORKS),
+            list(HEADS),
+            ["GRAPH", "PYNATIVE"],
+            [32, 64],
+        )
     args.variants = [parse_variant(text) for text in (args.ms_settings or ["project:"])]
     if args.explore:
         args.variants += [parse_variant(text) for text in EXPLORE]
@@ -173,10 +212,14 @@ def summarise(group_key, runs):
         return row
     durations = [d for r in ok for d in r["step_s"]]
     row.update(common.rate_summary(durations, row["batch"]))
-    row.update(first_step_s=min(r["first_step_s"] for r in ok), loss_first=ok[0]["loss_first"],
-               nonfinite_steps=sum(r["nonfinite_steps"] for r in ok),
-               peak_rss_mib=max(r["peak_rss_mib"] for r in ok), load=ok[-1]["load_after"],
-               runs=[{k: r[k] for k in ("img_s", "load_before", "load_after", "wall_s")} for r in ok])
+    row.update(
+        first_step_s=min(r["first_step_s"] for r in ok),
+        loss_first=ok[0]["loss_first"],
+        nonfinite_steps=sum(r["nonfinite_steps"] for r in ok),
+        peak_rss_mib=max(r["peak_rss_mib"] for r in ok),
+        load=ok[-1]["load_after"],
+        runs=[{k: r[k] for k in ("img_s", "load_before", "load_after", "wall_s")} for r in ok],
+    )
     return row
 
 
@@ -187,27 +230,47 @@ def main(argv=None):
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_train_") as workdir:
         for backbone, head, batch in itertools.product(args.backbones, args.heads, args.batch_sizes):
-            base = {"backbone": backbone, "head": head, "batch": batch, "num_classes": args.num_classes,
-                    "steps": args.steps, "warmup": args.warmup, "threads": args.threads,
-                    "weights": os.path.join(workdir, f"{backbone}_{head}.npz")}
+            base = {
+                "backbone": backbone,
+                "head": head,
+                "batch": batch,
+                "num_classes": args.num_classes,
+                "steps": args.steps,
+                "warmup": args.warmup,
+                "threads": args.threads,
+                "weights": os.path.join(workdir, f"{backbone}_{head}.npz"),
+            }
             if not os.path.exists(base["weights"]):
                 init = common.run_worker(script, dict(base, job="init"))
                 if "error" in init:
                     raise SystemExit(f"{backbone}/{head}: writing the twin weights failed: {init['error']}")
             jobs = [] if args.no_torch else [("torch", "-", "pytorch", None, None)]
-            jobs += [("mindspore", mode, name, settings, root) for mode in args.modes
-                     for name, settings, root in args.variants]
+            jobs += [
+                ("mindspore", mode, name, settings, root)
+                for mode in args.modes
+                for name, settings, root in args.variants
+            ]
             runs = common.run_rounds(script, base, jobs, args.rounds, f"{backbone} {head} batch {batch}")
-            group = [summarise({"backbone": backbone, "head": head, "batch": batch, "framework": f, "mode": m,
-                                "variant": n}, results) for (f, m, n), results in runs.items()]
+            group = [
+                summarise(
+                    {"backbone": backbone, "head": head, "batch": batch, "framework": f, "mode": m, "variant": n},
+                    results,
+                )
+                for (f, m, n), results in runs.items()
+            ]
             torch_rate = next((r.get("img_s") for r in group if r["framework"] == "torch"), None)
             for row in group:
                 if torch_rate and row.get("img_s") and row["framework"] == "mindspore":
                     row["ratio"] = round(row["img_s"] / torch_rate, 2)
             rows += group
             print(common.format_table(group, COLUMNS), flush=True)
-    common.finish("train", args, rows, COLUMNS, lambda row: f"{row['backbone']}/{row['head']}/{row['batch']} "
-                  f"{row['framework']} {row['mode']} {row['variant']}")
+    common.finish(
+        "train",
+        args,
+        rows,
+        COLUMNS,
+        lambda row: f"{row['backbone']}/{row['head']}/{row['batch']} {row['framework']} {row['mode']} {row['variant']}",
+    )
 
 
 if __name__ == "__main__":

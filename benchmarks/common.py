@@ -5,6 +5,7 @@ A driver never imports a framework: it starts ``<script> --worker '<json>'`` for
 peak RSS of each configuration is its own (``ru_maxrss`` of that process) and per-process settings (the
 MindSpore thread count, the execution mode) are fresh. The worker prints one ``RESULT {json}`` line.
 """
+
 import json
 import logging
 import os
@@ -39,8 +40,7 @@ def machine():
             model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
     except OSError:
         pass
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform()}
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
 
 
 def time_steps(step, steps, warmup):
@@ -58,10 +58,12 @@ def time_steps(step, steps, warmup):
 
 def rate_summary(durations, batch_size):
     """images/s: the median step gives ``img_s``; the slowest / fastest step give ``min`` / ``max``."""
-    return {"img_s": round(batch_size / statistics.median(durations), 2),
-            "img_s_min": round(batch_size / max(durations), 2),
-            "img_s_max": round(batch_size / min(durations), 2),
-            "step_s": [round(d, 4) for d in durations]}
+    return {
+        "img_s": round(batch_size / statistics.median(durations), 2),
+        "img_s_min": round(batch_size / max(durations), 2),
+        "img_s_max": round(batch_size / min(durations), 2),
+        "step_s": [round(d, 4) for d in durations],
+    }
 
 
 def worker_main(run, argv=None):
@@ -86,13 +88,12 @@ def run_worker(script, config, timeout=3600, root=None):
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     start = time.time()
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=root, env=env,
-                              check=False)
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=root, env=env, check=False)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s"}
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_MARK):
-            result = json.loads(line[len(RESULT_MARK):])
+            result = json.loads(line[len(RESULT_MARK) :])
             result["wall_s"] = round(time.time() - start, 1)
             return result
     tail = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["no output"])[-5:]
@@ -105,7 +106,7 @@ def run_rounds(script, base, jobs, rounds, label, extra=None):
     worker's config and to its result. -> {(runtime, mode, variant): [results]}."""
     runs = {job[:3]: [] for job in jobs}
     for round_index in range(rounds):
-        for job in (jobs if round_index % 2 == 0 else jobs[::-1]):
+        for job in jobs if round_index % 2 == 0 else jobs[::-1]:
             runtime, mode, variant, settings, root = job
             logging.info("%s: %s %s %s (round %d)", label, runtime, mode, variant, round_index + 1)
             keys = extra(job) if extra else {}
@@ -129,6 +130,7 @@ def finish(name, args, rows, columns, describe):
 
 def format_table(rows, columns):
     """Markdown table of ``rows`` (dicts) with ``columns`` [(key, title)]; missing values print as '-'."""
+
     def cell(row, key):
         value = row.get(key)
         if value is None:
@@ -140,8 +142,8 @@ def format_table(rows, columns):
         if isinstance(value, (list, tuple)):
             return "/".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in value)
         return str(value)
-    lines = ["| " + " | ".join(title for _, title in columns) + " |",
-             "|" + "|".join("---" for _ in columns) + "|"]
+
+    lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     lines += ["| " + " | ".join(cell(row, key) for key, _ in columns) + " |" for row in rows]
     return "\n".join(lines)
 

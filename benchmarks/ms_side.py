@@ -1,7 +1,7 @@
 """The MindSpore side of the benchmarks: context settings per process and loading a PyTorch twin's weights."""
-import numpy as np
 
 import mindspore as ms
+import numpy as np
 
 from src.model_utils.cpu_isa import apply_cpu_isa
 from src.model_utils.device import MODES
@@ -21,6 +21,7 @@ def setup_device(mode, settings):
         from src.model_utils.config import load_config
         from src.model_utils.device import init_device
         from src.network import resolve_prelu_kernel
+
         cfg = load_config([f"--mode={mode}", "--device_target=CPU"])
         init_device(cfg)
         return resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target)
@@ -53,6 +54,7 @@ def backbone_parameters(backbone, arrays, embedding_size, image_size):
         return convert(backbone, arrays, embedding_size=embedding_size, image_size=image_size)
     # Sphere networks: identical names except the PReLU slopes (PyTorch 'weight', MindSpore 'w').
     from src.network import build_backbone
+
     params = {}
     for param in build_backbone(backbone, embedding_size=embedding_size, image_size=image_size).get_parameters():
         torch_name = param.name[:-2] + ".weight" if param.name.endswith(".w") else param.name
@@ -68,16 +70,20 @@ def load_twin_weights(cell, npz_path, backbone, embedding_size, image_size, pref
         arrays = dict(data)
     split = len(prefix)
     backbone_arrays = {k[split:]: v for k, v in arrays.items() if k.startswith(prefix)} if prefix else arrays
-    values = {prefix + k: v for k, v in backbone_parameters(backbone, backbone_arrays, embedding_size,
-                                                            image_size).items()}
+    values = {
+        prefix + k: v for k, v in backbone_parameters(backbone, backbone_arrays, embedding_size, image_size).items()
+    }
     if prefix:
         values.update({k: v for k, v in arrays.items() if k.startswith("head.")})
     own = {p.name: p for p in cell.get_parameters()}
     missing = [name for name in own if name not in values]
     if missing:
         raise ValueError(f"{npz_path}: no value for MindSpore parameter '{missing[0]}' ({len(missing)} in all)")
-    params = {name: ms.Parameter(ms.Tensor(values[name].astype(ms.dtype_to_nptype(own[name].dtype))), name=name)
-              for name in own if name in values}
+    params = {
+        name: ms.Parameter(ms.Tensor(values[name].astype(ms.dtype_to_nptype(own[name].dtype))), name=name)
+        for name in own
+        if name in values
+    }
     not_loaded, _ = ms.load_param_into_net(cell, params)
     if not_loaded:
         raise ValueError(f"{npz_path}: parameters not loaded: {not_loaded[:3]}")

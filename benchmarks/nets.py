@@ -1,4 +1,5 @@
 """The benchmarked networks and inputs, shared by the MindSpore and PyTorch workers (no framework imported)."""
+
 import numpy as np
 
 # backbone -> (embedding size, input height x width), as the project's defaults and the papers use them.

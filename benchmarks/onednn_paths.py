@@ -12,6 +12,7 @@ ran, how often and for how long, the reference (``ref``) paths' shapes, and the 
 show the steady state (the first also creates the primitives). PyTorch reads the same variable: ``--torch`` adds
 the PyTorch twin's step time under each ISA (it has no verbose parsing here: its oneDNN is used for some ops only).
 """
+
 import argparse
 import collections
 import json
@@ -28,8 +29,12 @@ sys.path.insert(0, ROOT)
 from benchmarks import common  # noqa: E402
 
 # name -> (project backbone, width, embedding size, input height x width)
-NETWORKS = {"sphere20a": ("sphere20a", 1.0, 512, (112, 96)), "sphere10w025": ("sphere10", 0.25, 512, (56, 48)),
-            "mobilefacenet": ("mobilefacenet", 1.0, 128, (112, 96)), "iresnet18": ("iresnet18", 1.0, 512, (112, 112))}
+NETWORKS = {
+    "sphere20a": ("sphere20a", 1.0, 512, (112, 96)),
+    "sphere10w025": ("sphere10", 0.25, 512, (56, 48)),
+    "mobilefacenet": ("mobilefacenet", 1.0, 128, (112, 96)),
+    "iresnet18": ("iresnet18", 1.0, 512, (112, 112)),
+}
 CPU_ISAS = ("default", "AVX2", "AVX512_CORE", "AVX512_CORE_AMX")
 VERBOSE_EXEC = re.compile(r"^onednn_verbose,(?:v\d+,)?(?:primitive,)?exec,cpu,([a-z_]+),([^,]+),([a-z_]+),")
 STEP_MARK = "STEP_SECONDS "
@@ -37,8 +42,9 @@ STEP_MARK = "STEP_SECONDS "
 
 def worker(config):
     """Run the steps and print one STEP_SECONDS line per step (the verbose lines go to stdout in between)."""
-    import numpy as np
     import mindspore as ms
+    import numpy as np
+
     from src.heads import build_head
     from src.network import build_backbone
     from src.train.lr_schedule import learning_rates
@@ -75,6 +81,7 @@ def torch_worker(config):
     """The PyTorch twin's training step time under the ISA in the environment."""
     import numpy as np
     import torch
+
     from benchmarks import torch_twins
 
     backbone, width, embedding_size, image_size = NETWORKS[config["network"]]
@@ -82,8 +89,10 @@ def torch_worker(config):
         return
     torch.set_num_threads(config["threads"])
     torch.manual_seed(1)
-    net = torch_twins.FaceTrainNetwork(torch_twins.build_backbone(backbone, embedding_size, image_size),
-                                       torch_twins.HEADS["cosface"](embedding_size, 1000))
+    net = torch_twins.FaceTrainNetwork(
+        torch_twins.build_backbone(backbone, embedding_size, image_size),
+        torch_twins.HEADS["cosface"](embedding_size, 1000),
+    )
     optimizer = torch_twins.build_optimizer(net.parameters(), 0.01, 0.9, 5e-4)
     rng = np.random.RandomState(0)
     images = torch.from_numpy(rng.uniform(-1, 1, (config["batch"], 3) + image_size).astype(np.float32))
@@ -112,7 +121,7 @@ def run(config, isa, timeout):
     steps, usage, ref_shapes = [], collections.defaultdict(lambda: [0, 0.0]), collections.defaultdict(set)
     for line in proc.stdout.splitlines():
         if line.startswith(STEP_MARK):
-            steps.append(float(line[len(STEP_MARK):]))
+            steps.append(float(line[len(STEP_MARK) :]))
             continue
         match = VERBOSE_EXEC.match(line)
         if not match:
@@ -129,8 +138,9 @@ def run(config, isa, timeout):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--backbones", nargs="+", default=["sphere20a", "sphere10w025", "mobilefacenet"],
-                        choices=sorted(NETWORKS))
+    parser.add_argument(
+        "--backbones", nargs="+", default=["sphere20a", "sphere10w025", "mobilefacenet"], choices=sorted(NETWORKS)
+    )
     parser.add_argument("--isas", nargs="+", default=["default", "AVX2"], help=f"e.g. {' '.join(CPU_ISAS)}")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=3)
@@ -143,16 +153,29 @@ def main(argv=None):
     rows = []
     for name in args.backbones:
         for isa in args.isas:
-            config = {"network": name, "batch": args.batch, "steps": args.steps, "threads": args.threads,
-                      "infer": args.infer}
+            config = {
+                "network": name,
+                "batch": args.batch,
+                "steps": args.steps,
+                "threads": args.threads,
+                "infer": args.infer,
+            }
             steps, usage, ref_shapes = run(config, isa, args.timeout)
-            rows.append({"network": name, "isa": isa, "first_step_s": steps[0],
-                         "later_step_s": round(sum(steps[1:]) / max(len(steps) - 1, 1), 3),
-                         "ref_execs": sum(v[0] for k, v in usage.items() if "ref" in k[2]),
-                         "ref_ms": round(sum(v[1] for k, v in usage.items() if "ref" in k[2]), 1),
-                         "onednn_ms": round(sum(v[1] for v in usage.values()), 1)})
-            print(f"\n## {name} batch {args.batch} {'inference' if args.infer else 'training'}, "
-                  f"ONEDNN_MAX_CPU_ISA={isa}: steps {steps} s")
+            rows.append(
+                {
+                    "network": name,
+                    "isa": isa,
+                    "first_step_s": steps[0],
+                    "later_step_s": round(sum(steps[1:]) / max(len(steps) - 1, 1), 3),
+                    "ref_execs": sum(v[0] for k, v in usage.items() if "ref" in k[2]),
+                    "ref_ms": round(sum(v[1] for k, v in usage.items() if "ref" in k[2]), 1),
+                    "onednn_ms": round(sum(v[1] for v in usage.values()), 1),
+                }
+            )
+            print(
+                f"\n## {name} batch {args.batch} {'inference' if args.infer else 'training'}, "
+                f"ONEDNN_MAX_CPU_ISA={isa}: steps {steps} s"
+            )
             for (kind, prop, impl), (count, ms) in sorted(usage.items(), key=lambda kv: -kv[1][1]):
                 print(f"  {kind:14s} {prop:17s} {impl:32s} x{count:<5d} {ms:10.1f} ms")
             for (kind, prop), shapes in sorted(ref_shapes.items()):
@@ -162,10 +185,22 @@ def main(argv=None):
                 torch_steps, _, _ = run(torch_config, isa, args.timeout)
                 if torch_steps:
                     rows[-1]["torch_later_step_s"] = round(sum(torch_steps[1:]) / max(len(torch_steps) - 1, 1), 3)
-    print("\n" + common.format_table(rows, [("network", "network"), ("isa", "ONEDNN_MAX_CPU_ISA"),
-                                           ("first_step_s", "1st step s"), ("later_step_s", "later steps s"),
-                                           ("ref_execs", "ref execs"), ("ref_ms", "ref ms"),
-                                           ("onednn_ms", "all oneDNN ms"), ("torch_later_step_s", "PyTorch s")]))
+    print(
+        "\n"
+        + common.format_table(
+            rows,
+            [
+                ("network", "network"),
+                ("isa", "ONEDNN_MAX_CPU_ISA"),
+                ("first_step_s", "1st step s"),
+                ("later_step_s", "later steps s"),
+                ("ref_execs", "ref execs"),
+                ("ref_ms", "ref ms"),
+                ("onednn_ms", "all oneDNN ms"),
+                ("torch_later_step_s", "PyTorch s"),
+            ],
+        )
+    )
     print(f"\nload average at end {common.load_average()}")
 
 

@@ -7,6 +7,7 @@ with ``torch.profiler`` (self CPU time per operator). Both run the benchmark's t
 (benchmarks/bench_train.py) with the same weights and batch, after ``--warmup`` unprofiled steps. The table
 lists the top operators by time per step; the JSON keeps every operator.
 """
+
 import argparse
 import csv
 import glob
@@ -77,8 +78,11 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=2, help="profiled steps")
     parser.add_argument("--warmup", type=int, default=2, help="unprofiled steps first (the first compiles)")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
-    parser.add_argument("--ms_settings", default="project:",
-                        help="MindSpore settings 'name:key=value,...' as in bench_train.py ('project': init_device)")
+    parser.add_argument(
+        "--ms_settings",
+        default="project:",
+        help="MindSpore settings 'name:key=value,...' as in bench_train.py ('project': init_device)",
+    )
     parser.add_argument("--top", type=int, default=15, help="operators listed per framework")
     parser.add_argument("--output", default=os.path.join(common.RESULTS_DIR, "profile_train.json"))
     args = parser.parse_args(argv)
@@ -86,10 +90,19 @@ def main(argv=None):
     _, settings, _ = parse_variant(args.ms_settings)
     results = {}
     with tempfile.TemporaryDirectory(prefix="profile_train_") as workdir:
-        base = {"backbone": args.backbone, "head": args.head, "batch": args.batch, "num_classes": args.num_classes,
-                "steps": args.steps, "warmup": args.warmup, "threads": args.threads, "mode": args.mode,
-                "settings": settings,
-                "weights": os.path.join(workdir, "weights.npz"), "profile_dir": os.path.join(workdir, "ms")}
+        base = {
+            "backbone": args.backbone,
+            "head": args.head,
+            "batch": args.batch,
+            "num_classes": args.num_classes,
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "threads": args.threads,
+            "mode": args.mode,
+            "settings": settings,
+            "weights": os.path.join(workdir, "weights.npz"),
+            "profile_dir": os.path.join(workdir, "ms"),
+        }
         init = common.run_worker(os.path.join(BENCH_DIR, "bench_train.py"), dict(base, job="init"))
         if "error" in init:
             raise SystemExit(f"writing the twin weights failed: {init['error']}")
@@ -104,18 +117,38 @@ def main(argv=None):
         for framework, key in (("mindspore", "ms"), ("torch", "pt")):
             entries = ranked[framework][0]
             if i < len(entries):
-                row.update({f"{key}_op": entries[i][0], f"{key}_ms": round(entries[i][1], 1),
-                            f"{key}_pct": round(entries[i][2], 1)})
+                row.update(
+                    {
+                        f"{key}_op": entries[i][0],
+                        f"{key}_ms": round(entries[i][1], 1),
+                        f"{key}_pct": round(entries[i][2], 1),
+                    }
+                )
         rows.append(row)
-    print(f"{args.backbone} + {args.head}, batch {args.batch}, MindSpore {args.mode} ({args.ms_settings}) vs "
-          f"PyTorch: ms per step")
-    print(common.format_table(rows, [("rank", "#"), ("ms_op", "MindSpore op"), ("ms_ms", "ms/step"),
-                                     ("ms_pct", "%"), ("pt_op", "PyTorch op"), ("pt_ms", "ms/step"),
-                                     ("pt_pct", "%")]))
+    print(
+        f"{args.backbone} + {args.head}, batch {args.batch}, MindSpore {args.mode} ({args.ms_settings}) vs "
+        f"PyTorch: ms per step"
+    )
+    print(
+        common.format_table(
+            rows,
+            [
+                ("rank", "#"),
+                ("ms_op", "MindSpore op"),
+                ("ms_ms", "ms/step"),
+                ("ms_pct", "%"),
+                ("pt_op", "PyTorch op"),
+                ("pt_ms", "ms/step"),
+                ("pt_pct", "%"),
+            ],
+        )
+    )
     for framework in ("mindspore", "torch"):
         r = results[framework]
-        print(f"{framework}: operators {ranked[framework][1]:.0f} ms/step, wall {r['step_ms']:.0f} ms/step "
-              f"(profiled), peak RSS {r['peak_rss_mib']} MiB, load {r['load_after']}")
+        print(
+            f"{framework}: operators {ranked[framework][1]:.0f} ms/step, wall {r['step_ms']:.0f} ms/step "
+            f"(profiled), peak RSS {r['peak_rss_mib']} MiB, load {r['load_after']}"
+        )
     common.write_json(args.output, {"benchmark": "profile_train", "args": vars(args), "results": results})
     print(f"written {args.output}")
 

@@ -6,24 +6,30 @@ names chosen so that one state_dict fills both (``mindspore_parameters`` maps it
 ``.weight`` -> ``.w`` rename of the PReLU slopes, MobileFaceNet and iResNet by ``tools/convert_torch.py``
 (their twins use the common PyTorch / insightface layouts that tool reads).
 """
+
 import math
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from src.network.iresnet import DEPTHS as IRESNET_DEPTHS
-from src.network.mobilefacenet import BOTTLENECK_SETTINGS
 from src.network.layers import feature_map_size
-from src.network.sphere import DEPTHS as SPHERE_DEPTHS, STAGE_CHANNELS
+from src.network.mobilefacenet import BOTTLENECK_SETTINGS
+from src.network.sphere import DEPTHS as SPHERE_DEPTHS
+from src.network.sphere import STAGE_CHANNELS
 
 
 # --- backbones ---------------------------------------------------------------------------------------------
 class SphereResidual(nn.Module):
     def __init__(self, channels):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.PReLU(channels, 0.25),
-                                  nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.PReLU(channels, 0.25))
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
+            nn.PReLU(channels, 0.25),
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
+            nn.PReLU(channels, 0.25),
+        )
 
     def forward(self, x):
         return x + self.body(x)
@@ -50,8 +56,9 @@ class SphereNet(nn.Module):
 class ConvBlock(nn.Module):
     def __init__(self, in_channels, out_channels, kernel, stride=1, padding=0, depthwise=False, linear=False):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride, padding,
-                              groups=in_channels if depthwise else 1, bias=False)
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel, stride, padding, groups=in_channels if depthwise else 1, bias=False
+        )
         self.bn = nn.BatchNorm2d(out_channels)
         self.prelu = None if linear else nn.PReLU(out_channels, 0.25)
 
@@ -66,10 +73,15 @@ class Bottleneck(nn.Module):
         hidden = in_channels * expansion
         self.residual = stride == 1 and in_channels == out_channels
         self.conv = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.PReLU(hidden, 0.25),
-            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
+            nn.Conv2d(in_channels, hidden, 1, bias=False),
+            nn.BatchNorm2d(hidden),
             nn.PReLU(hidden, 0.25),
-            nn.Conv2d(hidden, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels))
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.PReLU(hidden, 0.25),
+            nn.Conv2d(hidden, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
 
     def forward(self, x):
         return x + self.conv(x) if self.residual else self.conv(x)
@@ -108,8 +120,9 @@ class IBasicBlock(nn.Module):
         self.bn3 = nn.BatchNorm2d(channels)
         self.downsample = None
         if stride != 1 or in_channels != channels:
-            self.downsample = nn.Sequential(nn.Conv2d(in_channels, channels, 1, stride, bias=False),
-                                            nn.BatchNorm2d(channels))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_channels, channels, 1, stride, bias=False), nn.BatchNorm2d(channels)
+            )
 
     def forward(self, x):
         out = self.bn3(self.conv2(self.prelu(self.bn2(self.conv1(self.bn1(x))))))
@@ -126,9 +139,16 @@ class IResNet(nn.Module):
         self.prelu = nn.PReLU(64, 0.25)
         in_channels = 64
         for index, (blocks, channels) in enumerate(zip(layers, STAGE_CHANNELS), start=1):
-            setattr(self, f"layer{index}", nn.Sequential(*[
-                IBasicBlock(in_channels if i == 0 else channels, channels, 2 if i == 0 else 1)
-                for i in range(blocks)]))
+            setattr(
+                self,
+                f"layer{index}",
+                nn.Sequential(
+                    *[
+                        IBasicBlock(in_channels if i == 0 else channels, channels, 2 if i == 0 else 1)
+                        for i in range(blocks)
+                    ]
+                ),
+            )
             in_channels = channels
         self.bn2 = nn.BatchNorm2d(in_channels)
         height, width = feature_map_size(image_size)
@@ -264,8 +284,14 @@ class AdaFaceHead(CosineHead):
         return self.s * (torch.cos(theta_m) - one_hot * (self.m + self.m * scaler)), cos
 
 
-HEADS = {"linear": LinearHead, "normface": NormFaceHead, "cosface": CosFaceHead, "arcface": ArcFaceHead,
-         "asoftmax": ASoftmaxHead, "adaface": AdaFaceHead}
+HEADS = {
+    "linear": LinearHead,
+    "normface": NormFaceHead,
+    "cosface": CosFaceHead,
+    "arcface": ArcFaceHead,
+    "asoftmax": ASoftmaxHead,
+    "adaface": AdaFaceHead,
+}
 
 
 class FaceTrainNetwork(nn.Module):
@@ -283,13 +309,18 @@ class FaceTrainNetwork(nn.Module):
 def build_optimizer(params, lr, momentum, weight_decay):
     """Twin of ``src.train.optimizer.build_optimizer``: decay only on parameters with ndim > 1."""
     params = [p for p in params if p.requires_grad]
-    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
-              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+    ]
     return torch.optim.SGD([g for g in groups if g["params"]], lr=lr, momentum=momentum)
 
 
 # --- one state_dict for both frameworks ---------------------------------------------------------------------
 def state_arrays(module):
     """{name: float32 ndarray} of a module's parameters and buffers (``num_batches_tracked`` dropped)."""
-    return {name: value.detach().float().numpy().copy() for name, value in module.state_dict().items()
-            if not name.endswith("num_batches_tracked")}
+    return {
+        name: value.detach().float().numpy().copy()
+        for name, value in module.state_dict().items()
+        if not name.endswith("num_batches_tracked")
+    }

@@ -1,4 +1,5 @@
 """A name -> constructor registry, the mechanism behind ``build_backbone`` and ``build_head``."""
+
 from __future__ import annotations
 
 from typing import Any, Callable, TypeVar
@@ -25,6 +26,7 @@ class Registry:
                 raise KeyError(f"{self.kind} '{name}' is registered twice")
             self._items[name] = obj
             return obj
+
         return decorator
 
     def get(self, name: str) -> Callable[..., Any]:

@@ -1,5 +1,6 @@
 """Shared test set-up: MindSpore on the CPU in graph mode with two threads (settable once a process), ../shared,
 and MindSpore Lite with the C++ harness built."""
+
 import atexit
 import logging
 import os
@@ -36,9 +37,16 @@ def shared_dir():
 
 
 # Words in pip's output when PyPI cannot be reached at all (as opposed to an error of the index itself).
-_NO_NETWORK = ("NewConnectionError", "Failed to establish a new connection", "Temporary failure in name resolution",
-               "Name or service not known", "Network is unreachable", "No route to host", "ConnectTimeoutError",
-               "ProxyError")
+_NO_NETWORK = (
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "Network is unreachable",
+    "No route to host",
+    "ConnectTimeoutError",
+    "ProxyError",
+)
 
 
 @pytest.fixture(scope="session")
@@ -50,12 +58,15 @@ def lite_home():
     for variable in ("MINDSPORE_LITE_HOME", "MS_LITE_HOME"):
         if os.environ.get(variable):
             return os.environ[variable]
-    result = subprocess.run(["bash", os.path.join(REPO, "tools", "fetch_lite.sh")], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        ["bash", os.path.join(REPO, "tools", "fetch_lite.sh")], capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         if any(marker in result.stderr for marker in _NO_NETWORK):
-            pytest.skip("MINDSPORE_LITE_HOME is not set and tools/fetch_lite.sh cannot reach PyPI to download "
-                        "mindspore-lite==2.0.0 (no network)")
+            pytest.skip(
+                "MINDSPORE_LITE_HOME is not set and tools/fetch_lite.sh cannot reach PyPI to download "
+                "mindspore-lite==2.0.0 (no network)"
+            )
         pytest.fail(f"tools/fetch_lite.sh failed:\n{result.stderr[-4000:]}")
     return result.stdout.strip().splitlines()[-1]
 
@@ -65,8 +76,13 @@ def face_infer(lite_home, tmp_path_factory):
     """The ascend310_infer harness built with build.sh into a temporary folder; returns the executable."""
     build_dir = tmp_path_factory.mktemp("face_infer_build")
     env = dict(os.environ, MINDSPORE_LITE_HOME=lite_home)
-    result = subprocess.run(["bash", os.path.join(REPO, "ascend310_infer", "build.sh"), str(build_dir)], env=env,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["bash", os.path.join(REPO, "ascend310_infer", "build.sh"), str(build_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, f"build.sh failed:\n{result.stderr[-4000:]}"
     executable = result.stdout.strip().splitlines()[-1]
     assert os.access(executable, os.X_OK), executable

@@ -1,4 +1,5 @@
 """Helpers shared by the data tests: real LFW under ../shared (skip only when absent) and generated images."""
+
 import os
 
 import cv2
@@ -70,7 +71,6 @@ def random_image(rng, height=40, width=40):
 def face_landmarks(image_size=(112, 96), scale=1.0, shift=(0.0, 0.0)):
     """Template points scaled and shifted: landmarks of a synthetic face."""
     return (template_for(image_size) * scale + np.array(shift, np.float32)).astype(np.float32)
-
 
 
 def read_class_map(path):

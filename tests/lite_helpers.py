@@ -1,5 +1,6 @@
 """Helpers of the MindSpore Lite harness tests: run face_infer, write its inputs, read its outputs (in the layout of
 src/deploy/bin_layout.py)."""
+
 import os
 import subprocess
 
@@ -8,10 +9,19 @@ from src.deploy.bin_layout import read_arrays, write_array, write_index
 
 def run_face_infer(executable, model, input_dir, output_dir, *extra):
     """Run the harness with Lite's own logging down to errors; returns the CompletedProcess."""
-    command = [executable, "--model_path", str(model), "--input_dir", str(input_dir), "--output_dir", str(output_dir),
-               *extra]
-    return subprocess.run(command, env=dict(os.environ, GLOG_v="3"), capture_output=True, text=True, timeout=300,
-                          check=False)
+    command = [
+        executable,
+        "--model_path",
+        str(model),
+        "--input_dir",
+        str(input_dir),
+        "--output_dir",
+        str(output_dir),
+        *extra,
+    ]
+    return subprocess.run(
+        command, env=dict(os.environ, GLOG_v="3"), capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 def write_inputs(folder, names, images):

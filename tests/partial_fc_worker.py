@@ -1,11 +1,11 @@
 """One worker of the Partial FC tests (started by tests/test_partial_fc.py under msrun, 2 CPU workers).
 
-``equivalence MARGIN[:s=16,m=0.3]/MARGIN... OUT``: for each margin (with optional parameters), a tiny network with the replicated head and the same network with the centres sharded
-over the workers (sample_rate 1.0) start from the same weights; for several SGD steps the loss and every
-gradient after the data-parallel reduction are compared (the sharded centres' gradient rows against the
-replicated one's), then both take the step. ``sampled OUT``: sample_rate 0.1 on 200 classes, the loss of each
-step. Writes OUT/rank<r>.json.
-"""
+``equivalence MARGIN[:s=16,m=0.3]/MARGIN... OUT``: for each margin (with optional parameters), a tiny network with
+the replicated head and the same network with the centres sharded over the workers (sample_rate 1.0) start from the
+same weights; for several SGD steps the loss and every gradient after the data-parallel reduction are compared (the
+sharded centres' gradient rows against the replicated one's), then both take the step. ``sampled OUT``: sample_rate
+0.1 on 200 classes, the loss of each step. Writes OUT/rank<r>.json."""
+
 import json
 import os
 import sys
@@ -20,8 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from src.heads import MARGINS, build_head
 from src.heads.partial_fc import PartialFCHead, sharded_parameters
 from src.train.grad_reduce import GradReducer
-from src.train.train_network import FaceTrainNetwork
 from src.train.optimizer import build_optimizer
+from src.train.train_network import FaceTrainNetwork
 from src.train.train_step import TrainStep
 
 INPUT, EMBEDDING, BATCH, STEPS = 12, 8, 4, 4
@@ -56,7 +56,7 @@ def batches(rank, workers, classes, seed=0):
     for _ in range(STEPS if classes < 100 else 15):
         images = rng.normal(size=(BATCH * workers, INPUT)).astype(np.float32)
         labels = rng.integers(0, classes, BATCH * workers).astype(np.int32)
-        yield Tensor(images[rank * BATCH:(rank + 1) * BATCH]), Tensor(labels[rank * BATCH:(rank + 1) * BATCH])
+        yield Tensor(images[rank * BATCH : (rank + 1) * BATCH]), Tensor(labels[rank * BATCH : (rank + 1) * BATCH])
 
 
 def train_step(network):
@@ -75,8 +75,9 @@ def parse_margin(text):
 def equivalence(margin, params, rank, workers):
     classes = 11
     ms.set_seed(5)
-    replicated = FaceTrainNetwork(TinyBackbone(), build_head(margin, embedding_size=EMBEDDING, num_classes=classes,
-                                                             **params))
+    replicated = FaceTrainNetwork(
+        TinyBackbone(), build_head(margin, embedding_size=EMBEDDING, num_classes=classes, **params)
+    )
     replicated.head.margin.batch_statistics(workers)
     sharded_head = PartialFCHead(MARGINS.get(margin)(classes, **params), EMBEDDING, classes, workers, rank, BATCH)
     sharded = FaceTrainNetwork(TinyBackbone(), sharded_head)
@@ -97,8 +98,14 @@ def equivalence(margin, params, rank, workers):
             if name == "head.centres.weight":
                 expected = expected[start:stop]
             differences[name] = float(np.abs(grad.asnumpy() - expected).max())
-        report.append({"loss_replicated": float(loss_r), "loss_sharded": float(loss_s), "gradients": differences,
-                       "largest_gradient": max(float(np.abs(g.asnumpy()).max()) for g in grads_r)})
+        report.append(
+            {
+                "loss_replicated": float(loss_r),
+                "loss_sharded": float(loss_s),
+                "gradients": differences,
+                "largest_gradient": max(float(np.abs(g.asnumpy()).max()) for g in grads_r),
+            }
+        )
         for step in steps:
             step(image, label)
     return report
@@ -107,16 +114,21 @@ def equivalence(margin, params, rank, workers):
 def sampled(rank, workers):
     classes = 200
     ms.set_seed(5)
-    head = PartialFCHead(MARGINS.get("cosface")(classes, s=16.0), EMBEDDING, classes, workers, rank, BATCH,
-                         sample_rate=0.1, seed=3)
+    head = PartialFCHead(
+        MARGINS.get("cosface")(classes, s=16.0), EMBEDDING, classes, workers, rank, BATCH, sample_rate=0.1, seed=3
+    )
     step = train_step(FaceTrainNetwork(TinyBackbone(), head))
     data = list(batches(rank, workers, classes))
     losses = []
     for _ in range(3):
         for image, label in data[:2]:
             losses.append(float(step(image, label)[0]))
-    return {"losses": losses, "sampled": head.sampled, "local_classes": head.count,
-            "sample_step": int(head.sample_step.asnumpy())}
+    return {
+        "losses": losses,
+        "sampled": head.sampled,
+        "local_classes": head.count,
+        "sample_step": int(head.sample_step.asnumpy()),
+    }
 
 
 def main():
@@ -124,8 +136,7 @@ def main():
     ms.set_context(mode=ms.GRAPH_MODE)
     init()
     rank, workers = get_rank(), get_group_size()
-    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
-                                 device_num=workers)
+    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True, device_num=workers)
     mode, out = sys.argv[1], sys.argv[-1]
     if mode == "equivalence":
         result = {text: equivalence(*parse_margin(text), rank, workers) for text in sys.argv[2].split("/")}

@@ -1,6 +1,7 @@
 """The offline aligner (tools/align_dataset.py, scripts/process_data.sh) on real LFW images: the aligned tree
 equals the in-memory alignment, the training list keeps the labels, failures are skipped and reported with their
 list line, a re-run resumes, and the source folder is never written."""
+
 import json
 import os
 
@@ -24,8 +25,9 @@ def raw(tmp_path):
     src = tmp_path / "src"
     link_tree(people, str(src))
     table = read_landmarks(LFW_LANDMARKS)
-    lines = [format_line("sphereface", p, label, table[p]) for label, name in enumerate(sorted(people))
-             for p in people[name]]
+    lines = [
+        format_line("sphereface", p, label, table[p]) for label, name in enumerate(sorted(people)) for p in people[name]
+    ]
     name = sorted(people)[1]
     write_corrupt_jpeg(str(src / name / "broken.jpg"))
     lines.insert(3, format_line("sphereface", f"{name}/broken.jpg", 1, table[people[name][0]]))
@@ -40,13 +42,30 @@ def test_aligned_tree_list_and_report(raw, tmp_path, size, workers):
     src, listing = raw
     out = str(tmp_path / "aligned")
     before = {p: os.path.getmtime(os.path.join(src, p)) for p in os.listdir(src)}
-    assert align_main(["--src_root", src, "--list", listing, "--out_root", out, "--workers", str(workers),
-                       "--image_size", str(size[0]), str(size[1])]) == 0
+    assert (
+        align_main(
+            [
+                "--src_root",
+                src,
+                "--list",
+                listing,
+                "--out_root",
+                out,
+                "--workers",
+                str(workers),
+                "--image_size",
+                str(size[0]),
+                str(size[1]),
+            ]
+        )
+        == 0
+    )
     raw_samples = read_training_list(listing, "sphereface", src).samples
     aligned = read_training_list(out + ".txt", "plain", out).samples
     good = [s for s in raw_samples if "broken" not in s.path and "absent" not in s.path]
-    assert [(os.path.relpath(s.path, out), s.label) for s in aligned] == \
-        [(os.path.relpath(s.path, src), s.label) for s in good]
+    assert [(os.path.relpath(s.path, out), s.label) for s in aligned] == [
+        (os.path.relpath(s.path, src), s.label) for s in good
+    ]
     for raw_sample, sample in zip(good, aligned):
         image = load_rgb(sample.path)
         expected = align_face(load_rgb(raw_sample.path), raw_sample.landmarks, size)
@@ -56,7 +75,9 @@ def test_aligned_tree_list_and_report(raw, tmp_path, size, workers):
         report = json.load(f)
     assert (report["images"], report["aligned"], report["already_aligned"]) == (len(raw_samples), len(good), 0)
     assert [(row["line"], os.path.basename(row["path"])) for row in report["failed"]] == [
-        (4, "broken.jpg"), (len(raw_samples), "absent.jpg")]
+        (4, "broken.jpg"),
+        (len(raw_samples), "absent.jpg"),
+    ]
     assert "cannot decode image" in report["failed"][0]["error"]
     assert "cannot read image" in report["failed"][1]["error"]
     assert {p: os.path.getmtime(os.path.join(src, p)) for p in os.listdir(src)} == before
@@ -88,14 +109,17 @@ def test_refuses_to_write_into_the_source(raw, tmp_path):
 
 
 def test_landmark_file_without_labels(tmp_path):
-    (name, relpaths), = devtrain_people(min_images=4, count=1).items()
+    ((name, relpaths),) = devtrain_people(min_images=4, count=1).items()
     table = read_landmarks(LFW_LANDMARKS)
     landmarks = tmp_path / "lm.txt"
-    landmarks.write_text("".join(p + "\t" + "\t".join(f"{v:.2f}" for v in table[p].ravel()) + "\n"
-                                 for p in relpaths), encoding="utf-8")
+    landmarks.write_text(
+        "".join(p + "\t" + "\t".join(f"{v:.2f}" for v in table[p].ravel()) + "\n" for p in relpaths), encoding="utf-8"
+    )
     out = tmp_path / "lfw_aligned"
-    assert align_main(["--src_root", LFW_IMAGES, "--landmarks", str(landmarks), "--out_root", str(out),
-                       "--workers", "1"]) == 0
+    assert (
+        align_main(["--src_root", LFW_IMAGES, "--landmarks", str(landmarks), "--out_root", str(out), "--workers", "1"])
+        == 0
+    )
     assert sorted(os.listdir(out / name)) == sorted(os.path.basename(p) for p in relpaths)
     assert not os.path.exists(str(out) + ".txt")
     image = cv2.imread(str(out / relpaths[0]))

@@ -1,5 +1,6 @@
 """Five-point alignment: known similarity transforms are recovered, the warp puts landmarks on the template,
 the training jitter window is the plain alignment shifted, and real LFW faces land on the template."""
+
 import cv2
 import numpy as np
 import pytest
@@ -48,8 +49,8 @@ def test_warp_puts_landmark_dots_on_the_template():
     aligned = align_face(image, landmarks, (112, 96))
     assert aligned.shape == (112, 96, 3)
     for x, y in template_for((112, 96)):
-        window = aligned[int(y) - 6:int(y) + 7, int(x) - 6:int(x) + 7, 0].astype(np.float64)
-        rows, cols = np.mgrid[int(y) - 6:int(y) + 7, int(x) - 6:int(x) + 7]
+        window = aligned[int(y) - 6 : int(y) + 7, int(x) - 6 : int(x) + 7, 0].astype(np.float64)
+        rows, cols = np.mgrid[int(y) - 6 : int(y) + 7, int(x) - 6 : int(x) + 7]
         centre = np.array([(cols * window).sum(), (rows * window).sum()]) / window.sum()
         assert np.linalg.norm(centre - [x, y]) < 0.6
 
@@ -81,8 +82,9 @@ def lfw_sample(count=200):
 
 
 def test_real_lfw_landmarks_land_on_the_template():
-    errors = [residuals(similarity_matrix(points, (112, 96)), points, (112, 96)).mean()
-              for _, points in lfw_sample(200)]
+    errors = [
+        residuals(similarity_matrix(points, (112, 96)), points, (112, 96)).mean() for _, points in lfw_sample(200)
+    ]
     mean = float(np.mean(errors))
     assert 1.0 < mean < 4.0, mean  # the reference alignment gets about 2.9 px
 

@@ -1,4 +1,5 @@
 """Backbone shapes and sizes: sphere20a as in the SphereFace paper."""
+
 import mindspore as ms
 import numpy as np
 import pytest
@@ -36,14 +37,17 @@ def test_sphere20a_layout():
     assert [c.out_channels for c in convs if c.stride == (1, 1, 2, 2) or c.stride == (2, 2)] == [64, 128, 256, 512]
 
 
-@pytest.mark.parametrize("size,expected", [((112, 96), (7, 6)), ((112, 112), (7, 7)), ((32, 32), (2, 2)),
-                                           ((113, 97), (8, 7))])
+@pytest.mark.parametrize(
+    "size,expected", [((112, 96), (7, 6)), ((112, 112), (7, 7)), ((32, 32), (2, 2)), ((113, 97), (8, 7))]
+)
 def test_feature_map_size(size, expected):
     assert feature_map_size(size) == expected
 
 
 def test_registry_lists_and_rejects():
-    assert {"sphere4", "sphere10", "sphere20a", "sphere36", "sphere64", "mobilefacenet", "iresnet50"} <= set(BACKBONES.names())
+    assert {"sphere4", "sphere10", "sphere20a", "sphere36", "sphere64", "mobilefacenet", "iresnet50"} <= set(
+        BACKBONES.names()
+    )
     with pytest.raises(KeyError, match="unknown backbone 'sphere21'"):
         build_backbone("sphere21")
 
@@ -56,8 +60,16 @@ def test_small_variants_run():
 
 
 def tiny_config(*extra):
-    return load_config(["--config_path=", "--backbone=sphere4", "--backbone_width=0.125", "--embedding_size=8",
-                        "--image_size=[32,32]", *extra])
+    return load_config(
+        [
+            "--config_path=",
+            "--backbone=sphere4",
+            "--backbone_width=0.125",
+            "--embedding_size=8",
+            "--image_size=[32,32]",
+            *extra,
+        ]
+    )
 
 
 def test_embedding_bn_centres_the_embedding_over_the_batch():
@@ -81,5 +93,7 @@ def test_embedding_bn_centres_the_embedding_over_the_batch():
 
 def test_sphere_only_keys_are_refused_for_other_backbones():
     with pytest.raises(ConfigError, match="config key 'embedding_bn' does not apply to backbone 'mobilefacenet'"):
-        build_backbone_from_config(tiny_config("--backbone=mobilefacenet", "--backbone_width=1.0",
-                                               "--embedding_bn=true"), prelu_kernel="native")
+        build_backbone_from_config(
+            tiny_config("--backbone=mobilefacenet", "--backbone_width=1.0", "--embedding_bn=true"),
+            prelu_kernel="native",
+        )

@@ -1,5 +1,6 @@
 """The dataset checker (tools/check_dataset.py) on a generated list holding one of each fault, with the exact
 lines it must report, and the start-of-run check that stops train.py naming the file and line."""
+
 import json
 import os
 
@@ -24,16 +25,18 @@ def dataset(tmp_path):
     for relpath in ("id0/a.png", "id0/b.png", "id1/d.png", "id3/e.png", "id3/f.png"):
         write_image(str(root / relpath), random_image(rng))
     write_corrupt_jpeg(str(root / "id3" / "broken.jpg"))
-    lines = [f"id0/a.png 0 {INSIDE}",        # 1 fine
-             f"id0/b.png 0 {INSIDE}",        # 2 listed again on line 8 with another label
-             "id1/c.png 1 12 13",            # 3 malformed
-             f"id1/d.png 1 {INSIDE}",        # 4 listed again on line 10 with the same label
-             f"id1/missing.png 1 {INSIDE}",  # 5 missing file
-             f"id3/broken.jpg 3 {INSIDE}",   # 6 undecodable
-             f"id3/e.png 9 {INSIDE}",        # 7 label >= num_classes
-             f"id0/b.png 1 {INSIDE}",        # 8
-             f"id3/f.png 3 {OUTSIDE}",       # 9 landmark outside the 40x40 image
-             f"id1/d.png 1 {INSIDE}"]        # 10
+    lines = [
+        f"id0/a.png 0 {INSIDE}",  # 1 fine
+        f"id0/b.png 0 {INSIDE}",  # 2 listed again on line 8 with another label
+        "id1/c.png 1 12 13",  # 3 malformed
+        f"id1/d.png 1 {INSIDE}",  # 4 listed again on line 10 with the same label
+        f"id1/missing.png 1 {INSIDE}",  # 5 missing file
+        f"id3/broken.jpg 3 {INSIDE}",  # 6 undecodable
+        f"id3/e.png 9 {INSIDE}",  # 7 label >= num_classes
+        f"id0/b.png 1 {INSIDE}",  # 8
+        f"id3/f.png 3 {OUTSIDE}",  # 9 landmark outside the 40x40 image
+        f"id1/d.png 1 {INSIDE}",
+    ]  # 10
     path = tmp_path / "list.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return str(path), str(root)
@@ -51,14 +54,22 @@ def test_report_names_every_fault_by_line(dataset):
     assert [(e["line"], e["label"]) for e in report["labels_out_of_range"]] == [(7, 9)]
     assert report["label_gaps"] == [2]
     assert [(d["lines"], d["labels"], d["conflicting"]) for d in report["duplicate_paths"]] == [
-        ([2, 8], [0, 1], True), ([4, 10], [1, 1], False)]
+        ([2, 8], [0, 1], True),
+        ([4, 10], [1, 1], False),
+    ]
     assert [d["path"] for d in report["conflicting_duplicates"]] == [os.path.join(root, "id0/b.png")]
     assert [(e["line"], e["path"]) for e in report["missing_files"]] == [(5, os.path.join(root, "id1/missing.png"))]
     assert [e["line"] for e in report["undecodable_images"]] == [6]
     assert "cannot decode image" in report["undecodable_images"][0]["error"]
     assert [(e["line"], e["image_size"]) for e in report["bad_landmarks"]] == [(9, [40, 40])]
-    assert report["errors"] == {"malformed_lines": 1, "labels_out_of_range": 1, "missing_files": 1,
-                                "undecodable_images": 1, "bad_landmarks": 1, "conflicting_duplicates": 1}
+    assert report["errors"] == {
+        "malformed_lines": 1,
+        "labels_out_of_range": 1,
+        "missing_files": 1,
+        "undecodable_images": 1,
+        "bad_landmarks": 1,
+        "conflicting_duplicates": 1,
+    }
     assert report["warnings"] == {"label_gaps": 1, "duplicate_paths": 2}
     assert report["ok"] is False
 
@@ -66,8 +77,25 @@ def test_report_names_every_fault_by_line(dataset):
 def test_cli_writes_json_and_exits_non_zero(dataset, tmp_path):
     list_path, root = dataset
     out = str(tmp_path / "report.json")
-    assert check_main(["--list", list_path, "--format", "sphereface", "--root", root, "--num_classes", "4",
-                       "--workers", "1", "--report", out]) == 1
+    assert (
+        check_main(
+            [
+                "--list",
+                list_path,
+                "--format",
+                "sphereface",
+                "--root",
+                root,
+                "--num_classes",
+                "4",
+                "--workers",
+                "1",
+                "--report",
+                out,
+            ]
+        )
+        == 1
+    )
     with open(out, encoding="utf-8") as f:
         report = json.load(f)
     assert report["errors"]["undecodable_images"] == 1 and report["ok"] is False
@@ -116,6 +144,7 @@ def test_class_map_written_next_to_checkpoints(tmp_path):
 
 def test_train_stops_on_a_missing_file_naming_it(tmp_path, restore_logging):
     import train
+
     (tmp_path / "a.png").write_bytes(b"")
     listing = tmp_path / "list.txt"
     listing.write_text("a.png 0\ngone.png 1\n", encoding="utf-8")
@@ -126,6 +155,7 @@ def test_train_stops_on_a_missing_file_naming_it(tmp_path, restore_logging):
 
 def test_report_on_a_recordio_file(tmp_path):
     from tests.test_recordio import CLASS_SIZES, make_rec
+
     rec, _ = make_rec(str(tmp_path))
     report = dataset_report(rec, "recordio", workers=2)
     assert (report["images"], report["classes"], report["ok"]) == (sum(CLASS_SIZES), len(CLASS_SIZES), True)

@@ -1,6 +1,7 @@
 """Checkpoints: the whole training state round-trips, writes are atomic (a full disk leaves the previous
 checkpoint intact), a truncated newest file falls back to the previous one, a checkpoint of another network
 names the mismatched parameter, and resume settings are checked."""
+
 import errno
 import os
 
@@ -11,8 +12,15 @@ import pytest
 from src.heads import build_head
 from src.network import build_backbone
 from src.network.weights import CheckpointMismatchError
-from src.train.checkpoint import (CheckpointError, CheckpointManager, find_resume, list_checkpoints,
-                                  newest_complete, read_checkpoint, restore)
+from src.train.checkpoint import (
+    CheckpointError,
+    CheckpointManager,
+    find_resume,
+    list_checkpoints,
+    newest_complete,
+    read_checkpoint,
+    restore,
+)
 from src.train.optimizer import build_optimizer, set_learning_rates
 from src.train.run_state import RunState
 from src.train.train_network import FaceTrainNetwork
@@ -24,8 +32,10 @@ LABELS = ms.Tensor(np.arange(8) % 5, ms.int32)
 
 def make_step(backbone="sphere4", head="asoftmax", classes=5, amp=True, seed=1):
     ms.set_seed(seed)
-    network = FaceTrainNetwork(build_backbone(backbone, width=0.125, image_size=(32, 32), embedding_size=16),
-                               build_head(head, embedding_size=16, num_classes=classes))
+    network = FaceTrainNetwork(
+        build_backbone(backbone, width=0.125, image_size=(32, 32), embedding_size=16),
+        build_head(head, embedding_size=16, num_classes=classes),
+    )
     optimizer = build_optimizer(network.trainable_params(), np.full(10, 0.1, np.float32), 0.9, 5e-4)
     scaler = ms.amp.DynamicLossScaler(1024.0, 2, 2) if amp else None
     step = TrainStep(network, optimizer, loss_scaler=scaler)
@@ -47,9 +57,20 @@ def trained():
 
 
 def test_the_whole_state_round_trips(trained, tmp_path):
-    state = RunState(step=3, epoch=1, seed=7, global_batch=8, lr_factor=0.1 * 0.5, rollbacks=2,
-                     best_accuracy=0.8316666666666667, best_step=2, evals_since_best=1, backbone="sphere4",
-                     head="asoftmax", num_classes=5)
+    state = RunState(
+        step=3,
+        epoch=1,
+        seed=7,
+        global_batch=8,
+        lr_factor=0.1 * 0.5,
+        rollbacks=2,
+        best_accuracy=0.8316666666666667,
+        best_step=2,
+        evals_since_best=1,
+        backbone="sphere4",
+        head="asoftmax",
+        num_classes=5,
+    )
     path = CheckpointManager(str(tmp_path), keep=2).save(trained, state)
     assert os.path.basename(path) == "step_00000003.ckpt"
     fresh = make_step(seed=2)
@@ -72,7 +93,7 @@ def test_a_checkpoint_from_before_the_head_split_restores(trained, tmp_path):
         name = param.name
         for new, old in old_names.items():
             if name.endswith(new):
-                name = name[:-len(new)] + old
+                name = name[: -len(new)] + old
         entries.append({"name": name, "data": param.value()})
     assert {"head.weight", "accum.head.weight", "head.iteration"} <= {e["name"] for e in entries}
     path = str(tmp_path / "old.ckpt")
@@ -89,8 +110,10 @@ def test_keeps_the_last_k_and_the_best(trained, tmp_path):
         manager.save(trained, RunState(step=step))
         if step == 5:
             manager.save_best(trained, RunState(step=5, best_accuracy=0.9))
-    assert [os.path.basename(p) for p in list_checkpoints(str(tmp_path))] == ["step_00000010.ckpt",
-                                                                             "step_00000015.ckpt"]
+    assert [os.path.basename(p) for p in list_checkpoints(str(tmp_path))] == [
+        "step_00000010.ckpt",
+        "step_00000015.ckpt",
+    ]
     assert RunState.from_entries(read_checkpoint(manager.best_path)).best_accuracy == 0.9
     assert sorted(os.listdir(tmp_path)) == ["best.ckpt", "step_00000010.ckpt", "step_00000015.ckpt"]
 
@@ -101,7 +124,7 @@ def test_a_truncated_or_damaged_newest_checkpoint_falls_back(trained, tmp_path):
     newest = manager.save(trained, RunState(step=8))
     data = open(newest, "rb").read()
     os.chmod(newest, 0o600)
-    for damaged in (data[:len(data) // 2], data[:-1], data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]):
+    for damaged in (data[: len(data) // 2], data[:-1], data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]):
         with open(newest, "wb") as f:
             f.write(damaged)
         with pytest.raises(CheckpointError, match="step_00000008.ckpt is (incomplete|damaged)"):
@@ -135,15 +158,22 @@ def test_a_full_disk_leaves_the_previous_checkpoint_intact(trained, tmp_path, mo
 WRITER = r" \(the checkpoint was written by sphere4 \+ asoftmax with 5 classes\)"
 
 
-@pytest.mark.parametrize("other, named", [
-    ({"classes": 7}, r"parameter 'head.centres.weight' has shape \(5, 16\), the network expects \(7, 16\)" + WRITER),
-    ({"backbone": "sphere10"}, r"no value for parameter 'backbone.features.4.body.0.weight'" + WRITER),
-    ({"head": "cosface"}, r"parameter 'head.margin.iteration' is not in the network"),
-    ({"amp": False}, r"parameter 'loss_scale.counter' is not in the network \(2 unexpected in all\)"),
-])
+@pytest.mark.parametrize(
+    "other, named",
+    [
+        (
+            {"classes": 7},
+            r"parameter 'head.centres.weight' has shape \(5, 16\), the network expects \(7, 16\)" + WRITER,
+        ),
+        ({"backbone": "sphere10"}, r"no value for parameter 'backbone.features.4.body.0.weight'" + WRITER),
+        ({"head": "cosface"}, r"parameter 'head.margin.iteration' is not in the network"),
+        ({"amp": False}, r"parameter 'loss_scale.counter' is not in the network \(2 unexpected in all\)"),
+    ],
+)
 def test_a_checkpoint_of_another_network_names_the_parameter(trained, tmp_path, other, named):
     path = CheckpointManager(str(tmp_path), keep=1).save(
-        trained, RunState(step=3, backbone="sphere4", head="asoftmax", num_classes=5))
+        trained, RunState(step=3, backbone="sphere4", head="asoftmax", num_classes=5)
+    )
     with pytest.raises(CheckpointMismatchError, match=named):
         restore(make_step(**other), read_checkpoint(path), path)
 

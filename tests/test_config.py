@@ -1,4 +1,5 @@
 """The config loader: YAML + CLI overrides, unknown keys and wrong types rejected naming the key."""
+
 import os
 import re
 
@@ -22,7 +23,9 @@ def test_every_key_has_type_default_and_help():
 
 
 def test_shipped_configs_load():
-    for name in ["sphereface_config.yaml"] + [os.path.join("configs", f) for f in os.listdir(os.path.join(ROOT, "configs"))]:
+    for name in ["sphereface_config.yaml"] + [
+        os.path.join("configs", f) for f in os.listdir(os.path.join(ROOT, "configs"))
+    ]:
         cfg = load_config(["--config_path", os.path.join(ROOT, name)])
         assert cfg.backbone and cfg.head
 
@@ -81,10 +84,21 @@ def test_unknown_cli_key_names_the_key(capsys):
     assert "--learning_rate" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("text,key", [("batch_size: 1.5\n", "batch_size"), ("lr: fast\n", "lr"),
-                                      ("random_flip: 3\n", "random_flip"), ("image_size: [112]\n", "image_size"),
-                                      ("head: 7\n", "head"), ("head: {type: cosface, m: x}\n", "head.m"), ("mode: FAST\n", "mode"), ("batch_size: 0\n", "batch_size"),
-                                      ("image_size: 112\n", "image_size"), ("epochs: true\n", "epochs")])
+@pytest.mark.parametrize(
+    "text,key",
+    [
+        ("batch_size: 1.5\n", "batch_size"),
+        ("lr: fast\n", "lr"),
+        ("random_flip: 3\n", "random_flip"),
+        ("image_size: [112]\n", "image_size"),
+        ("head: 7\n", "head"),
+        ("head: {type: cosface, m: x}\n", "head.m"),
+        ("mode: FAST\n", "mode"),
+        ("batch_size: 0\n", "batch_size"),
+        ("image_size: 112\n", "image_size"),
+        ("epochs: true\n", "epochs"),
+    ],
+)
 def test_wrong_type_names_the_key(tmp_path, text, key):
     with pytest.raises(ConfigError, match=f"'{key}'"):
         load_config(["--config_path", write(tmp_path, text)])
@@ -113,16 +127,26 @@ def test_yaml_is_loaded_safely(tmp_path):
 
 def test_head_block_defaults_and_sub_keys_checked_against_the_margin(tmp_path):
     cfg = load_config(["--config_path", write(tmp_path, "head: {type: arcface, m: 0.3}\n")])
-    assert cfg.head == {"type": "arcface", "s": 64.0, "m": 0.3, "easy_margin": False, "sharded": False,
-                        "sample_rate": 1.0}
+    assert cfg.head == {
+        "type": "arcface",
+        "s": 64.0,
+        "m": 0.3,
+        "easy_margin": False,
+        "sharded": False,
+        "sample_rate": 1.0,
+    }
     assert isinstance(load_config(["--head={type: cosface, s: 30}"]).head["s"], float)
-    for text, message in [("head: {type: normface, m: 0.3}\n", "unknown config key 'head.m': the head of type "
-                                                                   "'normface' takes type, sharded, sample_rate, s"),
-                          ("head: {type: arcface, s: fast}\n", "config key 'head.s': expected float, got str"),
-                          ("head: {type: spherefacer, magn_type: v9}\n", "config key 'head.magn_type': 'v9' is not one"),
-                          ("head: {type: nope}\n", "config key 'head.type': unknown head 'nope'; available: adaface"),
-                          ("head: {s: 30}\n", "config key 'head.type' is required"),
-                          ("head: [arcface]\n", "config key 'head': expected a block")]:
+    for text, message in [
+        (
+            "head: {type: normface, m: 0.3}\n",
+            "unknown config key 'head.m': the head of type 'normface' takes type, sharded, sample_rate, s",
+        ),
+        ("head: {type: arcface, s: fast}\n", "config key 'head.s': expected float, got str"),
+        ("head: {type: spherefacer, magn_type: v9}\n", "config key 'head.magn_type': 'v9' is not one"),
+        ("head: {type: nope}\n", "config key 'head.type': unknown head 'nope'; available: adaface"),
+        ("head: {s: 30}\n", "config key 'head.type' is required"),
+        ("head: [arcface]\n", "config key 'head': expected a block"),
+    ]:
         with pytest.raises(ConfigError, match=re.escape(message)):
             load_config(["--config_path", write(tmp_path, text)])
 
@@ -130,7 +154,13 @@ def test_head_block_defaults_and_sub_keys_checked_against_the_margin(tmp_path):
 def test_head_block_on_the_command_line(tmp_path):
     path = write(tmp_path, "head: {type: arcface, s: 30, easy_margin: true}\n")
     assert load_config(["--config_path", path, "--head.m=0.3"]).head == {
-        "type": "arcface", "s": 30.0, "m": 0.3, "easy_margin": True, "sharded": False, "sample_rate": 1.0}
+        "type": "arcface",
+        "s": 30.0,
+        "m": 0.3,
+        "easy_margin": True,
+        "sharded": False,
+        "sample_rate": 1.0,
+    }
     # --head.type starts a new block: the file's arcface sub-keys (easy_margin) do not carry over to cosface
     cfg = load_config(["--config_path", path, "--head.type=cosface", "--head.sharded=true"])
     assert cfg.head == {"type": "cosface", "s": 64.0, "m": 0.35, "sharded": True, "sample_rate": 1.0}
@@ -143,21 +173,36 @@ def test_head_block_on_the_command_line(tmp_path):
 
 @pytest.mark.parametrize("source", ["yaml", "cli"])
 def test_retired_flat_head_keys_show_the_block_form(tmp_path, source):
-    argv = (["--config_path", write(tmp_path, "margin_s: 30\n")] if source == "yaml" else ["--margin_s=30"])
-    with pytest.raises(ConfigError, match=re.escape("config key 'margin_s' in") + ".* is retired: .*"
-                       + re.escape("'head: {type: <name>, s: 30}' (command line: --head.s=30)")):
+    argv = ["--config_path", write(tmp_path, "margin_s: 30\n")] if source == "yaml" else ["--margin_s=30"]
+    with pytest.raises(
+        ConfigError,
+        match=re.escape("config key 'margin_s' in")
+        + ".* is retired: .*"
+        + re.escape("'head: {type: <name>, s: 30}' (command line: --head.s=30)"),
+    ):
         load_config(argv)
-    with pytest.raises(ConfigError, match=re.escape("config key 'head': expected a block, got the string 'arcface'; "
-                                                    "write 'head: {type: arcface}'")):
+    with pytest.raises(
+        ConfigError,
+        match=re.escape("config key 'head': expected a block, got the string 'arcface'; write 'head: {type: arcface}'"),
+    ):
         load_config(["--config_path", write(tmp_path, "head: arcface\n")])
-    for key in ("margin_m", "easy_margin", "adaface_h", "adaface_t_alpha", "asoftmax_base", "asoftmax_gamma",
-                "asoftmax_power", "asoftmax_lambda_min"):
+    for key in (
+        "margin_m",
+        "easy_margin",
+        "adaface_h",
+        "adaface_t_alpha",
+        "asoftmax_base",
+        "asoftmax_gamma",
+        "asoftmax_power",
+        "asoftmax_lambda_min",
+    ):
         with pytest.raises(ConfigError, match=f"'{key}' in .* is retired"):
             load_config([f"--{key}=1"])
 
 
 def test_head_from_config_gets_the_margin_parameters():
     from src.heads import build_head_from_config
+
     head = build_head_from_config(load_config(["--head={type: arcface, m: 0.3}", "--embedding_size=8"]), 10, 4)
     assert (head.margin.m, head.margin.s, head.centres.weight.shape) == (0.3, 64.0, (10, 8))
     with pytest.raises(ConfigError, match="'head.sample_rate' needs sharded centres"):

@@ -1,24 +1,27 @@
 """cpu_isa: which oneDNN instruction set cap each CPU gets, that it reaches the environment before the first
 operator (and msrun workers), that GPU/Ascend runs and a user's own cap are left alone, and that training gives
 the same numbers both ways."""
+
 import os
 import subprocess
 
 import numpy as np
 import pytest
+from tiny_training import PYTHON, ROOT, digits_subset, load_params, tiny_args
 
 from src.model_utils.config import ConfigError, load_config, load_schema
 from src.model_utils.cpu_isa import CHOICES, ENV_VARIABLES, apply_cpu_isa, choose_isa, cpu_flags
 from src.model_utils.device import describe_device
-from tiny_training import PYTHON, ROOT, digits_subset, load_params, tiny_args
 
 AVX512_FLAGS = {"sse4_1", "avx", "avx2", "avx512f", "avx512bw", "amx_tile"}
 AVX2_FLAGS = {"sse4_1", "avx", "avx2", "fma"}
 
 
 def write_cpuinfo(path, flags):
-    path.write_text("processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: " + " ".join(sorted(flags)) + "\n\n"
-                    "processor\t: 1\nflags\t\t: fpu\n")
+    path.write_text(
+        "processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: " + " ".join(sorted(flags)) + "\n\n"
+        "processor\t: 1\nflags\t\t: fpu\n"
+    )
     return str(path)
 
 
@@ -27,10 +30,19 @@ def test_cpu_flags_reads_the_first_processor(tmp_path):
     assert cpu_flags(str(tmp_path / "absent")) == set()
 
 
-@pytest.mark.parametrize("setting, flags, expected", [
-    ("auto", AVX512_FLAGS, "AVX2"), ("auto", AVX2_FLAGS, None), ("auto", set(), None),
-    ("native", AVX512_FLAGS, None), ("avx2", AVX512_FLAGS, "AVX2"), ("avx512_core", AVX2_FLAGS, "AVX512_CORE"),
-    ("avx512_core_amx", AVX512_FLAGS, "AVX512_CORE_AMX"), ("sse41", AVX2_FLAGS, "SSE41")])
+@pytest.mark.parametrize(
+    "setting, flags, expected",
+    [
+        ("auto", AVX512_FLAGS, "AVX2"),
+        ("auto", AVX2_FLAGS, None),
+        ("auto", set(), None),
+        ("native", AVX512_FLAGS, None),
+        ("avx2", AVX512_FLAGS, "AVX2"),
+        ("avx512_core", AVX2_FLAGS, "AVX512_CORE"),
+        ("avx512_core_amx", AVX512_FLAGS, "AVX512_CORE_AMX"),
+        ("sse41", AVX2_FLAGS, "SSE41"),
+    ],
+)
 def test_choose_isa(setting, flags, expected):
     assert choose_isa(setting, flags) == expected
 
@@ -97,10 +109,12 @@ def test_entry_point_caps_before_the_first_operator(tmp_path):
         "from src.model_utils.config import load_config\nfrom src.model_utils.device import init_device\n"
         "init_device(load_config(['--device_target=CPU', '--cpu_isa=' + sys.argv[1]]))\n"
         "conv = nn.Conv2d(16, 32, 3, pad_mode='pad', padding=1, weight_init='normal')\n"
-        "conv(ms.Tensor(np.ones((2, 16, 14, 12), np.float32))).asnumpy()\n")
+        "conv(ms.Tensor(np.ones((2, 16, 14, 12), np.float32))).asnumpy()\n"
+    )
     env = dict(clean_environment(), ONEDNN_VERBOSE="1", PYTHONPATH=ROOT)
-    out = subprocess.run([PYTHON, str(script), "avx2"], capture_output=True, text=True, env=env, cwd=ROOT,
-                         check=True).stdout
+    out = subprocess.run(
+        [PYTHON, str(script), "avx2"], capture_output=True, text=True, env=env, cwd=ROOT, check=True
+    ).stdout
     executions = [line.split(",") for line in out.splitlines() if ",exec,cpu,convolution," in line]
     assert executions, "oneDNN logged no convolution"
     assert all("ref" not in fields[6] for fields in executions), executions
@@ -119,10 +133,16 @@ def test_training_is_the_same_both_ways(data, tmp_path):
     finals = []
     for isa in ("avx2", "native"):
         output = tmp_path / isa
-        args = tiny_args(data, str(output), max_steps=3, save_interval=3, cpu_isa=isa, num_threads=1,
-                          list_format="plain")
-        subprocess.run([PYTHON, os.path.join(ROOT, "train.py"), *args], check=True, capture_output=True,
-                       env=clean_environment(), cwd=ROOT)
+        args = tiny_args(
+            data, str(output), max_steps=3, save_interval=3, cpu_isa=isa, num_threads=1, list_format="plain"
+        )
+        subprocess.run(
+            [PYTHON, os.path.join(ROOT, "train.py"), *args],
+            check=True,
+            capture_output=True,
+            env=clean_environment(),
+            cwd=ROOT,
+        )
         log = (output / "log_rank0.txt").read_text()
         assert f"cpu_isa {isa})" in log, log
         finals.append(load_params(str(output / "checkpoints" / "step_00000003.ckpt")))

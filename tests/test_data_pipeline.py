@@ -1,6 +1,7 @@
 """The training pipeline (mindspore.dataset): the same file becomes the same tensor in training (augmentation
 off) and evaluation, channels are RGB, augmentation is keyed by (seed, epoch, index), RecordIO samples flow
 through the same source, and unreadable images are skipped, logged and counted until the limit stops the run."""
+
 import logging
 import os
 
@@ -12,8 +13,15 @@ from src.data.dataset import FaceSource, TooManyBadImages, create_train_dataset,
 from src.data.image_io import load_rgb, to_input
 from src.data.readers import read_training_list
 from src.data.samples import Sample
-from tests.face_data import (LFW_IMAGES, face_landmarks, lfw_landmarks, random_image, write_corrupt_jpeg,
-                             write_face_rec, write_image)
+from tests.face_data import (
+    LFW_IMAGES,
+    face_landmarks,
+    lfw_landmarks,
+    random_image,
+    write_corrupt_jpeg,
+    write_face_rec,
+    write_image,
+)
 
 SIZE = (112, 96)
 
@@ -33,9 +41,8 @@ def generated_samples(folder, count, rng, landmarks=True):
 
 
 def assert_training_equals_evaluation(samples):
-    dataset, _, _ = create_train_dataset(samples, SIZE, batch_size=len(samples), random_flip=False,
-                                         num_workers=1)
-    (images, labels), = batches(dataset)
+    dataset, _, _ = create_train_dataset(samples, SIZE, batch_size=len(samples), random_flip=False, num_workers=1)
+    ((images, labels),) = batches(dataset)
     assert images.shape == (len(samples), 3) + SIZE and images.dtype == np.float32
     for image, label in zip(images, labels):
         sample = samples[int(label)]
@@ -46,22 +53,24 @@ def assert_training_equals_evaluation(samples):
 def test_training_and_evaluation_give_the_same_tensor_real_lfw():
     table = lfw_landmarks()
     relpaths = sorted(table)[:6]
-    assert_training_equals_evaluation([Sample(os.path.join(LFW_IMAGES, p), i, table[p])
-                                       for i, p in enumerate(relpaths)])
+    assert_training_equals_evaluation(
+        [Sample(os.path.join(LFW_IMAGES, p), i, table[p]) for i, p in enumerate(relpaths)]
+    )
 
 
 def test_training_and_evaluation_give_the_same_tensor_generated(tmp_path):
     rng = np.random.default_rng(0)
-    assert_training_equals_evaluation(generated_samples(str(tmp_path), 4, rng)
-                                      + [s._replace(label=4 + s.label) for s in
-                                         generated_samples(str(tmp_path / "raw"), 2, rng, landmarks=False)])
+    assert_training_equals_evaluation(
+        generated_samples(str(tmp_path), 4, rng)
+        + [s._replace(label=4 + s.label) for s in generated_samples(str(tmp_path / "raw"), 2, rng, landmarks=False)]
+    )
 
 
 def test_channel_order_is_rgb(tmp_path):
     path = str(tmp_path / "red.png")
     assert cv2.imwrite(path, np.full((112, 96, 3), (0, 0, 255), np.uint8))  # BGR on disk: pure red
     dataset, _, _ = create_train_dataset([Sample(path, 0, None)] * 2, SIZE, 2, random_flip=False, num_workers=1)
-    (images, _), = batches(dataset)
+    ((images, _),) = batches(dataset)
     np.testing.assert_array_equal(images[0, :, 0, 0], [(255 - 127.5) / 128, -127.5 / 128, -127.5 / 128])
 
 
@@ -69,15 +78,19 @@ def test_flip_and_jitter_are_keyed_by_seed_epoch_index(tmp_path):
     samples = generated_samples(str(tmp_path), 3, np.random.default_rng(1))
     source = FaceSource(samples, SIZE, seed=5, random_flip=True, align_jitter=2)
     draws = [source.augmentation(epoch, index) for epoch in range(40) for index in range(3)]
-    assert draws == [FaceSource(samples, SIZE, seed=5, random_flip=True, align_jitter=2).augmentation(e, i)
-                     for e in range(40) for i in range(3)]
+    assert draws == [
+        FaceSource(samples, SIZE, seed=5, random_flip=True, align_jitter=2).augmentation(e, i)
+        for e in range(40)
+        for i in range(3)
+    ]
     flips, tops, lefts = zip(*draws)
     assert set(flips) == {True, False} and set(tops) == set(lefts) == {0, 1, 2, 3, 4}
     key = 7 * len(samples) + 1  # epoch 7, sample 1
     image, label = source[key]
     flip, top, left = source.augmentation(7, 1)
-    window = prepare_image(load_rgb(samples[1].path), samples[1].landmarks, SIZE, pad=2)[top:top + 112,
-                                                                                          left:left + 96]
+    window = prepare_image(load_rgb(samples[1].path), samples[1].landmarks, SIZE, pad=2)[
+        top : top + 112, left : left + 96
+    ]
     np.testing.assert_array_equal(image, window[:, ::-1] if flip else window)
     assert label == 1 and image.shape == SIZE + (3,)
     np.testing.assert_array_equal(source[key][0], image)
@@ -88,13 +101,12 @@ def test_flip_and_jitter_are_keyed_by_seed_epoch_index(tmp_path):
 def test_recordio_samples_through_the_pipeline(tmp_path):
     rng = np.random.default_rng(2)
     images = [(rng.integers(0, 256, (112, 112, 3), dtype=np.uint8), label) for label in (0, 0, 1, 1)]
-    encoded = [(cv2.imencode(".png", cv2.cvtColor(im, cv2.COLOR_RGB2BGR))[1].tobytes(), label)
-               for im, label in images]
+    encoded = [(cv2.imencode(".png", cv2.cvtColor(im, cv2.COLOR_RGB2BGR))[1].tobytes(), label) for im, label in images]
     rec = str(tmp_path / "train.rec")
     write_face_rec(rec, encoded, (112, 112))
     samples = read_training_list(rec, "recordio").samples
     dataset, _, _ = create_train_dataset(samples, (112, 112), 4, random_flip=False, num_workers=2)
-    (batch, labels), = batches(dataset)
+    ((batch, labels),) = batches(dataset)
     expected = [to_input(image) for image, _ in images]
     found = [next(i for i, e in enumerate(expected) if np.array_equal(e, image)) for image in batch]
     assert sorted(found) == [0, 1, 2, 3]  # every record once (shuffled), decoded exactly

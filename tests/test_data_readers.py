@@ -1,11 +1,12 @@
 """Training list readers: every format on generated files with known answers, and each malformed line's error
 naming the file and line."""
+
 import os
 
 import numpy as np
 import pytest
 
-from src.data.readers import (READERS, ListFormatError, format_line, read_samples, read_training_list)
+from src.data.readers import READERS, ListFormatError, format_line, read_samples, read_training_list
 from src.data.samples import Sample, sample_origin, write_class_names
 
 LANDMARKS = [30.5, 51.5, 65.5, 51.5, 48.0, 71.75, 33.5, 92.25, 62.5, 92.0]
@@ -26,8 +27,10 @@ def test_plain_list_joins_root_and_keeps_line_numbers(tmp_path):
 
 def test_sphereface_list_tabs_or_spaces(tmp_path):
     coords = "\t".join(map(str, LANDMARKS))
-    path = write_text(tmp_path / "casia_landmark.txt",
-                      f"0000045/001.jpg\t0\t{coords}\n0000099/002.jpg 7 " + " ".join(map(str, LANDMARKS)) + "\n")
+    path = write_text(
+        tmp_path / "casia_landmark.txt",
+        f"0000045/001.jpg\t0\t{coords}\n0000099/002.jpg 7 " + " ".join(map(str, LANDMARKS)) + "\n",
+    )
     training = read_training_list(path, "sphereface", "root")
     assert training.class_names is None
     first, second = training.samples
@@ -44,8 +47,9 @@ def test_arcface_annotation_lines(tmp_path):
 
 
 def test_celeba_identities_are_remapped_densely(tmp_path):
-    path = write_text(tmp_path / "identity_CelebA.txt",
-                      "000001.jpg 2880\n000002.jpg 5\n000003.jpg 2880\n000004.jpg 17\n")
+    path = write_text(
+        tmp_path / "identity_CelebA.txt", "000001.jpg 2880\n000002.jpg 5\n000003.jpg 2880\n000004.jpg 17\n"
+    )
     training = read_training_list(path, "celeba", "img_align_celeba")
     assert [s.label for s in training.samples] == [2, 0, 2, 1]
     assert training.class_names == ["5", "17", "2880"]
@@ -61,21 +65,35 @@ def test_identity_folders_sorted_classes(tmp_path):
     training = read_training_list(str(tmp_path), "folder")
     assert training.class_names == ["alice", "bob"]
     assert [(os.path.relpath(s.path, tmp_path), s.label) for s in training.samples] == [
-        ("alice/x.jpg", 0), ("bob/1.png", 1), ("bob/2.jpg", 1)]
+        ("alice/x.jpg", 0),
+        ("bob/1.png", 1),
+        ("bob/2.jpg", 1),
+    ]
 
 
-@pytest.mark.parametrize("list_format, text, message", [
-    ("plain", "a.jpg 0\nb.jpg 1 2\n", r"list.txt:2: expected 'path label', got 3 fields"),
-    ("plain", "a.jpg zero\n", r"list.txt:1: label 'zero' is not an integer"),
-    ("plain", "a.jpg 0 " + " ".join(map(str, LANDMARKS)) + "\n", r"list.txt:1: .*looks like list_format=sphereface"),
-    ("plain", "0;a.jpg\n", r"list.txt:1: .*looks like list_format=arcface"),
-    ("sphereface", "a.jpg 0\n", r"list.txt:1: expected .*12 fields\), got 2 fields \(the line looks like "
-                                r"list_format=plain\)"),
-    ("sphereface", "a.jpg 0 1 2 3 4 5 6 7 8 9 x\n", r"list.txt:1: landmark coordinates must be numbers"),
-    ("arcface", "b.jpg 1\n", r"list.txt:1: expected 'label;path'.*looks like list_format=plain"),
-    ("arcface", "1;\n", r"list.txt:1: the path after ';' is empty"),
-    ("celeba", "000001.jpg 0\n", r"list.txt:1: CelebA identity 0 is not a 1-based id"),
-])
+@pytest.mark.parametrize(
+    "list_format, text, message",
+    [
+        ("plain", "a.jpg 0\nb.jpg 1 2\n", r"list.txt:2: expected 'path label', got 3 fields"),
+        ("plain", "a.jpg zero\n", r"list.txt:1: label 'zero' is not an integer"),
+        (
+            "plain",
+            "a.jpg 0 " + " ".join(map(str, LANDMARKS)) + "\n",
+            r"list.txt:1: .*looks like list_format=sphereface",
+        ),
+        ("plain", "0;a.jpg\n", r"list.txt:1: .*looks like list_format=arcface"),
+        (
+            "sphereface",
+            "a.jpg 0\n",
+            r"list.txt:1: expected .*12 fields\), got 2 fields \(the line looks like "
+            r"list_format=plain\)",
+        ),
+        ("sphereface", "a.jpg 0 1 2 3 4 5 6 7 8 9 x\n", r"list.txt:1: landmark coordinates must be numbers"),
+        ("arcface", "b.jpg 1\n", r"list.txt:1: expected 'label;path'.*looks like list_format=plain"),
+        ("arcface", "1;\n", r"list.txt:1: the path after ';' is empty"),
+        ("celeba", "000001.jpg 0\n", r"list.txt:1: CelebA identity 0 is not a 1-based id"),
+    ],
+)
 def test_malformed_lines_name_file_and_line(tmp_path, list_format, text, message):
     path = write_text(tmp_path / "list.txt", text)
     with pytest.raises(ListFormatError, match=message):

@@ -1,6 +1,7 @@
 """tools/make_rec.py and tools/make_bin.py: written, then read back equal through the project's readers (the
 RecordIO training reader, the .bin pair-set reader) and plain pickle as insightface loads it; multi-process
 output identical to single-process; bad images named."""
+
 import os
 import pickle
 
@@ -21,7 +22,7 @@ from tests.face_data import read_class_map
 from tools import make_bin, make_rec
 
 SIZE = (16, 12)
-PEOPLE = {"carol": 3, "alice": 1, "bob": 2}          # labels by sorted name: alice 0, bob 1, carol 2
+PEOPLE = {"carol": 3, "alice": 1, "bob": 2}  # labels by sorted name: alice 0, bob 1, carol 2
 
 
 def write_png(path, rgb):
@@ -44,8 +45,9 @@ def tree(tmp_path_factory):
 
 
 def rec_args(source, output, *extra):
-    return make_rec.parse_args(["--input", str(source), "--output", str(output), "--image_size", *map(str, SIZE),
-                                "--workers", "1", *extra])
+    return make_rec.parse_args(
+        ["--input", str(source), "--output", str(output), "--image_size", *map(str, SIZE), "--workers", "1", *extra]
+    )
 
 
 def test_rec_round_trip_from_a_tree(tree, tmp_path):
@@ -82,8 +84,18 @@ def test_rec_aligns_a_list_with_landmarks_and_skips_bad_images(tmp_path):
     coords = " ".join(f"{v:.4f}" for v in points.ravel())
     lines = [f"p0.png 0 {coords}", f"p1.png 1 {coords}", f"broken.png 1 {coords}"]
     (tmp_path / "list.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = make_rec.make_rec(rec_args(tmp_path / "list.txt", tmp_path / "rec", "--format", "sphereface",
-                                        "--root", str(tmp_path / "raw"), "--encoding", "png"))
+    result = make_rec.make_rec(
+        rec_args(
+            tmp_path / "list.txt",
+            tmp_path / "rec",
+            "--format",
+            "sphereface",
+            "--root",
+            str(tmp_path / "raw"),
+            "--encoding",
+            "png",
+        )
+    )
     assert result["images"] == 2 and len(result["skipped"]) == 1 and "broken.png" in result["skipped"][0]
     samples = read_training_list(str(tmp_path / "rec" / "train.rec"), "recordio").samples
     for sample, name in zip(samples, ["p0.png", "p1.png"]):
@@ -102,8 +114,12 @@ def test_rec_aligns_a_list_with_landmarks_and_skips_bad_images(tmp_path):
 @pytest.fixture
 def pairs_list(tree, tmp_path):
     root, _ = tree
-    lines = ["1 carol/carol_0001.png carol/carol_0002.png", "0 alice/alice_0001.png bob/bob_0001.png",
-             "1 bob/bob_0001.png bob/bob_0002.png", "0 carol/carol_0003.png bob/bob_0002.png"] * 3
+    lines = [
+        "1 carol/carol_0001.png carol/carol_0002.png",
+        "0 alice/alice_0001.png bob/bob_0001.png",
+        "1 bob/bob_0001.png bob/bob_0002.png",
+        "0 carol/carol_0003.png bob/bob_0002.png",
+    ] * 3
     path = tmp_path / "pairs.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path, lines
@@ -113,14 +129,26 @@ def test_bin_round_trip(tree, pairs_list, tmp_path):
     root, images = tree
     path, lines = pairs_list
     output = tmp_path / "set.bin"
-    args = make_bin.parse_args(["--pairs", str(path), "--root", str(root), "--output", str(output),
-                                "--image_size", *map(str, SIZE), "--workers", "1"])
+    args = make_bin.parse_args(
+        [
+            "--pairs",
+            str(path),
+            "--root",
+            str(root),
+            "--output",
+            str(output),
+            "--image_size",
+            *map(str, SIZE),
+            "--workers",
+            "1",
+        ]
+    )
     assert make_bin.make_bin(args) == (12, 6)
     with open(output, "rb") as f:
-        bins, issame = pickle.load(f, encoding="bytes")                  # as insightface's load_bin reads it
+        bins, issame = pickle.load(f, encoding="bytes")  # as insightface's load_bin reads it
     assert issame == [line[0] == "1" for line in lines]
     names = [name for line in lines for name in line.split()[1:]]
-    assert bins == [(root / name).read_bytes() for name in names]      # aligned files kept byte for byte
+    assert bins == [(root / name).read_bytes() for name in names]  # aligned files kept byte for byte
     pair_set = read_bin(str(output))
     assert pair_set.issame.tolist() == issame
     for index in range(len(names)):
@@ -134,8 +162,20 @@ def test_bin_names_a_missing_image(tree, pairs_list, tmp_path):
     path, _ = pairs_list
     text = path.read_text().replace("bob/bob_0002.png", "bob/bob_0009.png", 1)
     path.write_text(text)
-    args = make_bin.parse_args(["--pairs", str(path), "--root", str(root), "--output", str(tmp_path / "x.bin"),
-                                "--image_size", *map(str, SIZE), "--workers", "1"])
+    args = make_bin.parse_args(
+        [
+            "--pairs",
+            str(path),
+            "--root",
+            str(root),
+            "--output",
+            str(tmp_path / "x.bin"),
+            "--image_size",
+            *map(str, SIZE),
+            "--workers",
+            "1",
+        ]
+    )
     with pytest.raises(PairImageError, match=f"{path}:3: cannot read image: .*bob_0009.png"):
         make_bin.make_bin(args)
     assert not (tmp_path / "x.bin").exists()
@@ -147,13 +187,32 @@ def test_bin_from_raw_lfw_equals_the_faces_aligned_on_the_fly(tmp_path):
     require_lfw()
     source = read_pairs(os.path.join(LFW, "pairsDevTest.txt"), LFW_IMAGES)
     chosen = list(range(10)) + list(range(500, 510))
-    lines = [f"{int(source.issame[i])} {source.relpaths[source.first[i]]} {source.relpaths[source.second[i]]}"
-             for i in chosen] + ["0 Betsy_Coffin/Betsy_Coffin_0001.jpg Abel_Pacheco/Abel_Pacheco_0001.jpg"]
+    lines = [
+        f"{int(source.issame[i])} {source.relpaths[source.first[i]]} {source.relpaths[source.second[i]]}"
+        for i in chosen
+    ] + ["0 Betsy_Coffin/Betsy_Coffin_0001.jpg Abel_Pacheco/Abel_Pacheco_0001.jpg"]
     (tmp_path / "pairs.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     output = tmp_path / "lfw20.bin"
-    args = make_bin.parse_args(["--pairs", str(tmp_path / "pairs.txt"), "--root", LFW_IMAGES, "--landmarks",
-                                LFW_LANDMARKS, "--output", str(output), "--image_size", "112", "96", "--encoding",
-                                "png", "--workers", "1", "--skip_missing"])
+    args = make_bin.parse_args(
+        [
+            "--pairs",
+            str(tmp_path / "pairs.txt"),
+            "--root",
+            LFW_IMAGES,
+            "--landmarks",
+            LFW_LANDMARKS,
+            "--output",
+            str(output),
+            "--image_size",
+            "112",
+            "96",
+            "--encoding",
+            "png",
+            "--workers",
+            "1",
+            "--skip_missing",
+        ]
+    )
     assert make_bin.make_bin(args) == (20, 10)
     from_bin = load_pair_images(read_bin(str(output)), (112, 96))
     raw, missing = drop_missing_images(read_pair_set(str(tmp_path / "pairs.txt"), root=LFW_IMAGES))
@@ -172,14 +231,31 @@ def test_bin_of_a_view1_file_keeps_its_folds(tree, tmp_path):
     path = tmp_path / "view1.txt"
     path.write_text("10\n" + "\n".join(same[:10] + different[:10]) + "\n", encoding="utf-8")
     output = tmp_path / "view1.bin"
-    make_bin.make_bin(make_bin.parse_args(["--pairs", str(path), "--root", str(root), "--image_ext", ".png",
-                                           "--output", str(output), "--image_size", *map(str, SIZE),
-                                           "--workers", "1"]))
+    make_bin.make_bin(
+        make_bin.parse_args(
+            [
+                "--pairs",
+                str(path),
+                "--root",
+                str(root),
+                "--image_ext",
+                ".png",
+                "--output",
+                str(output),
+                "--image_size",
+                *map(str, SIZE),
+                "--workers",
+                "1",
+            ]
+        )
+    )
     source, written = read_pairs(str(path), str(root), ".png"), read_bin(str(output))
     assert written.folds.tolist() == [k for k in range(10) for _ in range(2)]
     assert written.issame.tolist() == [True, False] * 10
     order = np.argsort(source.folds, kind="stable")
     for k, pair in enumerate(order):
-        for encoded, index in ((written.encoded[2 * k], source.first[pair]),
-                               (written.encoded[2 * k + 1], source.second[pair])):
+        for encoded, index in (
+            (written.encoded[2 * k], source.first[pair]),
+            (written.encoded[2 * k + 1], source.second[pair]),
+        ):
             assert encoded == (root / source.relpaths[index]).read_bytes()

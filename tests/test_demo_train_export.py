@@ -1,4 +1,5 @@
 """A few training steps of the digits demo: the loss falls; export -> load -> the same embeddings."""
+
 import logging
 import os
 import re
@@ -26,10 +27,22 @@ def digits(tmp_path_factory):
 
 
 def demo_config(digits, out_dir, *extra):
-    return load_config(["--config_path", os.path.join(ROOT, "configs", "digits_demo.yaml"), f"--train_list={digits['train_list']}",
-                        f"--train_root={digits['train_root']}", f"--output_dir={out_dir}", "--image_size=[16,16]",
-                        "--backbone=sphere4", "--embedding_size=16", "--log_interval=5", "--max_steps=40",
-                        "--batch_size=32", *extra])
+    return load_config(
+        [
+            "--config_path",
+            os.path.join(ROOT, "configs", "digits_demo.yaml"),
+            f"--train_list={digits['train_list']}",
+            f"--train_root={digits['train_root']}",
+            f"--output_dir={out_dir}",
+            "--image_size=[16,16]",
+            "--backbone=sphere4",
+            "--embedding_size=16",
+            "--log_interval=5",
+            "--max_steps=40",
+            "--batch_size=32",
+            *extra,
+        ]
+    )
 
 
 @pytest.mark.parametrize("head", ["asoftmax", "arcface"])
@@ -46,8 +59,9 @@ def test_demo_loss_falls(digits, tmp_path, caplog, head):
 def test_export_reload_gives_same_embeddings(digits, tmp_path):
     train(demo_config(digits, tmp_path, "--max_steps=5"))
     checkpoint = list_checkpoints(str(tmp_path / "checkpoints"))[-1]
-    cfg = demo_config(digits, tmp_path, f"--ckpt_file={checkpoint}", f"--file_name={tmp_path / 'net'}",
-                      "--export_batch_size=4")
+    cfg = demo_config(
+        digits, tmp_path, f"--ckpt_file={checkpoint}", f"--file_name={tmp_path / 'net'}", "--export_batch_size=4"
+    )
     path = export(cfg)
     assert path.endswith(".mindir")
     backbone = load_backbone_weights(build_backbone_from_config(cfg), checkpoint)

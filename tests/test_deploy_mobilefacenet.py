@@ -2,6 +2,7 @@
 pairs (a 60-pair View 1 subset): checkpoint -> MINDIR and ONNX (--verify) -> Lite model (tools/to_lite.py), then
 scripts/run_infer_310.sh with MindSpore's MINDIR runner and with the C++ harness gives eval.py's accuracy and
 embeddings. Needs PyTorch (the converter), MindSpore Lite (the harness) and Python 3.7 (Lite's converter)."""
+
 import importlib.util
 import os
 import re
@@ -10,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from deploy_helpers import LFW, REPO, SHARED, run_script, write_subset
 
 import export
 from eval import accuracy_line
@@ -22,8 +24,6 @@ from src.eval.verify import verification_metrics
 from src.model_utils.config import load_config
 from src.network import build_backbone_from_config
 from src.network.weights import load_backbone_weights
-
-from deploy_helpers import LFW, REPO, SHARED, run_script, write_subset
 
 MODEL_DIR = os.path.join(SHARED, "models", "mobilefacenet_casia")
 VERIFY_LINE = re.compile(r"max_abs_diff=(\S+) min_cosine=(\S+) PASS")
@@ -47,15 +47,43 @@ def models(tmp_path_factory, lite_home):
         pytest.skip(str(err))
     folder = tmp_path_factory.mktemp("mobilefacenet")
     ckpt = str(folder / "mobilefacenet.ckpt")
-    convert_torch(["--backbone", "mobilefacenet", "--torch_ckpt", os.path.join(MODEL_DIR, "068.ckpt"),
-                   "--output", ckpt])
-    args = ["--device_target", "CPU", "--backbone", "mobilefacenet", "--embedding_size", "128",
-            "--image_size", "[112, 96]", "--ckpt_file", ckpt, "--export_batch_size", "64"]
+    convert_torch(
+        ["--backbone", "mobilefacenet", "--torch_ckpt", os.path.join(MODEL_DIR, "068.ckpt"), "--output", ckpt]
+    )
+    args = [
+        "--device_target",
+        "CPU",
+        "--backbone",
+        "mobilefacenet",
+        "--embedding_size",
+        "128",
+        "--image_size",
+        "[112, 96]",
+        "--ckpt_file",
+        ckpt,
+        "--export_batch_size",
+        "64",
+    ]
     aligned = os.path.join(MODEL_DIR, "reference", "aligned")
     assert export.main(args + ["--file_name", str(folder / "mfn_b64"), "--verify", "--verify_images", aligned]) == 0
-    onnx_run = subprocess.run([sys.executable, os.path.join(REPO, "export.py"), *args, "--file_format", "ONNX",
-                               "--file_name", str(folder / "mfn_b64"), "--verify", "--verify_images", aligned],
-                              capture_output=True, text=True, timeout=900, check=False)
+    onnx_run = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "export.py"),
+            *args,
+            "--file_format",
+            "ONNX",
+            "--file_name",
+            str(folder / "mfn_b64"),
+            "--verify",
+            "--verify_images",
+            aligned,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert onnx_run.returncode == 0, onnx_run.stderr[-3000:]
     diff, cosine = VERIFY_LINE.search(onnx_run.stdout).groups()
     assert float(diff) <= 1e-4 and float(cosine) >= 0.99999
@@ -68,8 +96,17 @@ def models(tmp_path_factory, lite_home):
 def test_run_infer_310_matches_eval_with_both_backends(models, tmp_path, face_infer):
     args, mindir, lite = models
     pairs = write_subset(tmp_path / "pairs.txt", 30)
-    cfg = load_config(args + ["--eval_pairs", pairs, "--eval_root", os.path.join(LFW, "images_150"),
-                              "--eval_landmarks", os.path.join(LFW, "lfw_landmark_150.txt")])
+    cfg = load_config(
+        args
+        + [
+            "--eval_pairs",
+            pairs,
+            "--eval_root",
+            os.path.join(LFW, "images_150"),
+            "--eval_landmarks",
+            os.path.join(LFW, "lfw_landmark_150.txt"),
+        ]
+    )
     pair_set = read_pairs(cfg.eval_pairs, cfg.eval_root)
     net = load_backbone_weights(build_backbone_from_config(cfg), cfg.ckpt_file)
     net.set_train(False)

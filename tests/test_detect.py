@@ -9,6 +9,8 @@ plain IoU NMS): network outputs for seeded random uint8 inputs, and the boxes an
 The weights come through the detector's own fetch (cache, else ``pip download``); those tests skip only when the
 package index cannot be reached.
 """
+
+import json
 import os
 import pickle
 
@@ -16,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
+import export as export_cli
 from src.data.image_io import load_rgb
 from src.detect import FaceDetector, ImageTooSmallError, WeightsError
 from src.detect.boxes import nms, proposals, square
@@ -84,8 +87,11 @@ def test_legacy_reader_refuses_a_crafted_pickle(tmp_path):
 
 def test_converted_networks_match_the_original(detector):
     ref = np.load(REFERENCE)
-    outputs = {"pnet": ("regression", "probability"), "rnet": ("regression", "probability"),
-               "onet": ("regression", "landmarks", "probability")}
+    outputs = {
+        "pnet": ("regression", "probability"),
+        "rnet": ("regression", "probability"),
+        "onet": ("regression", "landmarks", "probability"),
+    }
     for net, names in outputs.items():
         results = getattr(detector.nets, net)(_to_input(ref[f"{net}_input"].astype(np.float32)))
         for name, result in zip(names, results):
@@ -151,6 +157,7 @@ def test_pyramid_and_area_resampling():
 def test_central_face_first():
     def face(x1, y1, size):
         return Face(np.array([x1, y1, x1 + size, y1 + size], np.float32), 0.9, np.zeros((5, 2), np.float32))
+
     # centres (20, 20), (70, 70), (70, 70), (115, 115) in a 140x140 image: the tie goes to the larger box
     faces = [face(0, 0, 40), face(60, 60, 20), face(55, 55, 30), face(100, 100, 30)]
     assert [f.box[0] for f in central_first(faces, 140, 140)] == [55, 60, 100, 0]
@@ -191,8 +198,11 @@ def test_unreachable_index_gives_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
     monkeypatch.setenv("PIP_RETRIES", "0")
     monkeypatch.setenv("PIP_TIMEOUT", "2")
-    with pytest.raises(WeightsError, match=r"the package index cannot be reached.*pip download --no-deps "
-                                           r"facenet-pytorch==2\.6\.0 -d DIR.*FACEREC_MTCNN_WEIGHTS"):
+    with pytest.raises(
+        WeightsError,
+        match=r"the package index cannot be reached.*pip download --no-deps "
+        r"facenet-pytorch==2\.6\.0 -d DIR.*FACEREC_MTCNN_WEIGHTS",
+    ):
         resolve_weights()
 
 
@@ -212,8 +222,18 @@ def test_weights_from_disk_are_checked(tmp_path, monkeypatch):
 @pytest.mark.parametrize("file_format", ["MINDIR", "ONNX"])
 def test_export_detector(weights, tmp_path, file_format, capsys):
     base = str(tmp_path / "det")
-    status = export_cli.main(["--export_detector", "--device_target", "CPU", "--file_format", file_format,
-                              f"--file_name={base}", f"--detector_weights={weights}", "--verify"])
+    status = export_cli.main(
+        [
+            "--export_detector",
+            "--device_target",
+            "CPU",
+            "--file_format",
+            file_format,
+            f"--file_name={base}",
+            f"--detector_weights={weights}",
+            "--verify",
+        ]
+    )
     out = capsys.readouterr().out
     assert status == 0 and out.count("PASS") == 3, out
     extension = {"MINDIR": ".mindir", "ONNX": ".onnx"}[file_format]

@@ -1,5 +1,6 @@
 """tools/detect_landmarks.py: raw identity tree -> sphereface list (round trip through the list readers), bad
 inputs each a counted skip, several faces, resume after a kill. Real LFW images from ../shared."""
+
 import json
 import os
 import shutil
@@ -17,8 +18,11 @@ from src.detect.weights import WeightsError, resolve_weights
 from tools import detect_landmarks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PEOPLE = {"Aaron_Eckhart": ["Aaron_Eckhart_0001.jpg"], "Zico": ["Zico_0001.jpg", "Zico_0002.jpg"],
-          "Roy_Moore": ["Roy_Moore_0005.jpg"]}
+PEOPLE = {
+    "Aaron_Eckhart": ["Aaron_Eckhart_0001.jpg"],
+    "Zico": ["Zico_0001.jpg", "Zico_0002.jpg"],
+    "Roy_Moore": ["Roy_Moore_0005.jpg"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +60,9 @@ def raw_tree(shared_dir, tmp_path):
 
 
 def run_tool(root, output, *extra):
-    return detect_landmarks.main(["--root", str(root), "--output", str(output), "--workers", "1",
-                                  "--batch_size", "4", *extra])
+    return detect_landmarks.main(
+        ["--root", str(root), "--output", str(output), "--workers", "1", "--batch_size", "4", *extra]
+    )
 
 
 def test_labelled_list_round_trip_and_bad_inputs(weights, raw_tree, shared_dir, tmp_path):
@@ -65,15 +70,26 @@ def test_labelled_list_round_trip_and_bad_inputs(weights, raw_tree, shared_dir, 
     assert run_tool(raw_tree, output, "--labels", "--detector_weights", weights) == 0
     report = json.loads((tmp_path / "list.txt.report.json").read_text())
     assert report["images"] == 11 and report["written"] == 7
-    assert report["skipped"] == {"no_face": ["Bad/noface.jpg"], "too_small": ["Bad/tiny.jpg"],
-                                 "unreadable": ["Bad/corrupt.jpg", "Bad/empty.jpg"]}
+    assert report["skipped"] == {
+        "no_face": ["Bad/noface.jpg"],
+        "too_small": ["Bad/tiny.jpg"],
+        "unreadable": ["Bad/corrupt.jpg", "Bad/empty.jpg"],
+    }
     assert "the file is empty" in report["skipped_details"]["Bad/empty.jpg"]
     assert report["several_faces"] == ["Roy_Moore/Roy_Moore_0005.jpg"]
     samples = read_training_list(str(output), "sphereface", str(raw_tree)).samples
     by_path = {os.path.relpath(s.path, raw_tree): s for s in samples}
-    assert sorted(by_path) == sorted(["Aaron_Eckhart/Aaron_Eckhart_0001.jpg", "Zico/Zico_0001.jpg",
-                                      "Zico/Zico_0002.jpg", "Roy_Moore/Roy_Moore_0005.jpg", "Bad/grey.png",
-                                      "Bad/rgba.png", "Bad/huge.jpg"])
+    assert sorted(by_path) == sorted(
+        [
+            "Aaron_Eckhart/Aaron_Eckhart_0001.jpg",
+            "Zico/Zico_0001.jpg",
+            "Zico/Zico_0002.jpg",
+            "Roy_Moore/Roy_Moore_0005.jpg",
+            "Bad/grey.png",
+            "Bad/rgba.png",
+            "Bad/huge.jpg",
+        ]
+    )
     classes = (tmp_path / "list.txt.classes.txt").read_text().split("\n")
     assert classes[:4] == ["0\tAaron_Eckhart", "1\tBad", "2\tRoy_Moore", "3\tZico"]
     assert by_path["Zico/Zico_0002.jpg"].label == 3 and by_path["Bad/huge.jpg"].label == 1
@@ -83,16 +99,16 @@ def test_labelled_list_round_trip_and_bad_inputs(weights, raw_tree, shared_dir, 
         error = np.linalg.norm(points - expected, axis=1).mean() / np.linalg.norm(expected[1] - expected[0])
         assert error < 0.1, relpath
     np.testing.assert_allclose(by_path["Bad/rgba.png"].landmarks, by_path["Zico/Zico_0001.jpg"].landmarks, atol=0.01)
-    np.testing.assert_allclose(by_path["Bad/huge.jpg"].landmarks - [2000, 75], by_path["Zico/Zico_0001.jpg"].landmarks,
-                               atol=3)
+    np.testing.assert_allclose(
+        by_path["Bad/huge.jpg"].landmarks - [2000, 75], by_path["Zico/Zico_0001.jpg"].landmarks, atol=3
+    )
     assert not (tmp_path / "list.txt.partial").exists() and not (tmp_path / "list.txt.skipped.tsv").exists()
     assert run_tool(raw_tree, output, "--labels") == 2  # never overwrites
 
 
 def test_landmark_file_and_resume(weights, raw_tree, tmp_path, monkeypatch):
     names = tmp_path / "names.txt"
-    names.write_text("Zico/Zico_0001.jpg\nZico/Zico_0002.jpg 1\nAaron_Eckhart/Aaron_Eckhart_0001.jpg\n"
-                     "Bad/empty.jpg\n")
+    names.write_text("Zico/Zico_0001.jpg\nZico/Zico_0002.jpg 1\nAaron_Eckhart/Aaron_Eckhart_0001.jpg\nBad/empty.jpg\n")
     output = tmp_path / "landmarks.txt"
     # a killed run: one line written, the next cut short, one skip recorded
     (tmp_path / "landmarks.txt.partial").write_text("Zico/Zico_0001.jpg\t" + "\t".join(["50"] * 10) + "\nZico/Zi")
@@ -103,6 +119,7 @@ def test_landmark_file_and_resume(weights, raw_tree, tmp_path, monkeypatch):
     def spy(detector, root, relpaths):
         seen.extend(relpaths)
         return original(detector, root, relpaths)
+
     monkeypatch.setattr(detect_files_module, "detect_files", spy)
     assert run_tool(raw_tree, output, "--list", str(names), "--detector_weights", weights) == 0
     assert seen == ["Zico/Zico_0002.jpg", "Aaron_Eckhart/Aaron_Eckhart_0001.jpg"]
@@ -124,12 +141,20 @@ def test_process_data_detects_first_on_a_raw_tree(weights, shared_dir, tmp_path)
             shutil.copy(os.path.join(lfw, person, name), raw / person / name)
     landmark_list, out = tmp_path / "raw_landmarks.txt", tmp_path / "aligned"
     env = dict(os.environ, FACEREC_MTCNN_WEIGHTS=weights, DETECT_WORKERS="2", PYTHON=sys.executable)
-    result = subprocess.run(["bash", os.path.join(REPO, "scripts", "process_data.sh"), str(raw), str(landmark_list),
-                             str(out)], env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["bash", os.path.join(REPO, "scripts", "process_data.sh"), str(raw), str(landmark_list), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "not found: detecting faces and landmarks" in result.stderr
     assert len(read_training_list(str(landmark_list), "sphereface", str(raw)).samples) == 4
     assert sorted((tmp_path / "aligned.txt").read_text().split("\n"))[1:] == [
-        "Aaron_Eckhart/Aaron_Eckhart_0001.jpg 0", "Roy_Moore/Roy_Moore_0005.jpg 1", "Zico/Zico_0001.jpg 2",
-        "Zico/Zico_0002.jpg 2"]
+        "Aaron_Eckhart/Aaron_Eckhart_0001.jpg 0",
+        "Roy_Moore/Roy_Moore_0005.jpg 1",
+        "Zico/Zico_0001.jpg 2",
+        "Zico/Zico_0002.jpg 2",
+    ]
     assert cv2.imread(str(out / "Zico" / "Zico_0002.jpg")).shape == (112, 96, 3)

@@ -1,4 +1,5 @@
 """The CPU thread count: the configured value, or the cores this process may use."""
+
 import os
 
 from src.model_utils.config import load_config

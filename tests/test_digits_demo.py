@@ -1,6 +1,7 @@
 """The digits demo's claim, checked on its output: on its verification task the trained network beats the
 raw- and centred-pixel cosines and the untrained network scored on the same pairs (tools/digits_demo.py,
 demo_results.json)."""
+
 import json
 import os
 

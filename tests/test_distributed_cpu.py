@@ -1,19 +1,25 @@
 """Data parallel on this machine: 2 CPU workers started by scripts/run_distribute_train_CPU.sh (msrun) end with
 identical weights on both ranks, equal to one process with the same global batch (16) and seed up to float32
 summation order, and a run resumes across worker counts (1 -> 2 and 2 -> 1) from the global step."""
+
 import os
 import shutil
 import subprocess
 
 import pytest
-
 from tiny_training import PYTHON, ROOT, digits_subset, load_params, max_difference, write_config
 
 STEPS = 14  # 112 images / global batch 16 = 7 steps an epoch: 2 epochs
 # One process sums 16 per-sample gradients, two ranks sum 8 each and average: float32 rounding differs.
 TOLERANCE = 1e-5
-SINGLE = {"global_batch_size": 16, "num_threads": 1, "max_steps": STEPS, "save_interval": 4,
-          "keep_checkpoints": 100, "clip_grad_norm": 5.0}
+SINGLE = {
+    "global_batch_size": 16,
+    "num_threads": 1,
+    "max_steps": STEPS,
+    "save_interval": 4,
+    "keep_checkpoints": 100,
+    "clip_grad_norm": 5.0,
+}
 
 
 def final(folder):
@@ -21,15 +27,32 @@ def final(folder):
 
 
 def start_single(config, cwd, *extra):
-    return subprocess.Popen([PYTHON, os.path.join(ROOT, "train.py"), f"--config_path={config}", *extra], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [PYTHON, os.path.join(ROOT, "train.py"), f"--config_path={config}", *extra],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def start_two_workers(config, cwd, *extra):
     env = dict(os.environ, PYTHON=PYTHON)
-    return subprocess.Popen(["bash", os.path.join(ROOT, "scripts", "run_distribute_train_CPU.sh"), "2", config,
-                             "--save_every_rank=true", *extra], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [
+            "bash",
+            os.path.join(ROOT, "scripts", "run_distribute_train_CPU.sh"),
+            "2",
+            config,
+            "--save_every_rank=true",
+            *extra,
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(process, output_dir, ranks):
@@ -56,8 +79,10 @@ def test_two_cpu_workers_match_one_process_and_resume_across_worker_counts(tmp_p
     data = digits_subset(str(tmp_path / "digits"))
     config = write_config(str(tmp_path / "tiny.yaml"), data, str(tmp_path / "unused"), **SINGLE)
     one, two = str(tmp_path / "one"), str(tmp_path / "two")
-    runs = [(start_single(config, tmp_path, f"--output_dir={one}"), one, 1),
-            (start_two_workers(config, tmp_path, f"--output_dir={two}"), two, 2)]
+    runs = [
+        (start_single(config, tmp_path, f"--output_dir={one}"), one, 1),
+        (start_two_workers(config, tmp_path, f"--output_dir={two}"), two, 2),
+    ]
     for process, output_dir, ranks in runs:
         finish(process, output_dir, ranks)
 
@@ -71,17 +96,20 @@ def test_two_cpu_workers_match_one_process_and_resume_across_worker_counts(tmp_p
     one_to_two, two_to_one = str(tmp_path / "one_to_two"), str(tmp_path / "two_to_one")
     seed_checkpoint(os.path.join(one, "checkpoints"), one_to_two)
     seed_checkpoint(os.path.join(two, "checkpoints"), two_to_one)
-    runs = [(start_two_workers(config, tmp_path, f"--output_dir={one_to_two}", "--resume"), one_to_two, 2),
-            (start_single(config, tmp_path, f"--output_dir={two_to_one}", "--resume"), two_to_one, 1)]
+    runs = [
+        (start_two_workers(config, tmp_path, f"--output_dir={one_to_two}", "--resume"), one_to_two, 2),
+        (start_single(config, tmp_path, f"--output_dir={two_to_one}", "--resume"), two_to_one, 1),
+    ]
     for process, output_dir, ranks in runs:
         finish(process, output_dir, ranks)
     assert "saved on 1 worker(s), now 2" in open(os.path.join(one_to_two, "log_rank1.txt")).read()
     assert "saved on 2 worker(s), now 1" in open(os.path.join(two_to_one, "log_rank0.txt")).read()
     resumed_two = final(os.path.join(one_to_two, "checkpoints"))
     assert max_difference(resumed_two, final(os.path.join(one_to_two, "checkpoints_rank1"))) == 0.0
-    differences = {"1 -> 2 workers vs 2 workers": max_difference(resumed_two, rank0),
-                   "2 -> 1 worker vs 1 process": max_difference(final(os.path.join(two_to_one, "checkpoints")),
-                                                                reference)}
+    differences = {
+        "1 -> 2 workers vs 2 workers": max_difference(resumed_two, rank0),
+        "2 -> 1 worker vs 1 process": max_difference(final(os.path.join(two_to_one, "checkpoints")), reference),
+    }
     print("resumed across worker counts, max |difference|:", differences)
     assert all(value < TOLERANCE for value in differences.values())
     assert int(resumed_two["global_step"][0]) == STEPS and int(resumed_two["head.margin.iteration"]) == STEPS

@@ -1,11 +1,12 @@
 """eval.py, the Predictor, infer.py and the eval scripts end to end, on the digits demo's held-out pairs with a
 tiny network: one code path for a checkpoint, a folder of checkpoints and a MINDIR; the LFW pairs file, a
 ``label path1 path2`` list and a ``.bin`` of the same pairs give the same metrics."""
+
 import csv
 import json
 import os
-import re
 import pickle
+import re
 import subprocess
 import sys
 
@@ -27,8 +28,16 @@ from src.model_utils.config import load_config
 from src.network import build_backbone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--device_target=CPU", "--config_path=", "--backbone=sphere4", "--backbone_width=0.125", "--embedding_size=8",
-        "--image_size=[32, 32]", "--eval_image_ext=.png", "--eval_batch_size=32"]
+TINY = [
+    "--device_target=CPU",
+    "--config_path=",
+    "--backbone=sphere4",
+    "--backbone_width=0.125",
+    "--embedding_size=8",
+    "--image_size=[32, 32]",
+    "--eval_image_ext=.png",
+    "--eval_batch_size=32",
+]
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +59,16 @@ def checkpoints(tmp_path_factory):
 
 
 def run_eval(digits, model, output, *extra):
-    return eval_cli.main(TINY + [f"--ckpt_file={model}", f"--eval_pairs={digits['eval_pairs']}",
-                                 f"--eval_root={digits['eval_root']}", f"--eval_output={output}", *extra])
+    return eval_cli.main(
+        TINY
+        + [
+            f"--ckpt_file={model}",
+            f"--eval_pairs={digits['eval_pairs']}",
+            f"--eval_root={digits['eval_root']}",
+            f"--eval_output={output}",
+            *extra,
+        ]
+    )
 
 
 def read_csv(path):
@@ -70,7 +87,7 @@ def folder_result(digits, checkpoints, tmp_path_factory):
 def test_folder_evaluation_writes_every_output(folder_result, digits, checkpoints):
     record, output = folder_result
     models = list(record["models"])
-    assert [os.path.basename(m) for m in models] == ["net-2.ckpt", "net-10.ckpt"]       # natural order
+    assert [os.path.basename(m) for m in models] == ["net-2.ckpt", "net-10.ckpt"]  # natural order
     accuracies = {m: record["models"][m]["metrics"]["concat"]["kfold"]["accuracy"] for m in models}
     assert record["best"] == max(accuracies, key=accuracies.get)
     assert record["pair_set"]["pairs"] == 160 and record["fusion"] == "concat"
@@ -122,12 +139,14 @@ def same_pairs_other_formats(digits, tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", ["list.txt", "digits.bin"])
-def test_list_and_bin_give_the_pairs_file_metrics(folder_result, digits, checkpoints, same_pairs_other_formats,
-                                                  tmp_path, name):
+def test_list_and_bin_give_the_pairs_file_metrics(
+    folder_result, digits, checkpoints, same_pairs_other_formats, tmp_path, name
+):
     record, _ = folder_result
     model = str(checkpoints / "net-2.ckpt")
-    run_eval(dict(digits, eval_pairs=str(same_pairs_other_formats / name)), model, tmp_path / "r.json",
-             "--eval_plots=false")
+    run_eval(
+        dict(digits, eval_pairs=str(same_pairs_other_formats / name)), model, tmp_path / "r.json", "--eval_plots=false"
+    )
     with open(tmp_path / "r.json", encoding="utf-8") as f:
         other = json.load(f)["models"][model]["metrics"]
     expected = record["models"][model]["metrics"]
@@ -166,6 +185,7 @@ def test_missing_keys_are_named(checkpoints):
 
 # ---------------------------------------------------------------- predictor and infer.py
 
+
 @pytest.fixture(scope="module")
 def predictor(checkpoints):
     cfg = load_config(TINY + ["--fusion=concat"])
@@ -197,8 +217,11 @@ def test_predictor_aligns_with_landmarks(predictor):
 
 def printed(capsys):
     """What infer.py printed, without the log lines (``HH:MM:SS LEVEL ...``)."""
-    return "".join(line for line in capsys.readouterr().out.splitlines(keepends=True)
-                   if not re.match(r"\d\d:\d\d:\d\d [A-Z]+ ", line))
+    return "".join(
+        line
+        for line in capsys.readouterr().out.splitlines(keepends=True)
+        if not re.match(r"\d\d:\d\d:\d\d [A-Z]+ ", line)
+    )
 
 
 def test_infer_two_images(predictor, digits, checkpoints, capsys):
@@ -219,15 +242,27 @@ def test_infer_aligns_with_a_landmark_file(predictor, digits, checkpoints, tmp_p
     a, b = os.path.join(root, "digit7/digit7_0002.png"), os.path.join(root, "digit9/digit9_0001.png")
     points_a, points_b = template_for((32, 32)) * 0.8 + 3, template_for((32, 32)) * 1.1 - 1
     landmarks = tmp_path / "landmarks.txt"
-    landmarks.write_text("".join(f"{name}\t" + "\t".join(f"{v:.4f}" for v in points.ravel()) + "\n" for name, points
-                                 in (("digit7/digit7_0002.png", points_a), ("digit9/digit9_0001.png", points_b))))
+    landmarks.write_text(
+        "".join(
+            f"{name}\t" + "\t".join(f"{v:.4f}" for v in points.ravel()) + "\n"
+            for name, points in (("digit7/digit7_0002.png", points_a), ("digit9/digit9_0001.png", points_b))
+        )
+    )
     expected = predictor.similarity(a, b, points_a, points_b)
-    assert abs(expected - predictor.similarity(a, b)) > 1e-3                # the landmarks matter
+    assert abs(expected - predictor.similarity(a, b)) > 1e-3  # the landmarks matter
     infer_cli.main([a, b, f"--ckpt_file={checkpoints / 'net-2.ckpt'}", "--landmarks", str(landmarks)] + TINY)
     assert printed(capsys).startswith(f"cosine={expected:.4f}")
     with pytest.raises(LandmarkFormatError, match=f"{landmarks}: no landmarks for image .*digit8_0001.png"):
-        infer_cli.main([a, os.path.join(root, "digit8/digit8_0001.png"), f"--ckpt_file={checkpoints / 'net-2.ckpt'}",
-                        "--landmarks", str(landmarks)] + TINY)
+        infer_cli.main(
+            [
+                a,
+                os.path.join(root, "digit8/digit8_0001.png"),
+                f"--ckpt_file={checkpoints / 'net-2.ckpt'}",
+                "--landmarks",
+                str(landmarks),
+            ]
+            + TINY
+        )
 
 
 def test_infer_folder(predictor, digits, checkpoints, tmp_path, capsys):
@@ -239,8 +274,9 @@ def test_infer_folder(predictor, digits, checkpoints, tmp_path, capsys):
         cv2.imwrite(str(folder / "sub" / os.path.basename(name)), image)
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "emb.npy"
-    infer_cli.main(["--folder", str(folder), "--out", str(out), f"--ckpt_file={checkpoints / 'net-2.ckpt'}",
-                    "--aligned"] + TINY)
+    infer_cli.main(
+        ["--folder", str(folder), "--out", str(out), f"--ckpt_file={checkpoints / 'net-2.ckpt'}", "--aligned"] + TINY
+    )
     out_text = capsys.readouterr().out
     assert "2 embeddings" in out_text and "1 images skipped" in out_text
     embeddings = np.load(out)
@@ -260,11 +296,16 @@ def test_infer_needs_two_images_or_a_folder(capsys):
 SCRIPT = os.path.join(ROOT, "scripts", "run_eval_standalone_CPU.sh")
 
 
-@pytest.mark.parametrize("args, message", [([], "DEVICE_ID and CKPT_FILE_OR_DIR are required"),
-                                           (["x", "model.ckpt"], "DEVICE_ID must be a number"),
-                                           (["0", "/nonexistent.ckpt"], "CKPT_FILE_OR_DIR not found"),
-                                           (["0", ROOT, "/nonexistent.yaml"], "config file not found"),
-                                           (["0", ROOT, "--eval_pairs", "x"], "must be --key=value")])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "DEVICE_ID and CKPT_FILE_OR_DIR are required"),
+        (["x", "model.ckpt"], "DEVICE_ID must be a number"),
+        (["0", "/nonexistent.ckpt"], "CKPT_FILE_OR_DIR not found"),
+        (["0", ROOT, "/nonexistent.yaml"], "config file not found"),
+        (["0", ROOT, "--eval_pairs", "x"], "must be --key=value"),
+    ],
+)
 def test_script_usage(args, message):
     result = subprocess.run(["bash", SCRIPT] + args, capture_output=True, text=True, check=False)
     assert result.returncode == 2
@@ -275,13 +316,31 @@ def test_script_runs_from_any_directory(digits, checkpoints, tmp_path):
     """Relative paths are the caller's: the checkpoint is given relative to tmp_path, the current directory."""
     output = tmp_path / "script.json"
     config = tmp_path / "tiny.yaml"
-    config.write_text("backbone: sphere4\nbackbone_width: 0.125\nembedding_size: 8\nimage_size: [32, 32]\n"
-                      "eval_image_ext: .png\noutput_dir: runs\n", encoding="utf-8")
+    config.write_text(
+        "backbone: sphere4\nbackbone_width: 0.125\nembedding_size: 8\nimage_size: [32, 32]\n"
+        "eval_image_ext: .png\noutput_dir: runs\n",
+        encoding="utf-8",
+    )
     env = dict(os.environ, PYTHON=sys.executable)
-    result = subprocess.run(["bash", SCRIPT, "0", os.path.relpath(checkpoints / "net-2.ckpt", tmp_path), "tiny.yaml",
-                             f"--eval_pairs={digits['eval_pairs']}", f"--eval_root={digits['eval_root']}",
-                             f"--eval_output={output}", "--eval_plots=false"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=600)
+    result = subprocess.run(
+        [
+            "bash",
+            SCRIPT,
+            "0",
+            os.path.relpath(checkpoints / "net-2.ckpt", tmp_path),
+            "tiny.yaml",
+            f"--eval_pairs={digits['eval_pairs']}",
+            f"--eval_root={digits['eval_root']}",
+            f"--eval_output={output}",
+            "--eval_plots=false",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "LFWACC=" in result.stdout and "model=net-2.ckpt" in result.stdout
     assert "LFWACC=" in (tmp_path / "runs" / "eval_console.log").read_text(encoding="utf-8")

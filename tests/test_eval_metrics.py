@@ -1,4 +1,5 @@
 """Every verification metric on synthetic scores whose answers were worked out by hand (in the comments)."""
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_curve
@@ -27,9 +28,9 @@ def test_kfold_accuracy_by_hand():
     result = kfold_accuracy(SCORES, ISSAME, FOLDS)
     np.testing.assert_allclose(result["fold_thresholds"], [0.505, 0.505, 0.505, 0.305, 0.405], atol=1e-9)
     np.testing.assert_allclose(result["fold_accuracies"], [1.0, 1.0, 1.0, 0.5, 0.0])
-    assert result["accuracy"] == pytest.approx(0.7)          # (1 + 1 + 1 + 0.5 + 0) / 5
-    assert result["std"] == pytest.approx(0.4)               # sqrt((3 * 0.3^2 + 0.2^2 + 0.7^2) / 5)
-    assert result["threshold"] == pytest.approx(0.445)       # (3 * 0.505 + 0.305 + 0.405) / 5
+    assert result["accuracy"] == pytest.approx(0.7)  # (1 + 1 + 1 + 0.5 + 0) / 5
+    assert result["std"] == pytest.approx(0.4)  # sqrt((3 * 0.3^2 + 0.2^2 + 0.7^2) / 5)
+    assert result["threshold"] == pytest.approx(0.445)  # (3 * 0.505 + 0.305 + 0.405) / 5
 
 
 def test_best_threshold_on_all_pairs_by_hand():
@@ -57,7 +58,7 @@ def test_tar_at_far_by_hand():
     issame = np.array([True] * 5 + [False] * 10)
     result = roc_metrics(scores, issame)
     assert result["tar@far=0.1"] == pytest.approx(0.4)
-    assert "tar@far=0.01" not in result                      # 10 negatives cannot resolve FAR 1e-2
+    assert "tar@far=0.01" not in result  # 10 negatives cannot resolve FAR 1e-2
     fpr, tpr, _ = roc_curve(issame, scores)
     assert tar_at_far(fpr, tpr, 0.2) == pytest.approx(0.6)
 
@@ -81,8 +82,16 @@ def test_fusion_modes():
 
 def two_fold_set():
     # Pair 0 = (a0, b0) in fold 0, pair 1 = (a1, b1) in fold 1.
-    return PairSet("synthetic", "", ["a0", "b0", "a1", "b1"], ["synthetic"] * 4, np.array([0, 2]),
-                   np.array([1, 3]), np.array([True, False]), np.array([0, 1]))
+    return PairSet(
+        "synthetic",
+        "",
+        ["a0", "b0", "a1", "b1"],
+        ["synthetic"] * 4,
+        np.array([0, 2]),
+        np.array([1, 3]),
+        np.array([True, False]),
+        np.array([0, 1]),
+    )
 
 
 FEATURES = np.array([[2.0, 2.0], [1.0, 3.0], [2.0, 1.0], [0.0, 1.0]])
@@ -114,8 +123,16 @@ def test_mean_subtraction_thresholds_use_the_centred_training_scores():
 
 
 def test_every_metric_is_labelled_with_its_protocol():
-    pair_set = PairSet("synthetic", "", [f"i{k}" for k in range(20)], ["synthetic"] * 20, np.arange(0, 20, 2),
-                       np.arange(1, 20, 2), ISSAME, FOLDS)
+    pair_set = PairSet(
+        "synthetic",
+        "",
+        [f"i{k}" for k in range(20)],
+        ["synthetic"] * 20,
+        np.arange(0, 20, 2),
+        np.arange(1, 20, 2),
+        ISSAME,
+        FOLDS,
+    )
     rng = np.random.default_rng(0)
     orig, flip = rng.normal(size=(20, 4)), rng.normal(size=(20, 4))
     metrics, scores = evaluate_embeddings(orig, flip, pair_set)
@@ -125,9 +142,17 @@ def test_every_metric_is_labelled_with_its_protocol():
         for name, block in metrics[mode].items():
             assert block["protocol"] == PROTOCOLS[name]
     concat = metrics["concat"]
-    assert summary(concat) == {"accuracy": concat["kfold"]["accuracy"], "std": concat["kfold"]["std"],
-                               "threshold": concat["kfold"]["threshold"],
-                               "accuracy_best_threshold": concat["best_threshold_all_pairs"]["accuracy"],
-                               "auc": concat["roc"]["auc"], "eer": concat["roc"]["eer"]}
-    np.testing.assert_allclose(scores["sum"][0], np.dot(orig[0] + flip[0], orig[1] + flip[1])
-                               / np.linalg.norm(orig[0] + flip[0]) / np.linalg.norm(orig[1] + flip[1]))
+    assert summary(concat) == {
+        "accuracy": concat["kfold"]["accuracy"],
+        "std": concat["kfold"]["std"],
+        "threshold": concat["kfold"]["threshold"],
+        "accuracy_best_threshold": concat["best_threshold_all_pairs"]["accuracy"],
+        "auc": concat["roc"]["auc"],
+        "eer": concat["roc"]["eer"],
+    }
+    np.testing.assert_allclose(
+        scores["sum"][0],
+        np.dot(orig[0] + flip[0], orig[1] + flip[1])
+        / np.linalg.norm(orig[0] + flip[0])
+        / np.linalg.norm(orig[1] + flip[1]),
+    )

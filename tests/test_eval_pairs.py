@@ -1,5 +1,6 @@
 """Pair-set readers (LFW pairs files, generic lists, insightface .bin through the restricted unpickler), the
 loading and alignment of their images, and the error each bad input gives."""
+
 import os
 import pickle
 
@@ -7,8 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from src.data.alignment import AlignmentError
-from src.data.alignment import fit_aligned
+from src.data.alignment import AlignmentError, fit_aligned
 from src.data.landmarks import LandmarkFormatError
 from src.eval.binset import BinFormatError, UnsafePickleError, read_bin, safe_load
 from src.eval.pair_images import PairImageError, load_pair_images
@@ -24,12 +24,17 @@ def write(path, text):
 def test_view2_header_gives_contiguous_folds(tmp_path):
     pairs = write(tmp_path / "pairs.txt", "2\t1\nAnn\t1\t2\nAnn\t1\tBob\t1\nBob\t1\t3\nCy\t2\tAnn\t2\n")
     pair_set = read_pairs(pairs, root="/data", ext=".png")
-    assert pair_set.relpaths == ["Ann/Ann_0001.png", "Ann/Ann_0002.png", "Bob/Bob_0001.png", "Bob/Bob_0003.png",
-                                 "Cy/Cy_0002.png"]
+    assert pair_set.relpaths == [
+        "Ann/Ann_0001.png",
+        "Ann/Ann_0002.png",
+        "Bob/Bob_0001.png",
+        "Bob/Bob_0003.png",
+        "Cy/Cy_0002.png",
+    ]
     assert pair_set.first.tolist() == [0, 0, 2, 4] and pair_set.second.tolist() == [1, 2, 3, 1]
     assert pair_set.issame.tolist() == [True, False, True, False]
     assert pair_set.folds.tolist() == [0, 0, 1, 1]
-    assert pair_set.where[3] == f"{pairs}:4"             # Bob_0003 first appears on line 4
+    assert pair_set.where[3] == f"{pairs}:4"  # Bob_0003 first appears on line 4
     assert pair_set.paths[0] == os.path.join("/data", "Ann/Ann_0001.png")
 
 
@@ -51,11 +56,14 @@ def test_real_lfw_pairs_files(shared_dir):
     assert detect_format(os.path.join(lfw, "pairs.txt")) == "lfw"
 
 
-@pytest.mark.parametrize("text, line, message", [
-    ("1\t1\nAnn\t1\n", 2, "expected 'name n1 n2' or 'name1 n1 name2 n2'"),
-    ("1\t1\nAnn\t1\t2\nAnn\tx\tBob\t1\n", 3, "image numbers must be integers"),
-    ("ten\t300\nAnn\t1\t2\n", 1, "header must be"),
-])
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        ("1\t1\nAnn\t1\n", 2, "expected 'name n1 n2' or 'name1 n1 name2 n2'"),
+        ("1\t1\nAnn\t1\t2\nAnn\tx\tBob\t1\n", 3, "image numbers must be integers"),
+        ("ten\t300\nAnn\t1\t2\n", 1, "header must be"),
+    ],
+)
 def test_malformed_pairs_line_names_file_and_line(tmp_path, text, line, message):
     pairs = write(tmp_path / "pairs.txt", text)
     with pytest.raises(PairsFormatError, match=f"{pairs}:{line}: {message}"):
@@ -75,6 +83,7 @@ def test_missing_pairs_file_is_named(tmp_path):
 
 def test_contiguous_folds_match_kfold_without_shuffle():
     from sklearn.model_selection import KFold
+
     folds = contiguous_folds(23)
     for k, (_, test) in enumerate(KFold(10).split(np.zeros(23))):
         assert np.flatnonzero(folds == k).tolist() == test.tolist()
@@ -89,10 +98,13 @@ def test_label_list(tmp_path):
     assert pair_set.folds.tolist() == np.repeat(np.arange(10), 2).tolist()
 
 
-@pytest.mark.parametrize("line, message", [
-    ("2 a.jpg b.jpg", "label must be 1 \\(same\\) or 0 \\(different\\), got '2'"),
-    ("1 a.jpg", "expected 'label path1 path2'"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("2 a.jpg b.jpg", "label must be 1 \\(same\\) or 0 \\(different\\), got '2'"),
+        ("1 a.jpg", "expected 'label path1 path2'"),
+    ],
+)
 def test_malformed_list_line_names_file_and_line(tmp_path, line, message):
     path = write(tmp_path / "list.txt", "1 a.jpg b.jpg\n" + line + "\n")
     with pytest.raises(PairsFormatError, match=f"{path}:2: {message}"):
@@ -100,6 +112,7 @@ def test_malformed_list_line_names_file_and_line(tmp_path, line, message):
 
 
 # ---------------------------------------------------------------- images
+
 
 def face(seed, size=(112, 112)):
     return np.random.default_rng(seed).integers(0, 256, size + (3,), dtype=np.uint8)
@@ -133,8 +146,9 @@ def test_image_without_landmarks_names_landmark_file_image_and_pairs_line(tmp_pa
     pairs = write(tmp_path / "pairs.txt", "1\t1\nAnn\t1\t1\nAnn\t1\tBob\t1\n")
     points = "\t".join(["50"] * 2 + ["90", "50", "70", "75", "55", "95", "85", "95"])
     landmarks = write(tmp_path / "landmarks.txt", f"Ann/Ann_0001.jpg\t{points}\n")
-    with pytest.raises(LandmarkFormatError, match=f"{landmarks}: no landmarks for image Bob/Bob_0001.jpg "
-                                                  f"\\(used at {pairs}:3\\)"):
+    with pytest.raises(
+        LandmarkFormatError, match=f"{landmarks}: no landmarks for image Bob/Bob_0001.jpg \\(used at {pairs}:3\\)"
+    ):
         load_pair_images(read_pairs(pairs, str(tmp_path)), (112, 96), landmarks)
 
 
@@ -143,8 +157,10 @@ def test_degenerate_landmarks_name_landmark_file_image_and_pairs_line(tmp_path):
     cv2.imwrite(str(tmp_path / "Ann" / "Ann_0001.jpg"), face(2, (150, 150)))
     pairs = write(tmp_path / "pairs.txt", "1\t1\nAnn\t1\t1\nAnn\t1\tAnn\t1\n")
     landmarks = write(tmp_path / "landmarks.txt", "Ann/Ann_0001.jpg" + "\t10" * 10 + "\n")
-    with pytest.raises(AlignmentError, match=f"{landmarks}: image Ann/Ann_0001.jpg \\(used at {pairs}:2\\): "
-                                             "cannot estimate an alignment"):
+    with pytest.raises(
+        AlignmentError,
+        match=f"{landmarks}: image Ann/Ann_0001.jpg \\(used at {pairs}:2\\): cannot estimate an alignment",
+    ):
         load_pair_images(read_pairs(pairs, str(tmp_path)), (112, 96), landmarks)
 
 
@@ -159,6 +175,7 @@ def test_aligned_folder_with_label_list(tmp_path):
 
 
 # ---------------------------------------------------------------- insightface .bin
+
 
 def make_bin(path, images, issame, protocol=pickle.HIGHEST_PROTOCOL):
     with open(path, "wb") as f:
@@ -178,7 +195,7 @@ def test_bin_round_trip(tmp_path, protocol, as_array):
     assert pair_set.issame.tolist() == issame
     assert pair_set.folds.tolist() == np.repeat(np.arange(10), 2).tolist()
     loaded = load_pair_images(pair_set, (112, 96))
-    np.testing.assert_array_equal(loaded[5], images[5][:, 8:104])     # PNG is lossless
+    np.testing.assert_array_equal(loaded[5], images[5][:, 8:104])  # PNG is lossless
 
 
 def test_bin_with_numpy_bool_scalars_and_encoded_arrays(tmp_path):
@@ -204,28 +221,37 @@ def test_crafted_bin_is_rejected_without_running_code(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "lfw.bin"
     path.write_bytes(pickle.dumps(([png(face(0)), RunsCode(marker)], [True])))
-    with pytest.raises(UnsafePickleError, match=r"lfw.bin: refused to load: refused global '(posix|os)\.system'.*"
-                                                r"crafted to execute code"):
+    with pytest.raises(
+        UnsafePickleError,
+        match=r"lfw.bin: refused to load: refused global '(posix|os)\.system'.*"
+        r"crafted to execute code",
+    ):
         read_pair_set(str(path))
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("payload", [
-    pickle.dumps((eval, ("1",))),
-    b"cbuiltins\neval\n(S'1'\ntR.",                                   # REDUCE on builtins.eval, protocol 0
-    pickle.dumps(np.array([{"a": 1}], dtype=object)),                # object array: arbitrary objects
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pickle.dumps((eval, ("1",))),
+        b"cbuiltins\neval\n(S'1'\ntR.",  # REDUCE on builtins.eval, protocol 0
+        pickle.dumps(np.array([{"a": 1}], dtype=object)),  # object array: arbitrary objects
+    ],
+)
 def test_restricted_unpickler_refuses_other_globals(payload):
     with pytest.raises(UnsafePickleError):
         safe_load(payload)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"\x80\x04\x95garbage", "not a readable .bin set"),
-    (pickle.dumps({"images": []}), "expected a pickled pair"),
-    (pickle.dumps(([b"x", b"y", b"z"], [True])), "3 images for 1 pairs"),
-    (pickle.dumps(([1, 2], [True])), "image #0 is a int"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\x80\x04\x95garbage", "not a readable .bin set"),
+        (pickle.dumps({"images": []}), "expected a pickled pair"),
+        (pickle.dumps(([b"x", b"y", b"z"], [True])), "3 images for 1 pairs"),
+        (pickle.dumps(([1, 2], [True])), "image #0 is a int"),
+    ],
+)
 def test_unreadable_bin_is_named(tmp_path, content, message):
     path = tmp_path / "agedb_30.bin"
     path.write_bytes(content)

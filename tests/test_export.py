@@ -4,6 +4,7 @@ ONNX on the tiny sphere4 network of tests/fixtures/lite/.
 An ONNX export works once per process (mindspore.onnx.export fails on the second), so ONNX exports run export.py
 in a subprocess; MINDIR exports run in this process.
 """
+
 import json
 import os
 import re
@@ -21,8 +22,20 @@ from src.model_utils.config import load_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(REPO, "tests", "fixtures", "lite")
-TINY = ["--device_target", "CPU", "--backbone", "sphere4", "--backbone_width", "0.125", "--embedding_size", "16",
-        "--image_size", "[40, 32]", "--ckpt_file", os.path.join(FIXTURE, "sphere4_tiny.ckpt")]
+TINY = [
+    "--device_target",
+    "CPU",
+    "--backbone",
+    "sphere4",
+    "--backbone_width",
+    "0.125",
+    "--embedding_size",
+    "16",
+    "--image_size",
+    "[40, 32]",
+    "--ckpt_file",
+    os.path.join(FIXTURE, "sphere4_tiny.ckpt"),
+]
 VERIFY_LINE = re.compile(r"batch ([\d+]+): max_abs_diff=(\S+) min_cosine=(\S+) (PASS|FAIL)")
 
 
@@ -37,12 +50,16 @@ def read_sidecar(path):
 
 # ---------------------------------------------------------------- names, sidecar, flags
 
-@pytest.mark.parametrize("extra, name", [
-    ([], "sphere4_40x32_b1"),
-    (["--export_batch_size", "8"], "sphere4_40x32_b8"),
-    (["--dynamic_batch"], "sphere4_40x32_dyn"),
-    (["--file_name", "out/m"], "out/m"),
-])
+
+@pytest.mark.parametrize(
+    "extra, name",
+    [
+        ([], "sphere4_40x32_b1"),
+        (["--export_batch_size", "8"], "sphere4_40x32_b8"),
+        (["--dynamic_batch"], "sphere4_40x32_dyn"),
+        (["--file_name", "out/m"], "out/m"),
+    ],
+)
 def test_default_file_name_says_backbone_size_and_batch(extra, name):
     assert export.export_name(load_config(TINY + extra)) == name
 
@@ -61,22 +78,27 @@ def test_sidecar_records_the_preprocessing():
     assert record["embedding_size"] == 16
     assert record["image_size"] == [40, 32]
     # The SphereFace 112x96 template scaled to 40 rows (x 40/112) and centred in 32 columns.
-    assert record["alignment_template"][0] == pytest.approx([30.2946 * 40 / 112 + (32 - 96 * 40 / 112) / 2,
-                                                             51.6963 * 40 / 112], abs=1e-4)
+    assert record["alignment_template"][0] == pytest.approx(
+        [30.2946 * 40 / 112 + (32 - 96 * 40 / 112) / 2, 51.6963 * 40 / 112], abs=1e-4
+    )
     assert (record["input_name"], record["output_name"]) == ("image", "embedding")
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--file_format", "AIR"], "AIR can only be exported with device_target Ascend"),
-    (["--file_format", "AIR", "--device_target", "Ascend", "--dynamic_batch"], "not AIR"),
-    (["--file_format", "AIR", "--device_target", "Ascend", "--verify"], "AIR file cannot be loaded back"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--file_format", "AIR"], "AIR can only be exported with device_target Ascend"),
+        (["--file_format", "AIR", "--device_target", "Ascend", "--dynamic_batch"], "not AIR"),
+        (["--file_format", "AIR", "--device_target", "Ascend", "--verify"], "AIR file cannot be loaded back"),
+    ],
+)
 def test_refused_requests_say_why(extra, message):
     with pytest.raises(ValueError, match=message):
         export.check_request(load_config(TINY + extra))
 
 
 # ---------------------------------------------------------------- the parity measure
+
 
 def test_parity_measures_against_hand_computed_values():
     reference = np.array([[3.0, 4.0], [1.0, 0.0]])
@@ -115,10 +137,14 @@ def test_random_inputs_are_normalised_pixels():
 
 # ---------------------------------------------------------------- export + verify
 
-@pytest.mark.parametrize("extra, batches", [
-    (["--export_batch_size", "4"], "4"),
-    (["--dynamic_batch", "--export_batch_size", "3"], "3+4"),
-])
+
+@pytest.mark.parametrize(
+    "extra, batches",
+    [
+        (["--export_batch_size", "4"], "4"),
+        (["--dynamic_batch", "--export_batch_size", "3"], "3+4"),
+    ],
+)
 def test_mindir_verify_passes(tmp_path, capsys, extra, batches):
     assert export.main(tiny_args(tmp_path, "--verify", *extra)) == 0
     out = capsys.readouterr().out
@@ -153,13 +179,19 @@ def test_verify_on_real_images(tmp_path, capsys, shared_dir):
     assert f"on 4 images from {folder}" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("extra, batch_dim", [
-    (["--export_batch_size", "4"], 4),
-    (["--dynamic_batch", "--export_batch_size", "2"], "batch"),
-])
+@pytest.mark.parametrize(
+    "extra, batch_dim",
+    [
+        (["--export_batch_size", "4"], 4),
+        (["--dynamic_batch", "--export_batch_size", "2"], "batch"),
+    ],
+)
 def test_onnx_verify_passes_in_a_fresh_process(tmp_path, extra, batch_dim):
-    command = [sys.executable, os.path.join(REPO, "export.py"), *tiny_args(tmp_path, "--file_format", "ONNX",
-                                                                            "--verify", *extra)]
+    command = [
+        sys.executable,
+        os.path.join(REPO, "export.py"),
+        *tiny_args(tmp_path, "--file_format", "ONNX", "--verify", *extra),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     match = VERIFY_LINE.search(result.stdout)
@@ -181,9 +213,28 @@ def test_onnx_of_a_network_ending_in_batchnorm1d_runs_in_onnxruntime(tmp_path):
             param.set_data(param.data * 0.2)
     ckpt = str(tmp_path / "iresnet18.ckpt")
     ms.save_checkpoint(net, ckpt)
-    command = [sys.executable, os.path.join(REPO, "export.py"), "--device_target", "CPU", "--backbone", "iresnet18",
-               "--embedding_size", "16", "--image_size", "[32, 32]", "--ckpt_file", ckpt, "--file_format", "ONNX",
-               "--dynamic_batch", "--export_batch_size", "2", "--verify", "--file_name", str(tmp_path / "model")]
+    command = [
+        sys.executable,
+        os.path.join(REPO, "export.py"),
+        "--device_target",
+        "CPU",
+        "--backbone",
+        "iresnet18",
+        "--embedding_size",
+        "16",
+        "--image_size",
+        "[32, 32]",
+        "--ckpt_file",
+        ckpt,
+        "--file_format",
+        "ONNX",
+        "--dynamic_batch",
+        "--export_batch_size",
+        "2",
+        "--verify",
+        "--file_name",
+        str(tmp_path / "model"),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     match = VERIFY_LINE.search(result.stdout)

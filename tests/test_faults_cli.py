@@ -1,6 +1,7 @@
 """User errors at the command line of every entry point (see the README table "When things go wrong"): the
 message alone, exit status 2 for a usage error and 1 for a data error, the traceback kept for --debug and the
 log file; Ctrl-C in a tool; a device MindSpore was not built for; an output folder that cannot be written."""
+
 import logging
 import os
 import subprocess
@@ -40,6 +41,7 @@ def test_traceback_goes_to_the_log_file(tmp_path, monkeypatch, restore_logging_h
 
     def main():
         raise ConfigError("config key 'x': bad")
+
     monkeypatch.setattr(sys, "argv", ["prog"])
     assert run_main(main) == 2
     text = log_path.read_text()
@@ -49,6 +51,7 @@ def test_traceback_goes_to_the_log_file(tmp_path, monkeypatch, restore_logging_h
 def test_a_bug_keeps_its_traceback(monkeypatch):
     def main():
         return {}["missing"]
+
     monkeypatch.setattr(sys, "argv", ["prog"])
     with pytest.raises(KeyError):
         run_main(main)
@@ -57,6 +60,7 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
 def test_ctrl_c_in_a_tool_exits_130_quietly(monkeypatch, capsys):
     def main():
         raise KeyboardInterrupt
+
     monkeypatch.setattr(sys, "argv", ["prog"])
     assert run_main(main) == 130
     assert capsys.readouterr().err == "interrupted (Ctrl-C)\n"
@@ -65,8 +69,10 @@ def test_ctrl_c_in_a_tool_exits_130_quietly(monkeypatch, capsys):
 def test_device_missing_from_this_mindspore_build():
     result = run_tool("eval.py", "--device_target=GPU", "--config_path=")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "error: config key 'device_target': GPU is not available in this MindSpore installation (it supports " \
-           "['CPU'])" in result.stderr
+    assert (
+        "error: config key 'device_target': GPU is not available in this MindSpore installation (it supports "
+        "['CPU'])" in result.stderr
+    )
 
 
 def test_output_folder_that_cannot_be_written(tmp_path):

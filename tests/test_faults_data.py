@@ -1,5 +1,6 @@
 """Faults of the training data, each stopped with a message naming the file and line (see the README table
 "When things go wrong"): zero-byte images, an empty list, implausible landmarks."""
+
 import logging
 import os
 
@@ -60,11 +61,14 @@ def test_check_dataset_on_an_empty_list_fails(tmp_path, caplog):
     assert "the list has no images" in caplog.text and "has ERRORS" in caplog.text
 
 
-@pytest.mark.parametrize("landmarks, problem", [
-    ("nan 12 28 12 19 20 12 28 26 28", "landmarks are not all finite numbers"),
-    ("10 12 99999 12 19 20 12 28 26 28", r"landmark \(99999, 12\) is outside the 40x40 image"),
-    ("10 28 28 28 19 20 12 12 26 12", "the eyes .* are not above the mouth"),
-])
+@pytest.mark.parametrize(
+    "landmarks, problem",
+    [
+        ("nan 12 28 12 19 20 12 28 26 28", "landmarks are not all finite numbers"),
+        ("10 12 99999 12 19 20 12 28 26 28", r"landmark \(99999, 12\) is outside the 40x40 image"),
+        ("10 28 28 28 19 20 12 12 26 12", "the eyes .* are not above the mouth"),
+    ],
+)
 def test_implausible_landmarks_stop_the_start_of_run_check(root, tmp_path, landmarks, problem):
     listing = write_list(tmp_path / "list.txt", [f"a/1.png 0 {GOOD}", f"a/2.png 0 {landmarks}", f"b/3.jpg 1 {GOOD}"])
     with pytest.raises(DataCheckError, match=f"list.txt:2: .*a/2.png: {problem}"):
@@ -86,14 +90,21 @@ def test_image_size_from_headers(root):
 
 def test_config_of_an_older_version_gets_the_new_form(tmp_path):
     from src.model_utils.config import ConfigError, load_config
+
     old = tmp_path / "old.yaml"
     old.write_text("per_batch_size: 64\nlr_steps: [16000, 24000]\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"config key 'per_batch_size' in .*old.yaml is from an older version of "
-                                          r"this project: write 'batch_size: 64' instead"):
+    with pytest.raises(
+        ConfigError,
+        match=r"config key 'per_batch_size' in .*old.yaml is from an older version of "
+        r"this project: write 'batch_size: 64' instead",
+    ):
         load_config(["--config_path", str(old)])
     old.write_text("lr_steps: [16000, 24000]\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"write 'lr_milestones: \[16000, 24000\]' instead \(lr_milestones counts "
-                                          r"optimisation steps, not epochs\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"write 'lr_milestones: \[16000, 24000\]' instead \(lr_milestones counts "
+        r"optimisation steps, not epochs\)",
+    ):
         load_config(["--config_path", str(old)])
     old.write_text("plot_features: true\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="'plot_features' .* delete it"):
@@ -107,6 +118,7 @@ def test_config_of_an_older_version_gets_the_new_form(tmp_path):
 def test_log_file_on_a_full_disk_warns_once_and_keeps_the_console(tmp_path, capsys):
     """A worker whose disk is full while rank 0's is not: log_rank1.txt links to /dev/full (ENOSPC on write)."""
     from src.model_utils.logger import setup_logging
+
     os.symlink("/dev/full", tmp_path / "log_rank1.txt")
     log = setup_logging(str(tmp_path), rank=1)
     for step in range(3):
@@ -122,6 +134,7 @@ def test_image_folder_gone_mid_run_stops_naming_it(root):
     import shutil
 
     from src.data.dataset import ImagesUnreachable, batches, create_train_dataset
+
     samples = [Sample(str(root / "a" / name), 0, None, n) for n, name in enumerate(("1.png", "2.png"), 1)]
     samples += [Sample(str(root / "b" / "3.jpg"), 1, None, 3), Sample(str(root / "b" / "4.png"), 1, None, 4)]
     dataset, _, source = create_train_dataset(samples, (32, 32), 2, num_workers=1, max_bad_fraction=0.9)

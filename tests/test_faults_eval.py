@@ -1,5 +1,6 @@
 """Faults met by eval.py (see the README table "When things go wrong"): an output folder that does not exist yet,
 a zero-byte image among the pairs."""
+
 import json
 import os
 import subprocess
@@ -17,8 +18,17 @@ from src.eval.sources import read_pair_set
 from src.network import build_backbone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--device_target=CPU", "--config_path=", "--backbone=sphere4", "--backbone_width=0.125", "--embedding_size=8",
-        "--image_size=[32, 32]", "--eval_image_ext=.png", "--eval_batch_size=32", "--eval_plots=true"]
+TINY = [
+    "--device_target=CPU",
+    "--config_path=",
+    "--backbone=sphere4",
+    "--backbone_width=0.125",
+    "--embedding_size=8",
+    "--image_size=[32, 32]",
+    "--eval_image_ext=.png",
+    "--eval_batch_size=32",
+    "--eval_plots=true",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +45,16 @@ def checkpoint(tmp_path_factory):
 
 
 def run_eval(digits, model, output, *extra):
-    return eval_cli.main(TINY + [f"--ckpt_file={model}", f"--eval_pairs={digits['eval_pairs']}",
-                                 f"--eval_root={digits['eval_root']}", f"--eval_output={output}", *extra])
+    return eval_cli.main(
+        TINY
+        + [
+            f"--ckpt_file={model}",
+            f"--eval_pairs={digits['eval_pairs']}",
+            f"--eval_root={digits['eval_root']}",
+            f"--eval_output={output}",
+            *extra,
+        ]
+    )
 
 
 def test_eval_output_in_a_folder_that_does_not_exist_yet(digits, checkpoint, tmp_path):
@@ -53,8 +71,11 @@ def test_zero_byte_image_among_the_pairs_is_named(digits, checkpoint, tmp_path):
     saved = Path(victim).read_bytes()
     try:
         Path(victim).write_bytes(b"")
-        with pytest.raises(PairImageError, match=f"{pair_set.where[0]}: cannot decode image: {victim}: the file is "
-                                                 r"empty \(0 bytes\)"):
+        with pytest.raises(
+            PairImageError,
+            match=f"{pair_set.where[0]}: cannot decode image: {victim}: the file is "
+            r"empty \(0 bytes\)",
+        ):
             run_eval(digits, checkpoint, tmp_path / "r.json")
     finally:
         Path(victim).write_bytes(saved)
@@ -64,9 +85,24 @@ def test_infer_folder_output_in_a_new_folder_exits_0(digits, checkpoint, tmp_pat
     """infer.py run as a script: the --out folder is created before the embedding, and the run exits 0."""
     images = os.path.join(digits["eval_root"], min(os.listdir(digits["eval_root"])))
     out = tmp_path / "new" / "emb.npy"
-    result = subprocess.run([sys.executable, "infer.py", "--folder", images, "--out", str(out), "--aligned", *TINY,
-                             f"--ckpt_file={checkpoint}"], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "infer.py",
+            "--folder",
+            images,
+            "--out",
+            str(out),
+            "--aligned",
+            *TINY,
+            f"--ckpt_file={checkpoint}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     embeddings = np.load(out)
     assert len(embeddings) == len(os.listdir(images)) and np.isfinite(embeddings).all()
@@ -75,9 +111,14 @@ def test_infer_folder_output_in_a_new_folder_exits_0(digits, checkpoint, tmp_pat
 
 def test_check_dataset_report_in_a_new_folder(digits, tmp_path):
     from tools.check_dataset import main as check_main
+
     report = tmp_path / "new" / "report.json"
-    assert check_main(["--list", digits["train_list"], "--root", digits["train_root"], "--no_decode",
-                       "--report", str(report)]) == 0
+    assert (
+        check_main(
+            ["--list", digits["train_list"], "--root", digits["train_root"], "--no_decode", "--report", str(report)]
+        )
+        == 0
+    )
     assert json.loads(report.read_text())["ok"] is True
 
 

@@ -1,5 +1,6 @@
 """A training run meets the outside world (subprocesses of train.py on a tiny network; see the README table "When
 things go wrong"): stop signals, a second run into the same folder, a stale lock, user errors without traceback."""
+
 import json
 import os
 import signal
@@ -24,8 +25,14 @@ def train_command(data, output_dir, *extra, **overrides):
 
 
 def start_train(data, output_dir, *extra, **overrides):
-    return subprocess.Popen(train_command(data, output_dir, *extra, **overrides), cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen(
+        train_command(data, output_dir, *extra, **overrides),
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def wait_for(path, text, process, timeout=300):
@@ -41,10 +48,14 @@ def wait_for(path, text, process, timeout=300):
 
 # MindSpore 2.10 installs, at every graph run, a C++ SIGINT handler that turns the signal into a SIGTERM of the
 # process: a Ctrl-C that lands during a step ends as SIGTERM (143), one between steps as SIGINT (130).
-@pytest.mark.parametrize("signum, statuses", [
-    (signal.SIGTERM, (143,)),
-    pytest.param(signal.SIGINT, (130, 143), marks=pytest.mark.slow),
-    pytest.param(signal.SIGHUP, (129,), marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "signum, statuses",
+    [
+        (signal.SIGTERM, (143,)),
+        pytest.param(signal.SIGINT, (130, 143), marks=pytest.mark.slow),
+        pytest.param(signal.SIGHUP, (129,), marks=pytest.mark.slow),
+    ],
+)
 def test_stop_signal_saves_and_says_how_to_resume(data, tmp_path, signum, statuses):
     process = start_train(data, tmp_path, max_steps=100000, save_interval=100000)
     log = str(tmp_path / "log_rank0.txt")
@@ -63,8 +74,14 @@ def test_second_run_into_the_same_folder_is_refused(data, tmp_path):
     first = start_train(data, tmp_path, max_steps=100000, save_interval=100000)
     try:
         wait_for(str(tmp_path / LOCK_NAME), "pid", first)
-        second = subprocess.run(train_command(data, tmp_path / "again", f"--output_dir={tmp_path}", max_steps=4),
-                                cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+        second = subprocess.run(
+            train_command(data, tmp_path / "again", f"--output_dir={tmp_path}", max_steps=4),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert second.returncode == 1
         assert f"another training run is writing to this output_dir (pid {first.pid} on" in second.stderr
         assert "Traceback" not in second.stderr
@@ -77,8 +94,9 @@ def test_second_run_into_the_same_folder_is_refused(data, tmp_path):
 def test_stale_lock_is_taken_over_with_a_warning(tmp_path):
     gone = subprocess.Popen([PYTHON, "-c", "pass"])
     gone.wait()
-    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": gone.pid, "host": os.uname().nodename,
-                                                  "started": "yesterday"}), encoding="utf-8")
+    (tmp_path / LOCK_NAME).write_text(
+        json.dumps({"pid": gone.pid, "host": os.uname().nodename, "started": "yesterday"}), encoding="utf-8"
+    )
     lock = RunLock(str(tmp_path))
     warning = lock.acquire()
     assert f"taking over the lock of a run that ended without releasing it (pid {gone.pid}" in warning
@@ -100,6 +118,7 @@ def test_image_folder_gone_mid_run_saves_and_names_it(tmp_path):
     """The training images' folder is moved away mid-run (as a network disk that unmounts): the run writes the
     checkpoint of the last step done and stops with the folder named, exit 1, no pipeline stack."""
     import shutil
+
     data = digits_subset(str(tmp_path / "digits"))
     out = tmp_path / "run"
     process = start_train(data, out, max_steps=100000, save_interval=100000)

@@ -1,5 +1,6 @@
 """The README table "When things go wrong": every row names tests that exist, and every test of the fault test
 files (tests/test_faults_*.py) backs a row."""
+
 import glob
 import os
 import re

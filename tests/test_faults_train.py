@@ -1,6 +1,7 @@
 """Faults of a training run (tiny network, in process; see the README table "When things go wrong"): non-finite
 settings, a NaN streak that must roll back to weights from before it, which of loss and gradient was not
 finite, checkpoints with NaN weights refused by name."""
+
 import logging
 import os
 from pathlib import Path
@@ -28,8 +29,11 @@ def run(data, output_dir, **overrides):
 
 
 def max_weight(path):
-    return max(float(np.abs(v).max()) for k, v in load_params(path).items()
-               if k.startswith(("backbone.", "head.")) and v.dtype.kind == "f" and v.size)
+    return max(
+        float(np.abs(v).max())
+        for k, v in load_params(path).items()
+        if k.startswith(("backbone.", "head.")) and v.dtype.kind == "f" and v.size
+    )
 
 
 @pytest.mark.parametrize("text", ["nan", "inf", "-inf", ".nan"])
@@ -45,8 +49,19 @@ def test_nan_streak_rolls_back_to_weights_from_before_it(data, tmp_path):
     is not). No checkpoint is written during the streak; rollbacks go to step 4 (the step-6 one gave the NaN step
     its weights and is set aside), and what is left for --resume is healthy."""
     with pytest.raises(NonFiniteLossError, match="after 3 rollbacks"):
-        run(data, tmp_path, warmup_steps=0, lr_schedule="multistep", lr=0.01, lr_milestones="[5]", lr_gamma=1e8,
-            max_steps=30, nan_patience=3, keep_checkpoints=3, save_interval=2)
+        run(
+            data,
+            tmp_path,
+            warmup_steps=0,
+            lr_schedule="multistep",
+            lr=0.01,
+            lr_milestones="[5]",
+            lr_gamma=1e8,
+            max_steps=30,
+            nan_patience=3,
+            keep_checkpoints=3,
+            save_interval=2,
+        )
     folder = str(tmp_path / "checkpoints")
     log = (tmp_path / "log_rank0.txt").read_text()
     assert log.count("rolled back from step 9 to") == 3 and "step_00000004.ckpt (step 4)" in log
@@ -69,6 +84,7 @@ def test_warning_says_whether_the_loss_or_a_gradient_was_not_finite(caplog):
 
 def test_checkpoint_with_nan_weights_is_refused_by_name(tmp_path):
     import mindspore as ms
+
     backbone = build_backbone("sphere4", embedding_size=8, width=0.125, image_size=(16, 16))
     params = {p.name: p.asnumpy() for p in backbone.get_parameters()}
     name = min(params)
@@ -85,21 +101,29 @@ def test_resume_on_a_full_disk_names_the_file_and_leaves_no_temporary(data, tmp_
     metrics = tmp_path / "metrics.csv"
     before = metrics.read_text()
     os.symlink("/dev/full", tmp_path / "metrics.csv.tmp")
-    with pytest.raises(OutputWriteError, match=r"cannot write .*metrics.csv: No space left on device \(the disk is "
-                                               r"full; the checkpoints written before are intact.*--resume\)"):
+    with pytest.raises(
+        OutputWriteError,
+        match=r"cannot write .*metrics.csv: No space left on device \(the disk is "
+        r"full; the checkpoints written before are intact.*--resume\)",
+    ):
         run(data, tmp_path, max_steps=6, save_interval=2, resume="auto")
     assert not os.path.lexists(tmp_path / "metrics.csv.tmp")
     assert metrics.read_text() == before
     assert [os.path.basename(p) for p in list_checkpoints(str(tmp_path / "checkpoints"))] == [
-        "step_00000002.ckpt", "step_00000004.ckpt"]
+        "step_00000002.ckpt",
+        "step_00000004.ckpt",
+    ]
 
 
 def test_resume_from_a_run_of_another_head_is_refused(data, tmp_path):
     """CosFace and ArcFace heads have the same parameter shapes: without the check the run would go on silently
     with the other head."""
     run(data, tmp_path, head="{type: cosface}", max_steps=2, save_interval=2)
-    with pytest.raises(ConfigError, match="step_00000002.ckpt continues a run of head=cosface, this config has "
-                                          "arcface: resume with --head.type=cosface"):
+    with pytest.raises(
+        ConfigError,
+        match="step_00000002.ckpt continues a run of head=cosface, this config has "
+        "arcface: resume with --head.type=cosface",
+    ):
         run(data, tmp_path, head="{type: arcface}", max_steps=4, resume="auto")
 
 
@@ -107,13 +131,24 @@ def test_checkpoint_of_another_code_base_is_named(data, tmp_path):
     """A MindSpore 1.x model-zoo style checkpoint (no CRC trailer, other layer names) given to eval/export (via
     load_backbone_weights) or to --resume."""
     import mindspore as ms
+
     path = str(tmp_path / "sphereface_ascend_v130.ckpt")
-    ms.save_checkpoint([{"name": name, "data": ms.Tensor(np.ones(shape, np.float32))}
-                        for name, shape in (("conv1_1.weight", (64, 3, 3, 3)), ("conv1_2.weight", (64, 64, 3, 3)),
-                                            ("fc5.weight", (512, 21504)))], path)
+    ms.save_checkpoint(
+        [
+            {"name": name, "data": ms.Tensor(np.ones(shape, np.float32))}
+            for name, shape in (
+                ("conv1_1.weight", (64, 3, 3, 3)),
+                ("conv1_2.weight", (64, 64, 3, 3)),
+                ("fc5.weight", (512, 21504)),
+            )
+        ],
+        path,
+    )
     backbone = build_backbone("sphere4", embedding_size=8, width=0.125, image_size=(16, 16))
-    with pytest.raises(CheckpointMismatchError, match="1 of the network's .* parameter names are in it .*"
-                                                      "MindSpore 1.x model zoo's sphereface"):
+    with pytest.raises(
+        CheckpointMismatchError,
+        match="1 of the network's .* parameter names are in it .*MindSpore 1.x model zoo's sphereface",
+    ):
         load_backbone_weights(backbone, path)
     with pytest.raises(CheckpointError, match="is a checkpoint without a CRC trailer: not one train.py wrote"):
         run(data, tmp_path / "run", max_steps=2, resume=path)

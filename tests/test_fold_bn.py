@@ -1,5 +1,6 @@
 """BatchNorm folding for inference (src/network/fold_bn.py): the folded network computes the same function, every
 BatchNorm after a convolution or dense layer is folded, the pre-activation ones stay, and eval/export use it."""
+
 import numpy as np
 import pytest
 from mindspore import Parameter, Tensor, load_param_into_net, nn
@@ -33,8 +34,13 @@ def test_folded_network_computes_the_same_function(name):
     reference.set_train(False)
     expected = reference(images).asnumpy()
     folded = build_backbone(name, embedding_size=16, image_size=SIZE)  # folded before its first call (graph mode
-    load_param_into_net(folded, {p.name: Parameter(p.data.copy(), name=p.name)  # compiles a network once)
-                                 for p in reference.get_parameters()})
+    load_param_into_net(
+        folded,
+        {
+            p.name: Parameter(p.data.copy(), name=p.name)  # compiles a network once)
+            for p in reference.get_parameters()
+        },
+    )
     before = batch_norms(folded)
     count = fold_batch_norms(folded)
     folded.set_train(False)
@@ -49,22 +55,32 @@ def test_folded_network_computes_the_same_function(name):
     assert fold_batch_norms(folded) == 0  # nothing left to fold
     names = [param.name for param in folded.get_parameters()]
     assert len(names) == len(set(names)) and set(names) <= {param.name for param in reference.get_parameters()} | {
-        name.rsplit(".", 1)[0] + ".bias" for name in names}
+        name.rsplit(".", 1)[0] + ".bias" for name in names
+    }
 
 
 def test_folded_weights_formula():
     """W' = W a, b' = beta + a (b - mu), a = gamma / sqrt(var + eps), per output channel."""
-    dense = nn.Dense(3, 2, weight_init=Tensor(np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]], np.float32)),
-                     bias_init=Tensor(np.array([0.5, -0.5], np.float32)))
-    bn = nn.BatchNorm1d(2, eps=1e-5, gamma_init=Tensor(np.array([2.0, 0.5], np.float32)),
-                        beta_init=Tensor(np.array([0.1, 0.2], np.float32)),
-                        moving_mean_init=Tensor(np.array([1.0, -1.0], np.float32)),
-                        moving_var_init=Tensor(np.array([4.0, 0.25], np.float32)))
+    dense = nn.Dense(
+        3,
+        2,
+        weight_init=Tensor(np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]], np.float32)),
+        bias_init=Tensor(np.array([0.5, -0.5], np.float32)),
+    )
+    bn = nn.BatchNorm1d(
+        2,
+        eps=1e-5,
+        gamma_init=Tensor(np.array([2.0, 0.5], np.float32)),
+        beta_init=Tensor(np.array([0.1, 0.2], np.float32)),
+        moving_mean_init=Tensor(np.array([1.0, -1.0], np.float32)),
+        moving_var_init=Tensor(np.array([4.0, 0.25], np.float32)),
+    )
     weight, bias = folded_weights(dense, bn)
     scale = np.array([2.0, 0.5]) / np.sqrt(np.array([4.0, 0.25]) + 1e-5)
     np.testing.assert_allclose(weight, np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]]) * scale[:, None], rtol=1e-6)
-    np.testing.assert_allclose(bias, np.array([0.1, 0.2]) + scale * (np.array([0.5, -0.5]) - np.array([1.0, -1.0])),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        bias, np.array([0.1, 0.2]) + scale * (np.array([0.5, -0.5]) - np.array([1.0, -1.0])), rtol=1e-6
+    )
 
 
 def test_sphere_networks_fold_only_their_embedding_batch_norm():

@@ -1,4 +1,5 @@
 """Every head against a NumPy implementation of its paper's formula, including cos(theta) = +-1 exactly."""
+
 import math
 
 import mindspore as ms
@@ -67,8 +68,13 @@ def np_adaface(cos, x, y, s=64.0, m=0.4, h=0.333, t_alpha=0.01, mean0=20.0, std0
 
 # Each reference takes cos(theta) as the head computed it (float32; checked against np_cosine separately), so the
 # margin formulas are compared exactly rather than through float32 rounding of cos near +-1.
-REFERENCES = {"normface": np_normface, "cosface": np_cosface, "arcface": np_arcface,
-              "asoftmax": np_asoftmax, "adaface": np_adaface}
+REFERENCES = {
+    "normface": np_normface,
+    "cosface": np_cosface,
+    "arcface": np_arcface,
+    "asoftmax": np_asoftmax,
+    "adaface": np_adaface,
+}
 
 
 def inputs(head, seed=0):
@@ -92,6 +98,7 @@ def run_head(head, x, y):
 def gradients(head, x, y):
     def loss(features, labels):
         return head.logits(features, labels)[0].sum()
+
     grad_fn = ms.value_and_grad(loss, grad_position=0, weights=head.trainable_params())
     _, (gx, gw) = grad_fn(Tensor(x), Tensor(y))
     return gx.asnumpy(), [g.asnumpy() for g in gw]
@@ -190,8 +197,7 @@ def test_stateful_heads_survive_save_and_load(tmp_path):
     for head, names in ((asoftmax, ["iteration"]), (adaface, ["batch_mean", "batch_std"])):
         path = str(tmp_path / f"{type(head).__name__}.ckpt")
         ms.save_checkpoint(head, path)
-        fresh = build_head("asoftmax" if names == ["iteration"] else "adaface", embedding_size=EMB,
-                           num_classes=CLASSES)
+        fresh = build_head("asoftmax" if names == ["iteration"] else "adaface", embedding_size=EMB, num_classes=CLASSES)
         ms.load_param_into_net(fresh, ms.load_checkpoint(path), strict_load=True)
         for name in names:
             np.testing.assert_array_equal(getattr(fresh.margin, name).asnumpy(), getattr(head.margin, name).asnumpy())

@@ -2,6 +2,7 @@
 and TPIR at FPIR on tiny hand-made embeddings), and the whole pipeline on a synthetic set written in the official
 file layout from four LFW subjects (images_150 + their 5-point landmarks): eval.py --ijb end to end with a tiny
 network, with hand-made image embeddings (--ijb_features), and the bad-input messages."""
+
 import json
 import os
 import shutil
@@ -18,11 +19,19 @@ from src.eval.ijb_templates import image_features, template_features
 from src.network import build_backbone
 
 SUBJECTS = ("Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder")
-TINY = ["--device_target=CPU", "--config_path=", "--backbone=sphere4", "--backbone_width=0.125", "--embedding_size=8",
-        "--image_size=[32, 32]", "--eval_batch_size=16"]
+TINY = [
+    "--device_target=CPU",
+    "--config_path=",
+    "--backbone=sphere4",
+    "--backbone_width=0.125",
+    "--embedding_size=8",
+    "--image_size=[32, 32]",
+    "--eval_batch_size=16",
+]
 
 
 # ---------------------------------------------------------------- each step by hand
+
 
 def test_image_features_flip_and_detector_score():
     orig, flip = np.array([[1.0, 2.0], [3.0, 0.0]]), np.array([[1.0, 0.0], [1.0, 1.0]])
@@ -52,7 +61,7 @@ def test_verification_tar_at_far_by_hand():
     np.testing.assert_allclose(scores, cosines)
     assert result["tar@far=0.1"] == pytest.approx(2 / 3) and result["tar@far=0.2"] == 1.0
     assert result["tar@far=0.01"] is None
-    assert result["auc"] == pytest.approx((10 + 9 + 8) / 30)       # negatives below 0.9, 0.8, 0.3: 10, 9, 8
+    assert result["auc"] == pytest.approx((10 + 9 + 8) / 30)  # negatives below 0.9, 0.8, 0.3: 10, 9, 8
 
 
 def test_identification_by_hand():
@@ -62,14 +71,16 @@ def test_identification_by_hand():
     mated rank-1 above it: A (0.9), C (0.8) -> TPIR 2/3. FPIR 0.1 needs 10 non-mated probes -> None."""
     gallery = np.eye(3)
     probes = np.array([[0.9, 0.3, 0.1], [0.6, 0.5, 0.1], [0.1, 0.1, 0.8], [0.7, 0.1, 0.1], [0.1, 0.2, 0.3]])
-    result = identification(probes, np.array([1, 2, 3, 9, 9]), gallery, np.array([1, 2, 3]), ranks=(1, 2),
-                            fpirs=(0.1, 0.5))
+    result = identification(
+        probes, np.array([1, 2, 3, 9, 9]), gallery, np.array([1, 2, 3]), ranks=(1, 2), fpirs=(0.1, 0.5)
+    )
     assert (result["probes"], result["mated"]) == (5, 3)
     assert result["rank-1"] == pytest.approx(2 / 3) and result["rank-2"] == 1.0
     assert result["tpir@fpir=0.5"] == pytest.approx(2 / 3) and result["tpir@fpir=0.1"] is None
 
 
 # ---------------------------------------------------------------- a synthetic set in the official layout
+
 
 def write_synthetic_ijb(root):
     """4 subjects x 2 templates x 3 images from images_150 (loose_crop/<n>.jpg, the LFW landmarks, detector score
@@ -98,11 +109,14 @@ def write_synthetic_ijb(root):
     templates = sorted({(t, s) for s, t, _, _ in images.values()})
     with open(os.path.join(root, "meta", "ijbc_template_pair_label.txt"), "w") as f:
         for i, (t1, s1) in enumerate(templates):
-            for t2, s2 in templates[i + 1:]:
+            for t2, s2 in templates[i + 1 :]:
                 f.write(f"{t1} {t2} {int(s1 == s2)}\n")
     header = "TEMPLATE_ID,SUBJECT_ID,FILENAME\n"
-    lists = {"1N_gallery_G1.csv": lambda s, t: s < 2 and t % 10 == 1, "1N_gallery_G2.csv": lambda s, t: s >= 2 and
-             t % 10 == 1, "1N_probe_mixed.csv": lambda s, t: t % 10 == 2}
+    lists = {
+        "1N_gallery_G1.csv": lambda s, t: s < 2 and t % 10 == 1,
+        "1N_gallery_G2.csv": lambda s, t: s >= 2 and t % 10 == 1,
+        "1N_probe_mixed.csv": lambda s, t: t % 10 == 2,
+    }
     for file_name, keep in lists.items():
         rows = [f"{t},{s},{name}" for name, (s, t, _, _) in images.items() if keep(s, t)]
         with open(os.path.join(root, "meta", f"ijbc_{file_name}"), "w") as f:
@@ -145,8 +159,9 @@ def test_pipeline_with_a_tiny_network_matches_the_plain_computation(synthetic, t
     for param in net.trainable_params():
         param.set_data(ms.Tensor(rng.normal(0, 0.3, param.shape).astype(np.float32)))
     ms.save_checkpoint(net, str(tmp_path / "net.ckpt"))
-    eval_cli.main(TINY + [f"--ckpt_file={tmp_path / 'net.ckpt'}", f"--ijb={root}",
-                          f"--eval_output={tmp_path / 'ijb.json'}"])
+    eval_cli.main(
+        TINY + [f"--ckpt_file={tmp_path / 'net.ckpt'}", f"--ijb={root}", f"--eval_output={tmp_path / 'ijb.json'}"]
+    )
     out = capsys.readouterr().out
     assert "IJBC 1:1 (28 pairs)" in out and "IJBC 1:N G1" in out and "IJBC 1:N mean" in out
     result = json.load(open(tmp_path / "ijb.json"))["models"][str(tmp_path / "net.ckpt")]
@@ -171,7 +186,7 @@ def test_pipeline_with_a_tiny_network_matches_the_plain_computation(synthetic, t
         hits += g1[ranked[0]] == subject
     assert result["1:N"]["G1"]["rank-1"] == pytest.approx(hits / 2)
     assert result["1:N"]["G1"]["rank-5"] == 1.0
-    assert result["1:N"]["G1"]["tpir@fpir=0.01"] is None            # 2 non-mated probes resolve no FPIR <= 0.1
+    assert result["1:N"]["G1"]["tpir@fpir=0.01"] is None  # 2 non-mated probes resolve no FPIR <= 0.1
 
 
 def test_pipeline_on_hand_made_embeddings(synthetic, tmp_path, capsys):
@@ -193,8 +208,15 @@ def test_pipeline_on_hand_made_embeddings(synthetic, tmp_path, capsys):
             orig[i, :2] = [1.0, 2.0]
     features = tmp_path / "hand.npz"
     np.savez(features, names=np.array(names), orig=orig, flip=orig)
-    eval_cli.main(TINY + [f"--ijb={root}", f"--ijb_features={features}", f"--eval_output={tmp_path / 'hand.json'}",
-                          "--eval_plots=false"])
+    eval_cli.main(
+        TINY
+        + [
+            f"--ijb={root}",
+            f"--ijb_features={features}",
+            f"--eval_output={tmp_path / 'hand.json'}",
+            "--eval_plots=false",
+        ]
+    )
     result = json.load(open(tmp_path / "hand.json"))["models"][str(features)]
     assert result["1:1"]["tar@far=0.1"] == 1.0
     assert result["1:1"]["auc"] == pytest.approx(1.0)
@@ -208,13 +230,15 @@ def test_pipeline_on_hand_made_embeddings(synthetic, tmp_path, capsys):
     assert scores[blair] == pytest.approx(2 / np.sqrt(5))
     assert sorted(scores[meta.pairs[:, 2] == 0])[-2:] == pytest.approx([1 / np.sqrt(5)] * 2)
     probe = feats[np.searchsorted(ids, [2, 12, 22, 32])]
-    g1 = identification(probe, np.array([0, 1, 2, 3]), feats[np.searchsorted(ids, [1, 11])], np.array([0, 1]),
-                        fpirs=(0.5,))
+    g1 = identification(
+        probe, np.array([0, 1, 2, 3]), feats[np.searchsorted(ids, [1, 11])], np.array([0, 1]), fpirs=(0.5,)
+    )
     assert g1["tpir@fpir=0.5"] == 1.0 and g1["rank-1"] == 1.0
     assert "IJBC 1:N mean rank-1: 100.00" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- bad input
+
 
 def test_missing_meta_file_and_missing_image_are_named(synthetic, tmp_path):
     root, _ = synthetic
@@ -226,8 +250,11 @@ def test_missing_meta_file_and_missing_image_are_named(synthetic, tmp_path):
     with pytest.raises(IJBFormatError, match="IJB protocol file not found: .*meta/ijbb_name_5pts_score.txt"):
         read_meta(broken, "IJBB")
     os.remove(os.path.join(broken, "loose_crop", "5.jpg"))
-    with pytest.raises(IJBFormatError, match=r"ijbc_face_tid_mid.txt:5: template 2 names image 5.jpg, which is "
-                                             r"not in .*loose_crop"):
+    with pytest.raises(
+        IJBFormatError,
+        match=r"ijbc_face_tid_mid.txt:5: template 2 names image 5.jpg, which is "
+        r"not in .*loose_crop",
+    ):
         read_meta(broken, "IJBC", one_to_one=False)
     with open(os.path.join(root, "meta", "ijbc_template_pair_label.txt")) as f:
         lines = f.read()

@@ -1,5 +1,6 @@
 """The direction of imports: ``src/`` never reaches up into ``tools/``, ``benchmarks/`` or an entry point, and no
 package of ``src/`` imports a sibling that imports it back (directly or around a longer cycle)."""
+
 import ast
 import os
 
@@ -36,8 +37,12 @@ def package_of(module):
 
 
 def test_src_never_imports_tools_benchmarks_tests_or_entry_points():
-    offenders = [f"{rel}: {module}" for rel, path in src_files() for module in imported_modules(path)
-                 if module.split(".")[0] in UPWARD]
+    offenders = [
+        f"{rel}: {module}"
+        for rel, path in src_files()
+        for module in imported_modules(path)
+        if module.split(".")[0] in UPWARD
+    ]
     assert not offenders, offenders
 
 

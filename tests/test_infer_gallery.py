@@ -6,6 +6,7 @@ of the LFW protocol. The converted MobileFaceNet (tools/convert_torch.py, needs 
 person first for held-out photos; a tiny random network checks the cache, bad gallery input, several faces and
 no face.
 """
+
 import hashlib
 import importlib.util
 import os
@@ -33,12 +34,30 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LFW = os.path.join(ROOT, "..", "shared", "data", "lfw")
 MODEL_DIR = os.path.join(ROOT, "..", "shared", "models", "mobilefacenet_casia")
 # Eight LFW people with 4 or 5 photos: photos 1-3 enrolled, photo 4 held out as the query.
-PEOPLE = ["Aaron_Peirsol", "Adam_Sandler", "Alastair_Campbell", "Amer_al-Saadi", "Antonio_Banderas", "Art_Howe",
-          "Barbara_Walters", "Benjamin_Netanyahu"]
-TINY = ["--device_target=CPU", "--config_path=", "--backbone=sphere4", "--backbone_width=0.125",
-        "--embedding_size=8", "--image_size=[40, 32]", "--eval_batch_size=8"]
-MFN = ["--device_target=CPU", f"--config_path={os.path.join(ROOT, 'configs', 'mobilefacenet_lfw_eval.yaml')}",
-       "--eval_batch_size=16"]
+PEOPLE = [
+    "Aaron_Peirsol",
+    "Adam_Sandler",
+    "Alastair_Campbell",
+    "Amer_al-Saadi",
+    "Antonio_Banderas",
+    "Art_Howe",
+    "Barbara_Walters",
+    "Benjamin_Netanyahu",
+]
+TINY = [
+    "--device_target=CPU",
+    "--config_path=",
+    "--backbone=sphere4",
+    "--backbone_width=0.125",
+    "--embedding_size=8",
+    "--image_size=[40, 32]",
+    "--eval_batch_size=8",
+]
+MFN = [
+    "--device_target=CPU",
+    f"--config_path={os.path.join(ROOT, 'configs', 'mobilefacenet_lfw_eval.yaml')}",
+    "--eval_batch_size=16",
+]
 
 
 def photo(person, number):
@@ -123,6 +142,7 @@ def use_detector(detector, monkeypatch):
 
 # ---------------------------------------------------------------- the real model on real LFW people
 
+
 @pytest.fixture(scope="module")
 def mobilefacenet(tmp_path_factory, landmarks):
     if importlib.util.find_spec("torch") is None:
@@ -130,8 +150,9 @@ def mobilefacenet(tmp_path_factory, landmarks):
     from tools.convert_torch import main as convert_torch
 
     path = str(tmp_path_factory.mktemp("mfn") / "mobilefacenet.ckpt")
-    convert_torch(["--backbone", "mobilefacenet", "--torch_ckpt", os.path.join(MODEL_DIR, "068.ckpt"),
-                   "--output", path])
+    convert_torch(
+        ["--backbone", "mobilefacenet", "--torch_ckpt", os.path.join(MODEL_DIR, "068.ckpt"), "--output", path]
+    )
     return path
 
 
@@ -157,8 +178,9 @@ def test_real_model_ranks_the_right_person_first(mobilefacenet, mfn_gallery, det
     for person, feature, result in zip(PEOPLE, features, results):
         assert result.matches[0].identity == person, result
         assert result.matches[0].cosine > result.matches[1].cosine >= result.matches[2].cosine
-        assert result.matches[0].cosine == pytest.approx(float(feature @ gallery.embeddings[PEOPLE.index(person)]),
-                                                         abs=1e-5)
+        assert result.matches[0].cosine == pytest.approx(
+            float(feature @ gallery.embeddings[PEOPLE.index(person)]), abs=1e-5
+        )
         assert result.box is not None and result.faces == 1
 
 
@@ -173,8 +195,9 @@ def test_infer_searches_the_gallery_from_its_cache(mobilefacenet, mfn_gallery, u
         assert any(line.startswith(f"{query} -> {person} cosine=") for line in lines), lines
     assert infer_cli.cli(args + ["--same_threshold=0.999", "--top_k=2"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert f"gallery {mfn_gallery}: 8 identities from 24 photos read from its cache; 0 photos or folders " \
-           "skipped" in lines
+    assert (
+        f"gallery {mfn_gallery}: 8 identities from 24 photos read from its cache; 0 photos or folders skipped" in lines
+    )
     assert any(line.startswith(f"{queries[0]} -> unknown (best {PEOPLE[0]} cosine=") for line in lines)
     first = lines.index(next(line for line in lines if line.startswith(queries[0])))
     assert lines[first + 1].startswith(f"    1. {PEOPLE[0]} cosine=") and lines[first + 2].startswith("    2. ")
@@ -192,11 +215,12 @@ def test_infer_prints_each_query_and_its_top_k(tmp_path, tiny_ckpt, use_detector
         first = next(k for k, line in enumerate(lines) if line.startswith(f"{query} -> "))
         best = lines[first].split(" -> ")[1].split(" cosine=")[0]
         assert best in PEOPLE and lines[first + 1].startswith(f"    1. {best} cosine=")
-        assert [line[:7] for line in lines[first + 2:first + 4]] == ["    2. ", "    3. "]
-    assert infer_cli.cli(args[:-2] + ["--same_threshold=1.0"]) == 0                      # cosines are <= 1
+        assert [line[:7] for line in lines[first + 2 : first + 4]] == ["    2. ", "    3. "]
+    assert infer_cli.cli(args[:-2] + ["--same_threshold=1.0"]) == 0  # cosines are <= 1
     lines = capsys.readouterr().out.splitlines()
-    assert f"gallery {gallery_dir}: 8 identities from 8 photos read from its cache; 0 photos or folders skipped" \
-        in lines
+    assert (
+        f"gallery {gallery_dir}: 8 identities from 8 photos read from its cache; 0 photos or folders skipped" in lines
+    )
     assert sum(line.startswith(f"{q} -> unknown (best ") for q in queries for line in lines) == 2
 
 
@@ -218,6 +242,7 @@ def test_real_detector_and_model_identify_held_out_photos(mobilefacenet, mfn_gal
 
 # ---------------------------------------------------------------- the gallery cache
 
+
 def test_cache_is_reused_and_follows_model_and_photos(tmp_path, tiny_ckpt, detector):
     gallery_dir = make_gallery(tmp_path / "gallery", numbers=(1, 2))
     model = shutil.copy(tiny_ckpt, tmp_path / "model.ckpt")
@@ -227,18 +252,18 @@ def test_cache_is_reused_and_follows_model_and_photos(tmp_path, tiny_ckpt, detec
     np.testing.assert_array_equal(again.embeddings, first.embeddings)
     assert again.identities == first.identities and again.photos.tolist() == first.photos.tolist()
 
-    random_checkpoint(model, 4)                                            # the model file changes
+    random_checkpoint(model, 4)  # the model file changes
     changed = Predictor(load_config(TINY), model, detector=detector).enroll(gallery_dir)
     assert not changed.cached and changed.fingerprint != first.fingerprint
     assert np.abs(changed.embeddings - first.embeddings).max() > 1e-3
 
     predictor = Predictor(load_config(TINY), model, detector=detector)
-    shutil.copy2(photo(PEOPLE[0], 3), gallery_dir / PEOPLE[0])              # a photo is added
+    shutil.copy2(photo(PEOPLE[0], 3), gallery_dir / PEOPLE[0])  # a photo is added
     added = predictor.enroll(gallery_dir)
     assert not added.cached and added.photos[0] == 3
     assert predictor.enroll(gallery_dir).cached
     fused = Predictor(load_config(TINY + ["--fusion=sum"]), model, detector=detector).enroll(gallery_dir)
-    assert not fused.cached                                                 # a setting that changes embeddings
+    assert not fused.cached  # a setting that changes embeddings
 
 
 def test_cache_elsewhere_unwritable_or_damaged(tmp_path, tiny, caplog):
@@ -262,37 +287,58 @@ def test_landmark_file_instead_of_the_detector(tmp_path, tiny_ckpt, tiny, capsys
     gallery_dir = make_gallery(tmp_path / "gallery", numbers=(1, 2))
     query = photo(PEOPLE[5], 4)
     detected = tiny.search([query], tiny.enroll(gallery_dir), top_k=len(PEOPLE))[0]
-    args = TINY + [f"--ckpt_file={tiny_ckpt}", "--gallery", str(gallery_dir), "--query", query, "--top_k=8",
-                   "--landmarks", os.path.join(LFW, "lfw_landmark_150.txt")]
+    args = TINY + [
+        f"--ckpt_file={tiny_ckpt}",
+        "--gallery",
+        str(gallery_dir),
+        "--query",
+        query,
+        "--top_k=8",
+        "--landmarks",
+        os.path.join(LFW, "lfw_landmark_150.txt"),
+    ]
     assert infer_cli.cli(args) == 0
     lines = capsys.readouterr().out.splitlines()
     assert f"gallery {gallery_dir}: 8 identities from 16 photos enrolled; 0 photos or folders skipped" in lines
     first = next(k for k, line in enumerate(lines) if line.startswith(f"{query} -> "))
-    assert lines[first + 1:first + 9] == [f"    {rank}. {m.identity} cosine={m.cosine:.4f}"
-                                          for rank, m in enumerate(detected.matches, 1)]
+    assert lines[first + 1 : first + 9] == [
+        f"    {rank}. {m.identity} cosine={m.cosine:.4f}" for rank, m in enumerate(detected.matches, 1)
+    ]
+
 
 def test_bad_gallery_input_is_skipped_and_counted(tmp_path, tiny_ckpt, use_detector, capsys):
     gallery_dir = tmp_path / "gallery"
     for person in PEOPLE[:2]:
         os.makedirs(gallery_dir / person)
         shutil.copy2(photo(person, 1), gallery_dir / person)
-    (gallery_dir / PEOPLE[0] / "zero.jpg").write_bytes(b"")                        # zero-byte file
-    os.makedirs(gallery_dir / "Nobody")                                              # empty folder
-    os.makedirs(gallery_dir / "Broken")                                              # nothing readable
+    (gallery_dir / PEOPLE[0] / "zero.jpg").write_bytes(b"")  # zero-byte file
+    os.makedirs(gallery_dir / "Nobody")  # empty folder
+    os.makedirs(gallery_dir / "Broken")  # nothing readable
     (gallery_dir / "Broken" / "corrupt.jpg").write_bytes(b"\xff\xd8 not a jpeg")
-    os.makedirs(gallery_dir / "Faceless")                                            # no face found
+    os.makedirs(gallery_dir / "Faceless")  # no face found
     cv2.imwrite(str(gallery_dir / "Faceless" / "noise.png"), np.full((60, 60, 3), 128, np.uint8))
-    shutil.copy2(photo(PEOPLE[2], 1), gallery_dir / "loose.jpg")                     # not in a person folder
-    args = TINY + [f"--ckpt_file={tiny_ckpt}", "--gallery", str(gallery_dir), "--query", photo(PEOPLE[0], 2),
-                   photo(PEOPLE[1], 2)]
+    shutil.copy2(photo(PEOPLE[2], 1), gallery_dir / "loose.jpg")  # not in a person folder
+    args = TINY + [
+        f"--ckpt_file={tiny_ckpt}",
+        "--gallery",
+        str(gallery_dir),
+        "--query",
+        photo(PEOPLE[0], 2),
+        photo(PEOPLE[1], 2),
+    ]
     assert infer_cli.cli(args) == 0
     captured = capsys.readouterr()
     assert f"gallery {gallery_dir}: 2 identities from 2 photos enrolled; 7 photos or folders skipped" in captured.out
-    for message in ("zero.jpg: cannot decode image", "Nobody: identity folder without photos",
-                    "corrupt.jpg: cannot decode image", "skipped identity Broken: no photo with a usable face",
-                    "noise.png: no face found in", "skipped identity Faceless",
-                    "loose.jpg: not inside an identity folder"):
-        assert message in captured.out, message                                # logged warnings
+    for message in (
+        "zero.jpg: cannot decode image",
+        "Nobody: identity folder without photos",
+        "corrupt.jpg: cannot decode image",
+        "skipped identity Broken: no photo with a usable face",
+        "noise.png: no face found in",
+        "skipped identity Faceless",
+        "loose.jpg: not inside an identity folder",
+    ):
+        assert message in captured.out, message  # logged warnings
     assert "Traceback" not in captured.err
     gallery = Predictor(load_config(TINY), tiny_ckpt, detector=use_detector).enroll(gallery_dir)
     assert gallery.cached and gallery.identities == PEOPLE[:2] and len(gallery.skipped) == 7
@@ -314,8 +360,12 @@ def test_unusable_gallery_or_query_is_a_message(tmp_path, tiny_ckpt, use_detecto
     gallery_dir = make_gallery(tmp_path / "gallery", numbers=(1,))
     blank = tmp_path / "blank.jpg"
     cv2.imwrite(str(blank), np.zeros((80, 80, 3), np.uint8))
-    assert infer_cli.cli(TINY + [model, "--gallery", str(gallery_dir), "--query", str(blank), query,
-                                 str(tmp_path / "missing.jpg")]) == 1
+    assert (
+        infer_cli.cli(
+            TINY + [model, "--gallery", str(gallery_dir), "--query", str(blank), query, str(tmp_path / "missing.jpg")]
+        )
+        == 1
+    )
     captured = capsys.readouterr()
     assert f"{blank} -> not searched: no face found in {blank}" in captured.out
     assert f"{query} -> " in captured.out and f"{query} -> not searched" not in captured.out
@@ -324,6 +374,7 @@ def test_unusable_gallery_or_query_is_a_message(tmp_path, tiny_ckpt, use_detecto
 
 
 # ---------------------------------------------------------------- 1:1 on raw photos
+
 
 def test_two_photos_are_detected_aligned_and_compared(tiny_ckpt, tiny, use_detector, landmarks, capsys, tmp_path):
     a, b = photo(PEOPLE[0], 1), photo(PEOPLE[1], 1)
@@ -354,18 +405,22 @@ def test_every_face_is_listed_and_compared(tiny_ckpt, tiny, two_faces, capsys):
     path, points = two_faces
     other = photo(PEOPLE[2], 1)
     cosines = [tiny.similarity(path, other, p, None) for p in points]
-    assert tiny.similarity(path, other) == pytest.approx(cosines[0], abs=1e-6)        # the most central face
+    assert tiny.similarity(path, other) == pytest.approx(cosines[0], abs=1e-6)  # the most central face
     faces, features = tiny.embed_faces(path)
     assert len(faces) == 2 and features.shape == (2, 16)
     assert infer_cli.cli(TINY + [f"--ckpt_file={tiny_ckpt}", path, other]) == 0
     lines = capsys.readouterr().out.splitlines()
     listing = lines.index(next(line for line in lines if line.startswith(f"{path}: 2 faces")))
-    assert lines[listing].startswith(f"{path}: 2 faces, most central first: #1 box (") and ", #2 box (" in lines[listing]
+    assert (
+        lines[listing].startswith(f"{path}: 2 faces, most central first: #1 box (") and ", #2 box (" in lines[listing]
+    )
     assert lines[listing + 1].startswith(f"cosine={cosines[0]:.4f} (the most central faces, #1;")
     assert infer_cli.cli(TINY + [f"--ckpt_file={tiny_ckpt}", path, other, "--all_faces"]) == 0
     lines = capsys.readouterr().out.splitlines()
     listing = lines.index(next(line for line in lines if line.startswith(f"{path}: 2 faces")))
-    assert lines[listing + 1:listing + 3] == [f"{path} #{k} - {other} #1: cosine={cosines[k - 1]:.4f}" for k in (1, 2)]
+    assert lines[listing + 1 : listing + 3] == [
+        f"{path} #{k} - {other} #1: cosine={cosines[k - 1]:.4f}" for k in (1, 2)
+    ]
     assert lines[listing + 3].startswith("(no same_threshold set")
 
 
@@ -375,7 +430,7 @@ def test_every_face_of_a_query_is_searched(tiny, two_faces):
     assert not gallery.cached and gallery.fingerprint == ""
     results = tiny.search([path], gallery, top_k=2)
     assert [(r.face, r.faces) for r in results] == [(0, 2), (1, 2)]
-    assert results[0].box[0] > 150 > results[1].box[2]             # the right-hand face first, as detected
+    assert results[0].box[0] > 150 > results[1].box[2]  # the right-hand face first, as detected
     assert {m.identity for m in results[0].matches} == set(PEOPLE[:2])
 
 
@@ -386,8 +441,9 @@ def test_arrays_grey_and_rgba(tiny, landmarks):
     rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
     np.testing.assert_array_equal(tiny.prepare(rgba, landmarks[path]), expected)
     grey = rgb[:, :, 1]
-    np.testing.assert_array_equal(tiny.prepare(grey, landmarks[path]), align_face(np.dstack([grey] * 3),
-                                                                                   landmarks[path], (40, 32)))
+    np.testing.assert_array_equal(
+        tiny.prepare(grey, landmarks[path]), align_face(np.dstack([grey] * 3), landmarks[path], (40, 32))
+    )
     with pytest.raises(ValueError, match="expected an HxWx3 uint8 RGB image"):
         tiny.prepare(rgb.astype(np.float32), landmarks[path])
     with pytest.raises(GalleryError, match="has no identity"):
@@ -395,6 +451,7 @@ def test_arrays_grey_and_rgba(tiny, landmarks):
 
 
 # ---------------------------------------------------------------- the search index
+
 
 def test_numpy_and_faiss_find_the_same_neighbours():
     rng = np.random.default_rng(0)
@@ -406,7 +463,7 @@ def test_numpy_and_faiss_find_the_same_neighbours():
     np.testing.assert_array_equal(numpy_ids, faiss_ids)
     np.testing.assert_allclose(numpy_scores, faiss_scores, atol=1e-5)
     np.testing.assert_allclose(numpy_scores, np.sort(queries @ vectors.T, axis=1)[:, ::-1][:, :5], atol=1e-5)
-    assert NumpyIndex(vectors[:3]).search(queries, 5)[1].shape == (20, 3)     # k above the size
+    assert NumpyIndex(vectors[:3]).search(queries, 5)[1].shape == (20, 3)  # k above the size
     assert build_index(vectors).name == "numpy"
     assert build_index(np.zeros((FAISS_MIN_SIZE, 4), np.float32)).name == "faiss"
     with pytest.raises(ValueError, match="unknown search backend"):

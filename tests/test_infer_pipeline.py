@@ -6,6 +6,7 @@ The reference is eval.py's own path: the checkpoint's network embedding the alig
 MindSpore's MINDIR runner (tools/mindir_infer.py) and with the C++ harness on the fixture's Lite model. The run
 of the whole script with both backends (seven Python processes importing MindSpore) is marked slow.
 """
+
 import json
 import os
 import re
@@ -15,6 +16,8 @@ import sys
 import mindspore as ms
 import numpy as np
 import pytest
+from deploy_helpers import LFW, REPO, SCRIPT, SHARED, run_script, write_subset
+from lite_helpers import run_face_infer
 
 import export
 import postprocess
@@ -32,12 +35,21 @@ from src.model_utils.config import load_config
 from src.network import build_backbone_from_config
 from src.network.weights import load_backbone_weights
 
-from deploy_helpers import LFW, REPO, SCRIPT, SHARED, run_script, write_subset
-from lite_helpers import run_face_infer
-
 FIXTURE = os.path.join(REPO, "tests", "fixtures", "lite")
-TINY = ["--device_target", "CPU", "--backbone", "sphere4", "--backbone_width", "0.125", "--embedding_size", "16",
-        "--image_size", "[40, 32]", "--ckpt_file", os.path.join(FIXTURE, "sphere4_tiny.ckpt")]
+TINY = [
+    "--device_target",
+    "CPU",
+    "--backbone",
+    "sphere4",
+    "--backbone_width",
+    "0.125",
+    "--embedding_size",
+    "16",
+    "--image_size",
+    "[40, 32]",
+    "--ckpt_file",
+    os.path.join(FIXTURE, "sphere4_tiny.ckpt"),
+]
 PER_CLASS = 20  # same and different pairs taken from the head of pairsDevTest.txt: 40 pairs, 10 folds of 4
 
 
@@ -49,8 +61,14 @@ def lfw_subset(tmp_path_factory):
 
 
 def subset_args(pairs):
-    return ["--eval_pairs", pairs, "--eval_root", os.path.join(LFW, "images_150"),
-            "--eval_landmarks", os.path.join(LFW, "lfw_landmark_150.txt")]
+    return [
+        "--eval_pairs",
+        pairs,
+        "--eval_root",
+        os.path.join(LFW, "images_150"),
+        "--eval_landmarks",
+        os.path.join(LFW, "lfw_landmark_150.txt"),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +100,7 @@ def tiny_mindir(tmp_path_factory):
 
 
 # ---------------------------------------------------------------- file layout and model description
+
 
 def test_index_rules(tmp_path):
     index = tmp_path / "index.txt"
@@ -118,6 +137,7 @@ def test_mindir_info_tells_mindspore_from_lite_models(tiny_mindir, tmp_path):
 
 # ---------------------------------------------------------------- preprocess / postprocess against eval.py
 
+
 def test_preprocess_writes_eval_inputs_in_the_harness_layout(prepared, reference):
     pair_set, images, _, _, _ = reference
     record, stored = read_pair_record(prepared)
@@ -143,8 +163,9 @@ def test_python_backend_and_postprocess_reproduce_eval(prepared, reference, tiny
     assert np.abs(read_arrays(str(tmp_path), record["orig"]) - orig).max() <= 1e-5
     assert np.abs(read_arrays(str(tmp_path), record["flip"]) - flip).max() <= 1e-5
 
-    result = postprocess.postprocess(load_config(["--infer_input_dir", prepared, "--infer_result_dir",
-                                                  str(tmp_path), "--fusion", "concat"]))
+    result = postprocess.postprocess(
+        load_config(["--infer_input_dir", prepared, "--infer_result_dir", str(tmp_path), "--fusion", "concat"])
+    )
     assert result["metrics"]["kfold"]["accuracy"] == metrics["kfold"]["accuracy"]
     assert result["metrics"]["kfold"]["fold_accuracies"] == metrics["kfold"]["fold_accuracies"]
     assert accuracy_line(metrics) in capsys.readouterr().out
@@ -172,21 +193,34 @@ def test_preprocess_checks_the_sidecar(tmp_path, tiny_mindir, lfw_subset):
     record["channel_order"] = "BGR"
     (tmp_path / "bgr.json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match="the model wants channel_order='BGR'; preprocess.py writes 'RGB'"):
-        preprocess.main(subset_args(lfw_subset) + ["--infer_input_dir", str(tmp_path / "in"),
-                                                   "--model_info", str(tmp_path / "bgr.json")])
+        preprocess.main(
+            subset_args(lfw_subset)
+            + ["--infer_input_dir", str(tmp_path / "in"), "--model_info", str(tmp_path / "bgr.json")]
+        )
 
 
 # ---------------------------------------------------------------- scripts/run_infer_310.sh
 
-@pytest.mark.parametrize("args", [
-    (), ("m.mindir", "data"), ("m", "d", "maybe", "CPU", "0"), ("m", "d", "y", "TPU", "0"), ("m", "d", "y", "CPU", "x"),
-    ("m", "d", "y", "CPU", "0", "java"), ("m", "d", "y", "CPU", "0", "--backend"),
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("m.mindir", "data"),
+        ("m", "d", "maybe", "CPU", "0"),
+        ("m", "d", "y", "TPU", "0"),
+        ("m", "d", "y", "CPU", "x"),
+        ("m", "d", "y", "CPU", "0", "java"),
+        ("m", "d", "y", "CPU", "0", "--backend"),
+    ],
+)
 def test_script_prints_usage_on_bad_arguments(tmp_path, args):
     result = run_script(*args, cwd=tmp_path)
     assert result.returncode == 2
-    assert "Usage: bash scripts/run_infer_310.sh [MINDIR_PATH] [DATASET_PATH] [NEED_PREPROCESS] [DEVICE_TYPE] " \
-           "[DEVICE_ID] [BACKEND]" in result.stderr
+    assert (
+        "Usage: bash scripts/run_infer_310.sh [MINDIR_PATH] [DATASET_PATH] [NEED_PREPROCESS] [DEVICE_TYPE] "
+        "[DEVICE_ID] [BACKEND]" in result.stderr
+    )
 
 
 def test_script_explains_a_missing_harness(tmp_path, tiny_mindir, prepared):
@@ -194,10 +228,15 @@ def test_script_explains_a_missing_harness(tmp_path, tiny_mindir, prepared):
     work = tmp_path / "work"
     os.makedirs(work)
     os.symlink(prepared, work / "input")
-    result = subprocess.run(["bash", SCRIPT, tiny_mindir, LFW, "n", "CPU", "0"], capture_output=True, text=True,
-                            cwd=tmp_path, timeout=600, check=False,
-                            env=dict(env, PYTHON=sys.executable, INFER_WORK_DIR=str(work),
-                                     FACE_INFER=str(tmp_path / "none")))
+    result = subprocess.run(
+        ["bash", SCRIPT, tiny_mindir, LFW, "n", "CPU", "0"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+        check=False,
+        env=dict(env, PYTHON=sys.executable, INFER_WORK_DIR=str(work), FACE_INFER=str(tmp_path / "none")),
+    )
     assert result.returncode == 1
     assert "MindSpore Lite 2.0 (the PyPI wheel tools/fetch_lite.sh unpacks) reads MindIR version <= 1" in result.stderr
     assert "is not built and MINDSPORE_LITE_HOME is not set" in result.stderr

@@ -6,6 +6,7 @@ Reference (PyTorch, same weights and alignment, the shared model's README): 10-f
 concat(orig, flip) features, 98.60% orig only, 98.97% orig + flip summed. Needs ../shared and PyTorch (to read
 the checkpoint); about 15,400 forward passes: 5-20 minutes on two CPU cores, hence ``slow``.
 """
+
 import importlib.util
 import json
 import os
@@ -29,10 +30,17 @@ def test_converted_mobilefacenet_on_lfw_view2(shared_dir, tmp_path):
     converted = str(tmp_path / "mobilefacenet.ckpt")
     convert_main(["--backbone", "mobilefacenet", "--torch_ckpt", torch_ckpt, "--output", converted])
     output = tmp_path / "lfw.json"
-    eval_cli.main(["--config_path", os.path.join(ROOT, "configs", "mobilefacenet_lfw_eval.yaml"),
-                   f"--ckpt_file={converted}", f"--eval_pairs={os.path.join(lfw, 'pairs.txt')}",
-                   f"--eval_root={os.path.join(lfw, 'images_150')}",
-                   f"--eval_landmarks={os.path.join(lfw, 'lfw_landmark_150.txt')}", f"--eval_output={output}"])
+    eval_cli.main(
+        [
+            "--config_path",
+            os.path.join(ROOT, "configs", "mobilefacenet_lfw_eval.yaml"),
+            f"--ckpt_file={converted}",
+            f"--eval_pairs={os.path.join(lfw, 'pairs.txt')}",
+            f"--eval_root={os.path.join(lfw, 'images_150')}",
+            f"--eval_landmarks={os.path.join(lfw, 'lfw_landmark_150.txt')}",
+            f"--eval_output={output}",
+        ]
+    )
     with open(output, encoding="utf-8") as f:
         record = json.load(f)
     assert record["pair_set"]["pairs"] == 6000 and record["pair_set"]["images"] == 7701

@@ -4,6 +4,7 @@ The fixture (tests/fixtures/lite/, made by tools/make_lite_fixture.py) holds a s
 same network converted to Lite MINDIRs with a fixed batch of 4 and a dynamic batch. Ten random inputs go
 through the harness; its embeddings must match MindSpore's from the checkpoint.
 """
+
 import json
 import os
 import re
@@ -11,14 +12,16 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from lite_helpers import read_outputs, run_face_infer, write_inputs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(REPO, "tests", "fixtures", "lite")
 NUM_IMAGES = 10
-SUMMARY = re.compile(r"^Summary: (\d+) images, embedding (\d+), batch (\d+), (\d+) batches, "
-                     r"predict [\d.]+ ms, ([\d.]+) images/s", re.MULTILINE)
+SUMMARY = re.compile(
+    r"^Summary: (\d+) images, embedding (\d+), batch (\d+), (\d+) batches, "
+    r"predict [\d.]+ ms, ([\d.]+) images/s",
+    re.MULTILINE,
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +39,15 @@ def images(fixture_meta):
 @pytest.fixture(scope="module")
 def mindspore_embeddings(fixture_meta, images):
     import mindspore as ms
+
     from src.network import build_backbone
 
-    net = build_backbone(fixture_meta["backbone"], embedding_size=fixture_meta["embedding_size"],
-                         image_size=tuple(fixture_meta["image_size"]), width=fixture_meta["width"])
+    net = build_backbone(
+        fixture_meta["backbone"],
+        embedding_size=fixture_meta["embedding_size"],
+        image_size=tuple(fixture_meta["image_size"]),
+        width=fixture_meta["width"],
+    )
     not_loaded = ms.load_param_into_net(net, ms.load_checkpoint(os.path.join(FIXTURE, fixture_meta["checkpoint"])))
     assert not any(not_loaded), not_loaded
     net.set_train(False)
@@ -54,14 +62,18 @@ def input_dir(tmp_path_factory, images):
     return folder, names
 
 
-@pytest.mark.parametrize("model, extra, batch, batches", [
-    ("b4", [], 4, 3),                              # fixed batch: 4 + 4 + 2 padded to 4
-    ("dynamic", ["--batch_size", "4"], 4, 3),      # dynamic: resized to 4, then to 2
-    ("dynamic", ["--batch_size", "3"], 3, 4),      # 3 + 3 + 3 + 1
-    ("dynamic", ["--batch_size", "16"], 16, 1),    # one batch, resized to the 10 images
-])
-def test_harness_matches_mindspore(face_infer, fixture_meta, input_dir, mindspore_embeddings, tmp_path,
-                                   model, extra, batch, batches):
+@pytest.mark.parametrize(
+    "model, extra, batch, batches",
+    [
+        ("b4", [], 4, 3),  # fixed batch: 4 + 4 + 2 padded to 4
+        ("dynamic", ["--batch_size", "4"], 4, 3),  # dynamic: resized to 4, then to 2
+        ("dynamic", ["--batch_size", "3"], 3, 4),  # 3 + 3 + 3 + 1
+        ("dynamic", ["--batch_size", "16"], 16, 1),  # one batch, resized to the 10 images
+    ],
+)
+def test_harness_matches_mindspore(
+    face_infer, fixture_meta, input_dir, mindspore_embeddings, tmp_path, model, extra, batch, batches
+):
     folder, names = input_dir
     model_path = os.path.join(FIXTURE, fixture_meta["models"][model]["file"])
     result = run_face_infer(face_infer, model_path, folder, tmp_path / "out", *extra)
@@ -91,8 +103,14 @@ def test_harness_rejects_input_of_wrong_size(face_infer, fixture_meta, tmp_path)
 def _cmake_configure(tmp_path, **env_overrides):
     env = {k: v for k, v in os.environ.items() if k not in ("MINDSPORE_LITE_HOME", "MS_LITE_HOME")}
     env.update(env_overrides)
-    result = subprocess.run(["cmake", "-S", os.path.join(REPO, "ascend310_infer"), "-B", str(tmp_path / "build")],
-                            env=env, capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        ["cmake", "-S", os.path.join(REPO, "ascend310_infer"), "-B", str(tmp_path / "build")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     return result.returncode, " ".join((result.stdout + result.stderr).split())
 
 

@@ -1,4 +1,5 @@
 """Per-iteration learning rates: linear warmup, multistep and cosine decay (reference values by hand)."""
+
 import math
 
 import numpy as np

@@ -2,6 +2,7 @@
 against central differences of the same formula, at points on both sides of each branch: ArcFace's fallback
 below cos(pi - m) and its easy margin, A-Softmax's psi on each side of every k boundary theta = k pi / m,
 AdaFace with the norm scaler clipped and not, CosFace and NormFace."""
+
 import math
 
 import mindspore as ms
@@ -23,6 +24,8 @@ def pynative():
     ms.set_context(mode=ms.PYNATIVE_MODE)
     yield
     ms.set_context(mode=ms.GRAPH_MODE)
+
+
 ONE_HOT = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
 
 

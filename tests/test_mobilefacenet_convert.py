@@ -3,6 +3,7 @@
 The real-model tests read ../shared/models/mobilefacenet_casia (relative to the project root) and skip when it
 is absent; tests that read or build PyTorch objects skip when the optional torch package is not installed.
 """
+
 import importlib.util
 from pathlib import Path
 
@@ -12,15 +13,24 @@ import numpy as np
 import pytest
 
 from src.network import build_backbone
-from tools.convert_torch import (ConversionError, convert, extract_state_dict, iresnet_mapping,
-                                 load_torch_state_dict, main, mobilefacenet_mapping, save_checkpoint)
+from tools.convert_torch import (
+    ConversionError,
+    convert,
+    extract_state_dict,
+    iresnet_mapping,
+    load_torch_state_dict,
+    main,
+    mobilefacenet_mapping,
+    save_checkpoint,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT.parent / "shared" / "models" / "mobilefacenet_casia"
 REFERENCE_DIR = MODEL_DIR / "reference"
 
-requires_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
-                                    reason="PyTorch is not installed (optional: pip install torch==2.13.0)")
+requires_torch = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="PyTorch is not installed (optional: pip install torch==2.13.0)"
+)
 
 
 def cosine(a, b):
@@ -47,6 +57,7 @@ def load_converted(backbone, path, **kwargs):
 
 # ---------------------------------------------------------------- architecture
 
+
 def test_mobilefacenet_parameter_counts():
     net = build_backbone("mobilefacenet")
     # The shared README: 999,552 trainable values in 183 tensors; 1,019,186 values in all, of which 50 are
@@ -62,11 +73,14 @@ def test_iresnet50_parameter_count():
     assert not net.features.gamma.requires_grad  # insightface fixes the scale of the last BatchNorm at 1.
 
 
-@pytest.mark.parametrize("backbone, image_size, embedding_size", [
-    ("mobilefacenet", (112, 96), 128),
-    ("mobilefacenet", (112, 112), 128),
-    ("iresnet18", (112, 96), 256),
-])
+@pytest.mark.parametrize(
+    "backbone, image_size, embedding_size",
+    [
+        ("mobilefacenet", (112, 96), 128),
+        ("mobilefacenet", (112, 112), 128),
+        ("iresnet18", (112, 96), 256),
+    ],
+)
 def test_output_shapes(backbone, image_size, embedding_size):
     net = build_backbone(backbone, embedding_size=embedding_size, image_size=image_size)
     net.set_train(False)
@@ -80,6 +94,7 @@ def test_linear7_kernel_follows_image_size():
 
 
 # ---------------------------------------------------------------- conversion errors (no torch needed)
+
 
 @pytest.fixture(scope="module")
 def mobilefacenet_state_dict():
@@ -140,19 +155,20 @@ def test_extract_state_dict_unwraps_and_strips_module_prefix():
 
 # ---------------------------------------------------------------- PyTorch files
 
+
 @requires_torch
 @pytest.mark.parametrize("zip_format", [True, False])
 def test_load_torch_state_dict_zip_and_legacy(tmp_path, zip_format):
     import torch
 
     path = tmp_path / "model.pth"
-    torch.save({"state_dict": {"module.fc.weight": torch.ones(2, 3)}}, path,
-               _use_new_zipfile_serialization=zip_format)
+    torch.save({"state_dict": {"module.fc.weight": torch.ones(2, 3)}}, path, _use_new_zipfile_serialization=zip_format)
     state_dict = load_torch_state_dict(path)
     assert list(state_dict) == ["fc.weight"] and state_dict["fc.weight"].shape == (2, 3)
 
 
 # ---------------------------------------------------------------- the real MobileFaceNet
+
 
 @pytest.fixture(scope="module")
 def converted_mobilefacenet(tmp_path_factory):
@@ -181,8 +197,9 @@ def embed(net, images):
 
 
 @pytest.mark.parametrize("flip, reference", [(False, "emb20.npy"), (True, "emb20_flip.npy")])
-def test_converted_mobilefacenet_reproduces_reference_embeddings(converted_mobilefacenet, aligned_faces, flip,
-                                                                 reference):
+def test_converted_mobilefacenet_reproduces_reference_embeddings(
+    converted_mobilefacenet, aligned_faces, flip, reference
+):
     images = aligned_faces[:, :, ::-1] if flip else aligned_faces
     similarity = cosine(embed(converted_mobilefacenet, images), np.load(REFERENCE_DIR / reference))
     assert similarity.shape == (20,)
@@ -197,6 +214,7 @@ def test_cli_refuses_to_overwrite(tmp_path):
 
 
 # ---------------------------------------------------------------- iResNet-50 against a PyTorch forward pass
+
 
 def torch_iresnet(layers):
     """A PyTorch iResNet for 112x112 in insightface's arcface_torch layout (module names and order), with
@@ -214,8 +232,9 @@ def torch_iresnet(layers):
             self.bn3 = nn.BatchNorm2d(channels, eps=1e-5)
             self.downsample = None
             if stride != 1 or in_channels != channels:
-                self.downsample = nn.Sequential(nn.Conv2d(in_channels, channels, 1, stride, bias=False),
-                                                nn.BatchNorm2d(channels, eps=1e-5))
+                self.downsample = nn.Sequential(
+                    nn.Conv2d(in_channels, channels, 1, stride, bias=False), nn.BatchNorm2d(channels, eps=1e-5)
+                )
 
         def forward(self, x):
             out = self.bn3(self.conv2(self.prelu(self.bn2(self.conv1(self.bn1(x))))))
@@ -229,8 +248,16 @@ def torch_iresnet(layers):
             self.prelu = nn.PReLU(64)
             in_channels = 64
             for index, (blocks, channels) in enumerate(zip(layers, (64, 128, 256, 512)), start=1):
-                setattr(self, f"layer{index}", nn.Sequential(*[
-                    Block(in_channels if i == 0 else channels, channels, 2 if i == 0 else 1) for i in range(blocks)]))
+                setattr(
+                    self,
+                    f"layer{index}",
+                    nn.Sequential(
+                        *[
+                            Block(in_channels if i == 0 else channels, channels, 2 if i == 0 else 1)
+                            for i in range(blocks)
+                        ]
+                    ),
+                )
                 in_channels = channels
             self.bn2 = nn.BatchNorm2d(512, eps=1e-5)
             self.dropout = nn.Dropout(p=0.0)

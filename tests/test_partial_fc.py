@@ -2,6 +2,7 @@
 is a function of (seed, step); the centres start the same on any number of workers; and, under msrun with 2 CPU
 workers (slow), loss and every gradient equal the replicated head's, sample_rate 0.1 trains, and a run resumes
 from 2 workers on 1 and from 1 on 2 with the same losses."""
+
 import json
 import os
 import shutil
@@ -27,13 +28,16 @@ WORKER = os.path.join(ROOT, "tests", "partial_fc_worker.py")
 
 def data(seed=0, classes=CLASSES):
     rng = np.random.default_rng(seed)
-    return (Tensor(rng.normal(size=(BATCH, EMB)).astype(np.float32)),
-            Tensor(rng.integers(0, classes, BATCH).astype(np.int32)))
+    return (
+        Tensor(rng.normal(size=(BATCH, EMB)).astype(np.float32)),
+        Tensor(rng.integers(0, classes, BATCH).astype(np.int32)),
+    )
 
 
 def loss_and_gradients(head, x, y):
     def loss(features):
         return head(features, y)[0]
+
     value, (gx, gw) = ms.value_and_grad(loss, 0, head.trainable_params())(x)
     return float(value), gx.asnumpy(), [g.asnumpy() for g in gw]
 
@@ -59,8 +63,16 @@ def test_sampling_keeps_the_batch_classes_and_depends_on_seed_and_step_only():
     x, y = data(classes=classes)
 
     def sampled_rows(seed, step):
-        head = PartialFCHead(MARGINS.get("cosface")(classes), EMB, classes, workers=1, rank=0, batch_size=BATCH,
-                             sample_rate=0.1, seed=seed)
+        head = PartialFCHead(
+            MARGINS.get("cosface")(classes),
+            EMB,
+            classes,
+            workers=1,
+            rank=0,
+            batch_size=BATCH,
+            sample_rate=0.1,
+            seed=seed,
+        )
         head.sample_step.set_data(Tensor(step, ms.int64))
         local = y.astype(ms.int32)
         index, renumbered = head.sample(local, local >= 0)
@@ -92,15 +104,17 @@ def test_centres_start_the_same_on_any_number_of_workers():
 
 
 def test_checkpoint_entries_are_cut_to_the_worker_rows():
-    heads = [PartialFCHead(MARGINS.get("cosface")(CLASSES), EMB, CLASSES, workers=2, rank=r, batch_size=BATCH)
-             for r in (0, 1)]
+    heads = [
+        PartialFCHead(MARGINS.get("cosface")(CLASSES), EMB, CLASSES, workers=2, rank=r, batch_size=BATCH)
+        for r in (0, 1)
+    ]
     full = np.arange(CLASSES * EMB, dtype=np.float32).reshape(CLASSES, EMB)
     for rank, head in enumerate(heads):
         network = FaceTrainNetwork(ms.nn.Dense(3, EMB), head)
         assert sorted(sharded_parameters(network)) == ["head.centres.weight"]
         entries = shard_entries(network, {"head.centres.weight": ms.Parameter(Tensor(full), name="w"), "run.x": "y"})
         start, count = shard_range(CLASSES, 2, rank)
-        np.testing.assert_array_equal(entries["head.centres.weight"].asnumpy(), full[start:start + count])
+        np.testing.assert_array_equal(entries["head.centres.weight"].asnumpy(), full[start : start + count])
         assert entries["run.x"] == "y"
 
 
@@ -112,9 +126,18 @@ def free_port():
 
 def msrun_worker(tmp_path, *args):
     out = str(tmp_path)
-    command = [shutil.which("msrun") or os.path.join(os.path.dirname(PYTHON), "msrun"), "--worker_num=2",
-               "--local_worker_num=2", "--master_addr=127.0.0.1", f"--master_port={free_port()}", "--join=True",
-               f"--log_dir={os.path.join(out, 'log')}", WORKER, *args, out]
+    command = [
+        shutil.which("msrun") or os.path.join(os.path.dirname(PYTHON), "msrun"),
+        "--worker_num=2",
+        "--local_worker_num=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}",
+        "--join=True",
+        f"--log_dir={os.path.join(out, 'log')}",
+        WORKER,
+        *args,
+        out,
+    ]
     env = dict(os.environ, PATH=os.path.dirname(PYTHON) + os.pathsep + os.environ.get("PATH", ""))
     process = subprocess.run(command, check=False, cwd=out, env=env, capture_output=True, text=True, timeout=1500)
     results = [os.path.join(out, f"rank{r}.json") for r in (0, 1)]
@@ -125,8 +148,9 @@ def msrun_worker(tmp_path, *args):
 @pytest.mark.slow
 def test_two_workers_sharded_equal_replicated_and_sampled_training_falls(tmp_path):
     (tmp_path / "equal").mkdir()
-    ranks = msrun_worker(tmp_path / "equal", "equivalence",
-                         "arcface:s=16/sphereface2:r=16/adaface:s=16/asoftmax:m=2/spherefacer")
+    ranks = msrun_worker(
+        tmp_path / "equal", "equivalence", "arcface:s=16/sphereface2:r=16/adaface:s=16/asoftmax:m=2/spherefacer"
+    )
     for margin, steps in ranks[0].items():
         assert len(steps) == 4
         for rank0, rank1 in zip(steps, ranks[1][margin]):
@@ -145,8 +169,16 @@ def test_two_workers_sharded_equal_replicated_and_sampled_training_falls(tmp_pat
 
 
 STEPS = 8
-SHARDED = {"global_batch_size": 16, "num_threads": 1, "max_steps": STEPS, "save_interval": 4, "keep_checkpoints": 100,
-           "head": "{type: cosface, s: 16, sharded: true}", "tensorboard": "false", "clip_grad_norm": 1.0}
+SHARDED = {
+    "global_batch_size": 16,
+    "num_threads": 1,
+    "max_steps": STEPS,
+    "save_interval": 4,
+    "keep_checkpoints": 100,
+    "head": "{type: cosface, s: 16, sharded: true}",
+    "tensorboard": "false",
+    "clip_grad_norm": 1.0,
+}
 
 
 def read(path):

@@ -1,5 +1,6 @@
 """The CPU PReLU kernel (src/kernels/prelu_cpu.cc via src/network/prelu.py) against nn.PReLU, its build cache,
 and how the config's prelu_kernel is resolved."""
+
 import ctypes
 import logging
 import os
@@ -132,6 +133,7 @@ def test_resolve_prelu_kernel(monkeypatch, caplog):
 
     def no_compiler():
         raise build.KernelBuildError("no C++ compiler 'g++' on PATH")
+
     monkeypatch.setattr("src.network.prelu._forward_op", no_compiler)
     with caplog.at_level(logging.WARNING, logger="facerec.network"):
         assert resolve_prelu_kernel("auto", "CPU") == "native"

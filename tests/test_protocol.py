@@ -1,4 +1,5 @@
 """The 10-fold verification protocol and the LFW pairs-file layouts."""
+
 import os
 
 import numpy as np
@@ -65,13 +66,16 @@ def test_view1_layout_from_header(tmp_path):
         assert pairs.issame[pairs.folds == k].sum() == 2 and (~pairs.issame[pairs.folds == k]).sum() == 2
 
 
-@pytest.mark.parametrize("lines,message", [
-    (["2\t1", "A\t1\t2", "A\t1\tB\t2"], "header says 2 folds"),
-    (["1\t1", "A\t1", "A\t1\tB\t2"], ":2: expected"),
-    (["1\t1", "A\tx\t2", "A\t1\tB\t2"], ":2: image numbers"),
-    (["ten"], ":1: header"),
-    (["10", "A\t1\tB\t1"], "does not have that layout"),
-])
+@pytest.mark.parametrize(
+    "lines,message",
+    [
+        (["2\t1", "A\t1\t2", "A\t1\tB\t2"], "header says 2 folds"),
+        (["1\t1", "A\t1", "A\t1\tB\t2"], ":2: expected"),
+        (["1\t1", "A\tx\t2", "A\t1\tB\t2"], ":2: image numbers"),
+        (["ten"], ":1: header"),
+        (["10", "A\t1\tB\t1"], "does not have that layout"),
+    ],
+)
 def test_malformed_pairs_name_file_and_line(tmp_path, lines, message):
     path = tmp_path / "bad.txt"
     path.write_text("\n".join(lines) + "\n")
@@ -109,8 +113,9 @@ def test_drop_missing_images_keeps_folds_and_reindexes(tmp_path):
 
 def test_devtest_on_images_150_loses_one_different_pair(shared_dir):
     lfw = os.path.join(shared_dir, "data", "lfw")
-    pairs, missing = drop_missing_images(read_pairs(os.path.join(lfw, "pairsDevTest.txt"),
-                                                    os.path.join(lfw, "images_150")))
+    pairs, missing = drop_missing_images(
+        read_pairs(os.path.join(lfw, "pairsDevTest.txt"), os.path.join(lfw, "images_150"))
+    )
     assert missing == ["Betsy_Coffin/Betsy_Coffin_0001.jpg"]
     assert pairs.issame.sum() == 500 and (~pairs.issame).sum() == 499
     assert np.bincount(pairs.folds).tolist() == [100, 99] + [100] * 8  # line 585: different pair 84 -> fold 1

@@ -1,6 +1,7 @@
 """InsightFace RecordIO without MXNet: the record layout of the spec byte for byte, a small train.rec written by
 the project's writer and read back (labels from the header record's identity ranges), and each bad input's
 error naming the file and line or byte offset."""
+
 import os
 import struct
 
@@ -11,8 +12,16 @@ import pytest
 from src.data.image_io import ImageDecodeError
 from src.data.images import load_sample_image
 from src.data.readers import read_training_list
-from src.data.recordio import (MAGIC, MAGIC_BYTES, RecordIOError, RecordWriter, encode_record, pack_payload,
-                               read_record, unpack_payload)
+from src.data.recordio import (
+    MAGIC,
+    MAGIC_BYTES,
+    RecordIOError,
+    RecordWriter,
+    encode_record,
+    pack_payload,
+    read_record,
+    unpack_payload,
+)
 from tests.face_data import write_face_rec
 
 CLASS_SIZES = (3, 1, 4)
@@ -40,8 +49,10 @@ def test_record_layout_follows_the_spec():
     assert encode_record(b"1" + MAGIC_BYTES) == header(0, 5) + b"1" + MAGIC_BYTES + b"\0\0\0"
 
 
-@pytest.mark.parametrize("payload", [b"", b"abcde", b"1234" + MAGIC_BYTES + b"56",
-                                     MAGIC_BYTES * 3 + b"z", b"ab" + MAGIC_BYTES + b"cd" + MAGIC_BYTES])
+@pytest.mark.parametrize(
+    "payload",
+    [b"", b"abcde", b"1234" + MAGIC_BYTES + b"56", MAGIC_BYTES * 3 + b"z", b"ab" + MAGIC_BYTES + b"cd" + MAGIC_BYTES],
+)
 def test_records_round_trip(tmp_path, payload):
     path = str(tmp_path / "t.rec")
     with RecordWriter(path) as writer:
@@ -67,8 +78,9 @@ def make_rec(folder, seed=0):
     for label, count in enumerate(CLASS_SIZES):
         for _ in range(count):
             images.append((rng.integers(0, 256, (16, 12, 3), dtype=np.uint8), label))
-    encoded = [(cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes(), label)
-               for image, label in images]
+    encoded = [
+        (cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes(), label) for image, label in images
+    ]
     os.makedirs(folder, exist_ok=True)
     rec = os.path.join(folder, "train.rec")
     assert write_face_rec(rec, encoded, (16, 12)) == len(CLASS_SIZES)
@@ -106,9 +118,11 @@ def test_bad_idx_lines_name_the_line(tmp_path):
     idx = str(tmp_path / "train.idx")
     lines = open(idx, encoding="utf-8").read().splitlines()
     size = os.path.getsize(rec)
-    for bad, message in ((f"4\t{size + 8}", f"train.idx:5: offset {size + 8} is outside"),
-                         ("4 12 x", "train.idx:5: expected 'key offset', got 3 fields"),
-                         ("4\tabc", "train.idx:5: key and offset must be integers")):
+    for bad, message in (
+        (f"4\t{size + 8}", f"train.idx:5: offset {size + 8} is outside"),
+        ("4 12 x", "train.idx:5: expected 'key offset', got 3 fields"),
+        ("4\tabc", "train.idx:5: key and offset must be integers"),
+    ):
         with open(idx, "w", encoding="utf-8") as f:
             f.write("\n".join(lines[:4] + [bad] + lines[5:]) + "\n")
         with pytest.raises(RecordIOError, match=message):
@@ -123,7 +137,9 @@ def test_bad_idx_lines_name_the_line(tmp_path):
     samples = read_training_list(rec, "recordio", errors=errors).samples
     assert [s.label for s in samples] == [0, 0, 0, 2, 2, 2, 2]
     assert [(e.line, e.message.split(":")[0]) for e in errors] == [
-        (5, "key and offset must be integers"), (None, "no entry for image key 4 of class 1")]
+        (5, "key and offset must be integers"),
+        (None, "no entry for image key 4 of class 1"),
+    ]
 
 
 def test_missing_idx_and_wrong_property(tmp_path):

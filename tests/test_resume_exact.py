@@ -2,6 +2,7 @@
 state, optimizer state and bookkeeping as an uninterrupted run, bit for bit (CPU GRAPH mode, one operator
 thread: with two threads MindSpore's PReLU weight gradient is a thread-parallel reduction whose order varies,
 so even two uninterrupted runs differ by ~1e-7)."""
+
 import os
 import signal
 import subprocess
@@ -9,17 +10,26 @@ import time
 
 import numpy as np
 import pytest
+from tiny_training import PYTHON, ROOT, digits_subset, load_params, max_difference, tiny_args
 
 from src.train.checkpoint import list_checkpoints, read_checkpoint
 from src.train.run_state import RunState
-from tiny_training import PYTHON, ROOT, digits_subset, load_params, max_difference, tiny_args
 
 STEPS, SAVE_EVERY, EPOCH_STEPS = 150, 5, 14  # 112 images / batch 8 = 14 steps an epoch
 
 
 def command(data, output_dir, *extra):
-    args = tiny_args(data, str(output_dir), num_threads=1, max_steps=STEPS, save_interval=SAVE_EVERY,
-                     keep_checkpoints=100, val_pairs=data["eval_pairs"], eval_interval=25, clip_grad_norm=5.0)
+    args = tiny_args(
+        data,
+        str(output_dir),
+        num_threads=1,
+        max_steps=STEPS,
+        save_interval=SAVE_EVERY,
+        keep_checkpoints=100,
+        val_pairs=data["eval_pairs"],
+        eval_interval=25,
+        clip_grad_norm=5.0,
+    )
     return [PYTHON, os.path.join(ROOT, "train.py"), "--config_path="] + args + list(extra)
 
 
@@ -31,10 +41,12 @@ def steps_of(folder):
 def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
     data = digits_subset(str(tmp_path / "digits"))
     reference_dir, run_dir = tmp_path / "uninterrupted", tmp_path / "killed"
-    reference = subprocess.Popen(command(data, reference_dir), cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
-    killed = subprocess.Popen(command(data, run_dir), cwd=tmp_path, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    reference = subprocess.Popen(
+        command(data, reference_dir), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    killed = subprocess.Popen(
+        command(data, run_dir), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     folder = str(run_dir / "checkpoints")
     deadline = time.time() + 300
     while not (os.path.isdir(folder) and len(steps_of(folder)) >= 8) and killed.poll() is None:
@@ -47,8 +59,11 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
     written = steps_of(folder)
     assert written[-1] < STEPS, "the run finished before it was killed"
     log = open(run_dir / "log_rank0.txt").read()
-    last_logged = max(int(line.split(" step ")[1].split("/")[0]) for line in log.splitlines() if " step " in line
-                      and "/" in line.split(" step ")[1])
+    last_logged = max(
+        int(line.split(" step ")[1].split("/")[0])
+        for line in log.splitlines()
+        if " step " in line and "/" in line.split(" step ")[1]
+    )
     assert last_logged - written[-1] <= SAVE_EVERY  # at most one checkpoint interval of work is lost
     # Damage the newest checkpoints until the newest intact one is mid-epoch: resume must skip the damaged ones.
     damaged = []
@@ -68,13 +83,16 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
     assert f"step_{damaged[0]:08d}.ckpt is incomplete" in log
     assert f"step_{resume_step:08d}.ckpt: step {resume_step}, epoch {resume_step // EPOCH_STEPS + 1}" in log
 
-    final, expected = os.path.join(folder, f"step_{STEPS:08d}.ckpt"), str(reference_dir / "checkpoints" /
-                                                                           f"step_{STEPS:08d}.ckpt")
+    final, expected = (
+        os.path.join(folder, f"step_{STEPS:08d}.ckpt"),
+        str(reference_dir / "checkpoints" / f"step_{STEPS:08d}.ckpt"),
+    )
     assert max_difference(load_params(final), load_params(expected)) == 0.0
     params = load_params(final)
     assert int(params["head.margin.iteration"]) == STEPS and int(params["global_step"][0]) == STEPS
     assert RunState.from_entries(read_checkpoint(final)) == RunState.from_entries(read_checkpoint(expected))
-    best, best_expected = (load_params(os.path.join(d, "best.ckpt")) for d in (folder, str(reference_dir /
-                                                                                            "checkpoints")))
+    best, best_expected = (
+        load_params(os.path.join(d, "best.ckpt")) for d in (folder, str(reference_dir / "checkpoints"))
+    )
     assert max_difference(best, best_expected) == 0.0
     assert np.isfinite(params["head.centres.weight"]).all()

@@ -1,5 +1,6 @@
 """ShardedStreamSampler: disjoint equal shards of one (seed, epoch) permutation, determinism, and a resumed
 stream equal to the tail of an uninterrupted one."""
+
 import numpy as np
 import pytest
 
@@ -30,7 +31,7 @@ def test_every_rank_gets_the_same_number_of_whole_batches():
     counts = [len(stream(s)) for s in samplers]
     assert counts == [12 * BATCH] * RANKS == [len(s) for s in samplers]
     assert samplers[0].steps_per_epoch == steps_per_epoch(N, BATCH, RANKS) == 5
-    first_epoch = [set(stream(s)[:5 * BATCH]) for s in samplers]
+    first_epoch = [set(stream(s)[: 5 * BATCH]) for s in samplers]
     for a in range(RANKS):
         for b in range(a + 1, RANKS):
             assert not first_epoch[a] & first_epoch[b]
@@ -53,7 +54,7 @@ def test_keys_carry_the_epoch_and_depend_only_on_seed_and_epoch():
 def test_resume_from_step_is_the_tail_of_the_uninterrupted_stream(start_step):
     whole = stream(ShardedStreamSampler(N, BATCH, RANKS, 2, seed=1, total_steps=14 + 1))
     resumed = stream(ShardedStreamSampler(N, BATCH, RANKS, 2, seed=1, start_step=start_step, total_steps=15))
-    assert resumed == whole[start_step * BATCH:]
+    assert resumed == whole[start_step * BATCH :]
 
 
 def test_unshuffled_and_invalid_arguments():

@@ -1,5 +1,6 @@
 """SphereFace2 and SphereFace-R against NumPy versions of their formulas, their gradients against finite
 differences (of the surrogate their gradient detachment defines), and the loss objectives of every margin."""
+
 import math
 
 import mindspore as ms
@@ -26,6 +27,7 @@ def softplus(z):
 
 def np_sphereface2_target(cos, y, m=0.4, t=3.0, magn_type="C"):
     one_hot = np.eye(CLASSES)[y]
+
     def g(c):
         return 2.0 * ((c + 1.0) / 2.0) ** t - 1.0
 
@@ -70,6 +72,7 @@ def ms_loss_and_grad(head, x):
 
     def loss_of(features):
         return head(features, Tensor(Y))[0]
+
     loss, grad = ms.value_and_grad(loss_of)(Tensor(x.astype(np.float32)))
     return float(loss), grad.asnumpy()
 
@@ -93,6 +96,7 @@ def test_sphereface2_loss_and_detached_gradient(magn_type):
     offset0 = np_sphereface2_target(cos0, Y, m=m, magn_type=magn_type) - cos0  # detached at x
     loss, grad = ms_loss_and_grad(head, x)
     assert loss == pytest.approx(np_sphereface2_loss(40.0 * (cos0 + offset0) + b, Y), rel=1e-4)
+
     def surrogate(f):
         return np_sphereface2_loss(40.0 * (np_cos(f, w) + offset0) + b, Y)
 
@@ -106,6 +110,7 @@ def test_sphereface2_bias_gradient_and_initial_balance():
 
     def loss_of(features):
         return head(features, Tensor(Y))[0]
+
     grad_fn = ms.grad(loss_of, grad_position=None, weights=[head.margin.bias])
     (grad_b,) = grad_fn(Tensor(x.astype(np.float32)))
     b = float(head.margin.bias.asnumpy())
@@ -116,7 +121,8 @@ def test_sphereface2_bias_gradient_and_initial_balance():
     # the initial bias balances the positive and negative gradients when every cos(theta) is 0 (the paper's init)
     classes, alpha, r, m, t = 1000, 0.7, 40.0, 0.4, 3.0
     b0 = initial_bias(classes, r, m, t, alpha, "C")
-    a_y, a_i = r * (2 * 0.5 ** t - 1 - m), r * (2 * 0.5 ** t - 1 + m)
+    a_y, a_i = r * (2 * 0.5**t - 1 - m), r * (2 * 0.5**t - 1 + m)
+
     def sigmoid(z):
         return 1 / (1 + math.exp(-z))
 
@@ -133,6 +139,7 @@ def test_spherefacer_loss_and_detached_gradient(magn_type):
     offset0 = np_spherefacer_phi(cos0, Y, magn_type=magn_type) - cos0
     loss, grad = ms_loss_and_grad(head, x)
     assert loss == pytest.approx(50.0 / 30.0 * np_softmax_loss(30.0 * (cos0 + offset0), Y), rel=1e-4)
+
     def surrogate(f):
         return 50.0 / 30.0 * np_softmax_loss(30.0 * (np_cos(f, w) + offset0), Y)
 
@@ -155,12 +162,14 @@ def test_spherefacer_v0_is_sphereface_psi_on_the_target():
 @pytest.mark.parametrize("name", ["cosface", "arcface", "normface"])
 def test_softmax_margins_gradient_matches_finite_differences(name):
     from test_heads import REFERENCES
+
     head = build_head(name, embedding_size=EMB, num_classes=CLASSES)
     x, w = data(head, seed=2)
     reference = REFERENCES[name]
 
     def loss(f):
         return np_softmax_loss(reference(np_cos(f, w), f, Y), Y)
+
     value, grad = ms_loss_and_grad(head, x)
     assert value == pytest.approx(loss(x), rel=1e-4)
     np.testing.assert_allclose(grad, finite_difference(loss, x), rtol=1e-3, atol=1e-4)

@@ -1,4 +1,5 @@
 """The one line reader every text format goes through: what it skips and how its errors name file and line."""
+
 import pytest
 
 from src.data.samples import LineError

@@ -1,5 +1,6 @@
 """The deployable threshold travelling from eval.py's JSON through export.py's sidecar to the Predictor and
 infer.py (an explicit --same_threshold still wins), and the clear refusals on the way."""
+
 import json
 import os
 
@@ -16,8 +17,17 @@ from src.eval.sidecar_threshold import ThresholdError, threshold_from_eval
 from src.model_utils.config import load_config
 from src.network import build_backbone
 
-TINY = ["--device_target=CPU", "--config_path=", "--backbone=sphere4", "--backbone_width=0.125", "--embedding_size=8",
-        "--image_size=[32, 32]", "--eval_image_ext=.png", "--eval_batch_size=32", "--fusion=concat"]
+TINY = [
+    "--device_target=CPU",
+    "--config_path=",
+    "--backbone=sphere4",
+    "--backbone_width=0.125",
+    "--embedding_size=8",
+    "--image_size=[32, 32]",
+    "--eval_image_ext=.png",
+    "--eval_batch_size=32",
+    "--fusion=concat",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +43,25 @@ def evaluated(tmp_path_factory):
     ckpt = str(folder / "net.ckpt")
     ms.save_checkpoint(net, ckpt)
     eval_json = str(folder / "eval.json")
-    eval_cli.main(TINY + [f"--ckpt_file={ckpt}", f"--eval_pairs={digits['eval_pairs']}",
-                          f"--eval_root={digits['eval_root']}", f"--eval_output={eval_json}", "--eval_plots=false"])
-    mindir = export_cli.main(TINY + [f"--ckpt_file={ckpt}", f"--file_name={folder / 'net'}",
-                                     f"--threshold_from={eval_json}", "--threshold_rule=best_acc"])
+    eval_cli.main(
+        TINY
+        + [
+            f"--ckpt_file={ckpt}",
+            f"--eval_pairs={digits['eval_pairs']}",
+            f"--eval_root={digits['eval_root']}",
+            f"--eval_output={eval_json}",
+            "--eval_plots=false",
+        ]
+    )
+    mindir = export_cli.main(
+        TINY
+        + [
+            f"--ckpt_file={ckpt}",
+            f"--file_name={folder / 'net'}",
+            f"--threshold_from={eval_json}",
+            "--threshold_rule=best_acc",
+        ]
+    )
     assert mindir == 0
     return {"digits": digits, "ckpt": ckpt, "eval_json": eval_json, "mindir": str(folder / "net.mindir")}
 
@@ -44,8 +69,10 @@ def evaluated(tmp_path_factory):
 def test_threshold_reaches_the_sidecar_and_the_predictor(evaluated):
     record = json.load(open(evaluated["eval_json"], encoding="utf-8"))
     expected = record["models"][evaluated["ckpt"]]["thresholds"]["best_acc"]
-    assert expected["threshold"] == record["models"][evaluated["ckpt"]]["metrics"]["concat"][
-        "best_threshold_all_pairs"]["threshold"]
+    assert (
+        expected["threshold"]
+        == record["models"][evaluated["ckpt"]]["metrics"]["concat"]["best_threshold_all_pairs"]["threshold"]
+    )
     stored = json.load(open(evaluated["mindir"] + ".json", encoding="utf-8"))["threshold"]
     assert stored["value"] == expected["threshold"] and stored["rule"] == "best_acc"
     assert stored["fusion"] == "concat" and stored["accuracy"] == expected["accuracy"]
@@ -81,10 +108,16 @@ def test_refusals_name_the_file(evaluated, tmp_path):
     with pytest.raises(ThresholdError, match=f"{json_path}: has no results of other.ckpt"):
         threshold_from_eval(json_path, "other.ckpt", "best_acc")
     multi = tmp_path / "multi.json"
-    thresholds = {"rule": "r", "fusion": "concat", "far1e-3": {"threshold": 0.31, "tar": 0.9, "far": 1e-3,
-                                                             "accuracy": 0.95}}
-    multi.write_text(json.dumps({"models": {"m.ckpt": {"targets": {"lfw": {"thresholds": thresholds},
-                                                                   "cfp": {"thresholds": thresholds}}}}}))
+    thresholds = {
+        "rule": "r",
+        "fusion": "concat",
+        "far1e-3": {"threshold": 0.31, "tar": 0.9, "far": 1e-3, "accuracy": 0.95},
+    }
+    multi.write_text(
+        json.dumps(
+            {"models": {"m.ckpt": {"targets": {"lfw": {"thresholds": thresholds}, "cfp": {"thresholds": thresholds}}}}}
+        )
+    )
     with pytest.raises(ThresholdError, match=f"{multi}: evaluated 2 targets .*--threshold_target"):
         threshold_from_eval(str(multi), "m.ckpt", "far1e-3")
     chosen = threshold_from_eval(str(multi), "m.ckpt", "far1e-3", "cfp")

@@ -4,6 +4,7 @@ conversion under Python 3.7.
 The graphs are built here the way ``mindspore.onnx.export`` writes them (opset 11, PReLU slope through an
 Unsqueeze, a dynamic batch as ``dim_value: -1``): Conv -> PRelu -> Flatten -> Gemm.
 """
+
 import json
 import os
 
@@ -11,9 +12,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
-
 from lite_helpers import read_outputs, run_face_infer, write_inputs
+from onnx import TensorProto, helper, numpy_helper
 
 from src.deploy import lite_convert
 from src.deploy.lite_convert import ConversionError, find_lite_home
@@ -42,16 +42,28 @@ def make_model(batch, opset=11):
         unsqueeze = helper.make_node("Unsqueeze", ["prelu.w"], ["slope"], axes=[1, 2])
     nodes = [
         # All attributes spelt out as MindSpore writes them: Lite 2.0 fails on a Conv without strides/dilations.
-        helper.make_node("Conv", ["x", "conv.weight", "conv.bias"], ["conv"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
-                         strides=[1, 1], dilations=[1, 1], group=1),
+        helper.make_node(
+            "Conv",
+            ["x", "conv.weight", "conv.bias"],
+            ["conv"],
+            kernel_shape=[3, 3],
+            pads=[1, 1, 1, 1],
+            strides=[1, 1],
+            dilations=[1, 1],
+            group=1,
+        ),
         unsqueeze,
         helper.make_node("PRelu", ["conv", "slope"], ["act"]),
         helper.make_node("Flatten", ["act"], ["flat"]),
         helper.make_node("Gemm", ["flat", "fc.weight", "fc.bias"], ["y"], transB=1),
     ]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, c, h, w])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, EMBEDDING])],
-                              initializers)
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, c, h, w])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, EMBEDDING])],
+        initializers,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 7
     return model
@@ -77,8 +89,9 @@ def test_fixed_batch_folds_slope_unsqueeze_and_keeps_prelu(tmp_path, opset):
     assert initializers["slope"].shape == (CHANNELS, 1, 1)
     assert "prelu.w" not in initializers and "axes" not in initializers
     x = images(2)
-    np.testing.assert_allclose(run_onnx(tmp_path / "fixed.onnx", x), run_onnx(tmp_path / "model.onnx", x),
-                               rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        run_onnx(tmp_path / "fixed.onnx", x), run_onnx(tmp_path / "model.onnx", x), rtol=0, atol=1e-6
+    )
 
 
 def test_dynamic_batch_marks_dim_and_decomposes_prelu(tmp_path):
@@ -94,8 +107,9 @@ def test_dynamic_batch_marks_dim_and_decomposes_prelu(tmp_path):
     assert "PRelu" not in op_types and "Unsqueeze" not in op_types
     # Same weights: the decomposed dynamic model gives the PRelu model's outputs at any batch.
     x = images(2)
-    np.testing.assert_allclose(run_onnx(tmp_path / "dynamic_fixed.onnx", x),
-                               run_onnx(tmp_path / "static_fixed.onnx", x), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        run_onnx(tmp_path / "dynamic_fixed.onnx", x), run_onnx(tmp_path / "static_fixed.onnx", x), rtol=0, atol=1e-6
+    )
     assert run_onnx(tmp_path / "dynamic_fixed.onnx", images(5)).shape == (5, EMBEDDING)
 
 
@@ -103,12 +117,13 @@ def test_without_python37_it_says_what_is_needed(tmp_path, monkeypatch, capsys):
     lite_home = tmp_path / "mindspore_lite"
     lite_home.mkdir()
     (lite_home / "converter.py").write_text("")
-    monkeypatch.setenv("PATH", str(tmp_path))          # no python3.7 on PATH
-    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))    # and no pyenv versions
+    monkeypatch.setenv("PATH", str(tmp_path))  # no python3.7 on PATH
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))  # and no pyenv versions
     onnx.save(make_model(2), tmp_path / "model.onnx")
 
-    assert to_lite.main([str(tmp_path / "model.onnx"), str(tmp_path / "out.mindir"),
-                         "--lite-home", str(lite_home)]) == 1
+    assert (
+        to_lite.main([str(tmp_path / "model.onnx"), str(tmp_path / "out.mindir"), "--lite-home", str(lite_home)]) == 1
+    )
     message = capsys.readouterr().err
     assert "needs a Python 3.7 interpreter" in message and "--python37" in message
     assert not (tmp_path / "out.mindir").exists()
@@ -127,8 +142,9 @@ def test_converted_model_runs_in_the_harness(tmp_path, lite_home, face_infer):
     except ConversionError as error:
         pytest.skip(str(error))
     onnx.save(make_model(2), tmp_path / "model.onnx")
-    assert lite_convert.to_lite(str(tmp_path / "model.onnx"), str(tmp_path / "model.mindir"), lite_home=lite_home,
-                           python37=python37) == (1, 0)
+    assert lite_convert.to_lite(
+        str(tmp_path / "model.onnx"), str(tmp_path / "model.mindir"), lite_home=lite_home, python37=python37
+    ) == (1, 0)
     assert oct(os.stat(tmp_path / "model.mindir").st_mode & 0o777) == "0o644"
 
     x = images(3)  # a batch of 2, then 1 padded to 2

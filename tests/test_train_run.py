@@ -1,11 +1,13 @@
 """train.py end to end on a tiny network (in process): checkpoints at intervals and epoch ends, best.ckpt from
 validation, metrics CSV + TensorBoard events + curves, early stop, NaN rollback / stop, and bad settings."""
+
 import glob
 import os
 import struct
 
 import numpy as np
 import pytest
+from tiny_training import digits_subset, load_params, tiny_args
 
 import train as train_script
 from src.model_utils.config import ConfigError, load_config
@@ -14,7 +16,6 @@ from src.train.checkpoint import CheckpointError, list_checkpoints, read_checkpo
 from src.train.metrics_log import read_metrics
 from src.train.nan_guard import NonFiniteLossError
 from src.train.run_state import RunState
-from tiny_training import digits_subset, load_params, tiny_args
 from tools.plot_curves import plot_curves
 
 
@@ -34,13 +35,14 @@ def state_at(path):
 def tensorboard_scalars(folder):
     """{tag: [(step, value)]} from the tfevents files (TFRecord framing around tensorboard Event protos)."""
     from tensorboardX.proto import event_pb2
+
     scalars = {}
     for path in glob.glob(os.path.join(folder, "events.out.tfevents.*")):
         data = open(path, "rb").read()
         offset = 0
         while offset < len(data):
-            (length,) = struct.unpack("<Q", data[offset:offset + 8])
-            event = event_pb2.Event.FromString(data[offset + 12:offset + 12 + length])
+            (length,) = struct.unpack("<Q", data[offset : offset + 8])
+            event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
             offset += 12 + length + 4
             for value in event.summary.value:
                 scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
@@ -50,11 +52,13 @@ def tensorboard_scalars(folder):
 def test_checkpoints_validation_metrics_and_curves(data, tmp_path):
     """112 images / batch 8 = 14 steps an epoch; 20 steps with save_interval 6 save at 6, 12, 14 (epoch end),
     18, 20 (end), the last 3 kept; validation at 10 and 20 keeps best.ckpt."""
-    run(data, tmp_path, max_steps=20, save_interval=6, log_interval=5, val_pairs=data["eval_pairs"],
-        eval_interval=10)
+    run(data, tmp_path, max_steps=20, save_interval=6, log_interval=5, val_pairs=data["eval_pairs"], eval_interval=10)
     folder = tmp_path / "checkpoints"
     assert [os.path.basename(p) for p in list_checkpoints(str(folder))] == [
-        "step_00000014.ckpt", "step_00000018.ckpt", "step_00000020.ckpt"]
+        "step_00000014.ckpt",
+        "step_00000018.ckpt",
+        "step_00000020.ckpt",
+    ]
     final = state_at(str(folder / "step_00000020.ckpt"))
     assert (final.step, final.epoch, final.seed, final.global_batch, final.num_classes) == (20, 2, 3, 8, 7)
 
@@ -82,8 +86,16 @@ def test_checkpoints_validation_metrics_and_curves(data, tmp_path):
 def test_early_stop_after_patience_validations_without_improvement(data, tmp_path):
     """lr 0: the backbone never changes, so the second validation cannot beat the first: stop at step 10 with a
     checkpoint of that step."""
-    run(data, tmp_path, lr=0.0, max_steps=40, save_interval=100, val_pairs=data["eval_pairs"], eval_interval=5,
-        early_stop_patience=1)
+    run(
+        data,
+        tmp_path,
+        lr=0.0,
+        max_steps=40,
+        save_interval=100,
+        val_pairs=data["eval_pairs"],
+        eval_interval=5,
+        early_stop_patience=1,
+    )
     paths = list_checkpoints(str(tmp_path / "checkpoints"))
     assert [os.path.basename(p) for p in paths] == ["step_00000010.ckpt"]
     state = state_at(paths[-1])
@@ -94,8 +106,19 @@ def test_early_stop_after_patience_validations_without_improvement(data, tmp_pat
 def test_nan_run_rolls_back_with_a_lower_learning_rate(data, tmp_path):
     """lr 0.05 for 5 steps, then x1e7 (a multistep 'decay' of 1e7): losses turn NaN, 2 in a row roll back to the
     step-4 checkpoint with the learning rate x1e-7, and the run finishes with finite weights."""
-    run(data, tmp_path, warmup_steps=0, lr_schedule="multistep", lr_milestones="[5]", lr_gamma=1.0e7,
-        max_steps=16, save_interval=4, keep_checkpoints=10, nan_patience=2, nan_lr_factor=1.0e-7)
+    run(
+        data,
+        tmp_path,
+        warmup_steps=0,
+        lr_schedule="multistep",
+        lr_milestones="[5]",
+        lr_gamma=1.0e7,
+        max_steps=16,
+        save_interval=4,
+        keep_checkpoints=10,
+        nan_patience=2,
+        nan_lr_factor=1.0e-7,
+    )
     log = open(tmp_path / "log_rank0.txt").read()
     assert "non-finite loss" in log and "rolled back from step" in log
     final = state_at(str(tmp_path / "checkpoints" / "step_00000016.ckpt"))
@@ -128,8 +151,11 @@ def test_resume_checks_the_run_it_continues(data, tmp_path):
     run(data, tmp_path, max_steps=4, save_interval=2)
     with pytest.raises(CheckpointError, match="already holds checkpoints .*--resume"):
         run(data, tmp_path, max_steps=4)
-    with pytest.raises(CheckpointMismatchError, match=r"'head.centres.weight' has shape \(7, 16\), the network expects "
-                                                      r"\(9, 16\) .*sphere4 \+ asoftmax with 7 classes"):
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"'head.centres.weight' has shape \(7, 16\), the network expects "
+        r"\(9, 16\) .*sphere4 \+ asoftmax with 7 classes",
+    ):
         run(data, tmp_path, max_steps=4, num_classes=9, resume="auto")
     with pytest.raises(ConfigError, match="seed=3, this config has 4"):
         run(data, tmp_path, max_steps=4, seed=4, resume="auto")

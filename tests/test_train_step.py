@@ -1,5 +1,6 @@
 """TrainStep: loss scaling applied once, non-finite updates skipped, gradient clipping, the per-step learning
 rate, label smoothing, and the mixed-precision settings."""
+
 import argparse
 
 import mindspore as ms
@@ -21,7 +22,9 @@ LABELS = ms.Tensor(np.arange(8) % 5, ms.int32)
 def tiny_network(head="asoftmax", label_smoothing=0.0):
     ms.set_seed(1)
     backbone = build_backbone("sphere4", width=0.125, image_size=(32, 32), embedding_size=16)
-    return FaceTrainNetwork(backbone, build_head(head, embedding_size=16, num_classes=5, label_smoothing=label_smoothing))
+    return FaceTrainNetwork(
+        backbone, build_head(head, embedding_size=16, num_classes=5, label_smoothing=label_smoothing)
+    )
 
 
 def train_step(rates, loss_scaler=None, clip=0.0, momentum=0.9, weight_decay=5e-4, head="asoftmax"):
@@ -87,8 +90,9 @@ def test_per_step_learning_rate_and_clipping_by_global_norm():
         step(BATCH, LABELS)
         after = weights(step)
         for name, grad in zip(names, grads):
-            np.testing.assert_allclose(before[name] - after[name], 0.5 * rates[k] * clip / norm * grad.asnumpy(),
-                                       rtol=2e-3, atol=5e-8)
+            np.testing.assert_allclose(
+                before[name] - after[name], 0.5 * rates[k] * clip / norm * grad.asnumpy(), rtol=2e-3, atol=5e-8
+            )
     with pytest.raises(ValueError, match="expected 3 learning rates"):
         set_learning_rates(step.optimizer, np.ones(4, np.float32))
 
@@ -109,8 +113,9 @@ def test_label_smoothing_matches_the_formula():
 
 
 def amp_config(device, level):
-    return argparse.Namespace(device_target=device, amp_level=level, loss_scale=65536.0, loss_scale_factor=2,
-                              loss_scale_window=2000)
+    return argparse.Namespace(
+        device_target=device, amp_level=level, loss_scale=65536.0, loss_scale_factor=2, loss_scale_window=2000
+    )
 
 
 def test_amp_on_cpu_is_refused_with_the_key_named():

@@ -1,7 +1,8 @@
 """TrainStep's NaN guard (one isfinite over loss + the sum of per-gradient sums): a finite step updates the
 weights, a step with a NaN input is reported and leaves every weight as it was."""
-import numpy as np
+
 import mindspore as ms
+import numpy as np
 
 from src.heads import build_head
 from src.network import build_backbone
@@ -12,8 +13,10 @@ from src.train.train_step import TrainStep
 
 def make_step():
     ms.set_seed(0)
-    net = FaceTrainNetwork(build_backbone("sphere4", embedding_size=8, width=0.125, image_size=(16, 16)),
-                           build_head("cosface", embedding_size=8, num_classes=5))
+    net = FaceTrainNetwork(
+        build_backbone("sphere4", embedding_size=8, width=0.125, image_size=(16, 16)),
+        build_head("cosface", embedding_size=8, num_classes=5),
+    )
     step = TrainStep(net, build_optimizer(net.trainable_params(), np.full(4, 0.1, np.float32), 0.9, 5e-4))
     step.set_train(True)
     return step

@@ -1,5 +1,6 @@
 """Several validation sets: val_targets in a short training run (each logged, best.ckpt by val_select), the same
 list in eval.py (one table, thresholds in the JSON), the schema check of the nested list, and bad pair sets."""
+
 import json
 import pickle
 
@@ -30,22 +31,37 @@ def data(tmp_path_factory):
     same, different = np.flatnonzero(pair_set.issame)[:40], np.flatnonzero(~pair_set.issame)[:40]
     for s, d in zip(same, different):
         for i in (s, d):
-            lines.append(f"{int(pair_set.issame[i])} {pair_set.relpaths[pair_set.first[i]]} "
-                         f"{pair_set.relpaths[pair_set.second[i]]}")
+            lines.append(
+                f"{int(pair_set.issame[i])} {pair_set.relpaths[pair_set.first[i]]} "
+                f"{pair_set.relpaths[pair_set.second[i]]}"
+            )
     (folder / "small_list.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    targets = (f"[{{name: digits, pairs: {paths['eval_pairs']}, root: {paths['eval_root']}, image_ext: .png}}, "
-               f"{{name: small, pairs: {folder / 'small_list.txt'}, root: {paths['eval_root']}}}]")
+    targets = (
+        f"[{{name: digits, pairs: {paths['eval_pairs']}, root: {paths['eval_root']}, image_ext: .png}}, "
+        f"{{name: small, pairs: {folder / 'small_list.txt'}, root: {paths['eval_root']}}}]"
+    )
     return dict(paths, targets=targets, small_list=str(folder / "small_list.txt"))
 
 
 def test_two_targets_in_training_each_logged_best_by_the_rule(data, tmp_path):
-    train_script.train(load_config(tiny_args(data, str(tmp_path), max_steps=20, save_interval=100, eval_interval=10,
-                                             val_targets=data["targets"], val_select="small")))
+    train_script.train(
+        load_config(
+            tiny_args(
+                data,
+                str(tmp_path),
+                max_steps=20,
+                save_interval=100,
+                eval_interval=10,
+                val_targets=data["targets"],
+                val_select="small",
+            )
+        )
+    )
     series = read_metrics(str(tmp_path / "metrics.csv"))
     for name in ("digits", "small"):
         for metric in ("accuracy", "std", "auc", "eer"):
             assert series[f"val/{name}/{metric}"][0] == [10, 20]
-    assert series["val/accuracy"] == series["val/small/accuracy"]          # val_select: small
+    assert series["val/accuracy"] == series["val/small/accuracy"]  # val_select: small
     assert series["val/digits/accuracy"][1] != series["val/small/accuracy"][1]
     small = series["val/small/accuracy"][1]
     best = RunState.from_entries(read_checkpoint(str(tmp_path / "checkpoints" / "best.ckpt")))
@@ -66,11 +82,13 @@ def test_bad_target_settings_name_the_key(data, tmp_path):
     with pytest.raises(ConfigError, match=r"'val_targets\[0\]\.pairs': a value is required"):
         load_config(tiny_args(data, str(tmp_path), val_targets="[{name: lfw}]"))
     with pytest.raises(ConfigError, match="'val_select': 'lfw' is neither 'mean' nor a target name"):
-        train_script.check_train_config(load_config(tiny_args(data, str(tmp_path), val_targets=data["targets"],
-                                                              val_select="lfw")))
+        train_script.check_train_config(
+            load_config(tiny_args(data, str(tmp_path), val_targets=data["targets"], val_select="lfw"))
+        )
     with pytest.raises(ConfigError, match=r"'val_pairs' and 'val_targets' are both set.*val_targets: \[\{name: NAME"):
-        train_script.check_train_config(load_config(tiny_args(data, str(tmp_path), val_targets=data["targets"],
-                                                              val_pairs=data["eval_pairs"])))
+        train_script.check_train_config(
+            load_config(tiny_args(data, str(tmp_path), val_targets=data["targets"], val_pairs=data["eval_pairs"]))
+        )
     with pytest.raises(ConfigError, match="two targets are named 'a'"):
         train_script.check_train_config(load_config(tiny_args(data, str(tmp_path), val_targets="[x/a.bin, y/a.bin]")))
 
@@ -79,16 +97,28 @@ def test_eval_prints_one_table_and_writes_thresholds(data, tmp_path, capsys):
     import mindspore as ms
 
     from src.network import build_backbone
+
     net = build_backbone("sphere4", embedding_size=8, image_size=(32, 32), width=0.125)
     ms.save_checkpoint(net, str(tmp_path / "net.ckpt"))
     output = tmp_path / "multi.json"
-    eval_cli.main(["--device_target=CPU", "--config_path=", "--backbone=sphere4", "--backbone_width=0.125",
-                   "--embedding_size=8", "--image_size=[32, 32]", f"--ckpt_file={tmp_path / 'net.ckpt'}",
-                   f"--val_targets={data['targets']}", f"--eval_output={output}", "--eval_plots=false"])
+    eval_cli.main(
+        [
+            "--device_target=CPU",
+            "--config_path=",
+            "--backbone=sphere4",
+            "--backbone_width=0.125",
+            "--embedding_size=8",
+            "--image_size=[32, 32]",
+            f"--ckpt_file={tmp_path / 'net.ckpt'}",
+            f"--val_targets={data['targets']}",
+            f"--eval_output={output}",
+            "--eval_plots=false",
+        ]
+    )
     out = capsys.readouterr().out.splitlines()
     header = next(i for i, line in enumerate(out) if line.startswith("target"))
     assert "10-fold acc +- std" in out[header] and "TAR@FAR=1e-3" in out[header] and "TAR@FAR=1e-4" in out[header]
-    rows = {line.split()[0]: line.split() for line in out[header + 2:header + 4]}
+    rows = {line.split()[0]: line.split() for line in out[header + 2 : header + 4]}
     record = json.load(open(output, encoding="utf-8"))
     entry = record["models"][str(tmp_path / "net.ckpt")]
     assert set(entry["targets"]) == {"digits", "small"} and record["targets"]["small"]["pairs"] == 80
@@ -98,7 +128,7 @@ def test_eval_prints_one_table_and_writes_thresholds(data, tmp_path, capsys):
         kfold = metrics["kfold"]
         assert row[2] == f"{100 * kfold['accuracy']:.2f}" and row[4] == f"{100 * kfold['std']:.2f}"
         assert row[5] == f"{metrics['roc']['auc']:.5f}"
-        assert row[7:] == ["-", "-"]                  # 300 and 40 different pairs resolve no FAR of 1e-3 or below
+        assert row[7:] == ["-", "-"]  # 300 and 40 different pairs resolve no FAR of 1e-3 or below
         thresholds = entry["targets"][name]["thresholds"]
         assert thresholds["far1e-3"] is None and thresholds["fusion"] == "concat"
         assert thresholds["best_acc"]["threshold"] == metrics["best_threshold_all_pairs"]["threshold"]
@@ -115,11 +145,15 @@ def test_threshold_at_far_by_hand():
     scores = np.concatenate([negatives, [0.5, 0.1998, 0.05]])
     issame = np.concatenate([np.zeros(2000, bool), np.ones(3, bool)])
     assert threshold_at_far(scores, issame, 1e-3) == pytest.approx(0.1997)
-    assert threshold_at_far(scores, issame, 1e-4) is None                # 2000 x 1e-4 < 1
+    assert threshold_at_far(scores, issame, 1e-4) is None  # 2000 x 1e-4 < 1
     table = deployable_thresholds(scores, issame, 0.3, "orig")
     assert table["far1e-3"]["far"] == pytest.approx(2 / 2000) and table["far1e-3"]["tar"] == pytest.approx(2 / 3)
-    assert table["best_acc"] == {"threshold": 0.3, "tar": pytest.approx(1 / 3), "far": 0.0,
-                                 "accuracy": pytest.approx(2001 / 2003)}
+    assert table["best_acc"] == {
+        "threshold": 0.3,
+        "tar": pytest.approx(1 / 3),
+        "far": 0.0,
+        "accuracy": pytest.approx(2001 / 2003),
+    }
     assert table["far1e-4"] is None
 
 
@@ -133,6 +167,7 @@ def test_pairs_without_different_pairs_name_the_file(data, tmp_path):
 
 def test_bin_with_images_of_another_size_names_the_file(data, tmp_path):
     import cv2
+
     small = cv2.imencode(".png", np.zeros((32, 32, 3), np.uint8))[1].tobytes()
     large = cv2.imencode(".png", np.zeros((40, 32, 3), np.uint8))[1].tobytes()
     path = tmp_path / "mixed.bin"

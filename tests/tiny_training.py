@@ -1,6 +1,7 @@
 """Tiny training runs for the training tests: the digits demo data (src/data/digits.py) cut to 16 images per
 training class (7 classes, 112 images: 7 whole global batches of 16 on 1 or 2 workers), and the arguments of a
 sphere4 (width 0.125, 32x32 inputs) + A-Softmax run on the CPU in GRAPH mode."""
+
 import os
 import sys
 
@@ -12,11 +13,27 @@ from src.data.digits import prepare_digits
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
 TINY = {
-    "device_target": "CPU", "mode": "GRAPH", "seed": 3, "image_size": "[32,32]", "backbone": "sphere4",
-    "backbone_width": 0.125, "embedding_size": 16, "head": "{type: asoftmax, m: 2}", "batch_size": 8,
-    "num_workers": 1, "random_flip": "true", "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0005,
-    "lr_schedule": "cosine", "warmup_steps": 5, "log_interval": 1, "keep_checkpoints": 3,
-    "eval_image_ext": ".png", "eval_batch_size": 64, "fusion": "orig",
+    "device_target": "CPU",
+    "mode": "GRAPH",
+    "seed": 3,
+    "image_size": "[32,32]",
+    "backbone": "sphere4",
+    "backbone_width": 0.125,
+    "embedding_size": 16,
+    "head": "{type: asoftmax, m: 2}",
+    "batch_size": 8,
+    "num_workers": 1,
+    "random_flip": "true",
+    "lr": 0.05,
+    "momentum": 0.9,
+    "weight_decay": 0.0005,
+    "lr_schedule": "cosine",
+    "warmup_steps": 5,
+    "log_interval": 1,
+    "keep_checkpoints": 3,
+    "eval_image_ext": ".png",
+    "eval_batch_size": 64,
+    "fusion": "orig",
 }
 
 
@@ -25,7 +42,7 @@ def digits_subset(folder, per_class=16):
     per class."""
     paths = prepare_digits(folder)
     kept, counts = [], {}
-    with open(paths["train_list"], "r", encoding="utf-8") as f:
+    with open(paths["train_list"], encoding="utf-8") as f:
         for line in f:
             label = line.split()[1]
             counts[label] = counts.get(label, 0) + 1
@@ -39,23 +56,30 @@ def digits_subset(folder, per_class=16):
 
 def tiny_args(data, output_dir, **overrides):
     """``--key=value`` arguments of a tiny run on ``data`` (from ``digits_subset``) writing to ``output_dir``."""
-    values = dict(TINY, train_list=data["train_list"], train_root=data["train_root"], eval_root=data["eval_root"],
-                  output_dir=output_dir)
+    values = dict(
+        TINY,
+        train_list=data["train_list"],
+        train_root=data["train_root"],
+        eval_root=data["eval_root"],
+        output_dir=output_dir,
+    )
     values.update(overrides)
     return [f"--{key}={value}" for key, value in values.items()]
 
 
 def load_params(path):
     """{name: numpy array} of the Parameters in a checkpoint (the ``run.*`` state values left out)."""
-    return {name: value.asnumpy() for name, value in ms.load_checkpoint(path).items()
-            if not isinstance(value, str) and not name.startswith("run.")}
+    return {
+        name: value.asnumpy()
+        for name, value in ms.load_checkpoint(path).items()
+        if not isinstance(value, str) and not name.startswith("run.")
+    }
 
 
 def max_difference(first, second):
     """Largest absolute difference between two ``load_params`` results with the same names."""
     assert sorted(first) == sorted(second)
-    return max(float(np.max(np.abs(first[k].astype(np.float64) - second[k]))) if first[k].size else 0.0
-               for k in first)
+    return max(float(np.max(np.abs(first[k].astype(np.float64) - second[k]))) if first[k].size else 0.0 for k in first)
 
 
 def write_config(path, data, output_dir, **overrides):

@@ -10,6 +10,7 @@ no list. Runs on all cores, logs progress, skips and reports (``OUT_ROOT_report.
 never writes into the source folder, and keeps images already aligned, so a re-run resumes (and rewrites the
 list and the report).
 """
+
 import argparse
 import json
 import logging
@@ -21,8 +22,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # Run as a script: make `src` importable.
     sys.path.insert(0, ROOT)
-from src.data.align_files import (AlignTask, SourceOverwriteError, align_file, check_output_location,  # noqa: E402
-                                   write_atomic)  # noqa: E402
+from src.data.align_files import (  # noqa: E402
+    AlignTask,
+    SourceOverwriteError,
+    align_file,
+    check_output_location,
+    write_atomic,  # noqa: E402
+)
 from src.data.landmarks import read_landmarks  # noqa: E402
 from src.data.readers import format_line, read_text_list  # noqa: E402
 from src.model_utils.cli import run_main  # noqa: E402
@@ -39,8 +45,14 @@ def parse_args(argv=None):
     parser.add_argument("--out_root", required=True, help="folder of the aligned images (outside --src_root)")
     parser.add_argument("--out_list", help="training list to write (default: OUT_ROOT.txt)")
     parser.add_argument("--report", help="JSON report (default: OUT_ROOT_report.json)")
-    parser.add_argument("--image_size", type=int, nargs=2, default=(112, 96), metavar=("H", "W"),
-                        help="112 96 (SphereFace template) or 112 112 (ArcFace template)")
+    parser.add_argument(
+        "--image_size",
+        type=int,
+        nargs=2,
+        default=(112, 96),
+        metavar=("H", "W"),
+        help="112 96 (SphereFace template) or 112 112 (ArcFace template)",
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     args = parser.parse_args(argv)
     base = os.path.normpath(args.out_root)
@@ -54,13 +66,21 @@ def alignment_jobs(args):
     """[(line, relpath, label or None, AlignTask)] in list order."""
     size = tuple(args.image_size)
     if args.list:
-        rows = [(s.line, os.path.relpath(s.path, args.src_root), s.label, s.landmarks)
-                for s in read_text_list(args.list, args.src_root, "sphereface")]
+        rows = [
+            (s.line, os.path.relpath(s.path, args.src_root), s.label, s.landmarks)
+            for s in read_text_list(args.list, args.src_root, "sphereface")
+        ]
     else:
         rows = [(None, relpath, None, points) for relpath, points in read_landmarks(args.landmarks).items()]
-    return [(line, relpath, label, AlignTask(os.path.join(args.src_root, relpath),
-                                             os.path.join(args.out_root, relpath), points, size))
-            for line, relpath, label, points in rows]
+    return [
+        (
+            line,
+            relpath,
+            label,
+            AlignTask(os.path.join(args.src_root, relpath), os.path.join(args.out_root, relpath), points, size),
+        )
+        for line, relpath, label, points in rows
+    ]
 
 
 def run_tasks(tasks, workers, log_every=10.0):
@@ -76,8 +96,15 @@ def run_tasks(tasks, workers, log_every=10.0):
             if now - last >= log_every or len(results) == len(tasks):
                 rate = len(results) / max(now - start, 1e-9)
                 failed = sum(status == "failed" for status, _ in results)
-                LOG.info("%d/%d images (%.0f%%), %d failed, %.0f img/s, ETA %.0f s", len(results), len(tasks),
-                         100.0 * len(results) / len(tasks), failed, rate, (len(tasks) - len(results)) / rate)
+                LOG.info(
+                    "%d/%d images (%.0f%%), %d failed, %.0f img/s, ETA %.0f s",
+                    len(results),
+                    len(tasks),
+                    100.0 * len(results) / len(tasks),
+                    failed,
+                    rate,
+                    (len(tasks) - len(results)) / rate,
+                )
                 last = now
     finally:
         if pool:
@@ -95,19 +122,38 @@ def align_dataset(args):
         if os.path.realpath(path) in inputs:
             raise SourceOverwriteError(f"{path} is an input of this run; choose another output name")
     jobs = alignment_jobs(args)
-    LOG.info("aligning %d images from %s to %s at %dx%d with %d worker(s)", len(jobs), args.src_root,
-             args.out_root, args.image_size[0], args.image_size[1], args.workers)
+    LOG.info(
+        "aligning %d images from %s to %s at %dx%d with %d worker(s)",
+        len(jobs),
+        args.src_root,
+        args.out_root,
+        args.image_size[0],
+        args.image_size[1],
+        args.workers,
+    )
     results = run_tasks([task for *_, task in jobs], args.workers)
-    failed = [{"line": line, "path": task.source, "error": error}
-              for (line, _, _, task), (status, error) in zip(jobs, results) if status == "failed"]
+    failed = [
+        {"line": line, "path": task.source, "error": error}
+        for (line, _, _, task), (status, error) in zip(jobs, results)
+        if status == "failed"
+    ]
     if args.out_list:
-        lines = [format_line("plain", relpath, label) + "\n"
-                 for (_, relpath, label, _), (status, _) in zip(jobs, results) if status != "failed"]
+        lines = [
+            format_line("plain", relpath, label) + "\n"
+            for (_, relpath, label, _), (status, _) in zip(jobs, results)
+            if status != "failed"
+        ]
         write_atomic(args.out_list, "".join(lines).encode())
-    report = {"src_root": args.src_root, "out_root": args.out_root, "out_list": args.out_list,
-              "image_size": list(args.image_size), "images": len(jobs),
-              "aligned": sum(status == "aligned" for status, _ in results),
-              "already_aligned": sum(status == "exists" for status, _ in results), "failed": failed}
+    report = {
+        "src_root": args.src_root,
+        "out_root": args.out_root,
+        "out_list": args.out_list,
+        "image_size": list(args.image_size),
+        "images": len(jobs),
+        "aligned": sum(status == "aligned" for status, _ in results),
+        "already_aligned": sum(status == "exists" for status, _ in results),
+        "failed": failed,
+    }
     write_atomic(args.report, (json.dumps(report, indent=2) + "\n").encode())
     return report
 
@@ -118,8 +164,14 @@ def main(argv=None):
     report = align_dataset(args)
     for row in report["failed"]:
         LOG.warning("failed: %s (list line %s): %s", row["path"], row["line"], row["error"])
-    LOG.info("%d aligned, %d already there, %d failed; list: %s; report: %s", report["aligned"],
-             report["already_aligned"], len(report["failed"]), args.out_list, args.report)
+    LOG.info(
+        "%d aligned, %d already there, %d failed; list: %s; report: %s",
+        report["aligned"],
+        report["already_aligned"],
+        len(report["failed"]),
+        args.out_list,
+        args.report,
+    )
     return 0
 
 

@@ -10,6 +10,7 @@ without images. Warnings: label gaps, repeated paths.
       --root data/CASIA-WebFace --num_classes 10572 --report casia_check.json
 --no_decode runs only the cheap part that train.py runs at start (no image is decoded).
 """
+
 import argparse
 import json
 import logging
@@ -42,9 +43,16 @@ def parse_args(argv=None):
 def summarize(report):
     """Log the counts and the first few entries of every non-empty category."""
     per_class = report["images_per_class"]
-    LOG.info("%s: %d images, %d classes (%d with images), %d-%d images per class (mean %.1f)", report["list"],
-             report["images"], report["classes"], report["classes_with_images"], per_class["min"],
-             per_class["max"], per_class["mean"])
+    LOG.info(
+        "%s: %d images, %d classes (%d with images), %d-%d images per class (mean %.1f)",
+        report["list"],
+        report["images"],
+        report["classes"],
+        report["classes_with_images"],
+        per_class["min"],
+        per_class["max"],
+        per_class["mean"],
+    )
     if not report["images"]:
         LOG.error("%s: the list has no images", report["list"])
     for kinds, log in ((ERROR_KINDS, LOG.error), (WARNING_KINDS, LOG.warning)):
@@ -59,8 +67,9 @@ def main(argv=None):
     args = parse_args(argv)
     if args.report:  # before the work, not after it
         os.makedirs(os.path.dirname(os.path.abspath(args.report)), exist_ok=True)
-    report = dataset_report(args.list, args.format, args.root, args.num_classes, decode=not args.no_decode,
-                            workers=args.workers)
+    report = dataset_report(
+        args.list, args.format, args.root, args.num_classes, decode=not args.no_decode, workers=args.workers
+    )
     summarize(report)
     text = json.dumps(report, indent=2)
     if args.report:

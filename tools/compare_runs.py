@@ -7,6 +7,7 @@ progress line's loss, the training wall time and the count of skipped non-finite
 them) and ``RUN_DIR/checkpoints/eval_result.json`` (eval.py's metrics for every periodic checkpoint; the table
 shows the last checkpoint's, the plot all of them).
 """
+
 import argparse
 import json
 import math
@@ -32,7 +33,7 @@ TAR_KEY = "tar@far=0.01"
 def read_json(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"not found: {path} (is this a finished, evaluated run?)")
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
@@ -41,14 +42,18 @@ def read_training_log(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"training log not found: {path}")
     progress = finished = None
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         for line in f:
             progress = PROGRESS.search(line) or progress
             finished = FINISHED.search(line) or finished
     if progress is None or finished is None:
         raise ValueError(f"{path}: no progress line or no 'finished N steps' line: the training did not finish")
-    return {"final_step": int(progress.group(1)), "final_loss": float(progress.group(3)),
-            "train_seconds": float(finished.group(2)), "skipped_updates": int(finished.group(3))}
+    return {
+        "final_step": int(progress.group(1)),
+        "final_loss": float(progress.group(3)),
+        "train_seconds": float(finished.group(2)),
+        "skipped_updates": int(finished.group(3)),
+    }
 
 
 def validation_curve(eval_results, path):
@@ -74,21 +79,33 @@ def summarize_run(run_dir):
     curve = validation_curve(record, eval_path)
     final_step, final = curve[-1]
     head = config["head"]  # a block {type: ..., ...}; runs before the head block hold the name
-    summary = {"run": run_dir, "head": head["type"] if isinstance(head, dict) else head, "curve": [(s, r["accuracy"]) for s, r in curve],
-               "step": final_step, "accuracy": final["accuracy"], "std": final["std"], "auc": final["auc"],
-               "tar_far_1e-2": final.get(TAR_KEY, math.nan), "num_pairs": record["pair_set"]["pairs"]}
+    summary = {
+        "run": run_dir,
+        "head": head["type"] if isinstance(head, dict) else head,
+        "curve": [(s, r["accuracy"]) for s, r in curve],
+        "step": final_step,
+        "accuracy": final["accuracy"],
+        "std": final["std"],
+        "auc": final["auc"],
+        "tar_far_1e-2": final.get(TAR_KEY, math.nan),
+        "num_pairs": record["pair_set"]["pairs"],
+    }
     summary.update(read_training_log(os.path.join(run_dir, "log_rank0.txt")))
     return summary
 
 
 def markdown_table(summaries):
-    lines = ["| head | 10-fold acc +- std | AUC | TAR@FAR=1e-2 | final loss | non-finite steps | train wall time |"
-             " checkpoint step |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| head | 10-fold acc +- std | AUC | TAR@FAR=1e-2 | final loss | non-finite steps | train wall time |"
+        " checkpoint step |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for s in summaries:
-        lines.append(f"| {s['head']} | {100 * s['accuracy']:.2f} +- {100 * s['std']:.2f} % | {s['auc']:.4f} | "
-                     f"{s['tar_far_1e-2']:.4f} | {s['final_loss']:.4f} | {s['skipped_updates']} | "
-                     f"{s['train_seconds']:.0f} s | {s['step']} |")
+        lines.append(
+            f"| {s['head']} | {100 * s['accuracy']:.2f} +- {100 * s['std']:.2f} % | {s['auc']:.4f} | "
+            f"{s['tar_far_1e-2']:.4f} | {s['final_loss']:.4f} | {s['skipped_updates']} | "
+            f"{s['train_seconds']:.0f} s | {s['step']} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -1,7 +1,8 @@
 """Print one key of a run's configuration (YAML + --key=value overrides, validated), for the launch scripts:
 
-    python tools/config_value.py KEY [--config_path CONFIG] [--key=value ...]
+python tools/config_value.py KEY [--config_path CONFIG] [--key=value ...]
 """
+
 import os
 import sys
 

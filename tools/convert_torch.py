@@ -17,6 +17,7 @@ MindSpore parameter left unfilled; only ``num_batches_tracked`` buffers are igno
 
 PyTorch is an optional dependency, needed only to read the ``.pt``/``.ckpt`` file (``load_torch_state_dict``).
 """
+
 import argparse
 import functools
 import os
@@ -51,9 +52,12 @@ def _dense(prefix):
 
 
 def _batch_norm(prefix):
-    return {f"{prefix}.weight": f"{prefix}.gamma", f"{prefix}.bias": f"{prefix}.beta",
-            f"{prefix}.running_mean": f"{prefix}.moving_mean",
-            f"{prefix}.running_var": f"{prefix}.moving_variance"}
+    return {
+        f"{prefix}.weight": f"{prefix}.gamma",
+        f"{prefix}.bias": f"{prefix}.beta",
+        f"{prefix}.running_mean": f"{prefix}.moving_mean",
+        f"{prefix}.running_var": f"{prefix}.moving_variance",
+    }
 
 
 def _prelu(prefix):
@@ -71,9 +75,18 @@ def mobilefacenet_mapping():
     for i in range(num_blocks):
         layer = f"blocks.{i}.conv"
         # 0 expand conv, 1 BN, 2 PReLU, 3 depthwise conv, 4 BN, 5 PReLU, 6 project conv, 7 BN.
-        mapping.update({**_conv(f"{layer}.0"), **_batch_norm(f"{layer}.1"), **_prelu(f"{layer}.2"),
-                        **_conv(f"{layer}.3"), **_batch_norm(f"{layer}.4"), **_prelu(f"{layer}.5"),
-                        **_conv(f"{layer}.6"), **_batch_norm(f"{layer}.7")})
+        mapping.update(
+            {
+                **_conv(f"{layer}.0"),
+                **_batch_norm(f"{layer}.1"),
+                **_prelu(f"{layer}.2"),
+                **_conv(f"{layer}.3"),
+                **_batch_norm(f"{layer}.4"),
+                **_prelu(f"{layer}.5"),
+                **_conv(f"{layer}.6"),
+                **_batch_norm(f"{layer}.7"),
+            }
+        )
     return mapping
 
 
@@ -83,9 +96,16 @@ def iresnet_mapping(layers):
     for stage, blocks in enumerate(layers, start=1):
         for i in range(blocks):
             block = f"layer{stage}.{i}"
-            mapping.update({**_batch_norm(f"{block}.bn1"), **_conv(f"{block}.conv1"),
-                            **_batch_norm(f"{block}.bn2"), **_prelu(f"{block}.prelu"),
-                            **_conv(f"{block}.conv2"), **_batch_norm(f"{block}.bn3")})
+            mapping.update(
+                {
+                    **_batch_norm(f"{block}.bn1"),
+                    **_conv(f"{block}.conv1"),
+                    **_batch_norm(f"{block}.bn2"),
+                    **_prelu(f"{block}.prelu"),
+                    **_conv(f"{block}.conv2"),
+                    **_batch_norm(f"{block}.bn3"),
+                }
+            )
             if i == 0:  # Every stage starts with stride 2, so its first block has a projection shortcut.
                 mapping.update({**_conv(f"{block}.downsample.0"), **_batch_norm(f"{block}.downsample.1")})
     mapping.update({**_batch_norm("bn2"), **_dense("fc"), **_batch_norm("features")})
@@ -105,8 +125,7 @@ def extract_state_dict(checkpoint):
         if key in checkpoint:
             checkpoint = checkpoint[key]
             break
-    return {(name[len(PREFIX):] if name.startswith(PREFIX) else name): value
-            for name, value in checkpoint.items()}
+    return {(name[len(PREFIX) :] if name.startswith(PREFIX) else name): value for name, value in checkpoint.items()}
 
 
 def load_torch_state_dict(path):
@@ -130,10 +149,12 @@ def convert(backbone, state_dict, embedding_size=None, image_size=None):
     Raises ConversionError naming the tensor on an unmapped or missing tensor or a shape mismatch.
     """
     if backbone not in MAPPINGS:
-        raise ConversionError(f"no PyTorch mapping for backbone '{backbone}'; "
-                              f"supported: {', '.join(sorted(MAPPINGS))}")
-    kwargs = {key: value for key, value in (("embedding_size", embedding_size), ("image_size", image_size))
-              if value is not None}
+        raise ConversionError(f"no PyTorch mapping for backbone '{backbone}'; supported: {', '.join(sorted(MAPPINGS))}")
+    kwargs = {
+        key: value
+        for key, value in (("embedding_size", embedding_size), ("image_size", image_size))
+        if value is not None
+    }
     shapes = {param.name: tuple(param.shape) for param in build_backbone(backbone, **kwargs).get_parameters()}
     mapping = MAPPINGS[backbone]()
 
@@ -143,19 +164,19 @@ def convert(backbone, state_dict, embedding_size=None, image_size=None):
     params = {}
     for torch_name, ms_name in mapping.items():
         if torch_name not in state_dict:
-            raise ConversionError(f"PyTorch tensor '{torch_name}' (for MindSpore parameter '{ms_name}') "
-                                  "is missing")
+            raise ConversionError(f"PyTorch tensor '{torch_name}' (for MindSpore parameter '{ms_name}') is missing")
         if ms_name not in shapes:
             raise ConversionError(f"PyTorch tensor '{torch_name}' maps to '{ms_name}', which '{backbone}' lacks")
         value = _to_numpy(state_dict[torch_name])
         if value.shape != shapes[ms_name]:
-            raise ConversionError(f"shape mismatch for PyTorch tensor '{torch_name}' -> '{ms_name}': "
-                                  f"{value.shape} in PyTorch, {shapes[ms_name]} in MindSpore")
+            raise ConversionError(
+                f"shape mismatch for PyTorch tensor '{torch_name}' -> '{ms_name}': "
+                f"{value.shape} in PyTorch, {shapes[ms_name]} in MindSpore"
+            )
         params[ms_name] = value
     unfilled = [name for name in shapes if name not in params]
     if unfilled:
-        raise ConversionError(f"MindSpore parameter '{unfilled[0]}' is left unfilled "
-                              f"({len(unfilled)} unfilled in all)")
+        raise ConversionError(f"MindSpore parameter '{unfilled[0]}' is left unfilled ({len(unfilled)} unfilled in all)")
     return {name: params[name] for name in shapes}
 
 
@@ -169,12 +190,12 @@ def save_checkpoint(params, output):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--backbone", required=True, choices=sorted(MAPPINGS))
-    parser.add_argument("--torch_ckpt", required=True,
-                        help="PyTorch checkpoint: a state_dict or a dict holding one")
+    parser.add_argument("--torch_ckpt", required=True, help="PyTorch checkpoint: a state_dict or a dict holding one")
     parser.add_argument("--output", required=True, help="MindSpore checkpoint to write (.ckpt, must not exist)")
     parser.add_argument("--embedding_size", type=int, default=None, help="default: the backbone's default")
-    parser.add_argument("--image_size", type=int, nargs=2, metavar=("H", "W"), default=None,
-                        help="default: the backbone's default")
+    parser.add_argument(
+        "--image_size", type=int, nargs=2, metavar=("H", "W"), default=None, help="default: the backbone's default"
+    )
     return parser.parse_args(argv)
 
 
@@ -183,16 +204,21 @@ def main(argv=None):
     if not args.output.endswith(".ckpt"):
         raise SystemExit(f"error: --output must end with .ckpt: {args.output}")
     if os.path.exists(args.output):
-        raise SystemExit(f"error: {args.output} exists (MindSpore checkpoints are read-only): "
-                         "choose a new name")
+        raise SystemExit(f"error: {args.output} exists (MindSpore checkpoints are read-only): choose a new name")
     try:
-        params = convert(args.backbone, load_torch_state_dict(args.torch_ckpt),
-                         embedding_size=args.embedding_size, image_size=args.image_size)
+        params = convert(
+            args.backbone,
+            load_torch_state_dict(args.torch_ckpt),
+            embedding_size=args.embedding_size,
+            image_size=args.image_size,
+        )
     except ConversionError as err:
         raise SystemExit(f"error: {args.torch_ckpt}: {err}") from err
     save_checkpoint(params, args.output)
-    print(f"{args.output}: {len(params)} parameters, {sum(v.size for v in params.values()):,} values "
-          f"({args.backbone} from {args.torch_ckpt})")
+    print(
+        f"{args.output}: {len(params)} parameters, {sum(v.size for v in params.values()):,} values "
+        f"({args.backbone} from {args.torch_ckpt})"
+    )
 
 
 if __name__ == "__main__":

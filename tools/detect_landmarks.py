@@ -21,6 +21,7 @@ at any point continues from there when started again with the same arguments, an
 name only when every image is done (an existing output is never overwritten). Progress (images/s, ETA) is
 logged every 10 s. --workers N runs N processes, each with its own detector (default: one per two cores).
 """
+
 import argparse
 import json
 import logging
@@ -47,14 +48,24 @@ def parse_args(argv=None):
     parser.add_argument("--list", help="images to process, relative to --root (first field of each line)")
     parser.add_argument("--output", required=True, help="landmark list to write (must not exist)")
     parser.add_argument("--report", help="JSON report (default: <output>.report.json)")
-    parser.add_argument("--labels", action="store_true",
-                        help="ROOT is ROOT/<identity>/<image>: write 'relpath label x1 ... y5' (list_format sphereface)")
-    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1) // 2),
-                        help="detector processes (default: one per two cores)")
+    parser.add_argument(
+        "--labels",
+        action="store_true",
+        help="ROOT is ROOT/<identity>/<image>: write 'relpath label x1 ... y5' (list_format sphereface)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=max(1, (os.cpu_count() or 1) // 2),
+        help="detector processes (default: one per two cores)",
+    )
     parser.add_argument("--batch_size", type=int, default=16, help="images per detector batch")
     parser.add_argument("--min_face", type=int, default=20, help="smallest face looked for, pixels")
-    parser.add_argument("--detector_weights", help="MTCNN weights: converted .ckpt, facenet-pytorch wheel, or a "
-                                                   "folder with pnet.pt rnet.pt onet.pt (default: cache / download)")
+    parser.add_argument(
+        "--detector_weights",
+        help="MTCNN weights: converted .ckpt, facenet-pytorch wheel, or a "
+        "folder with pnet.pt rnet.pt onet.pt (default: cache / download)",
+    )
     args = parser.parse_args(argv)
     args.report = args.report or args.output + ".report.json"
     return args
@@ -69,9 +80,12 @@ def image_list(args):
     elif args.labels:
         relpaths = [p for paths in scan_identity_tree(args.root).values() for p in paths]
     else:
-        relpaths = sorted(os.path.relpath(os.path.join(folder, name), args.root)
-                          for folder, _, names in os.walk(args.root) for name in names
-                          if name.lower().endswith(IMAGE_EXTENSIONS))
+        relpaths = sorted(
+            os.path.relpath(os.path.join(folder, name), args.root)
+            for folder, _, names in os.walk(args.root)
+            for name in names
+            if name.lower().endswith(IMAGE_EXTENSIONS)
+        )
     if not args.labels:
         return relpaths, None, None
     names = sorted({p.split("/", 1)[0] for p in relpaths if "/" in p})
@@ -87,6 +101,7 @@ def _init_worker(weights, min_face, threads):
 
     from src.detect import FaceDetector
     from src.model_utils.device import set_cpu_threads
+
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
     set_cpu_threads(threads)
@@ -95,6 +110,7 @@ def _init_worker(weights, min_face, threads):
 
 def _detect_chunk(task):
     from src.detect.files import detect_files
+
     root, relpaths = task
     return detect_files(_worker["detector"], root, relpaths)
 
@@ -105,7 +121,7 @@ def _read_journal(path, skipped=False):
         return {}
     with open(path, "rb") as f:
         data = f.read()
-    complete = data[:data.rfind(b"\n") + 1]
+    complete = data[: data.rfind(b"\n") + 1]
     if len(complete) != len(data):
         with open(path, "r+b") as f:
             f.truncate(len(complete))
@@ -132,11 +148,17 @@ def run(args):
     written, skipped = _read_journal(partial), _read_journal(journal, skipped=True)
     several = set(_read_journal(args.output + ".several.tsv"))
     todo = [p for p in relpaths if p not in written and p not in skipped]
-    LOG.info("%d images, %d already done, %d to detect with %d worker(s)", len(relpaths), len(relpaths) - len(todo),
-             len(todo), args.workers)
-    chunks = [(args.root, todo[i:i + args.batch_size]) for i in range(0, len(todo), args.batch_size)]
+    LOG.info(
+        "%d images, %d already done, %d to detect with %d worker(s)",
+        len(relpaths),
+        len(relpaths) - len(todo),
+        len(todo),
+        args.workers,
+    )
+    chunks = [(args.root, todo[i : i + args.batch_size]) for i in range(0, len(todo), args.batch_size)]
     threads = max(1, len(os.sched_getaffinity(0)) // args.workers)
     from src.detect.weights import resolve_weights
+
     init = (resolve_weights(args.detector_weights), args.min_face, threads)  # fetched once, not per worker
     pool = multiprocessing.get_context("spawn").Pool(args.workers, _init_worker, init) if args.workers > 1 else None
     if pool is None:
@@ -145,8 +167,11 @@ def run(args):
     done = 0
     try:
         stream = pool.imap(_detect_chunk, chunks) if pool else map(_detect_chunk, chunks)
-        with open(partial, "a", encoding="utf-8") as out, open(journal, "a", encoding="utf-8") as skips, \
-                open(args.output + ".several.tsv", "a", encoding="utf-8") as multi:
+        with (
+            open(partial, "a", encoding="utf-8") as out,
+            open(journal, "a", encoding="utf-8") as skips,
+            open(args.output + ".several.tsv", "a", encoding="utf-8") as multi,
+        ):
             for results in stream:
                 for result in results:
                     if result.landmarks is None:
@@ -164,18 +189,33 @@ def run(args):
                 now = time.time()
                 if now - last >= 10.0 or done == len(todo):
                     rate = done / max(now - start, 1e-9)
-                    LOG.info("%d/%d images (%.0f%%), %d skipped, %.1f img/s, ETA %.0f s", done, len(todo),
-                             100.0 * done / max(len(todo), 1), len(skipped), rate, (len(todo) - done) / rate)
+                    LOG.info(
+                        "%d/%d images (%.0f%%), %d skipped, %.1f img/s, ETA %.0f s",
+                        done,
+                        len(todo),
+                        100.0 * done / max(len(todo), 1),
+                        len(skipped),
+                        rate,
+                        (len(todo) - done) / rate,
+                    )
                     last = now
     finally:
         if pool:
             pool.close()
             pool.join()
-    report = {"root": args.root, "output": args.output, "images": len(relpaths), "written": len(written),
-              "several_faces_most_central_kept": len(several), "several_faces": sorted(several),
-              "skipped": {reason: sorted(p for p, (status, _) in skipped.items() if status == reason)
-                          for reason in ("no_face", "too_small", "unreadable")},
-              "skipped_details": {p: detail for p, (_, detail) in sorted(skipped.items())}}
+    report = {
+        "root": args.root,
+        "output": args.output,
+        "images": len(relpaths),
+        "written": len(written),
+        "several_faces_most_central_kept": len(several),
+        "several_faces": sorted(several),
+        "skipped": {
+            reason: sorted(p for p, (status, _) in skipped.items() if status == reason)
+            for reason in ("no_face", "too_small", "unreadable")
+        },
+        "skipped_details": {p: detail for p, (_, detail) in sorted(skipped.items())},
+    }
     report["skipped_counts"] = {reason: len(paths) for reason, paths in report["skipped"].items()}
     if names is not None:
         report["classes"] = args.output + ".classes.txt"
@@ -192,14 +232,21 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = parse_args(argv)
     from src.detect import WeightsError
+
     try:
         report = run(args)
     except (FileExistsError, FileNotFoundError, ValueError, WeightsError) as err:
         LOG.error("%s", err)
         return 2
-    LOG.info("%d of %d images written to %s (%d with several faces: the most central kept); skipped: %s; report %s",
-             report["written"], report["images"], args.output, report["several_faces_most_central_kept"],
-             ", ".join(f"{n} {reason}" for reason, n in report["skipped_counts"].items()), args.report)
+    LOG.info(
+        "%d of %d images written to %s (%d with several faces: the most central kept); skipped: %s; report %s",
+        report["written"],
+        report["images"],
+        args.output,
+        report["several_faces_most_central_kept"],
+        ", ".join(f"{n} {reason}" for reason, n in report["skipped_counts"].items()),
+        args.report,
+    )
     return 0
 
 

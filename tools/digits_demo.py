@@ -14,6 +14,7 @@ network at its initial weights. The final table and ``demo_results.json`` in the
 every head's accuracy; a head "beats all three" when its accuracy is above the best of them. Extra ``--key=value``
 arguments override the config for every run.
 """
+
 import argparse
 import json
 import logging
@@ -51,9 +52,11 @@ DEFAULT_HEADS = ["asoftmax", "cosface", "arcface"]
 # 512-d embeddings and thousands of classes; with 3 dimensions and 7-10 classes it stalls optimisation).
 PLOT_SETTINGS = ["--lr=0.05"]
 PLOT_SCALE = "--head.s=10"
-BASELINES = {"raw_pixels": "cosine of the raw pixel values (0-255)",
-             "centred_pixels": "cosine of the network's input pixels (127.5 subtracted)",
-             "untrained": "the same network at its initial weights (same seed)"}
+BASELINES = {
+    "raw_pixels": "cosine of the raw pixel values (0-255)",
+    "centred_pixels": "cosine of the network's input pixels (127.5 subtracted)",
+    "untrained": "the same network at its initial weights (same seed)",
+}
 RESULTS_FILE = "demo_results.json"
 LOG = logging.getLogger("facerec.demo")
 
@@ -63,8 +66,12 @@ def run_config(overrides):
 
 
 def data_overrides(paths):
-    return [f"--train_list={paths['train_list']}", f"--train_root={paths['train_root']}",
-            f"--eval_pairs={paths['eval_pairs']}", f"--eval_root={paths['eval_root']}"]
+    return [
+        f"--train_list={paths['train_list']}",
+        f"--train_root={paths['train_root']}",
+        f"--eval_pairs={paths['eval_pairs']}",
+        f"--eval_root={paths['eval_root']}",
+    ]
 
 
 def baseline_metrics(cfg, pair_set):
@@ -83,18 +90,21 @@ def baseline_metrics(cfg, pair_set):
 def plot_head(head, paths, out_dir, plot_dim, plot_epochs, heldout, extra):
     """Train with a ``plot_dim``-D embedding and draw training and held-out scans on the circle / sphere."""
     settings = PLOT_SETTINGS + ([PLOT_SCALE] if "s" in MARGINS.get(head).PARAMS else [])
-    cfg = run_config(data_overrides(paths) + settings + [f"--head.type={head}", f"--output_dir={out_dir}",
-                                                         f"--epochs={plot_epochs}", f"--embedding_size={plot_dim}"]
-                     + extra)
+    cfg = run_config(
+        data_overrides(paths)
+        + settings
+        + [f"--head.type={head}", f"--output_dir={out_dir}", f"--epochs={plot_epochs}", f"--embedding_size={plot_dim}"]
+        + extra
+    )
     network = train(cfg).network.backbone
     network.set_train(False)
-    samples = (read_samples(paths["train_list"], "plain", paths["train_root"])
-               + read_samples(paths["heldout_list"], "plain", paths["eval_root"]))
+    samples = read_samples(paths["train_list"], "plain", paths["train_root"]) + read_samples(
+        paths["heldout_list"], "plain", paths["eval_root"]
+    )
     images = [load_rgb(s.path) for s in samples]
     features, _ = embed_images(network, images, cfg.eval_batch_size)
     path = os.path.join(out_dir, f"features_{head}.png")
-    plot_features(features, [s.label for s in samples], path, f"{head}: {plot_dim}-D features, digits",
-                  heldout=heldout)
+    plot_features(features, [s.label for s in samples], path, f"{head}: {plot_dim}-D features, digits", heldout=heldout)
     return path
 
 
@@ -103,12 +113,19 @@ def run_head(head, paths, out_dir, plot_dim, plot_epochs, heldout, extra):
     train(cfg)
     checkpoint = list_checkpoints(os.path.join(out_dir, "checkpoints"))[-1]
     result = evaluate(run_config(data_overrides(paths) + [f"--head.type={head}", f"--ckpt_file={checkpoint}"] + extra))
-    mindir = export(run_config([f"--head.type={head}", f"--ckpt_file={checkpoint}",
-                                f"--file_name={os.path.join(out_dir, 'digits_' + head)}"] + extra))
+    mindir = export(
+        run_config(
+            [
+                f"--head.type={head}",
+                f"--ckpt_file={checkpoint}",
+                f"--file_name={os.path.join(out_dir, 'digits_' + head)}",
+            ]
+            + extra
+        )
+    )
     plot = None
     if plot_dim:
-        plot = plot_head(head, paths, os.path.join(out_dir, f"plot{plot_dim}d"), plot_dim, plot_epochs, heldout,
-                         extra)
+        plot = plot_head(head, paths, os.path.join(out_dir, f"plot{plot_dim}d"), plot_dim, plot_epochs, heldout, extra)
     metrics = summary(result["models"][checkpoint]["metrics"][result["fusion"]])
     return dict(metrics, checkpoint=checkpoint, mindir=mindir, plot=plot)
 
@@ -121,26 +138,39 @@ def print_table(record):
     """The final table: every head's 10-fold accuracy next to the baselines on the same pairs."""
     base = record["baselines"]
     print(f"\nTask {record['task']}: {record['task_description']}; {record['pairs']} pairs, 10-fold accuracy.")
-    print("| head | accuracy | AUC | raw pixels | centred pixels | untrained network | beats all three | seconds "
-          "| feature plot |")
+    print(
+        "| head | accuracy | AUC | raw pixels | centred pixels | untrained network | beats all three | seconds "
+        "| feature plot |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for head, r in record["heads"].items():
-        print(f"| {head} | {percent(r)} | {r['auc']:.4f} | {percent(base['raw_pixels'])} | "
-              f"{percent(base['centred_pixels'])} | {percent(base['untrained'])} | "
-              f"{'yes' if r['beats_baselines'] else 'NO'} | {r['seconds']:.0f} | {r['plot'] or '-'} |")
-    print(f"\ntotal wall time {record['seconds']:.0f} s; checkpoints, MINDIR files, plots and {RESULTS_FILE} under "
-          f"{record['output_dir']}")
+        print(
+            f"| {head} | {percent(r)} | {r['auc']:.4f} | {percent(base['raw_pixels'])} | "
+            f"{percent(base['centred_pixels'])} | {percent(base['untrained'])} | "
+            f"{'yes' if r['beats_baselines'] else 'NO'} | {r['seconds']:.0f} | {r['plot'] or '-'} |"
+        )
+    print(
+        f"\ntotal wall time {record['seconds']:.0f} s; checkpoints, MINDIR files, plots and {RESULTS_FILE} under "
+        f"{record['output_dir']}"
+    )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--heads", nargs="+", default=DEFAULT_HEADS, choices=MARGINS.names(),
-                        help=f"heads to train, one run each (default {' '.join(DEFAULT_HEADS)})")
-    parser.add_argument("--task", default=DEMO_TASK, choices=sorted(TASKS),
-                        help="the verification task (src/data/digits.py)")
+    parser.add_argument(
+        "--heads",
+        nargs="+",
+        default=DEFAULT_HEADS,
+        choices=MARGINS.names(),
+        help=f"heads to train, one run each (default {' '.join(DEFAULT_HEADS)})",
+    )
+    parser.add_argument(
+        "--task", default=DEMO_TASK, choices=sorted(TASKS), help="the verification task (src/data/digits.py)"
+    )
     parser.add_argument("--output_dir", default="output/digits_demo")
-    parser.add_argument("--plot_dim", type=int, default=3, choices=(0, 2, 3),
-                        help="embedding size of the feature-plot run (0: no plot)")
+    parser.add_argument(
+        "--plot_dim", type=int, default=3, choices=(0, 2, 3), help="embedding size of the feature-plot run (0: no plot)"
+    )
     parser.add_argument("--plot_epochs", type=int, default=12, help="epochs of the feature-plot run")
     args, extra = parser.parse_known_args(argv)
     setup_logging(args.output_dir)
@@ -152,15 +182,27 @@ def main(argv=None):
     baselines = baseline_metrics(cfg, pair_set)
     LOG.info("baselines: %s", ", ".join(f"{name} {percent(b)}" for name, b in baselines.items()))
     best_baseline = max(b["accuracy"] for b in baselines.values())
-    record = {"task": args.task, "task_description": TASKS[args.task],
-              "pairs": len(pair_set),
-              "baseline_descriptions": BASELINES, "baselines": baselines, "heads": {},
-              "output_dir": args.output_dir}
+    record = {
+        "task": args.task,
+        "task_description": TASKS[args.task],
+        "pairs": len(pair_set),
+        "baseline_descriptions": BASELINES,
+        "baselines": baselines,
+        "heads": {},
+        "output_dir": args.output_dir,
+    }
     results_path = os.path.join(args.output_dir, RESULTS_FILE)
     for head in args.heads:
         head_start = time.time()
-        result = run_head(head, paths, os.path.join(args.output_dir, head), args.plot_dim, args.plot_epochs,
-                          heldout_classes(args.task), extra)
+        result = run_head(
+            head,
+            paths,
+            os.path.join(args.output_dir, head),
+            args.plot_dim,
+            args.plot_epochs,
+            heldout_classes(args.task),
+            extra,
+        )
         result["seconds"] = time.time() - head_start
         result["beats_baselines"] = bool(result["accuracy"] > best_baseline)
         record["heads"][head] = result

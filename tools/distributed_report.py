@@ -8,6 +8,7 @@ kills the others). This reads msrun's console (worker pid -> exit code), each wo
 rank's log (the last step), then prints one line per worker, the newest checkpoint and how to continue, and
 appends the same to ``log_rank0.txt`` so that rank 0's log ends with the reason.
 """
+
 import glob
 import os
 import re
@@ -25,14 +26,18 @@ EXIT_LINE = re.compile(r"Worker process (\d+) exit with exception\. Error code: 
 PID_LINE = re.compile(r"^\[\w+\] \w+\((\d+),")
 TIMED_OUT = re.compile(r"The node: (\d+) is timed out")
 STEP_LINE = re.compile(r" step (\d+)/(\d+) ")
-SIGNAL_CAUSES = {signal.SIGKILL: "killed (kill -9, or the kernel's out-of-memory killer: see dmesg)",
-                 signal.SIGSEGV: "crashed (segmentation fault)", signal.SIGABRT: "aborted",
-                 signal.SIGTERM: "terminated (SIGTERM)", signal.SIGBUS: "crashed (bus error)"}
+SIGNAL_CAUSES = {
+    signal.SIGKILL: "killed (kill -9, or the kernel's out-of-memory killer: see dmesg)",
+    signal.SIGSEGV: "crashed (segmentation fault)",
+    signal.SIGABRT: "aborted",
+    signal.SIGTERM: "terminated (SIGTERM)",
+    signal.SIGBUS: "crashed (bus error)",
+}
 
 
 def read(path):
     try:
-        with open(path, "r", encoding="utf-8", errors="replace") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             return f.read()
     except FileNotFoundError:
         return ""
@@ -49,8 +54,7 @@ def describe_exit(code):
 def worker_lines(output_dir, console):
     """One text per worker rank that did not end cleanly."""
     exits = {int(pid): int(code) for pid, code in EXIT_LINE.findall(console)}
-    timed_out = {int(rank) for rank in TIMED_OUT.findall(read(os.path.join(output_dir, "msrun_log",
-                                                                          "scheduler.log")))}
+    timed_out = {int(rank) for rank in TIMED_OUT.findall(read(os.path.join(output_dir, "msrun_log", "scheduler.log")))}
     lines = []
     for path in sorted(glob.glob(os.path.join(output_dir, "msrun_log", "worker_*.log"))):
         rank = int(re.search(r"worker_(\d+)\.log$", path).group(1))
@@ -58,16 +62,21 @@ def worker_lines(output_dir, console):
         pid = next((int(m.group(1)) for m in map(PID_LINE.match, text.splitlines()) if m), None)
         steps = STEP_LINE.findall(read(os.path.join(output_dir, f"log_rank{rank}.txt")))
         where = f"last logged step {steps[-1][0]} of {steps[-1][1]}" if steps else "no step logged"
-        errors = [line[len("error: "):] for line in text.splitlines() if line.startswith("error: ")]
+        errors = [line[len("error: ") :] for line in text.splitlines() if line.startswith("error: ")]
         if errors:
             lines.append(f"worker {rank} (pid {pid}) stopped: {errors[-1]}; {where}")
         elif pid in exits:
             lines.append(f"worker {rank} (pid {pid}) {describe_exit(exits[pid])}; {where}")
         elif rank in timed_out:
             finished = "finished " in read(os.path.join(output_dir, f"log_rank{rank}.txt"))
-            lines.append(f"worker {rank} (pid {pid}) " + ("finished its steps, then timed out at shutdown (MindSpore "
-                                                          "2.10's scheduler; the run is complete)" if finished else
-                                                          f"stopped answering the scheduler; {where}"))
+            lines.append(
+                f"worker {rank} (pid {pid}) "
+                + (
+                    "finished its steps, then timed out at shutdown (MindSpore 2.10's scheduler; the run is complete)"
+                    if finished
+                    else f"stopped answering the scheduler; {where}"
+                )
+            )
     return lines
 
 
@@ -79,8 +88,11 @@ def report(output_dir, console_path):
     else:
         lines.append("msrun then stopped the other workers (a data-parallel step needs every worker)")
     checkpoints = list_checkpoints(os.path.join(output_dir, "checkpoints"))
-    lines.append(f"newest checkpoint: {checkpoints[-1]}; continue with the same command and --resume"
-                 if checkpoints else "no checkpoint was written; start again")
+    lines.append(
+        f"newest checkpoint: {checkpoints[-1]}; continue with the same command and --resume"
+        if checkpoints
+        else "no checkpoint was written; start again"
+    )
     return lines
 
 

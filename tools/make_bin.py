@@ -16,6 +16,7 @@ when they have equal sizes): a View 1 file's equal shares of same and different 
 protocol 4 (Python >= 3.4, what insightface's ``pickle.load(f, encoding='bytes')`` reads); eval.py reads it with
 ``--eval_pairs X.bin``.
 """
+
 import argparse
 import logging
 import os
@@ -48,15 +49,28 @@ def parse_args(argv=None):
     parser.add_argument("--image_ext", default=".jpg", help="image extension of LFW pairs files")
     parser.add_argument("--landmarks", help="5-point landmark file 'relpath x1 y1 ... x5 y5' to align with")
     parser.add_argument("--output", required=True, help=".bin file to write (must not exist)")
-    parser.add_argument("--image_size", type=int, nargs=2, default=(112, 112), metavar=("H", "W"),
-                        help="face size (insightface's sets are 112 112)")
-    parser.add_argument("--fit", choices=FITS, default="none",
-                        help="already aligned images of another size: refuse (none), template or resize")
+    parser.add_argument(
+        "--image_size",
+        type=int,
+        nargs=2,
+        default=(112, 112),
+        metavar=("H", "W"),
+        help="face size (insightface's sets are 112 112)",
+    )
+    parser.add_argument(
+        "--fit",
+        choices=FITS,
+        default="none",
+        help="already aligned images of another size: refuse (none), template or resize",
+    )
     parser.add_argument("--encoding", choices=ENCODINGS, default="jpg", help="encoding of aligned / fitted faces")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
-    parser.add_argument("--skip_missing", action="store_true",
-                        help="leave out the pairs naming an image that is not on disk (logged), as eval.py does")
+    parser.add_argument(
+        "--skip_missing",
+        action="store_true",
+        help="leave out the pairs naming an image that is not on disk (logged), as eval.py does",
+    )
     return parser.parse_args(argv)
 
 
@@ -77,15 +91,18 @@ def make_bin(args):
             if relpath not in table:
                 raise PairImageError(f"{args.landmarks}: no landmarks for image {relpath} (used at {where})")
             points = tuple(float(v) for v in table[relpath].ravel())
-        tasks.append(FaceTask(os.path.join(args.root, relpath), tuple(args.image_size), points, args.fit,
-                              args.encoding, args.quality))
+        tasks.append(
+            FaceTask(
+                os.path.join(args.root, relpath), tuple(args.image_size), points, args.fit, args.encoding, args.quality
+            )
+        )
     LOG.info("%d pairs, %d images from %s -> %s", len(pair_set), len(tasks), args.pairs, args.output)
     encoded = []
     for where, (data, error) in zip(pair_set.where, ordered_map(try_prepare_face, tasks, args.workers), strict=True):
         if data is None:
             raise PairImageError(f"{where}: {error}")
         encoded.append(data)
-    order = np.argsort(pair_set.folds, kind="stable")           # fold by fold: contiguous folds = the file's folds
+    order = np.argsort(pair_set.folds, kind="stable")  # fold by fold: contiguous folds = the file's folds
     bins = [encoded[i] for k in order for i in (pair_set.first[k], pair_set.second[k])]
     issame = [bool(pair_set.issame[k]) for k in order]
     write_atomic(args.output, pickle.dumps((bins, issame), protocol=PICKLE_PROTOCOL))

@@ -13,6 +13,7 @@ LFW View 1 DevTrain people with >= 4 images (430 identities, 4,964 images), for 
       --people ../shared/data/lfw/peopleDevTrain.txt --min_images 4 \\
       --landmarks ../shared/data/lfw/lfw_landmark_150.txt --output data/lfw_devtrain4.txt
 """
+
 import argparse
 import logging
 import os
@@ -34,8 +35,12 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="identity-folder tree: root/<identity>/<image>")
     parser.add_argument("--output", required=True, help="training list to write (must not exist)")
-    parser.add_argument("--format", choices=["plain", "arcface", "sphereface"], default=None,
-                        help="list format (default: sphereface with --landmarks, else plain)")
+    parser.add_argument(
+        "--format",
+        choices=["plain", "arcface", "sphereface"],
+        default=None,
+        help="list format (default: sphereface with --landmarks, else plain)",
+    )
     parser.add_argument("--landmarks", help="5-point landmark file 'relpath x1 y1 ... x5 y5' for the tree's images")
     parser.add_argument("--people", help="keep only these identities (LFW people file or one name per line)")
     parser.add_argument("--min_images", type=int, default=1, help="keep identities with at least this many images")
@@ -59,13 +64,22 @@ def make_list(args):
     landmarks = read_landmarks(args.landmarks) if args.landmarks else None
     tree, dropped = select_identities(tree, args.min_images, landmarks.__contains__ if landmarks else None)
     if not tree:
-        raise ValueError(f"no identity of {args.root} has {args.min_images} or more images"
-                         + (" with landmarks" if landmarks else ""))
+        raise ValueError(
+            f"no identity of {args.root} has {args.min_images} or more images"
+            + (" with landmarks" if landmarks else "")
+        )
     classes = sorted(tree)
     prefix = os.path.abspath(args.root) if args.absolute else ""
-    lines = [format_line(args.format, os.path.join(prefix, relpath), label,
-                         landmarks[relpath] if landmarks and args.format == "sphereface" else None)
-             for label, identity in enumerate(classes) for relpath in tree[identity]]
+    lines = [
+        format_line(
+            args.format,
+            os.path.join(prefix, relpath),
+            label,
+            landmarks[relpath] if landmarks and args.format == "sphereface" else None,
+        )
+        for label, identity in enumerate(classes)
+        for relpath in tree[identity]
+    ]
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "x", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
@@ -78,10 +92,17 @@ def main(argv=None):
     args = parse_args(argv)
     images, classes, dropped = make_list(args)
     if dropped:
-        LOG.warning("%d images have no landmarks in %s and were left out, e.g. %s", len(dropped), args.landmarks,
-                    dropped[0])
-    LOG.info("wrote %d images of %d identities to %s (%s format) and the class map to %s", images, classes,
-             args.output, args.format, args.class_map)
+        LOG.warning(
+            "%d images have no landmarks in %s and were left out, e.g. %s", len(dropped), args.landmarks, dropped[0]
+        )
+    LOG.info(
+        "wrote %d images of %d identities to %s (%s format) and the class map to %s",
+        images,
+        classes,
+        args.output,
+        args.format,
+        args.class_map,
+    )
     return 0
 
 

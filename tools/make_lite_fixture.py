@@ -17,6 +17,7 @@ tools/to_lite.py folds the PReLU slopes and converts it (it needs Python 3.7 and
 mindspore-lite wheel, see its docstring), and the fixed ONNX is checked against MindSpore with
 onnxruntime. The same seed gives byte-identical files.
 """
+
 import argparse
 import json
 import os
@@ -39,11 +40,16 @@ MODELS = {"b4": ("sphere4_tiny_b4.mindir", 4), "dynamic": ("sphere4_tiny_dynamic
 
 def build_network():
     import mindspore as ms
+
     from src.network import build_backbone
 
     ms.set_seed(SEED)
-    net = build_backbone(SETTINGS["backbone"], embedding_size=SETTINGS["embedding_size"],
-                         image_size=tuple(SETTINGS["image_size"]), width=SETTINGS["width"])
+    net = build_backbone(
+        SETTINGS["backbone"],
+        embedding_size=SETTINGS["embedding_size"],
+        image_size=tuple(SETTINGS["image_size"]),
+        width=SETTINGS["width"],
+    )
     net.set_train(False)
     return net
 
@@ -116,17 +122,37 @@ def main(argv=None):
         for key, (model_name, batch) in MODELS.items():
             onnx_path = os.path.join(tmp, f"{key}.onnx")
             fixed_path = os.path.join(tmp, f"{key}_fixed.onnx")
-            subprocess.run([sys.executable, os.path.abspath(__file__), "--export-onnx", ckpt_path, onnx_path,
-                            "dynamic" if batch is None else str(batch)], check=True, cwd=tmp)
-            folded, decomposed = to_lite.to_lite(onnx_path, os.path.join(args.out_dir, model_name),
-                                                 fixed_onnx=fixed_path, lite_home=args.lite_home,
-                                                 python37=args.python37)
+            subprocess.run(
+                [
+                    sys.executable,
+                    os.path.abspath(__file__),
+                    "--export-onnx",
+                    ckpt_path,
+                    onnx_path,
+                    "dynamic" if batch is None else str(batch),
+                ],
+                check=True,
+                cwd=tmp,
+            )
+            folded, decomposed = to_lite.to_lite(
+                onnx_path,
+                os.path.join(args.out_dir, model_name),
+                fixed_onnx=fixed_path,
+                lite_home=args.lite_home,
+                python37=args.python37,
+            )
             diff = check_fixed_onnx(fixed_path, net, batch)
-            print(f"{model_name}: folded {folded} Unsqueeze node(s), decomposed {decomposed} PRelu node(s), "
-                  f"fixed ONNX vs MindSpore max abs diff {diff:.2e}")
+            print(
+                f"{model_name}: folded {folded} Unsqueeze node(s), decomposed {decomposed} PRelu node(s), "
+                f"fixed ONNX vs MindSpore max abs diff {diff:.2e}"
+            )
 
-    meta = dict(SETTINGS, seed=SEED, checkpoint=CKPT,
-                models={key: {"file": name, "batch": batch} for key, (name, batch) in MODELS.items()})
+    meta = dict(
+        SETTINGS,
+        seed=SEED,
+        checkpoint=CKPT,
+        models={key: {"file": name, "batch": batch} for key, (name, batch) in MODELS.items()},
+    )
     with open(os.path.join(args.out_dir, "fixture.json"), "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")

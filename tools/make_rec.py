@@ -15,6 +15,7 @@ the reader's (0..C-1; the tree's sorted folder names, written to ``class_names.t
 by label, as insightface's datasets are. Unreadable images are skipped, logged and counted. Train on the result
 with ``--list_format recordio --train_list OUTPUT/train.rec``.
 """
+
 import argparse
 import logging
 import os
@@ -37,15 +38,28 @@ LOG = logging.getLogger("facerec.make_rec")
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, help="identity tree (folder) or training list (file)")
-    parser.add_argument("--format", choices=[f for f in READERS if f != "recordio"],
-                        help="list format of --input (default: folder for a folder, else plain)")
+    parser.add_argument(
+        "--format",
+        choices=[f for f in READERS if f != "recordio"],
+        help="list format of --input (default: folder for a folder, else plain)",
+    )
     parser.add_argument("--root", default="", help="folder the list's image paths start from")
     parser.add_argument("--landmarks", help="5-point landmark file to align the images with")
     parser.add_argument("--output", required=True, help="folder for train.rec, train.idx, property (new files)")
-    parser.add_argument("--image_size", type=int, nargs=2, default=(112, 112), metavar=("H", "W"),
-                        help="face size (112 112: insightface's ArcFace crops; 112 96: SphereFace)")
-    parser.add_argument("--fit", choices=FITS, default="none",
-                        help="already aligned images of another size: refuse (none), template or resize")
+    parser.add_argument(
+        "--image_size",
+        type=int,
+        nargs=2,
+        default=(112, 112),
+        metavar=("H", "W"),
+        help="face size (112 112: insightface's ArcFace crops; 112 96: SphereFace)",
+    )
+    parser.add_argument(
+        "--fit",
+        choices=FITS,
+        default="none",
+        help="already aligned images of another size: refuse (none), template or resize",
+    )
     parser.add_argument("--encoding", choices=ENCODINGS, default="jpg", help="encoding of aligned / fitted faces")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
@@ -64,16 +78,23 @@ def face_tasks(args, samples):
         if table is not None:
             relpath = os.path.relpath(sample.path, base).replace(os.sep, "/")
             points = landmarks_for(table, relpath, args.landmarks)
-        tasks.append(FaceTask(sample.path, tuple(args.image_size),
-                              None if points is None else tuple(float(v) for v in points.ravel()), args.fit,
-                              args.encoding, args.quality))
+        tasks.append(
+            FaceTask(
+                sample.path,
+                tuple(args.image_size),
+                None if points is None else tuple(float(v) for v in points.ravel()),
+                args.fit,
+                args.encoding,
+                args.quality,
+            )
+        )
     return tasks
 
 
 def make_rec(args):
     """Write the dataset; returns {'images', 'classes', 'skipped': [error messages], 'rec'}."""
     training = read_training_list(args.input, args.format, args.root)
-    samples = sorted(training.samples, key=lambda s: s.label)         # stable: list order within a class
+    samples = sorted(training.samples, key=lambda s: s.label)  # stable: list order within a class
     if not samples:
         raise ValueError(f"{args.input}: no images")
     num_classes = max(s.label for s in samples) + 1
@@ -83,8 +104,16 @@ def make_rec(args):
         if os.path.exists(path):
             raise FileExistsError(f"{path} already exists; write the dataset into a new folder")
     tasks = face_tasks(args, samples)
-    LOG.info("%d images of %d classes from %s -> %s (%dx%d, %d worker(s))", len(samples), num_classes, args.input,
-             rec, args.image_size[0], args.image_size[1], args.workers)
+    LOG.info(
+        "%d images of %d classes from %s -> %s (%dx%d, %d worker(s))",
+        len(samples),
+        num_classes,
+        args.input,
+        rec,
+        args.image_size[0],
+        args.image_size[1],
+        args.workers,
+    )
     writer = FaceRecWriter(rec, num_classes, args.image_size)
     skipped = []
     for sample, (data, error) in zip(samples, ordered_map(try_prepare_face, tasks, args.workers), strict=True):
@@ -102,8 +131,10 @@ def make_rec(args):
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     result = make_rec(parse_args(argv))
-    print(f"{result['rec']}: {result['images']} images of {result['classes']} classes; "
-          f"{len(result['skipped'])} skipped", flush=True)
+    print(
+        f"{result['rec']}: {result['images']} images of {result['classes']} classes; {len(result['skipped'])} skipped",
+        flush=True,
+    )
     return 0
 
 

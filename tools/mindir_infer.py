@@ -13,6 +13,7 @@ image under the same name. The last line on stdout is
 
     Summary: N images, embedding E, batch B, K batches, predict T ms, R images/s (with file I/O S images/s)
 """
+
 import argparse
 import json
 import logging
@@ -43,8 +44,13 @@ def parse_args(argv):
     parser.add_argument("--thread_num", type=int, default=2, help="CPU operator threads")
     parser.add_argument("--batch_size", type=int, default=1, help="batch for a dynamic-batch model (default 1)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs of the first batch (at least 1)")
-    parser.add_argument("--image_size", type=int, nargs=2, metavar=("H", "W"),
-                        help="input height and width when the model has no sidecar <model>.json")
+    parser.add_argument(
+        "--image_size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="input height and width when the model has no sidecar <model>.json",
+    )
     return parser.parse_args(argv)
 
 
@@ -53,7 +59,7 @@ def model_input_shape(args):
     sidecar: ``--batch_size``; no sidecar: ``--image_size``)."""
     sidecar = args.model_path + ".json"
     if os.path.isfile(sidecar):
-        with open(sidecar, "r", encoding="utf-8") as f:
+        with open(sidecar, encoding="utf-8") as f:
             batch, channels, height, width = json.load(f)["input_shape"]
         return (batch if batch else args.batch_size), channels, height, width
     if not args.image_size:
@@ -94,7 +100,7 @@ def infer(args):
     predict, embedding = 0.0, None
     chunk = batch * BATCHES_PER_CHUNK
     for start in range(0, len(names), chunk):
-        part = names[start:start + chunk]
+        part = names[start : start + chunk]
         inputs = np.stack([read_array(os.path.join(args.input_dir, name), size) for name in part]).reshape(-1, *chw)
         tic = time.perf_counter()
         outputs = run_batches(network, inputs, batch)
@@ -115,9 +121,11 @@ def main(argv=None):
     except (OSError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"Summary: {images} images, embedding {embedding}, batch {batch}, {batches} batches, predict "
-          f"{predict * 1000:.1f} ms, {images / predict:.1f} images/s (with file I/O {images / total:.1f} images/s)",
-          flush=True)
+    print(
+        f"Summary: {images} images, embedding {embedding}, batch {batch}, {batches} batches, predict "
+        f"{predict * 1000:.1f} ms, {images / predict:.1f} images/s (with file I/O {images / total:.1f} images/s)",
+        flush=True,
+    )
     return 0
 
 

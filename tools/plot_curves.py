@@ -3,6 +3,7 @@
 
     python tools/plot_curves.py RUN_DIR_OR_METRICS_CSV [--out FOLDER]
 """
+
 import argparse
 import os
 import sys
@@ -19,8 +20,10 @@ from src.train.metrics_log import read_metrics  # noqa: E402
 # file name -> (y label, [(tag, legend label)])
 FIGURES = {
     "loss.png": ("loss", [("train/loss", "training loss")]),
-    "accuracy.png": ("accuracy", [("train/accuracy", "training accuracy (batch)"),
-                                  ("val/accuracy", "validation accuracy (10-fold)")]),
+    "accuracy.png": (
+        "accuracy",
+        [("train/accuracy", "training accuracy (batch)"), ("val/accuracy", "validation accuracy (10-fold)")],
+    ),
     "lr.png": ("learning rate", [("train/lr", "learning rate")]),
 }
 

@@ -1,7 +1,8 @@
 """Write the digits demo data (see src/data/digits.py):
 
-    python tools/prepare_digits.py OUT_DIR [--size H W] [--task unseen_scans|unseen_digits] [--seed N]
+python tools/prepare_digits.py OUT_DIR [--size H W] [--task unseen_scans|unseen_digits] [--seed N]
 """
+
 import argparse
 import json
 import os
@@ -17,8 +18,12 @@ def main(argv=None):
     parser.add_argument("out_dir")
     parser.add_argument("--size", type=int, nargs=2, default=(32, 32), metavar=("H", "W"))
     parser.add_argument("--seed", type=int, default=0, help="seed of the pairs drawn")
-    parser.add_argument("--task", default=DEMO_TASK, choices=sorted(TASKS),
-                        help=f"which scans train and which are held out (default: the demo's, {DEMO_TASK})")
+    parser.add_argument(
+        "--task",
+        default=DEMO_TASK,
+        choices=sorted(TASKS),
+        help=f"which scans train and which are held out (default: the demo's, {DEMO_TASK})",
+    )
     args = parser.parse_args(argv)
     print(json.dumps(prepare_digits(args.out_dir, tuple(args.size), seed=args.seed, task=args.task), indent=2))
 

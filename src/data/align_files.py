@@ -2,6 +2,7 @@
 pool can spread it over all cores. Outputs are written atomically (temporary file + rename), so an interrupted
 run leaves no half-written image and a re-run can skip what exists.
 """
+
 import os
 from collections import namedtuple
 
@@ -22,8 +23,10 @@ def check_output_location(src_root, out_root):
     """Refuse an output folder that is the source folder, inside it, or contains it."""
     src, out = os.path.realpath(src_root), os.path.realpath(out_root)
     if src == out or out.startswith(src + os.sep) or src.startswith(out + os.sep):
-        raise SourceOverwriteError(f"output {out_root} overlaps the source folder {src_root}; choose a place "
-                                   f"outside it (the source is never written)")
+        raise SourceOverwriteError(
+            f"output {out_root} overlaps the source folder {src_root}; choose a place "
+            f"outside it (the source is never written)"
+        )
 
 
 def write_atomic(path, data):

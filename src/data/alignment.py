@@ -6,14 +6,16 @@ applied with OpenCV's bilinear warp (black border). ``pad`` enlarges the output 
 with the template moved by (pad, pad): cropping the image_size window at (pad, pad) gives the plain alignment,
 any other window a face shifted by up to ``pad`` pixels (the training jitter of the seed model zoo, pad 2).
 """
+
 import cv2
 import numpy as np
 from skimage.transform import SimilarityTransform
 
 from src.data.image_io import resize_to
 
-SPHEREFACE_TEMPLATE = np.array([[30.2946, 51.6963], [65.5318, 51.5014], [48.0252, 71.7366],
-                                [33.5493, 92.3655], [62.7299, 92.2041]], np.float32)
+SPHEREFACE_TEMPLATE = np.array(
+    [[30.2946, 51.6963], [65.5318, 51.5014], [48.0252, 71.7366], [33.5493, 92.3655], [62.7299, 92.2041]], np.float32
+)
 
 
 class AlignmentError(ValueError):
@@ -44,8 +46,14 @@ def align_face(image, landmarks, image_size, pad=0):
     (image_size[0] + 2 pad) x (image_size[1] + 2 pad) x 3 image."""
     height, width = image_size
     matrix = similarity_matrix(landmarks, image_size, pad)
-    return cv2.warpAffine(image, matrix, (width + 2 * pad, height + 2 * pad), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.warpAffine(
+        image,
+        matrix,
+        (width + 2 * pad, height + 2 * pad),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
 
 
 FITS = ("template", "resize")

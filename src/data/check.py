@@ -7,6 +7,7 @@ image give or take a margin; the size read from the file's header); a failure st
 the list file and line. Full: also decodes every image (threads), and reports counts, the histogram of images per
 class, malformed lines, label gaps, duplicate paths and implausible landmarks, each with its line number.
 """
+
 import logging
 import os
 import time
@@ -24,8 +25,14 @@ from src.data.samples import CLASS_NAMES_FILE, sample_name, sample_origin, write
 
 LOG = logging.getLogger("facerec.data")
 HISTOGRAM_EDGES = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
-ERROR_KINDS = ("malformed_lines", "labels_out_of_range", "missing_files", "undecodable_images",
-               "bad_landmarks", "conflicting_duplicates")
+ERROR_KINDS = (
+    "malformed_lines",
+    "labels_out_of_range",
+    "missing_files",
+    "undecodable_images",
+    "bad_landmarks",
+    "conflicting_duplicates",
+)
 WARNING_KINDS = ("label_gaps", "duplicate_paths")
 SHOWN = 5
 
@@ -79,28 +86,47 @@ def check_training_list(training_list, num_classes, list_path):
     if not samples:
         raise DataCheckError(f"{list_path}: the training list has no images")
     num_classes = class_count(samples, num_classes, training_list.class_names)
-    problems = [f"{sample_origin(s, list_path)}: label {s.label} of {sample_name(s)} is outside 0..{num_classes - 1}"
-                f" (num_classes={num_classes})" for s in labels_out_of_range(samples, num_classes)]
+    problems = [
+        f"{sample_origin(s, list_path)}: label {s.label} of {sample_name(s)} is outside 0..{num_classes - 1}"
+        f" (num_classes={num_classes})"
+        for s in labels_out_of_range(samples, num_classes)
+    ]
     problems += [f"{sample_origin(s, list_path)}: image not found: {s.path}" for s in missing_files(samples)]
-    problems += [f"{sample_origin(s, list_path)}: image file is empty (0 bytes): {s.path}"
-                 for s in empty_files(samples)]
-    problems += [f"{sample_origin(s, list_path)}: {sample_name(s)}: {problem}"
-                 for s, problem in landmark_problems(samples)]
+    problems += [
+        f"{sample_origin(s, list_path)}: image file is empty (0 bytes): {s.path}" for s in empty_files(samples)
+    ]
+    problems += [
+        f"{sample_origin(s, list_path)}: {sample_name(s)}: {problem}" for s, problem in landmark_problems(samples)
+    ]
     repeated = duplicates(samples)
-    problems += [f"{list_path}:{d['lines'][0]}: {d['path']} is listed with different labels {d['labels']} on "
-                 f"lines {d['lines']}" for d in repeated if d["conflicting"]]
+    problems += [
+        f"{list_path}:{d['lines'][0]}: {d['path']} is listed with different labels {d['labels']} on lines {d['lines']}"
+        for d in repeated
+        if d["conflicting"]
+    ]
     if problems:
         more = f"\n... and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
-        raise DataCheckError(f"{len(problems)} problem(s) in the training list (run tools/check_dataset.py for a "
-                             f"full report):\n" + "\n".join(problems[:SHOWN]) + more + one_based_hint(samples,
-                                                                                                      num_classes))
+        raise DataCheckError(
+            f"{len(problems)} problem(s) in the training list (run tools/check_dataset.py for a "
+            f"full report):\n" + "\n".join(problems[:SHOWN]) + more + one_based_hint(samples, num_classes)
+        )
     if repeated:
-        LOG.warning("%s: %d images are listed more than once and are read that many times an epoch (e.g. %s on "
-                    "lines %s)", list_path, len(repeated), repeated[0]["path"], repeated[0]["lines"])
+        LOG.warning(
+            "%s: %d images are listed more than once and are read that many times an epoch (e.g. %s on lines %s)",
+            list_path,
+            len(repeated),
+            repeated[0]["path"],
+            repeated[0]["lines"],
+        )
     gaps = sorted(set(range(num_classes)) - {s.label for s in samples})
     if gaps:
-        LOG.warning("%s: %d of the num_classes=%d labels have no image (e.g. %s); their classes are trained as "
-                    "negatives only", list_path, len(gaps), num_classes, gaps[:SHOWN])
+        LOG.warning(
+            "%s: %d of the num_classes=%d labels have no image (e.g. %s); their classes are trained as negatives only",
+            list_path,
+            len(gaps),
+            num_classes,
+            gaps[:SHOWN],
+        )
     return num_classes
 
 
@@ -108,8 +134,10 @@ def one_based_hint(samples, num_classes):
     """A hint when the labels look numbered from 1 (1..num_classes) instead of 0."""
     labels = [s.label for s in samples]
     if min(labels) == 1 and max(labels) == num_classes:
-        return (f"\nthe labels run from 1 to {num_classes}: they must start at 0 (subtract 1 from each, or use "
-                f"list_format celeba, which renumbers 1-based ids)")
+        return (
+            f"\nthe labels run from 1 to {num_classes}: they must start at 0 (subtract 1 from each, or use "
+            f"list_format celeba, which renumbers 1-based ids)"
+        )
     return ""
 
 
@@ -125,8 +153,12 @@ def load_training_list(list_path, list_format, root="", num_classes=None, class_
         os.makedirs(class_map_dir, exist_ok=True)
         path = os.path.join(class_map_dir, CLASS_NAMES_FILE)
         write_class_names(path, training_list.class_names)
-        LOG.info("wrote the mapping of %d training labels to %s identities to %s", len(training_list.class_names),
-                 list_format, path)
+        LOG.info(
+            "wrote the mapping of %d training labels to %s identities to %s",
+            len(training_list.class_names),
+            list_format,
+            path,
+        )
     return training_list.samples, num_classes
 
 
@@ -150,9 +182,16 @@ def duplicates(samples):
     by_path = defaultdict(list)
     for sample in samples:
         by_path[sample_name(sample)].append(sample)
-    return [{"path": name, "lines": [s.line for s in group], "labels": [s.label for s in group],
-             "conflicting": len({s.label for s in group}) > 1}
-            for name, group in by_path.items() if len(group) > 1]
+    return [
+        {
+            "path": name,
+            "lines": [s.line for s in group],
+            "labels": [s.label for s in group],
+            "conflicting": len({s.label for s in group}) > 1,
+        }
+        for name, group in by_path.items()
+        if len(group) > 1
+    ]
 
 
 def _decode(sample):
@@ -171,8 +210,7 @@ def decode_all(samples, workers=1, log_every=10.0):
             results.append(result)
             now = time.time()
             if now - last >= log_every:
-                LOG.info("decoded %d/%d images, %.0f img/s", len(results), len(samples),
-                         len(results) / (now - start))
+                LOG.info("decoded %d/%d images, %.0f img/s", len(results), len(samples), len(results) / (now - start))
                 last = now
     return results
 
@@ -187,18 +225,26 @@ def dataset_report(list_path, list_format, root="", num_classes=None, decode=Tru
     missing = missing_files(samples)
     duplicate = duplicates(samples)
     report = {
-        "list": list_path, "format": list_format, "root": root,
-        "images": len(samples), "classes": classes, "classes_with_images": len(counts),
-        "images_per_class": {"min": min(counts.values(), default=0), "max": max(counts.values(), default=0),
-                             "mean": len(samples) / max(len(counts), 1),
-                             "histogram": images_per_class_histogram(counts.values())},
+        "list": list_path,
+        "format": list_format,
+        "root": root,
+        "images": len(samples),
+        "classes": classes,
+        "classes_with_images": len(counts),
+        "images_per_class": {
+            "min": min(counts.values(), default=0),
+            "max": max(counts.values(), default=0),
+            "mean": len(samples) / max(len(counts), 1),
+            "histogram": images_per_class_histogram(counts.values()),
+        },
         "malformed_lines": [{"file": e.path, "line": e.line, "error": e.message} for e in malformed],
         "labels_out_of_range": [entry(s, label=s.label) for s in labels_out_of_range(samples, classes)],
         "label_gaps": [label for label in range(classes) if label not in counts],
         "duplicate_paths": duplicate,
         "conflicting_duplicates": [d for d in duplicate if d["conflicting"]],
         "missing_files": [entry(s) for s in missing],
-        "undecodable_images": None, "bad_landmarks": None,
+        "undecodable_images": None,
+        "bad_landmarks": None,
     }
     if decode:
         missing_ids = {id(s) for s in missing}
@@ -207,8 +253,11 @@ def dataset_report(list_path, list_format, root="", num_classes=None, decode=Tru
         report["undecodable_images"] = [entry(s, error=err) for s, (_, err) in zip(present, decoded) if err]
         report["bad_landmarks"] = [
             entry(s, image_size=list(shape[:2]), landmarks=np.asarray(s.landmarks).round(2).tolist(), problem=problem)
-            for s, (shape, _) in zip(present, decoded) if shape is not None and s.landmarks is not None
-            for problem in [landmark_problem(s.landmarks, shape)] if problem]
+            for s, (shape, _) in zip(present, decoded)
+            if shape is not None and s.landmarks is not None
+            for problem in [landmark_problem(s.landmarks, shape)]
+            if problem
+        ]
     report["errors"] = {kind: len(report[kind] or []) for kind in ERROR_KINDS}
     report["warnings"] = {kind: len(report[kind]) for kind in WARNING_KINDS}
     report["ok"] = bool(samples) and not any(report["errors"].values())

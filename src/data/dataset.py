@@ -11,6 +11,7 @@ An image that fails to decode (or to align) is logged with its path, counted and
 sample; when more distinct images than ``max_bad_fraction`` of the list (at least one is always tolerated) have
 failed, the run stops with an error. Each rank counts the images it reads.
 """
+
 import logging
 import os
 import threading
@@ -81,9 +82,13 @@ class FaceSource:
         name = sample_name(sample)
         folder = os.path.dirname(sample.path)
         if sample.offset is None and not os.path.isdir(folder):
-            self._fail(ImagesUnreachable(f"the folder {folder} of training image {name} is gone (a network disk "
-                                         f"unmounted, files moved?); the checkpoints are intact: resume with "
-                                         f"--resume once it is back"))
+            self._fail(
+                ImagesUnreachable(
+                    f"the folder {folder} of training image {name} is gone (a network disk "
+                    f"unmounted, files moved?); the checkpoints are intact: resume with "
+                    f"--resume once it is back"
+                )
+            )
         with self._lock:
             self.skips += 1
             if name not in self.bad_paths:
@@ -91,16 +96,19 @@ class FaceSource:
             bad = len(self.bad_paths)
         LOG.warning("skipped unusable image %s (%s); %d distinct unreadable images so far", name, err, bad)
         if bad > max(1, self.max_bad_fraction * len(self.samples)):
-            self._fail(TooManyBadImages(f"{bad} of {len(self.samples)} images could not be read (limit: "
-                                        f"max_bad_fraction={self.max_bad_fraction}); last: {name}"))
+            self._fail(
+                TooManyBadImages(
+                    f"{bad} of {len(self.samples)} images could not be read (limit: "
+                    f"max_bad_fraction={self.max_bad_fraction}); last: {name}"
+                )
+            )
 
     def __getitem__(self, key):
         epoch, index = divmod(int(key), len(self.samples))
         for offset in range(len(self.samples)):
             sample = self.samples[(index + offset) % len(self.samples)]
             try:
-                image = prepare_image(load_sample_image(sample), sample.landmarks, self.image_size,
-                                      self.align_jitter)
+                image = prepare_image(load_sample_image(sample), sample.landmarks, self.image_size, self.align_jitter)
                 break
             except (ImageDecodeError, AlignmentError) as err:
                 self._record_bad(sample, err)
@@ -108,7 +116,7 @@ class FaceSource:
             self._fail(TooManyBadImages("no image of the training list could be read"))
         flip, top, left = self.augmentation(epoch, index)
         height, width = self.image_size
-        image = image[top:top + height, left:left + width]
+        image = image[top : top + height, left : left + width]
         if flip:
             image = image[:, ::-1]
         return np.ascontiguousarray(image), np.int32(sample.label)
@@ -125,16 +133,39 @@ def batches(dataset, source):
         raise
 
 
-def create_train_dataset(samples, image_size, batch_size, seed=0, random_flip=True, num_workers=2,
-                         num_shards=1, shard_id=0, start_step=0, total_steps=None, max_bad_fraction=0.001,
-                         align_jitter=0):
+def create_train_dataset(
+    samples,
+    image_size,
+    batch_size,
+    seed=0,
+    random_flip=True,
+    num_workers=2,
+    num_shards=1,
+    shard_id=0,
+    start_step=0,
+    total_steps=None,
+    max_bad_fraction=0.001,
+    align_jitter=0,
+):
     """Build the batched training dataset and return (dataset, sampler, source)."""
-    sampler = ShardedStreamSampler(len(samples), batch_size, num_shards, shard_id, seed=seed,
-                                   start_step=start_step, total_steps=total_steps)
-    source = FaceSource(samples, image_size, seed=seed, random_flip=random_flip,
-                        max_bad_fraction=max_bad_fraction, align_jitter=align_jitter)
-    dataset = ds.GeneratorDataset(source, column_names=["image", "label"], sampler=sampler,
-                                  num_parallel_workers=num_workers, python_multiprocessing=False)
+    sampler = ShardedStreamSampler(
+        len(samples), batch_size, num_shards, shard_id, seed=seed, start_step=start_step, total_steps=total_steps
+    )
+    source = FaceSource(
+        samples,
+        image_size,
+        seed=seed,
+        random_flip=random_flip,
+        max_bad_fraction=max_bad_fraction,
+        align_jitter=align_jitter,
+    )
+    dataset = ds.GeneratorDataset(
+        source,
+        column_names=["image", "label"],
+        sampler=sampler,
+        num_parallel_workers=num_workers,
+        python_multiprocessing=False,
+    )
     dataset = dataset.map(operations=to_input, input_columns="image", num_parallel_workers=num_workers)
     dataset = dataset.batch(batch_size, drop_remainder=True)
     return dataset, sampler, source

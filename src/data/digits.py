@@ -11,6 +11,7 @@ The held-out images form 10 folds of same/different pairs written in LFW's ``pai
 trains, evaluates and exports through exactly the code paths faces use: a ``relpath label`` training list and an
 image folder + pairs file.
 """
+
 import os
 
 import cv2
@@ -19,7 +20,7 @@ from sklearn.datasets import load_digits
 
 TASKS = {
     "unseen_scans": "pairs of held-out scans (the last third of each digit's scans) of all ten digits, every digit "
-                    "trained on its first two thirds",
+    "trained on its first two thirds",
     "unseen_digits": "pairs of scans of the held-out digits 7-9, digits 0-6 trained on (open set)",
 }
 DEMO_TASK = "unseen_scans"
@@ -55,10 +56,12 @@ def split_scans(by_class, task):
     if task not in TASKS:
         raise ValueError(f"unknown digits task '{task}'; choose one of {sorted(TASKS)}")
     if task == "unseen_digits":
-        return ({d: s for d, s in by_class.items() if d in TRAIN_CLASSES},
-                {d: s for d, s in by_class.items() if d not in TRAIN_CLASSES})
+        return (
+            {d: s for d, s in by_class.items() if d in TRAIN_CLASSES},
+            {d: s for d, s in by_class.items() if d not in TRAIN_CLASSES},
+        )
     cut = {d: round(len(s) * TRAIN_SHARE) for d, s in by_class.items()}
-    return {d: s[:cut[d]] for d, s in by_class.items()}, {d: s[cut[d]:] for d, s in by_class.items()}
+    return {d: s[: cut[d]] for d, s in by_class.items()}, {d: s[cut[d] :] for d, s in by_class.items()}
 
 
 def draw_pairs(by_class, folds, pairs_per_fold, rng):
@@ -72,8 +75,10 @@ def draw_pairs(by_class, folds, pairs_per_fold, rng):
             lines.append(f"{identity_name(digit)}\t{first}\t{second}")
         for _ in range(pairs_per_fold):
             a, b = rng.choice(classes, 2, replace=False)
-            lines.append(f"{identity_name(a)}\t{rng.integers(len(by_class[a])) + 1}\t"
-                         f"{identity_name(b)}\t{rng.integers(len(by_class[b])) + 1}")
+            lines.append(
+                f"{identity_name(a)}\t{rng.integers(len(by_class[a])) + 1}\t"
+                f"{identity_name(b)}\t{rng.integers(len(by_class[b])) + 1}"
+            )
     return lines
 
 
@@ -103,11 +108,14 @@ def prepare_digits(out_dir, image_size=(32, 32), folds=10, pairs_per_fold=30, se
     for pixels, digit in zip(digits.data, digits.target):
         by_class.setdefault(int(digit), []).append(pixels)
     train, heldout = split_scans(by_class, task)
-    paths = {"train_root": os.path.join(out_dir, "train"), "train_list": os.path.join(out_dir, "train_list.txt"),
-             "eval_root": os.path.join(out_dir, "heldout"), "eval_pairs": os.path.join(out_dir, "pairs.txt"),
-             "heldout_list": os.path.join(out_dir, "heldout_list.txt")}
-    for key, root, scans in (("train_list", paths["train_root"], train),
-                             ("heldout_list", paths["eval_root"], heldout)):
+    paths = {
+        "train_root": os.path.join(out_dir, "train"),
+        "train_list": os.path.join(out_dir, "train_list.txt"),
+        "eval_root": os.path.join(out_dir, "heldout"),
+        "eval_pairs": os.path.join(out_dir, "pairs.txt"),
+        "heldout_list": os.path.join(out_dir, "heldout_list.txt"),
+    }
+    for key, root, scans in (("train_list", paths["train_root"], train), ("heldout_list", paths["eval_root"], heldout)):
         lines = write_images(scans, root, image_size)
         with open(paths[key], "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")

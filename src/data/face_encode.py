@@ -6,6 +6,7 @@ is exact). Another size is refused (``fit: none``, the default: the message name
 (``template`` / ``resize``, src/eval/pair_images.py). Aligned and fitted faces are encoded as JPEG (quality
 ``quality``, as insightface's datasets) or PNG (lossless).
 """
+
 from dataclasses import dataclass
 
 import cv2
@@ -25,6 +26,7 @@ class FaceSizeError(ValueError):
 @dataclass(frozen=True)
 class FaceTask:
     """What to do with one image file (picklable: it crosses to worker processes)."""
+
     path: str
     image_size: tuple
     landmarks: tuple = None
@@ -61,9 +63,11 @@ def prepare_face(task):
     if image.shape[:2] == tuple(task.image_size):
         return data
     if task.fit == "none":
-        raise FaceSizeError(f"{task.path}: a {image.shape[0]}x{image.shape[1]} image, but the faces must be "
-                            f"{task.image_size[0]}x{task.image_size[1]}: give its landmarks to align it, or "
-                            f"--fit template|resize")
+        raise FaceSizeError(
+            f"{task.path}: a {image.shape[0]}x{image.shape[1]} image, but the faces must be "
+            f"{task.image_size[0]}x{task.image_size[1]}: give its landmarks to align it, or "
+            f"--fit template|resize"
+        )
     return encode_rgb(fit_aligned(image, task.image_size, task.fit), task.encoding, task.quality)
 
 

@@ -3,6 +3,7 @@
 Classes are the identity folder names in sorted order, images sorted within each class, so the same tree always
 gives the same labels. Files directly under ``root`` and folders without images are not classes.
 """
+
 import os
 
 from src.data.samples import Sample, TrainingList

@@ -1,5 +1,6 @@
 """An image file's (height, width) from its header (JPEG, PNG, BMP; else a full decode): the start-of-run check
 reads the size of every training image whose landmarks it checks, at ~20 us an image instead of a decode."""
+
 import struct
 
 import cv2
@@ -20,12 +21,12 @@ def _jpeg_size(data):
             offset += 1
             continue
         if marker in JPEG_SOF:
-            height, width = struct.unpack(">HH", data[offset + 5:offset + 9])
+            height, width = struct.unpack(">HH", data[offset + 5 : offset + 9])
             return height, width
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
             offset += 2
             continue
-        offset += 2 + struct.unpack(">H", data[offset + 2:offset + 4])[0]
+        offset += 2 + struct.unpack(">H", data[offset + 2 : offset + 4])[0]
     return None
 
 

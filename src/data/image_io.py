@@ -1,5 +1,6 @@
 """The one definition of how an image becomes a network input, shared by training, evaluation, export and
 the predictor: RGB channel order, (x - 127.5) / 128, CHW float32."""
+
 import cv2
 import numpy as np
 

@@ -1,4 +1,5 @@
 """A sample's image, wherever it is stored: an image file, or a record of a RecordIO file."""
+
 from src.data.image_io import ImageDecodeError, decode_rgb, load_rgb
 from src.data.recordio import RecordIOError, read_image_bytes
 from src.data.samples import sample_name

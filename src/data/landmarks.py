@@ -1,5 +1,6 @@
 """Five-point landmark files: ``relpath x1 y1 ... x5 y5`` per line (tabs or spaces), the SphereFace
 ``lfw_landmark.txt`` layout (left eye, right eye, nose, left and right mouth corner)."""
+
 import os
 
 import numpy as np
@@ -19,8 +20,9 @@ def read_landmarks(path):
     for number, text in text_lines(path, LandmarkFormatError):
         fields = text.split()
         if len(fields) != 11:
-            line_failed(path, number, f"expected a path and 10 coordinates, got {len(fields)} fields",
-                        LandmarkFormatError)
+            line_failed(
+                path, number, f"expected a path and 10 coordinates, got {len(fields)} fields", LandmarkFormatError
+            )
         try:
             table[fields[0]] = np.array(fields[1:], np.float32).reshape(5, 2)
         except ValueError:
@@ -48,8 +50,10 @@ def landmark_problem(landmarks, shape=None):
         return f"landmarks are not all finite numbers: {points.ravel().tolist()}"
     eyes, mouth = points[:2, 1].mean(), points[3:, 1].mean()
     if eyes >= mouth:
-        return (f"the eyes (mean y {eyes:.1f}) are not above the mouth (mean y {mouth:.1f}): the points must be "
-                f"x y pairs of left eye, right eye, nose, left and right mouth corner")
+        return (
+            f"the eyes (mean y {eyes:.1f}) are not above the mouth (mean y {mouth:.1f}): the points must be "
+            f"x y pairs of left eye, right eye, nose, left and right mouth corner"
+        )
     if shape is not None:
         height, width = shape[:2]
         low = -OUTSIDE_MARGIN * np.array([width, height])
@@ -57,6 +61,8 @@ def landmark_problem(landmarks, shape=None):
         outside = np.any((points < low) | (points > high), axis=1)
         if outside.any():
             x, y = points[np.argmax(outside)]
-            return (f"landmark ({x:g}, {y:g}) is outside the {width}x{height} image (by more than "
-                    f"{OUTSIDE_MARGIN:.0%} of its size)")
+            return (
+                f"landmark ({x:g}, {y:g}) is outside the {width}x{height} image (by more than "
+                f"{OUTSIDE_MARGIN:.0%} of its size)"
+            )
     return None

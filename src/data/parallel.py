@@ -1,5 +1,6 @@
 """``ordered_map``: a function over many tasks on a process pool, results streamed back in task order, with a
 progress line (done, rate, ETA) every few seconds."""
+
 import logging
 import multiprocessing
 import time
@@ -19,10 +20,17 @@ def ordered_map(func, tasks, workers, what="images", log_every=10.0, chunksize=3
         stream = pool.imap(func, tasks, chunksize=chunksize) if pool else map(func, tasks)
         for done, result in enumerate(stream, 1):
             now = time.time()
-            if now - last >= log_every or done == total:    # before the yield: a consumer may stop after the last
+            if now - last >= log_every or done == total:  # before the yield: a consumer may stop after the last
                 rate = done / max(now - start, 1e-9)
-                LOG.info("%d/%d %s (%.0f%%), %.1f/s, ETA %s", done, total, what, 100.0 * done / total, rate,
-                         format_duration((total - done) / rate))
+                LOG.info(
+                    "%d/%d %s (%.0f%%), %.1f/s, ETA %s",
+                    done,
+                    total,
+                    what,
+                    100.0 * done / total,
+                    rate,
+                    format_duration((total - done) / rate),
+                )
                 last = now
             yield result
     finally:

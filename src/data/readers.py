@@ -15,6 +15,7 @@ Formats (``list_format``):
 The text formats cannot all be told apart from their lines (``plain`` and ``celeba`` look the same), so the
 format is explicit; a malformed line's error says which format the line looks like.
 """
+
 from __future__ import annotations
 
 import os
@@ -83,8 +84,7 @@ def parse_celeba(text):
     return path, label, None
 
 
-LINE_PARSERS = {"plain": parse_plain, "sphereface": parse_sphereface, "arcface": parse_arcface,
-                "celeba": parse_celeba}
+LINE_PARSERS = {"plain": parse_plain, "sphereface": parse_sphereface, "arcface": parse_arcface, "celeba": parse_celeba}
 
 
 def looks_like(text):
@@ -125,8 +125,10 @@ def read_text_list(list_path: str, root: str, list_format: str, errors: list | N
 
 def text_list_reader(list_format):
     """The reader of a text format whose labels are used as they are (plain, sphereface, arcface)."""
+
     def read(list_path, root="", errors=None):
         return TrainingList(read_text_list(list_path, root, list_format, errors), None)
+
     read.__doc__ = f"A ``{list_format}`` list; labels as written."
     return read
 
@@ -154,13 +156,19 @@ def read_recordio(list_path, root="", errors=None):
     return read_face_rec(list_path, errors)
 
 
-READERS = {"plain": text_list_reader("plain"), "sphereface": text_list_reader("sphereface"),
-           "arcface": text_list_reader("arcface"), "celeba": read_celeba_identities, "folder": read_identity_folders,
-           "recordio": read_recordio}
+READERS = {
+    "plain": text_list_reader("plain"),
+    "sphereface": text_list_reader("sphereface"),
+    "arcface": text_list_reader("arcface"),
+    "celeba": read_celeba_identities,
+    "folder": read_identity_folders,
+    "recordio": read_recordio,
+}
 
 
-def read_training_list(list_path: str, list_format: str = "plain", root: str = "",
-                       errors: list | None = None) -> TrainingList:
+def read_training_list(
+    list_path: str, list_format: str = "plain", root: str = "", errors: list | None = None
+) -> TrainingList:
     """Read a training list in ``list_format``; a missing list raises ``FileNotFoundError`` naming it."""
     if list_format not in READERS:
         raise ValueError(f"unknown list_format '{list_format}'; choose one of {sorted(READERS)}")
@@ -186,4 +194,3 @@ def format_line(list_format: str, relpath: str, label: int | None, landmarks: np
 def read_samples(list_path: str, list_format: str = "plain", root: str = "") -> list[Sample]:
     """The samples of ``read_training_list`` (for callers that need no class names)."""
     return read_training_list(list_path, list_format, root).samples
-

@@ -12,6 +12,7 @@ InsightFace's header record (key 0) has labels ``[a, b]``: keys 1..a-1 are image
 records, the one at key ``a + c`` holding the image key range ``[start, end)`` of class ``c``. Files without
 it (key 0 an ordinary image) are read image by image, each label being the record's own (first) label.
 """
+
 import os
 import struct
 import threading
@@ -92,7 +93,7 @@ def unpack_payload(payload, name):
         return label, body
     if len(body) < 4 * flag:
         raise RecordIOError(f"{name}: header announces {flag} labels but the record is too short")
-    return np.frombuffer(body, "<f4", flag).copy(), body[4 * flag:]
+    return np.frombuffer(body, "<f4", flag).copy(), body[4 * flag :]
 
 
 class RecordWriter:
@@ -150,8 +151,10 @@ class FaceRecWriter:
     def add(self, data, label):
         """Append one encoded image of class ``label``."""
         if not 0 <= label < self.num_classes or (self.labels and label < self.labels[-1]):
-            raise ValueError(f"label {label} out of order or range (classes 0..{self.num_classes - 1}, previous "
-                             f"{self.labels[-1] if self.labels else None})")
+            raise ValueError(
+                f"label {label} out of order or range (classes 0..{self.num_classes - 1}, previous "
+                f"{self.labels[-1] if self.labels else None})"
+            )
         self.labels.append(label)
         self.writer.write(len(self.labels), pack_payload(label, data, len(self.labels)))
 
@@ -200,7 +203,7 @@ def read_property(rec_path):
     path = os.path.join(os.path.dirname(rec_path), "property")
     if not os.path.isfile(path):
         return None
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         text = f.read().strip()
     try:
         values = tuple(int(v) for v in text.split(","))
@@ -250,8 +253,10 @@ def read_face_rec(rec_path, errors=None):
         os.close(fd)
     prop = read_property(rec_path)
     if prop is not None and num_classes is not None and prop[0] != num_classes:
-        raise RecordIOError(f"{os.path.join(os.path.dirname(rec_path), 'property')}: says {prop[0]} classes but "
-                            f"the header record of {rec_path} lists {num_classes} identities")
+        raise RecordIOError(
+            f"{os.path.join(os.path.dirname(rec_path), 'property')}: says {prop[0]} classes but "
+            f"the header record of {rec_path} lists {num_classes} identities"
+        )
     return TrainingList(samples, None)
 
 

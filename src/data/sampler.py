@@ -6,6 +6,7 @@ of its share, so every epoch has the same whole number of steps on every rank. T
 of ``epoch * num_samples + index`` keys over all epochs, starting at any global step: the position is fully
 determined by the step, which is what makes a resumed run read exactly the data an uninterrupted one would.
 """
+
 import math
 
 import numpy as np
@@ -21,8 +22,9 @@ def steps_per_epoch(num_samples, batch_size, num_shards=1):
     """Whole batches each rank reads per epoch (its share is ceil(num_samples / num_shards) samples)."""
     steps = math.ceil(num_samples / num_shards) // batch_size
     if steps == 0:
-        raise ValueError(f"{num_samples} samples over {num_shards} shard(s) give fewer than one batch of "
-                         f"{batch_size} per shard")
+        raise ValueError(
+            f"{num_samples} samples over {num_shards} shard(s) give fewer than one batch of {batch_size} per shard"
+        )
     return steps
 
 
@@ -34,8 +36,9 @@ def epoch_of_step(step, steps_per_epoch):
 class ShardedStreamSampler:
     """Iterable of sample keys for ``mindspore.dataset.GeneratorDataset(sampler=...)``."""
 
-    def __init__(self, num_samples, batch_size, num_shards=1, shard_id=0, seed=0, shuffle=True,
-                 start_step=0, total_steps=None):
+    def __init__(
+        self, num_samples, batch_size, num_shards=1, shard_id=0, seed=0, shuffle=True, start_step=0, total_steps=None
+    ):
         if not 0 <= shard_id < num_shards:
             raise ValueError(f"shard_id {shard_id} is outside 0..{num_shards - 1}")
         self.num_samples, self.batch_size = num_samples, batch_size
@@ -52,7 +55,7 @@ class ShardedStreamSampler:
         """The sample indices rank ``shard_id`` reads in ``epoch``, in order."""
         perm = epoch_permutation(self.num_samples, self.seed, epoch, self.shuffle)
         padded = np.resize(perm, self.per_shard * self.num_shards)
-        return padded[self.shard_id::self.num_shards][:self.steps_per_epoch * self.batch_size]
+        return padded[self.shard_id :: self.num_shards][: self.steps_per_epoch * self.batch_size]
 
     def __iter__(self):
         step = self.start_step
@@ -60,7 +63,7 @@ class ShardedStreamSampler:
             epoch, step_in_epoch = divmod(step, self.steps_per_epoch)
             indices = self.shard_indices(epoch)
             stop = min(self.steps_per_epoch, step_in_epoch + self.total_steps - step)
-            for index in indices[step_in_epoch * self.batch_size:stop * self.batch_size]:
+            for index in indices[step_in_epoch * self.batch_size : stop * self.batch_size]:
                 yield int(epoch * self.num_samples + index)
             step += stop - step_in_epoch
 

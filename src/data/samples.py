@@ -5,6 +5,7 @@ A ``Sample`` names its image either by a file ``path`` or, for RecordIO, by the 
 errors can name the file and line. A ``TrainingList`` holds the samples and, when the reader remapped the
 dataset's own identities to dense labels 0..C-1 (CelebA ids, folder names), ``class_names[label]``.
 """
+
 from collections import namedtuple
 
 Sample = namedtuple("Sample", ["path", "label", "landmarks", "line", "offset"], defaults=(None, None))

@@ -6,6 +6,7 @@ class-name maps, IJB protocol files, the inference harness's ``index.txt``) goes
 lines skipped and, for the formats that have them, ``#`` comments. ``line_failed`` is the one way to report a bad
 line: ``path:line: message`` raised as the reader's own error class, or collected for the dataset checker.
 """
+
 from src.data.samples import LineError
 
 
@@ -15,8 +16,10 @@ def decode_line(raw, number):
     try:
         return raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
     except UnicodeDecodeError as err:
-        raise ValueError(f"not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}): save the list "
-                         f"as UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+        raise ValueError(
+            f"not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}): save the list "
+            f"as UTF-8, e.g. iconv -f latin1 -t utf-8"
+        ) from None
 
 
 def line_failed(path, number, message, error=ValueError, errors=None):

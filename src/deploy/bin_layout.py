@@ -5,6 +5,7 @@ whitespace trimmed, blank lines and ``#`` comments skipped, no absolute paths or
 image, raw little-endian float32 C x H x W without a header. Outputs: ``<output_dir>/<name>``, the image's float32
 embedding under the same relative name.
 """
+
 import os
 
 import numpy as np

@@ -1,5 +1,6 @@
 """Running an exported embedding network from Python: MINDIR with MindSpore's own runner
 (``nn.GraphCell(mindspore.load(path))``), ONNX with onnxruntime."""
+
 import os
 
 import numpy as np
@@ -11,8 +12,10 @@ def exported_format(path):
     """'MINDIR' or 'ONNX' by the file's extension; other files (AIR) cannot be run here."""
     fmt = FORMATS.get(os.path.splitext(path)[1].lower())
     if fmt is None:
-        raise ValueError(f"{path}: only .mindir (MindSpore) and .onnx (onnxruntime) files can be run in Python; "
-                         "an AIR file runs only on Ascend through its toolchain")
+        raise ValueError(
+            f"{path}: only .mindir (MindSpore) and .onnx (onnxruntime) files can be run in Python; "
+            "an AIR file runs only on Ascend through its toolchain"
+        )
     return fmt
 
 
@@ -24,8 +27,10 @@ def mindir_error(path, err):
 
     lines = [line.strip() for line in str(err).splitlines() if line.strip().strip("-")]
     detail = " ".join(lines[:2]) if lines else type(err).__name__
-    return RuntimeError(f"MindSpore {ms.__version__} cannot run {path} ({read_mindir_info(path).describe()}; a "
-                        f"MindSpore Lite model from tools/to_lite.py runs only on the C++ harness): {detail}")
+    return RuntimeError(
+        f"MindSpore {ms.__version__} cannot run {path} ({read_mindir_info(path).describe()}; a "
+        f"MindSpore Lite model from tools/to_lite.py runs only on the C++ harness): {detail}"
+    )
 
 
 def load_mindir(path):

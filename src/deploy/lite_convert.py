@@ -31,6 +31,7 @@ The Lite folder is ``--lite-home``, else $MINDSPORE_LITE_HOME, else $MS_LITE_HOM
 folder that ``tools/fetch_lite.sh`` prints. The output is the Lite MINDIR that
 ``mindspore::Model::Build(path, kMindIR, context)`` loads (see ascend310_infer/).
 """
+
 import glob
 import json
 import os
@@ -65,19 +66,26 @@ def find_lite_home(explicit=None):
     if not lite_home:
         raise ConversionError(
             "MindSpore Lite not found: pass --lite-home or set MINDSPORE_LITE_HOME to the mindspore_lite folder "
-            "of the unpacked wheel, e.g.\n  export MINDSPORE_LITE_HOME=\"$(tools/fetch_lite.sh | tail -n 1)\"")
+            'of the unpacked wheel, e.g.\n  export MINDSPORE_LITE_HOME="$(tools/fetch_lite.sh | tail -n 1)"'
+        )
     lite_home = os.path.abspath(lite_home)
     if not os.path.isfile(os.path.join(lite_home, "converter.py")):
         raise ConversionError(
             f"{lite_home} is not the mindspore_lite folder of the unpacked mindspore-lite wheel (no converter.py); "
-            "the converter's Python API comes from that wheel: run tools/fetch_lite.sh")
+            "the converter's Python API comes from that wheel: run tools/fetch_lite.sh"
+        )
     return lite_home
 
 
 def _is_python37(executable):
     try:
-        result = subprocess.run([executable, "-c", "import sys; print(sys.version_info[:2] == (3, 7))"],
-                                capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [executable, "-c", "import sys; print(sys.version_info[:2] == (3, 7))"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     except OSError:
         return False
     return result.returncode == 0 and result.stdout.strip() == "True"
@@ -90,9 +98,11 @@ def find_python37(explicit=None):
             raise ConversionError(f"--python37 {explicit} is not a working Python 3.7 interpreter")
         return explicit
     pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
-    pyenv_versions = sorted(glob.glob(os.path.join(pyenv_root, "versions", "3.7*", "bin", "python3.7")),
-                            key=lambda path: [int(n) for n in re.findall(r"\d+", path.split(os.sep)[-3])],
-                            reverse=True)
+    pyenv_versions = sorted(
+        glob.glob(os.path.join(pyenv_root, "versions", "3.7*", "bin", "python3.7")),
+        key=lambda path: [int(n) for n in re.findall(r"\d+", path.split(os.sep)[-3])],
+        reverse=True,
+    )
     candidates = [shutil.which("python3.7")] + pyenv_versions
     for candidate in candidates:
         if candidate and _is_python37(candidate):
@@ -100,7 +110,8 @@ def find_python37(explicit=None):
     raise ConversionError(
         "Converting needs a Python 3.7 interpreter: the only mindspore-lite wheel on PyPI (2.0.0) is built for "
         f"CPython 3.7. None was found (python3.7 on PATH, {pyenv_root}/versions/3.7*). Install one, e.g. "
-        "`pyenv install 3.7.16`, or pass --python37 /path/to/python3.7.")
+        "`pyenv install 3.7.16`, or pass --python37 /path/to/python3.7."
+    )
 
 
 def _py37_env(lite_home, deps_dir):
@@ -120,23 +131,35 @@ def ensure_numpy(python37, lite_home, deps_dir):
     check = [python37, "-c", "import numpy"]
     if subprocess.run(check, env=env, capture_output=True, check=False).returncode == 0:
         return
-    print(f"Installing {NUMPY_FOR_PY37} for {python37} into {deps_dir} (the Lite converter imports numpy)",
-          file=sys.stderr)
+    print(
+        f"Installing {NUMPY_FOR_PY37} for {python37} into {deps_dir} (the Lite converter imports numpy)",
+        file=sys.stderr,
+    )
     os.makedirs(deps_dir, exist_ok=True)
-    install = subprocess.run([python37, "-m", "pip", "install", "--disable-pip-version-check", "--target", deps_dir,
-                              NUMPY_FOR_PY37], capture_output=True, text=True, check=False)
+    install = subprocess.run(
+        [python37, "-m", "pip", "install", "--disable-pip-version-check", "--target", deps_dir, NUMPY_FOR_PY37],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if install.returncode != 0 or subprocess.run(check, env=env, capture_output=True, check=False).returncode != 0:
-        raise ConversionError(f"could not install {NUMPY_FOR_PY37} for {python37} into {deps_dir}:\n"
-                              f"{install.stdout}{install.stderr}")
+        raise ConversionError(
+            f"could not install {NUMPY_FOR_PY37} for {python37} into {deps_dir}:\n{install.stdout}{install.stderr}"
+        )
 
 
 def convert_with_lite(fixed_onnx, output_path, lite_home, python37, deps_dir):
     """Run Lite 2.0's converter on ``fixed_onnx`` under ``python37``, writing ``output_path`` (.mindir)."""
-    stem = output_path[:-len(".mindir")]
+    stem = output_path[: -len(".mindir")]
     if os.path.exists(output_path):
         os.remove(output_path)  # the converter writes 0400 files and does not replace them
-    result = subprocess.run([python37, "-c", CONVERT_SCRIPT, fixed_onnx, stem], env=_py37_env(lite_home, deps_dir),
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [python37, "-c", CONVERT_SCRIPT, fixed_onnx, stem],
+        env=_py37_env(lite_home, deps_dir),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0 or not os.path.isfile(output_path):
         raise ConversionError(f"the MindSpore Lite converter failed on {fixed_onnx}:\n{result.stdout}{result.stderr}")
     os.chmod(output_path, 0o644)
@@ -164,10 +187,15 @@ def copy_sidecar(onnx_path, output_path):
     ``<output>.mindir.json``, marked as a Lite model; nothing when the ONNX has no sidecar."""
     if not os.path.isfile(onnx_path + ".json"):
         return
-    with open(onnx_path + ".json", "r", encoding="utf-8") as f:
+    with open(onnx_path + ".json", encoding="utf-8") as f:
         record = json.load(f)
     record.pop("parity", None)  # it measured the ONNX file, not this one
-    record.update({"file_format": "MINDIR_LITE", "converted_from": os.path.basename(onnx_path),
-                   "converted_by": "MindSpore Lite 2.0.0 converter (tools/to_lite.py)"})
+    record.update(
+        {
+            "file_format": "MINDIR_LITE",
+            "converted_from": os.path.basename(onnx_path),
+            "converted_by": "MindSpore Lite 2.0.0 converter (tools/to_lite.py)",
+        }
+    )
     with open(output_path + ".json", "w", encoding="utf-8") as f:
         json.dump(record, f, indent=2)

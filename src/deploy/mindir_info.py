@@ -5,6 +5,7 @@ writer's version, e.g. ``2.10.0``; a model converted by MindSpore Lite 2.0's con
 ``mind_ir_version``. MindSpore 2.10 writes MindIR version 3; MindSpore Lite 2.0, the only Lite release on PyPI,
 reads up to version 1, so its C++ runtime needs a model converted with ``tools/to_lite.py``.
 """
+
 from dataclasses import dataclass
 
 LITE_2_0_MAX_MINDIR_VERSION = 1
@@ -51,7 +52,7 @@ def read_mindir_info(path):
                 value, pos = _varint(data, pos)
             elif wire == 2:
                 size, pos = _varint(data, pos)
-                value, pos = data[pos:pos + size], pos + size
+                value, pos = data[pos : pos + size], pos + size
             elif wire in (1, 5):
                 value, pos = None, pos + (8 if wire == 1 else 4)
             else:

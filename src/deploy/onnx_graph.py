@@ -1,5 +1,6 @@
 """Edits of the ONNX graphs ``mindspore.onnx.export`` 2.10 writes: the repair every export needs, and the fixes
 MindSpore Lite 2.0's converter needs (the why of each is in src/deploy/lite_convert.py's docstring)."""
+
 import os
 import stat
 
@@ -23,11 +24,17 @@ def repair_onnx(onnx_path):
     for output in graph.output:
         if output.name in produced:
             continue
-        sinks = [(node, i) for node in graph.node for i, name in enumerate(node.output)
-                 if name not in consumed and node.op_type != "Constant"]
+        sinks = [
+            (node, i)
+            for node in graph.node
+            for i, name in enumerate(node.output)
+            if name not in consumed and node.op_type != "Constant"
+        ]
         if len(sinks) != 1:
-            raise RuntimeError(f"{onnx_path}: graph output '{output.name}' is produced by no node and the graph has "
-                               f"{len(sinks)} unconsumed node outputs; cannot tell which one it is")
+            raise RuntimeError(
+                f"{onnx_path}: graph output '{output.name}' is produced by no node and the graph has "
+                f"{len(sinks)} unconsumed node outputs; cannot tell which one it is"
+            )
         node, index = sinks[0]
         node.output[index] = output.name
     mark_dynamic_dims(model)
@@ -106,10 +113,12 @@ def decompose_prelu(model):
             continue
         x, slope = node.input
         y = node.output[0]
-        nodes += [helper.make_node("Relu", [x], [f"{y}_positive"]),
-                  helper.make_node("Min", [x, zero], [f"{y}_negative"]),
-                  helper.make_node("Mul", [f"{y}_negative", slope], [f"{y}_scaled"]),
-                  helper.make_node("Add", [f"{y}_positive", f"{y}_scaled"], [y])]
+        nodes += [
+            helper.make_node("Relu", [x], [f"{y}_positive"]),
+            helper.make_node("Min", [x, zero], [f"{y}_negative"]),
+            helper.make_node("Mul", [f"{y}_negative", slope], [f"{y}_scaled"]),
+            helper.make_node("Add", [f"{y}_positive", f"{y}_scaled"], [y]),
+        ]
         count += 1
     if count:
         graph.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), zero))

@@ -6,6 +6,7 @@ absolute difference of the raw embeddings and the smallest cosine between corres
 where r_i is the checkpoint's embedding of input i and e_i the exported network's. An export passes when
 max_abs_diff <= 1e-4 and min_cosine >= 0.99999.
 """
+
 import glob
 import os
 
@@ -28,8 +29,9 @@ def random_inputs(count, image_size, seed=0):
 def image_inputs(folder, count, image_size):
     """The first ``count`` images (sorted names, repeated when there are fewer) of ``folder`` and its sub-folders,
     already aligned, resized to ``image_size`` and normalised; returns (NCHW float32, the paths used)."""
-    paths = sorted(path for pattern in IMAGE_PATTERNS
-                   for path in glob.glob(os.path.join(folder, "**", pattern), recursive=True))
+    paths = sorted(
+        path for pattern in IMAGE_PATTERNS for path in glob.glob(os.path.join(folder, "**", pattern), recursive=True)
+    )
     if not paths:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_PATTERNS)}) under {folder}")
     chosen = [paths[i % len(paths)] for i in range(count)]
@@ -40,10 +42,14 @@ def parity(reference, exported):
     """{'max_abs_diff', 'min_cosine', 'passed'} of two N x E embedding arrays (see the module docstring)."""
     reference, exported = np.asarray(reference, np.float64), np.asarray(exported, np.float64)
     if reference.shape != exported.shape:
-        raise ValueError(f"the exported network's output shape {exported.shape} differs from the checkpoint's "
-                         f"{reference.shape}")
+        raise ValueError(
+            f"the exported network's output shape {exported.shape} differs from the checkpoint's {reference.shape}"
+        )
     max_abs_diff = float(np.abs(reference - exported).max())
     norms = np.linalg.norm(reference, axis=1) * np.linalg.norm(exported, axis=1)
     min_cosine = float(np.min(np.sum(reference * exported, axis=1) / np.maximum(norms, 1e-30)))
-    return {"max_abs_diff": max_abs_diff, "min_cosine": min_cosine,
-            "passed": max_abs_diff <= MAX_ABS_DIFF and min_cosine >= MIN_COSINE}
+    return {
+        "max_abs_diff": max_abs_diff,
+        "min_cosine": min_cosine,
+        "passed": max_abs_diff <= MAX_ABS_DIFF and min_cosine >= MIN_COSINE,
+    }

@@ -1,4 +1,5 @@
 """Face detection and 5-point landmarks (MTCNN) for raw photos: ``load_detector().detect(image_rgb)``."""
+
 from src.detect.detector import (
     Face,
     FaceDetector,

@@ -4,6 +4,7 @@ Coordinates follow the convention of the MTCNN weights' reference code (facenet-
 original): crops start at pixel ``int(x1) - 1``; the detector shifts its final output by one pixel
 (``src/detect/detector.py``).
 """
+
 import numpy as np
 
 STRIDE, CELL = 2, 12
@@ -19,8 +20,7 @@ def proposals(regression, probability, scale, threshold):
     corner = np.stack([cols, rows], axis=1).astype(np.float32)
     top_left = np.floor((STRIDE * corner + 1) / scale)
     bottom_right = np.floor((STRIDE * corner + CELL) / scale)
-    return (np.concatenate([top_left, bottom_right], axis=1), probability[rows, cols],
-            regression[:, rows, cols].T)
+    return (np.concatenate([top_left, bottom_right], axis=1), probability[rows, cols], regression[:, rows, cols].T)
 
 
 def nms(boxes, scores, threshold, mode="union", inclusive=False):

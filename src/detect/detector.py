@@ -16,6 +16,7 @@ Images whose longer side exceeds ``max_side`` (default 2000 px) are detected on 
 results mapped back to the original pixels; faces then need about min_face x (side / max_side) pixels. An image
 whose shorter side is below ``min_face`` cannot hold a detectable face and raises ``ImageTooSmallError``.
 """
+
 import dataclasses
 import functools
 
@@ -37,6 +38,7 @@ MAX_BATCH = 256
 class Face:
     """One detected face: ``box`` (4,) x1, y1, x2, y2 and ``landmarks`` (5, 2) (left eye, right eye, nose, left and
     right mouth corner, image-left first) in the image's pixels, float32; ``score`` the O-Net probability."""
+
     box: np.ndarray
     score: float
     landmarks: np.ndarray
@@ -61,8 +63,8 @@ def central_first(faces, height, width):
 
     def key(face):
         x1, y1, x2, y2 = face.box.astype(np.float64)
-        return (float(np.hypot(*((x1 + x2) / 2 - centre[0], (y1 + y2) / 2 - centre[1]))),
-                -float((x2 - x1) * (y2 - y1)))
+        return (float(np.hypot(*((x1 + x2) / 2 - centre[0], (y1 + y2) / 2 - centre[1]))), -float((x2 - x1) * (y2 - y1)))
+
     return sorted(faces, key=key)
 
 
@@ -98,8 +100,9 @@ class FaceDetector:
         """Raise ``ImageTooSmallError`` when ``image`` is smaller than the smallest face looked for."""
         height, width = image.shape[:2]
         if min(height, width) < self.min_face:
-            raise ImageTooSmallError(f"{name} is {width}x{height} px, smaller than the smallest face looked for "
-                                     f"({self.min_face} px)")
+            raise ImageTooSmallError(
+                f"{name} is {width}x{height} px, smaller than the smallest face looked for ({self.min_face} px)"
+            )
 
     def detect(self, image_rgb):
         """HxWx3 uint8 RGB -> [Face], most central first (ties: larger box first)."""
@@ -127,9 +130,14 @@ class FaceDetector:
         results = self._output(working, boxes)
         faces = []
         for image, ratio, (found_boxes, scores, points) in zip(images, ratios, results):
-            found = [Face(box=self._to_original(box.reshape(2, 2), ratio).reshape(4), score=float(score),
-                          landmarks=self._to_original(point, ratio)) for box, score, point in
-                     zip(found_boxes, scores, points)]
+            found = [
+                Face(
+                    box=self._to_original(box.reshape(2, 2), ratio).reshape(4),
+                    score=float(score),
+                    landmarks=self._to_original(point, ratio),
+                )
+                for box, score, point in zip(found_boxes, scores, points)
+            ]
             faces.append(central_first(found, *image.shape[:2]))
         return faces
 
@@ -180,13 +188,13 @@ class FaceDetector:
         """Run ``net`` on the crops in batches of up to MAX_BATCH; returns its outputs as arrays."""
         outputs = []
         for start in range(0, len(crops), MAX_BATCH):
-            outputs.append([out.asnumpy() for out in net(_to_input(np.stack(crops[start:start + MAX_BATCH])))])
+            outputs.append([out.asnumpy() for out in net(_to_input(np.stack(crops[start : start + MAX_BATCH])))])
         return [np.concatenate(parts) for parts in zip(*outputs)]
 
     @staticmethod
     def _split(values, kept):
         bounds = np.cumsum([0] + [len(b) for b in kept])
-        return [[value[bounds[i]:bounds[i + 1]] for value in values] for i in range(len(kept))]
+        return [[value[bounds[i] : bounds[i + 1]] for value in values] for i in range(len(kept))]
 
     def _refine(self, images, boxes):
         """Stage 2: R-Net; [boxes (N, 4)] per image."""
@@ -211,13 +219,21 @@ class FaceDetector:
         regression, points, probability = self._run(self.nets.onet, crops)
         results = []
         for image_boxes, (offsets, image_points, scores) in zip(
-                kept, self._split((regression, points, probability), kept)):
+            kept, self._split((regression, points, probability), kept)
+        ):
             passed = scores > self.thresholds[2]
-            image_boxes, offsets, image_points, scores = (image_boxes[passed], offsets[passed], image_points[passed],
-                                                          scores[passed])
+            image_boxes, offsets, image_points, scores = (
+                image_boxes[passed],
+                offsets[passed],
+                image_points[passed],
+                scores[passed],
+            )
             size = np.stack([image_boxes[:, 2] - image_boxes[:, 0] + 1, image_boxes[:, 3] - image_boxes[:, 1] + 1], 1)
-            landmarks = np.stack([image_points[:, :5], image_points[:, 5:]], axis=2) * size[:, None, :] \
-                + image_boxes[:, None, :2] - 1
+            landmarks = (
+                np.stack([image_points[:, :5], image_points[:, 5:]], axis=2) * size[:, None, :]
+                + image_boxes[:, None, :2]
+                - 1
+            )
             final = regress(image_boxes, offsets, inclusive=True)
             keep = nms(final, scores, 0.7, mode="min", inclusive=True)
             results.append((final[keep], scores[keep], landmarks[keep]))

@@ -4,6 +4,7 @@ Statuses: ``ok`` (one face), ``several`` (several faces; the most central one is
 the SphereFace LFW landmarks in 75 of 75 multi-face images, where "largest box" matched 50), ``no_face``,
 ``too_small`` (shorter side below the smallest face looked for) and ``unreadable`` (missing, empty or corrupt).
 """
+
 import dataclasses
 import os
 
@@ -18,6 +19,7 @@ SKIPS = ("no_face", "too_small", "unreadable")
 @dataclasses.dataclass
 class FileResult:
     """The outcome for one file: ``landmarks`` (5, 2) when a face was kept, else ``detail`` says why not."""
+
     relpath: str
     status: str
     faces: int = 0
@@ -45,6 +47,7 @@ def detect_files(detector, root, relpaths):
         if not faces:
             results[relpath] = FileResult(relpath, "no_face", detail=f"no face found in {os.path.join(root, relpath)}")
         else:
-            results[relpath] = FileResult(relpath, "ok" if len(faces) == 1 else "several", len(faces),
-                                          faces[0].landmarks)
+            results[relpath] = FileResult(
+                relpath, "ok" if len(faces) == 1 else "several", len(faces), faces[0].landmarks
+            )
     return [results[relpath] for relpath in relpaths]

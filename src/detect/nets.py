@@ -10,12 +10,14 @@ Caffe networks did. The dense layers take the NCHW flattening of the convolution
 ``ONet``  48x48 crops: (box regression (N, 4), 5 landmarks (N, 10) as x1..x5 then y1..y5 in the crop's unit
           square, face probability (N,)).
 """
+
 from mindspore import nn, ops
 
 
 def _conv(in_channels, out_channels, kernel_size):
-    return nn.Conv2d(in_channels, out_channels, kernel_size, pad_mode="valid", has_bias=True,
-                     weight_init="zeros", bias_init="zeros")
+    return nn.Conv2d(
+        in_channels, out_channels, kernel_size, pad_mode="valid", has_bias=True, weight_init="zeros", bias_init="zeros"
+    )
 
 
 class CeilMaxPool(nn.Cell):
@@ -49,7 +51,6 @@ def _pool(kernel_size):
 
 def _dense(in_channels, out_channels):
     return nn.Dense(in_channels, out_channels, weight_init="zeros", bias_init="zeros")
-
 
 
 class PNet(nn.Cell):

@@ -5,6 +5,7 @@ pixels floor(i * N / n) .. ceil((i + 1) * N / n) - 1, whole pixels), which the M
 facenet-pytorch; OpenCV's INTER_AREA weights partial pixels instead and moves the landmarks by a fraction of a
 pixel. Computed with cumulative sums, one axis at a time (the window is a rectangle, so the mean separates).
 """
+
 import numpy as np
 
 

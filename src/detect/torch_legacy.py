@@ -8,6 +8,7 @@ A pickle can run arbitrary code when loaded, so every pickle here goes through `
 only ``collections.OrderedDict``, ``torch._utils._rebuild_tensor_v2`` and the numeric storage types (each mapped to
 a NumPy stand-in); any other global stops the load with ``UnsafePickleError`` before anything is called.
 """
+
 import collections
 import io
 import pickle
@@ -18,9 +19,17 @@ from src.model_utils.safe_pickle import UnsafePickleError
 
 MAGIC = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
-STORAGE_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-                  "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
-                  "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_}
+STORAGE_DTYPES = {
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
+}
 
 
 class TorchFormatError(ValueError):
@@ -49,17 +58,25 @@ class _PendingTensor:
 
     def array(self, name, path):
         last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride) if n > 0)
-        if any(n < 0 for n in self.size) or any(s < 0 for s in self.stride) or len(self.size) != len(self.stride) \
-                or self.offset < 0 or (0 not in self.size and last >= self.storage.numel):
+        if (
+            any(n < 0 for n in self.size)
+            or any(s < 0 for s in self.stride)
+            or len(self.size) != len(self.stride)
+            or self.offset < 0
+            or (0 not in self.size and last >= self.storage.numel)
+        ):
             raise TorchFormatError(f"{path}: tensor {name!r} lies outside its storage")
         itemsize = self.storage.dtype.itemsize
-        view = np.lib.stride_tricks.as_strided(self.storage.data[self.offset:], shape=self.size,
-                                               strides=tuple(s * itemsize for s in self.stride), writeable=False)
+        view = np.lib.stride_tricks.as_strided(
+            self.storage.data[self.offset :],
+            shape=self.size,
+            strides=tuple(s * itemsize for s in self.stride),
+            writeable=False,
+        )
         return np.array(view)
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
-                       metadata=None):
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
     if not isinstance(storage, _Storage):
         raise UnsafePickleError("_rebuild_tensor_v2 called without a storage")
     return _PendingTensor(storage, int(storage_offset), size, stride)
@@ -67,9 +84,11 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
 
 def _allowed_globals():
     """(module, name) -> the stand-in to use."""
-    return {("collections", "OrderedDict"): collections.OrderedDict,
-            ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-            **{("torch", name): _StorageType(dtype) for name, dtype in STORAGE_DTYPES.items()}}
+    return {
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+        **{("torch", name): _StorageType(dtype) for name, dtype in STORAGE_DTYPES.items()},
+    }
 
 
 class TensorUnpickler(pickle.Unpickler):
@@ -88,8 +107,7 @@ class TensorUnpickler(pickle.Unpickler):
             raise UnsafePickleError(f"refused global '{module}.{name}'") from None
 
     def persistent_load(self, pid):
-        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
-                and isinstance(pid[1], _StorageType)):
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
             raise UnsafePickleError(f"unexpected persistent id {pid!r:.80}")
         key = str(pid[2])
         if key not in self.storages:
@@ -124,8 +142,10 @@ def _read_storage_data(file, storages, keys, path):
 def read_state_dict(data, path="<bytes>"):
     """The bytes of a legacy ``torch.save(state_dict)`` file -> {name: NumPy array}."""
     if data[:2] == b"PK":
-        raise TorchFormatError(f"{path}: a zip-format PyTorch file; this reader takes the legacy format of the MTCNN "
-                               f"weights (re-save with torch.save(..., _use_new_zipfile_serialization=False))")
+        raise TorchFormatError(
+            f"{path}: a zip-format PyTorch file; this reader takes the legacy format of the MTCNN "
+            f"weights (re-save with torch.save(..., _use_new_zipfile_serialization=False))"
+        )
     file = io.BytesIO(data)
     try:
         magic = _load_one(file)

@@ -14,6 +14,7 @@ Where the weights come from, first match wins:
   3. the cached checkpoint in ``$FACEREC_CACHE/mtcnn`` (default ``~/.cache/facerec_ms/mtcnn``);
   4. a download from the package index pip is configured for.
 """
+
 import glob
 import hashlib
 import logging
@@ -35,13 +36,24 @@ WHEEL_GLOB = "facenet_pytorch-2.6.0-*.whl"
 CHECKPOINT_NAME = "mtcnn_facenet-pytorch-2.6.0.ckpt"
 WEIGHTS_ENV = "FACEREC_MTCNN_WEIGHTS"
 NETS = ("pnet", "rnet", "onet")
-PT_SHA256 = {"pnet": "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f",
-             "rnet": "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
-             "onet": "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d"}
+PT_SHA256 = {
+    "pnet": "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f",
+    "rnet": "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
+    "onet": "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
+}
 # Words in pip's output when the index cannot be reached at all.
-NO_NETWORK = ("NewConnectionError", "Failed to establish a new connection", "Temporary failure in name resolution",
-              "Name or service not known", "Network is unreachable", "No route to host", "ConnectTimeoutError",
-              "ProxyError", "Could not fetch URL", "No matching distribution found")
+NO_NETWORK = (
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "Network is unreachable",
+    "No route to host",
+    "ConnectTimeoutError",
+    "ProxyError",
+    "Could not fetch URL",
+    "No matching distribution found",
+)
 LOG = logging.getLogger("facerec.detect")
 
 
@@ -58,8 +70,10 @@ def cache_dir():
 def _checked(name, data, origin):
     digest = hashlib.sha256(data).hexdigest()
     if digest != PT_SHA256[name]:
-        raise WeightsError(f"{origin}: {name}.pt has SHA-256 {digest}, expected {PT_SHA256[name]} (the file of "
-                           f"{PACKAGE}); point {WEIGHTS_ENV} at that wheel or its data files")
+        raise WeightsError(
+            f"{origin}: {name}.pt has SHA-256 {digest}, expected {PT_SHA256[name]} (the file of "
+            f"{PACKAGE}); point {WEIGHTS_ENV} at that wheel or its data files"
+        )
     return read_state_dict(data, origin)
 
 
@@ -67,8 +81,10 @@ def read_wheel(path):
     """{net: state dict} from the facenet-pytorch wheel at ``path``."""
     try:
         with zipfile.ZipFile(path) as wheel:
-            return {name: _checked(name, wheel.read(f"facenet_pytorch/data/{name}.pt"), f"{path}:{name}.pt")
-                    for name in NETS}
+            return {
+                name: _checked(name, wheel.read(f"facenet_pytorch/data/{name}.pt"), f"{path}:{name}.pt")
+                for name in NETS
+            }
     except (zipfile.BadZipFile, KeyError, OSError) as err:
         raise WeightsError(f"{path}: not a readable {PACKAGE} wheel ({err})") from None
 
@@ -100,7 +116,7 @@ def torch_to_mindspore(state_dicts):
             continue
         source = state_dicts[net]
         if isinstance(cell, nn.PReLU):
-            (param_name, param), = cell.parameters_and_names()
+            ((param_name, param),) = cell.parameters_and_names()
             params[f"{cell_name}.{param_name.split('.')[-1]}"] = source[f"{layer}.weight"].reshape(param.shape)
             continue
         if not isinstance(cell, (nn.Conv2d, nn.Dense)):
@@ -145,18 +161,33 @@ def save_checkpoint(state_dicts, path):
 def download_wheel(folder):
     """``pip download --no-deps facenet-pytorch==2.6.0`` into ``folder``; returns the wheel's path."""
     LOG.info("fetching the MTCNN weights: pip download --no-deps %s", PACKAGE)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet", PACKAGE,
-               "-d", folder]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--quiet",
+        PACKAGE,
+        "-d",
+        folder,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     wheels = glob.glob(os.path.join(folder, WHEEL_GLOB))
     if result.returncode == 0 and wheels:
         return wheels[0]
     output = result.stdout + result.stderr
-    reason = ("the package index cannot be reached" if any(word in output for word in NO_NETWORK)
-              else f"pip failed: {output.strip().splitlines()[-1] if output.strip() else result.returncode}")
-    raise WeightsError(f"cannot fetch the MTCNN weights ({reason}). On a machine with access run "
-                       f"`pip download --no-deps {PACKAGE} -d DIR` and set {WEIGHTS_ENV}=DIR/<the .whl> (or pass "
-                       f"--detector_weights); the weights are converted once into {cache_dir()}")
+    reason = (
+        "the package index cannot be reached"
+        if any(word in output for word in NO_NETWORK)
+        else f"pip failed: {output.strip().splitlines()[-1] if output.strip() else result.returncode}"
+    )
+    raise WeightsError(
+        f"cannot fetch the MTCNN weights ({reason}). On a machine with access run "
+        f"`pip download --no-deps {PACKAGE} -d DIR` and set {WEIGHTS_ENV}=DIR/<the .whl> (or pass "
+        f"--detector_weights); the weights are converted once into {cache_dir()}"
+    )
 
 
 def _state_from(source):
@@ -165,8 +196,10 @@ def _state_from(source):
     if os.path.isdir(source):
         wheels = glob.glob(os.path.join(source, WHEEL_GLOB))
         return read_wheel(wheels[0]) if wheels else read_pt_folder(source)
-    raise WeightsError(f"MTCNN weights not found at {source}: give a converted .ckpt, the {PACKAGE} wheel, or a "
-                       f"folder holding the wheel or pnet.pt, rnet.pt, onet.pt")
+    raise WeightsError(
+        f"MTCNN weights not found at {source}: give a converted .ckpt, the {PACKAGE} wheel, or a "
+        f"folder holding the wheel or pnet.pt, rnet.pt, onet.pt"
+    )
 
 
 def resolve_weights(weights=None):

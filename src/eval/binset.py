@@ -6,6 +6,7 @@ shuffling). A pickle can run arbitrary code when loaded, so it is read with ``Sa
 bytes, lists, tuples, bools, ints and NumPy arrays (and NumPy scalars): any other global the file asks for stops
 the load with ``UnsafePickleError`` before anything is called.
 """
+
 import importlib
 import io
 import os
@@ -52,8 +53,7 @@ def _latin1_encode(text, encoding="latin1"):
 
 def _allowed_globals():
     """(module, name) -> the object to use: what NumPy arrays, NumPy scalars and protocol-2 bytes pickle as."""
-    table = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): _plain_dtype,
-             ("_codecs", "encode"): _latin1_encode}
+    table = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): _plain_dtype, ("_codecs", "encode"): _latin1_encode}
     for package in ("numpy._core", "numpy.core"):
         table[(f"{package}.multiarray", "_reconstruct")] = _numpy_attr("multiarray", "_reconstruct")
         table[(f"{package}.multiarray", "scalar")] = _numpy_attr("multiarray", "scalar")
@@ -118,12 +118,15 @@ def read_bin(path):
     try:
         loaded = safe_load(data)
     except UnsafePickleError as err:
-        raise UnsafePickleError(f"{path}: refused to load: {err}. A .bin set may contain only bytes, lists, "
-                                f"tuples, bools, ints and NumPy arrays; this file asks for more and may be "
-                                f"crafted to execute code") from None
+        raise UnsafePickleError(
+            f"{path}: refused to load: {err}. A .bin set may contain only bytes, lists, "
+            f"tuples, bools, ints and NumPy arrays; this file asks for more and may be "
+            f"crafted to execute code"
+        ) from None
     except Exception as err:  # noqa: BLE001 (any unpickling failure means the file is not a .bin set)
-        raise BinFormatError(f"{path}: not a readable .bin set (a pickle of (images, issame)): "
-                             f"{type(err).__name__}: {err}") from err
+        raise BinFormatError(
+            f"{path}: not a readable .bin set (a pickle of (images, issame)): {type(err).__name__}: {err}"
+        ) from err
     _check_no_objects(loaded, path)
     if not isinstance(loaded, (tuple, list)) or len(loaded) != 2:
         raise BinFormatError(f"{path}: expected a pickled pair (images, issame), got {type(loaded).__name__}")
@@ -134,7 +137,14 @@ def read_bin(path):
     flags = _issame_flags(issame, len(encoded), path)
     name = os.path.basename(path)
     count = len(flags)
-    return PairSet(path, "", [f"{name}#{i}" for i in range(2 * count)],
-                   [f"{path}: image #{i} (pair {i // 2 + 1})" for i in range(2 * count)],
-                   np.arange(0, 2 * count, 2), np.arange(1, 2 * count, 2), flags, contiguous_folds(count),
-                   encoded)
+    return PairSet(
+        path,
+        "",
+        [f"{name}#{i}" for i in range(2 * count)],
+        [f"{path}: image #{i} (pair {i // 2 + 1})" for i in range(2 * count)],
+        np.arange(0, 2 * count, 2),
+        np.arange(1, 2 * count, 2),
+        flags,
+        contiguous_folds(count),
+        encoded,
+    )

@@ -1,5 +1,6 @@
 """Embedding images with a backbone (a Cell in eval mode, or an exported MINDIR as ``nn.GraphCell``), with the
 horizontal flip, and fusing the two embeddings."""
+
 import logging
 import time
 
@@ -10,9 +11,11 @@ from src.data.image_io import to_input
 
 LOG = logging.getLogger("facerec.eval")
 FUSIONS = ("orig", "concat", "sum")
-FUSION_DESCRIPTIONS = {"orig": "the embedding of the image alone",
-                       "concat": "[f(image), f(mirrored image)] concatenated (SphereFace)",
-                       "sum": "f(image) + f(mirrored image)"}
+FUSION_DESCRIPTIONS = {
+    "orig": "the embedding of the image alone",
+    "concat": "[f(image), f(mirrored image)] concatenated (SphereFace)",
+    "sum": "f(image) + f(mirrored image)",
+}
 
 
 def run_batches(network, inputs, batch_size):
@@ -20,7 +23,7 @@ def run_batches(network, inputs, batch_size):
     exported networks of a fixed batch) and return the stacked float32 outputs."""
     outputs = []
     for start in range(0, len(inputs), batch_size):
-        batch = inputs[start:start + batch_size]
+        batch = inputs[start : start + batch_size]
         count = len(batch)
         if count < batch_size:
             batch = np.concatenate([batch, np.zeros((batch_size - count,) + batch.shape[1:], batch.dtype)])
@@ -35,7 +38,7 @@ def embed_images(network, images, batch_size, log_every=20):
     start = time.time()
     total = len(images)
     for number, first in enumerate(range(0, total, batch_size), 1):
-        chunk = np.stack(images[first:first + batch_size])
+        chunk = np.stack(images[first : first + batch_size])
         orig.append(run_batches(network, to_input(chunk), batch_size))
         flip.append(run_batches(network, to_input(chunk[:, :, ::-1]), batch_size))
         if log_every and (number % log_every == 0 or first + batch_size >= total):

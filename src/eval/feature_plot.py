@@ -1,4 +1,5 @@
 """The SphereFace toy figure: 2-D or 3-D embeddings, normalised, drawn on the unit circle or sphere by class."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -18,7 +19,7 @@ def plot_features(features, labels, path, title, heldout=()):
     axes = figure.add_subplot(projection="3d" if three_d else None)
     colours = plt.get_cmap("tab10")
     if three_d:
-        u, v = np.mgrid[0:2 * np.pi:40j, 0:np.pi:20j]
+        u, v = np.mgrid[0 : 2 * np.pi : 40j, 0 : np.pi : 20j]
         axes.plot_wireframe(np.cos(u) * np.sin(v), np.sin(u) * np.sin(v), np.cos(v), color="0.85", linewidth=0.3)
     else:
         circle = np.linspace(0, 2 * np.pi, 200)

@@ -6,6 +6,7 @@ pickles: names are stored as Unicode arrays) holding the identities, their L2-no
 photo counts, what was skipped and the fingerprint the entries were made with; a cache whose fingerprint differs
 from the current one is ignored and rewritten.
 """
+
 import hashlib
 import json
 import logging
@@ -62,11 +63,14 @@ class Gallery:
             return []
         queries = np.asarray(queries, np.float32)
         if queries.shape[1] != self.embeddings.shape[1]:
-            raise GalleryError(f"queries have {queries.shape[1]}-d embeddings, the gallery "
-                               f"{self.embeddings.shape[1]}-d")
+            raise GalleryError(
+                f"queries have {queries.shape[1]}-d embeddings, the gallery {self.embeddings.shape[1]}-d"
+            )
         scores, ids = self.index.search(queries, top_k)
-        return [[Match(self.identities[i], float(s)) for s, i in zip(row_scores, row_ids)]
-                for row_scores, row_ids in zip(scores, ids)]
+        return [
+            [Match(self.identities[i], float(s)) for s, i in zip(row_scores, row_ids)]
+            for row_scores, row_ids in zip(scores, ids)
+        ]
 
 
 def scan_gallery(folder):
@@ -119,10 +123,15 @@ def save_gallery(gallery, path):
     temporary = f"{path}.{os.getpid()}.tmp"
     try:
         with open(temporary, "wb") as f:
-            np.savez(f, format=np.array(CACHE_FORMAT), fingerprint=np.array(gallery.fingerprint),
-                     identities=np.array(gallery.identities, dtype=str),
-                     embeddings=gallery.embeddings.astype(np.float32), photos=gallery.photos.astype(np.int64),
-                     skipped=np.array([list(s) for s in gallery.skipped], dtype=str).reshape(-1, 2))
+            np.savez(
+                f,
+                format=np.array(CACHE_FORMAT),
+                fingerprint=np.array(gallery.fingerprint),
+                identities=np.array(gallery.identities, dtype=str),
+                embeddings=gallery.embeddings.astype(np.float32),
+                photos=gallery.photos.astype(np.int64),
+                skipped=np.array([list(s) for s in gallery.skipped], dtype=str).reshape(-1, 2),
+            )
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -138,9 +147,14 @@ def load_gallery(path, expected):
             if int(data["format"]) != CACHE_FORMAT or str(data["fingerprint"]) != expected:
                 LOG.info("gallery cache %s is out of date (model, settings or photos changed): enrolling again", path)
                 return None
-            return Gallery(identities=data["identities"].tolist(), embeddings=data["embeddings"],
-                           photos=data["photos"], fingerprint=expected,
-                           skipped=[tuple(s) for s in data["skipped"].tolist()], cached=True)
+            return Gallery(
+                identities=data["identities"].tolist(),
+                embeddings=data["embeddings"],
+                photos=data["photos"],
+                fingerprint=expected,
+                skipped=[tuple(s) for s in data["skipped"].tolist()],
+                cached=True,
+            )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         LOG.warning("gallery cache %s is unreadable (%s): enrolling again", path, err)
         return None

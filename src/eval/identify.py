@@ -4,6 +4,7 @@ One face per gallery photo (the most central one the detector finds, or the one 
 of a query photo is searched. Photos that give no face (unreadable, no face found, no or unusable landmarks) are
 skipped with a message, never raised.
 """
+
 import logging
 import os
 from collections.abc import Mapping
@@ -84,9 +85,14 @@ def face_source(predictor, paths, landmarks):
 
 def gallery_fingerprint(predictor, folder, people, landmarks):
     paths = [path for photos in people.values() for path in photos]
-    return fingerprint({"model": file_digest(predictor.model_path),
-                        "settings": {key: getattr(predictor.cfg, key) for key in EMBEDDING_KEYS},
-                        "faces": face_source(predictor, paths, landmarks), "files": files_state(paths, folder)})
+    return fingerprint(
+        {
+            "model": file_digest(predictor.model_path),
+            "settings": {key: getattr(predictor.cfg, key) for key in EMBEDDING_KEYS},
+            "faces": face_source(predictor, paths, landmarks),
+            "files": files_state(paths, folder),
+        }
+    )
 
 
 def embed_people(predictor, people, landmarks):
@@ -96,7 +102,7 @@ def embed_people(predictor, people, landmarks):
     bar = ProgressBar(len(photos))
     for start in range(0, len(photos), CHUNK):
         faces, owners = [], []
-        for identity, index, image in photos[start:start + CHUNK]:
+        for identity, index, image in photos[start : start + CHUNK]:
             try:
                 aligned, boxes = face_crops(predictor, image, landmarks)
             except FACE_ERRORS as err:
@@ -142,8 +148,13 @@ def enroll(predictor, gallery, cache=True, landmarks=None):
         raise GalleryError(f"no identity could be enrolled ({len(skipped)} photos or folders skipped)")
     identities = [identity for identity in people if identity in sums]
     means = np.stack([sums[identity][0] / sums[identity][1] for identity in identities]).astype(np.float32)
-    result = Gallery(identities, means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12),
-                     np.array([sums[identity][1] for identity in identities]), key, skipped)
+    result = Gallery(
+        identities,
+        means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12),
+        np.array([sums[identity][1] for identity in identities]),
+        key,
+        skipped,
+    )
     if crowded:
         LOG.info("gallery: %d photos had several faces; the most central one was enrolled", crowded)
     if cache_path:
@@ -151,8 +162,12 @@ def enroll(predictor, gallery, cache=True, landmarks=None):
             save_gallery(result, cache_path)
             LOG.info("gallery: cached in %s", cache_path)
         except OSError as err:
-            LOG.warning("gallery: cannot write the cache %s (%s); enrolment is not kept (infer.py --cache PATH "
-                        "puts it elsewhere)", cache_path, err.strerror or err)
+            LOG.warning(
+                "gallery: cannot write the cache %s (%s); enrolment is not kept (infer.py --cache PATH "
+                "puts it elsewhere)",
+                cache_path,
+                err.strerror or err,
+            )
     return result
 
 
@@ -173,7 +188,8 @@ def search(predictor, images, gallery, top_k=1, landmarks=None):
         entries += [QueryResult(name, face, len(boxes), box) for face, box in enumerate(boxes)]
     if not crops:
         return entries
-    features = np.concatenate([predictor.embed_prepared(np.stack(crops[start:start + CHUNK]))
-                               for start in range(0, len(crops), CHUNK)])
+    features = np.concatenate(
+        [predictor.embed_prepared(np.stack(crops[start : start + CHUNK])) for start in range(0, len(crops), CHUNK)]
+    )
     matches = iter(gallery.nearest(features, top_k))
     return [entry if entry.error else replace(entry, matches=tuple(next(matches))) for entry in entries]

@@ -5,6 +5,7 @@ landmarks and embed it and its mirror image in chunks (with a progress line), po
 The image embeddings are saved (``<output>_features.npz``: names, orig, flip) so another pooling setting can
 be evaluated without embedding again (``ijb_features``).
 """
+
 import logging
 import time
 
@@ -44,8 +45,13 @@ def embed_meta(network, batch_size, meta, image_size, chunk=1024, log_every=30.0
         done, now = min(first + chunk, total), time.time()
         if now - last >= log_every or done == total:
             rate = done / max(now - start, 1e-9)
-            LOG.info("IJB: embedded %d/%d images (+ flips), %.1f img/s, ETA %s", done, total, rate,
-                     format_duration((total - done) / rate))
+            LOG.info(
+                "IJB: embedded %d/%d images (+ flips), %.1f img/s, ETA %s",
+                done,
+                total,
+                rate,
+                format_duration((total - done) / rate),
+            )
             last = now
     return np.concatenate(orig), np.concatenate(flip)
 
@@ -62,8 +68,9 @@ def load_features(path, meta):
     except (OSError, KeyError, ValueError) as err:
         raise IJBFormatError(f"{path}: not an IJB features file (names, orig, flip): {err}") from err
     if names != meta.images:
-        raise IJBFormatError(f"{path}: its {len(names)} images are not the {len(meta.images)} images of "
-                             f"{meta.root} in order")
+        raise IJBFormatError(
+            f"{path}: its {len(names)} images are not the {len(meta.images)} images of {meta.root} in order"
+        )
     return orig, flip
 
 
@@ -72,8 +79,14 @@ def evaluate_features(meta, orig, flip, use_flip=True, use_detector_score=True):
     also returns the 1:1 scores."""
     features = image_features(orig, flip, meta.scores, use_flip, use_detector_score)
     ids, feats = template_features(features, meta.templates, meta.medias)
-    record = {"set": meta.name, "images": len(meta.images), "templates": len(ids),
-              "flip": use_flip, "detector_score": use_detector_score, "protocols": PROTOCOLS}
+    record = {
+        "set": meta.name,
+        "images": len(meta.images),
+        "templates": len(ids),
+        "flip": use_flip,
+        "detector_score": use_detector_score,
+        "protocols": PROTOCOLS,
+    }
     scores = None
     if meta.pairs is not None:
         record["1:1"], scores, _ = verification(ids, feats, meta.pairs)
@@ -84,17 +97,26 @@ def evaluate_features(meta, orig, flip, use_flip=True, use_detector_score=True):
 
 def ijb_table(record):
     """The 1:1 TARs and the 1:N figures as text (percent; '-' where the set cannot resolve it)."""
+
     def cell(value):
         return "-" if value is None else f"{100 * value:.2f}"
+
     lines = []
     if "1:1" in record:
         tars = [k for k in record["1:1"] if k.startswith("tar@")]
-        lines.append(f"{record['set']} 1:1 ({record['1:1']['pairs']} pairs)  " +
-                     "  ".join(f"TAR@FAR={k.split('=')[1]}: {cell(record['1:1'][k])}" for k in tars) +
-                     f"  AUC: {cell(record['1:1']['auc'])}")
+        lines.append(
+            f"{record['set']} 1:1 ({record['1:1']['pairs']} pairs)  "
+            + "  ".join(f"TAR@FAR={k.split('=')[1]}: {cell(record['1:1'][k])}" for k in tars)
+            + f"  AUC: {cell(record['1:1']['auc'])}"
+        )
     if "1:N" in record:
         for gallery, values in record["1:N"].items():
-            lines.append(f"{record['set']} 1:N {gallery:<4} " + "  ".join(
-                f"{k.replace('tpir@fpir=', 'TPIR@FPIR=')}: {cell(v)}" for k, v in values.items()
-                if k.startswith(("rank-", "tpir@"))))
+            lines.append(
+                f"{record['set']} 1:N {gallery:<4} "
+                + "  ".join(
+                    f"{k.replace('tpir@fpir=', 'TPIR@FPIR=')}: {cell(v)}"
+                    for k, v in values.items()
+                    if k.startswith(("rank-", "tpir@"))
+                )
+            )
     return "\n".join(lines)

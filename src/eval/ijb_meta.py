@@ -12,6 +12,7 @@ folder, ``p`` = ``ijbb`` or ``ijbc``):
 
 Every problem stops with a message naming the file (and line where there is one).
 """
+
 import os
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ class IJBFormatError(ValueError):
 class IJBMeta:
     """The images (name, landmarks 5x2, detector score, template id, media id, in the landmark file's order),
     the 1:1 pairs, and the 1:N galleries and probes ({name: (template ids, subject ids)}, one row per template)."""
+
     root: str
     name: str
     images: list
@@ -91,21 +93,26 @@ def read_template_media(path, names):
     listed = set(names)
     unknown = [name for name in rows if name not in listed]
     if unknown:
-        raise IJBFormatError(f"{path}:{rows[unknown[0]][2]}: image {unknown[0]} has no landmarks in the "
-                             f"name_5pts_score file")
+        raise IJBFormatError(
+            f"{path}:{rows[unknown[0]][2]}: image {unknown[0]} has no landmarks in the name_5pts_score file"
+        )
     missing = [name for name in names if name not in rows]
     if missing:
         raise IJBFormatError(f"{path}: no template for image {missing[0]} (listed in the name_5pts_score file)")
-    return (np.array([rows[n][0] for n in names], np.int64), np.array([rows[n][1] for n in names], np.int64),
-            {n: rows[n][2] for n in names})
+    return (
+        np.array([rows[n][0] for n in names], np.int64),
+        np.array([rows[n][1] for n in names], np.int64),
+        {n: rows[n][2] for n in names},
+    )
 
 
 def read_int_table(path, columns, skip_header=False, delimiter=None):
     """An integer table (the first ``columns`` columns) of a protocol file."""
     _require(path)
     try:
-        table = np.loadtxt(path, dtype=np.int64, delimiter=delimiter, skiprows=1 if skip_header else 0,
-                           usecols=range(columns), ndmin=2)
+        table = np.loadtxt(
+            path, dtype=np.int64, delimiter=delimiter, skiprows=1 if skip_header else 0, usecols=range(columns), ndmin=2
+        )
     except ValueError as err:
         raise IJBFormatError(f"{path}: {err}") from err
     if len(table) == 0:
@@ -117,8 +124,9 @@ def check_templates(ids, known, path, what):
     unknown = np.setdiff1d(ids, known)
     if len(unknown):
         row = int(np.flatnonzero(ids == unknown[0])[0]) + 1
-        raise IJBFormatError(f"{path}: {what} row {row} names template {unknown[0]}, which has no image in the "
-                             f"face_tid_mid file")
+        raise IJBFormatError(
+            f"{path}: {what} row {row} names template {unknown[0]}, which has no image in the face_tid_mid file"
+        )
 
 
 def read_meta(root, set_name="IJBC", one_to_one=True, one_to_n=True):
@@ -133,8 +141,10 @@ def read_meta(root, set_name="IJBC", one_to_one=True, one_to_n=True):
     templates, medias, lines = read_template_media(tid_path, names)
     for index, name in enumerate(names):
         if not os.path.isfile(os.path.join(root, "loose_crop", name)):
-            raise IJBFormatError(f"{tid_path}:{lines[name]}: template {templates[index]} names image "
-                                 f"{name}, which is not in {os.path.join(root, 'loose_crop')}")
+            raise IJBFormatError(
+                f"{tid_path}:{lines[name]}: template {templates[index]} names image "
+                f"{name}, which is not in {os.path.join(root, 'loose_crop')}"
+            )
     meta = IJBMeta(root, set_name, names, landmarks, scores, templates, medias)
     known = np.unique(templates)
     if one_to_one:

@@ -1,6 +1,7 @@
 """Image embeddings -> template embeddings, the IJB way (as insightface's IJB evaluation): each image's
 embedding (orig + flip, summed, when ``flip``) keeps its norm and is optionally weighted by its face detector
 score; images of one media (frames of a video) are averaged; a template is the sum of its media, L2-normalised."""
+
 import numpy as np
 
 

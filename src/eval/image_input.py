@@ -1,4 +1,5 @@
 """What the inference API takes as an image: a file path, or an RGB array (grey and RGBA arrays converted)."""
+
 import os
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Threshold-free verification metrics from scikit-learn's ROC: AUC, EER and TAR at fixed FAR."""
+
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 

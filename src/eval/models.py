@@ -1,4 +1,5 @@
 """The models evaluation and inference run: a checkpoint, every checkpoint of a folder, or an exported MINDIR."""
+
 import glob
 import json
 import os
@@ -8,8 +9,7 @@ from src.deploy.exported import load_mindir
 from src.model_utils.config import ConfigError
 from src.network import build_backbone_from_config
 from src.network.fold_bn import fold_batch_norms
-from src.network.weights import load_backbone_weights
-from src.network.weights import DIVERGED_SUFFIX
+from src.network.weights import DIVERGED_SUFFIX, load_backbone_weights
 
 
 def _natural_key(path):
@@ -21,8 +21,9 @@ def model_files(path):
     """The checkpoint or MINDIR files ``path`` names: itself, or every ``.ckpt`` in a folder (natural order) but
     those training set aside as diverged (``step_N.diverged.ckpt``)."""
     if os.path.isdir(path):
-        files = sorted((p for p in glob.glob(os.path.join(path, "*.ckpt")) if not p.endswith(DIVERGED_SUFFIX)),
-                       key=_natural_key)
+        files = sorted(
+            (p for p in glob.glob(os.path.join(path, "*.ckpt")) if not p.endswith(DIVERGED_SUFFIX)), key=_natural_key
+        )
         if not files:
             raise FileNotFoundError(f"no .ckpt files in {path}")
         return files
@@ -38,13 +39,15 @@ def mindir_batch_size(path, cfg):
     sidecar = path + ".json"
     if not os.path.isfile(sidecar):
         return cfg.export_batch_size
-    with open(sidecar, "r", encoding="utf-8") as f:
+    with open(sidecar, encoding="utf-8") as f:
         shape = json.load(f).get("input_shape")
     if shape is None:
         return cfg.export_batch_size
     if list(shape[2:]) != list(cfg.image_size):
-        raise ConfigError(f"config key 'image_size': {cfg.image_size[0]}x{cfg.image_size[1]}, but the exported "
-                          f"network takes {shape[2]}x{shape[3]} inputs ({sidecar})")
+        raise ConfigError(
+            f"config key 'image_size': {cfg.image_size[0]}x{cfg.image_size[1]}, but the exported "
+            f"network takes {shape[2]}x{shape[3]} inputs ({sidecar})"
+        )
     return shape[0] if isinstance(shape[0], int) and shape[0] > 0 else cfg.eval_batch_size
 
 

@@ -5,6 +5,7 @@ Images that are already aligned (a folder, a ``.bin`` set) but of another size t
 ``template`` maps the template of their size onto the template of the input size (112x112 ArcFace crops ->
 112x96 is the centre 96 columns), ``resize`` rescales them as the training reader does.
 """
+
 import logging
 import os
 import time
@@ -46,22 +47,30 @@ def load_pair_images(pair_set, image_size, landmark_path=None, fit="template", l
     first_shape = _decode(pair_set, 0).shape[:2] if pair_set.encoded is not None else None
     for index, relpath in enumerate(pair_set.relpaths):
         if table is not None and relpath not in table:
-            raise LandmarkFormatError(f"{landmark_path}: no landmarks for image {relpath} "
-                                      f"(used at {pair_set.where[index]})")
+            raise LandmarkFormatError(
+                f"{landmark_path}: no landmarks for image {relpath} (used at {pair_set.where[index]})"
+            )
         image = _decode(pair_set, index)
         if first_shape is not None and image.shape[:2] != first_shape:
-            raise PairImageError(f"{pair_set.where[index]}: a {image.shape[0]}x{image.shape[1]} image in a set of "
-                                 f"{first_shape[0]}x{first_shape[1]} images (image #0): the images of a .bin must "
-                                 f"all have one size")
+            raise PairImageError(
+                f"{pair_set.where[index]}: a {image.shape[0]}x{image.shape[1]} image in a set of "
+                f"{first_shape[0]}x{first_shape[1]} images (image #0): the images of a .bin must "
+                f"all have one size"
+            )
         if table is not None:
             try:
                 images[index] = align_face(image, table[relpath], image_size)
             except AlignmentError as err:
-                raise AlignmentError(f"{landmark_path}: image {relpath} (used at {pair_set.where[index]}): "
-                                     f"{err}") from err
+                raise AlignmentError(
+                    f"{landmark_path}: image {relpath} (used at {pair_set.where[index]}): {err}"
+                ) from err
         else:
             images[index] = fit_aligned(image, image_size, fit)
         if (index + 1) % log_every == 0 or index + 1 == len(images):
-            LOG.info("prepared %d/%d images, %.0f img/s", index + 1, len(images),
-                     (index + 1) / max(time.time() - start, 1e-9))
+            LOG.info(
+                "prepared %d/%d images, %.0f img/s",
+                index + 1,
+                len(images),
+                (index + 1) / max(time.time() - start, 1e-9),
+            )
     return images

@@ -1,4 +1,5 @@
 """``pairs.json``: the pair list preprocess.py writes beside the harness inputs and postprocess.py scores."""
+
 import json
 import os
 
@@ -19,13 +20,19 @@ def read_pair_record(folder):
     path = os.path.join(folder, PAIRS_FILE)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found: run preprocess.py with --infer_input_dir {folder} first")
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         record = json.load(f)
     missing = [key for key in ("images", "orig", "flip", "first", "second", "issame", "folds") if key not in record]
     if missing:
         raise ValueError(f"{path}: no '{missing[0]}' entry (not written by preprocess.py?)")
-    pair_set = PairSet(source=record.get("pairs_file", path), root=record["image_root"], relpaths=record["images"],
-                       where=[path] * len(record["images"]), first=np.asarray(record["first"], np.int64),
-                       second=np.asarray(record["second"], np.int64), issame=np.asarray(record["issame"], bool),
-                       folds=np.asarray(record["folds"], np.int64))
+    pair_set = PairSet(
+        source=record.get("pairs_file", path),
+        root=record["image_root"],
+        relpaths=record["images"],
+        where=[path] * len(record["images"]),
+        first=np.asarray(record["first"], np.int64),
+        second=np.asarray(record["second"], np.int64),
+        issame=np.asarray(record["issame"], bool),
+        folds=np.asarray(record["folds"], np.int64),
+    )
     return record, pair_set

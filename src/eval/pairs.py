@@ -10,6 +10,7 @@ Generic list: one ``label path1 path2`` per line, label 1 = same identity, 0 = d
 comments are skipped. Its 10 folds are contiguous blocks of lines (scikit-learn ``KFold`` without shuffling,
 as insightface does for its ``.bin`` sets), so the list should interleave same and different pairs.
 """
+
 import logging
 import os
 from dataclasses import dataclass, replace
@@ -34,6 +35,7 @@ class PairSet:
     ``where[i]`` names the file and line that first uses image i (for error messages); ``encoded`` holds the
     encoded image bytes when the set carries its own images (``.bin``), else None.
     """
+
     source: str
     root: str
     relpaths: list
@@ -58,7 +60,7 @@ def contiguous_folds(count, num_folds=NUM_FOLDS):
     if count < num_folds:
         raise ValueError(f"{count} pairs cannot be split into {num_folds} folds")
     sizes = np.full(num_folds, count // num_folds)
-    sizes[:count % num_folds] += 1
+    sizes[: count % num_folds] += 1
     return np.repeat(np.arange(num_folds), sizes)
 
 
@@ -82,8 +84,16 @@ class _PairCollector:
         self.issame.append(same)
 
     def build(self, source, root, folds):
-        return PairSet(source, root, self.relpaths, self.where, np.array(self.first, np.int64),
-                       np.array(self.second, np.int64), np.array(self.issame, bool), np.asarray(folds))
+        return PairSet(
+            source,
+            root,
+            self.relpaths,
+            self.where,
+            np.array(self.first, np.int64),
+            np.array(self.second, np.int64),
+            np.array(self.issame, bool),
+            np.asarray(folds),
+        )
 
 
 def read_lines(path):
@@ -111,10 +121,15 @@ def drop_missing_images(pair_set):
     used = np.unique(np.concatenate([pair_set.first[keep], pair_set.second[keep]]))
     new_index = np.full(len(pair_set.relpaths), -1)
     new_index[used] = np.arange(len(used))
-    return replace(pair_set, relpaths=[pair_set.relpaths[i] for i in used],
-                               where=[pair_set.where[i] for i in used], first=new_index[pair_set.first[keep]],
-                               second=new_index[pair_set.second[keep]], issame=pair_set.issame[keep],
-                               folds=pair_set.folds[keep]), missing
+    return replace(
+        pair_set,
+        relpaths=[pair_set.relpaths[i] for i in used],
+        where=[pair_set.where[i] for i in used],
+        first=new_index[pair_set.first[keep]],
+        second=new_index[pair_set.second[keep]],
+        issame=pair_set.issame[keep],
+        folds=pair_set.folds[keep],
+    ), missing
 
 
 def image_name(name, number, ext):
@@ -141,8 +156,10 @@ def _fold_ids(header, where, same_flags):
         return np.repeat(np.arange(folds), 2 * per_fold)
     (per_class,) = header
     if count != 2 * per_class or not all(same_flags[:per_class]) or any(same_flags[per_class:]):
-        raise PairsFormatError(f"{where}: header says {per_class} same then {per_class} different pairs; "
-                               f"the file does not have that layout")
+        raise PairsFormatError(
+            f"{where}: header says {per_class} same then {per_class} different pairs; "
+            f"the file does not have that layout"
+        )
     if per_class % NUM_FOLDS:
         raise PairsFormatError(f"{where}: {per_class} pairs per class do not split into {NUM_FOLDS} folds")
     share = np.repeat(np.arange(NUM_FOLDS), per_class // NUM_FOLDS)
@@ -164,8 +181,9 @@ def read_pairs(pairs_path, root="", ext=".jpg"):
     header_line, fields = lines[0]
     header = lfw_header(fields)
     if header is None:
-        raise PairsFormatError(f"{pairs_path}:{header_line}: header must be 'folds per_fold' or 'count', "
-                               f"got {' '.join(fields)!r}")
+        raise PairsFormatError(
+            f"{pairs_path}:{header_line}: header must be 'folds per_fold' or 'count', got {' '.join(fields)!r}"
+        )
     pairs = _PairCollector()
     for number, fields in lines[1:]:
         where = f"{pairs_path}:{number}"
@@ -187,6 +205,10 @@ def read_label_pairs(list_path, root=""):
     pair_set = pairs.build(list_path, root, folds)
     one_class = [int(k) for k in range(NUM_FOLDS) if len(set(pair_set.issame[folds == k])) < 2]
     if one_class:
-        LOG.warning("%s: folds %s hold only same or only different pairs (folds are contiguous blocks of lines: "
-                    "interleave same and different pairs)", list_path, one_class)
+        LOG.warning(
+            "%s: folds %s hold only same or only different pairs (folds are contiguous blocks of lines: "
+            "interleave same and different pairs)",
+            list_path,
+            one_class,
+        )
     return pair_set

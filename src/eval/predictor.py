@@ -19,6 +19,7 @@ fused with that of its mirror image (``fusion``), L2-normalised, as eval.py scor
 None; ``threshold_source`` says which rule and file it comes from.
 The device is the caller's: run ``src.model_utils.device.init_device(cfg)`` (or ``ms.set_device``) first.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,12 +28,12 @@ from typing import Callable, Union
 import numpy as np
 
 from src.data.alignment import align_face, fit_aligned
-from src.eval.sidecar_threshold import sidecar_threshold
 from src.detect import Face, FaceDetector, NoFaceError, load_detector
 from src.eval import identify
 from src.eval.embed import embed_images, fuse
 from src.eval.image_input import as_rgb, image_name, is_path
 from src.eval.models import load_network
+from src.eval.sidecar_threshold import sidecar_threshold
 from src.model_utils.config import Config, ConfigError, load_config
 
 # A path to an image file, or an HxWx3 (HxW grey, HxWx4 RGBA) uint8 array.
@@ -54,8 +55,13 @@ class Predictor:
     a ``detector`` implies ``detect``.
     """
 
-    def __init__(self, config: Config | str | os.PathLike, model_path: str | os.PathLike | None = None,
-                 detect: bool = False, detector: FaceDetector | None = None) -> None:
+    def __init__(
+        self,
+        config: Config | str | os.PathLike,
+        model_path: str | os.PathLike | None = None,
+        detect: bool = False,
+        detector: FaceDetector | None = None,
+    ) -> None:
         self.cfg = as_config(config)
         path = model_path or self.cfg.ckpt_file
         if path is None:
@@ -119,14 +125,19 @@ class Predictor:
         found, aligned = self.faces(image)
         return found, self.embed_prepared(aligned)
 
-    def similarity(self, a: ImageInput, b: ImageInput, landmarks_a: np.ndarray | None = None,
-                   landmarks_b: np.ndarray | None = None) -> float:
+    def similarity(
+        self, a: ImageInput, b: ImageInput, landmarks_a: np.ndarray | None = None, landmarks_b: np.ndarray | None = None
+    ) -> float:
         """The cosine similarity of the faces in images ``a`` and ``b`` (in [-1, 1])."""
         features = self.embed([a, b], [landmarks_a, landmarks_b])
         return float(np.dot(features[0], features[1]))
 
-    def enroll(self, gallery: str | os.PathLike | dict, cache: bool | str = True,
-               landmarks: Callable[[str], np.ndarray] | None = None) -> identify.Gallery:
+    def enroll(
+        self,
+        gallery: str | os.PathLike | dict,
+        cache: bool | str = True,
+        landmarks: Callable[[str], np.ndarray] | None = None,
+    ) -> identify.Gallery:
         """A ``Gallery`` from a folder with one sub-folder of photos per person, or a mapping {identity: [images]}.
 
         Each identity is the mean of its photos' embeddings (one face per photo: the most central), L2-normalised.
@@ -137,8 +148,13 @@ class Predictor:
         """
         return identify.enroll(self, gallery, cache, landmarks)
 
-    def search(self, images: ImageInput | list[ImageInput], gallery: identify.Gallery, top_k: int = 1,
-               landmarks: Callable[[str], np.ndarray] | None = None) -> list[identify.QueryResult]:
+    def search(
+        self,
+        images: ImageInput | list[ImageInput],
+        gallery: identify.Gallery,
+        top_k: int = 1,
+        landmarks: Callable[[str], np.ndarray] | None = None,
+    ) -> list[identify.QueryResult]:
         """The ``top_k`` nearest identities of ``gallery`` for every face of each query image -> a list of
         ``identify.QueryResult`` (one per face found, most central first; one with ``error`` set for an image
         that gives no face). ``landmarks``: a function path -> 5x2 points for the queries."""

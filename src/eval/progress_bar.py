@@ -1,4 +1,5 @@
 """A one-line progress bar with rate and ETA for work over many images (infer.py folders, gallery enrolment)."""
+
 import sys
 import time
 
@@ -24,8 +25,10 @@ class ProgressBar:
         rate = done / max(elapsed, 1e-9)
         filled = int(self.width * fraction)
         eta = (self.total - done) / max(rate, 1e-9)
-        bar = f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} {rate:.1f} img/s ETA " \
-              f"{format_duration(eta)}"
+        bar = (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} {rate:.1f} img/s ETA "
+            f"{format_duration(eta)}"
+        )
         sys.stderr.write(("\r" + bar) if self.tty else bar + "\n")
         if self.tty and done >= self.total:
             sys.stderr.write("\n")

@@ -1,4 +1,5 @@
 """Threshold protocols on cosine scores: the LFW 10-fold protocol and the best single threshold on all pairs."""
+
 import numpy as np
 from sklearn.model_selection import PredefinedSplit
 
@@ -41,6 +42,10 @@ def kfold_accuracy(scores, issame, folds, thresholds=THRESHOLDS):
         threshold, _ = best_threshold(row[train_idx], issame[train_idx], thresholds)
         fold_thresholds.append(threshold)
         fold_accuracies.append(accuracy_at(row[test_idx], issame[test_idx], threshold))
-    return {"accuracy": float(np.mean(fold_accuracies)), "std": float(np.std(fold_accuracies)),
-            "threshold": float(np.mean(fold_thresholds)), "fold_accuracies": fold_accuracies,
-            "fold_thresholds": fold_thresholds}
+    return {
+        "accuracy": float(np.mean(fold_accuracies)),
+        "std": float(np.std(fold_accuracies)),
+        "threshold": float(np.mean(fold_thresholds)),
+        "fold_accuracies": fold_accuracies,
+        "fold_thresholds": fold_thresholds,
+    }

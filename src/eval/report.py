@@ -1,5 +1,6 @@
 """Evaluation outputs: the ``LFWACC=`` line, the table of a folder of checkpoints, the per-pair score CSV, the ROC
 curve (log false-accept-rate axis) and the histogram of same/different scores (matplotlib, Agg backend)."""
+
 import csv
 
 import matplotlib
@@ -22,8 +23,10 @@ def summary_line(metrics):
     """The 10-fold accuracy, best-threshold accuracy and ROC figures of one fusion on one line."""
     roc = metrics["roc"]
     tars = " ".join(f"{key.upper()}={value:.4f}" for key, value in roc.items() if key.startswith("tar@"))
-    return (f"{accuracy_line(metrics)} acc_best_thd_all={metrics['best_threshold_all_pairs']['accuracy']:.4f} "
-            f"auc={roc['auc']:.5f} eer={roc['eer']:.4f} {tars}")
+    return (
+        f"{accuracy_line(metrics)} acc_best_thd_all={metrics['best_threshold_all_pairs']['accuracy']:.4f} "
+        f"auc={roc['auc']:.5f} eer={roc['eer']:.4f} {tars}"
+    )
 
 
 def results_table(rows, best):
@@ -34,9 +37,19 @@ def results_table(rows, best):
     lines = [header]
     for name, metrics in rows:
         kfold, roc = metrics["kfold"], metrics["roc"]
-        lines.append(["*" if name == best else "", name, f"{kfold['accuracy']:.4f}", f"{kfold['std']:.4f}",
-                      f"{kfold['threshold']:.3f}", f"{metrics['best_threshold_all_pairs']['accuracy']:.4f}",
-                      f"{roc['auc']:.5f}", f"{roc['eer']:.4f}"] + [f"{roc[t]:.4f}" for t in tars[-1:]])
+        lines.append(
+            [
+                "*" if name == best else "",
+                name,
+                f"{kfold['accuracy']:.4f}",
+                f"{kfold['std']:.4f}",
+                f"{kfold['threshold']:.3f}",
+                f"{metrics['best_threshold_all_pairs']['accuracy']:.4f}",
+                f"{roc['auc']:.5f}",
+                f"{roc['eer']:.4f}",
+            ]
+            + [f"{roc[t]:.4f}" for t in tars[-1:]]
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines]
     text.insert(1, "-" * len(text[0]))
@@ -50,8 +63,10 @@ def write_scores_csv(path, pair_set, scores):
         writer = csv.writer(f)
         writer.writerow(["pair", "fold", "same", "image1", "image2"] + [f"score_{mode}" for mode in modes])
         for i, (a, b) in enumerate(zip(pair_set.first, pair_set.second)):
-            writer.writerow([i, int(pair_set.folds[i]), int(pair_set.issame[i]), pair_set.relpaths[a],
-                             pair_set.relpaths[b]] + [f"{scores[mode][i]:.6f}" for mode in modes])
+            writer.writerow(
+                [i, int(pair_set.folds[i]), int(pair_set.issame[i]), pair_set.relpaths[a], pair_set.relpaths[b]]
+                + [f"{scores[mode][i]:.6f}" for mode in modes]
+            )
 
 
 def plot_roc(path, scores, issame, title):
@@ -106,10 +121,19 @@ def targets_table(rows):
     lines = [header]
     for name, pairs, metrics in rows:
         kfold, roc = metrics["kfold"], metrics["roc"]
-        tars = [f"{roc[f'tar@far={float(far):g}']:.4f}" if f"tar@far={float(far):g}" in roc else "-"
-                for far in TABLE_FARS]
-        lines.append([name, str(pairs), f"{100 * kfold['accuracy']:.2f} +- {100 * kfold['std']:.2f}",
-                      f"{roc['auc']:.5f}", f"{roc['eer']:.4f}"] + tars)
+        tars = [
+            f"{roc[f'tar@far={float(far):g}']:.4f}" if f"tar@far={float(far):g}" in roc else "-" for far in TABLE_FARS
+        ]
+        lines.append(
+            [
+                name,
+                str(pairs),
+                f"{100 * kfold['accuracy']:.2f} +- {100 * kfold['std']:.2f}",
+                f"{roc['auc']:.5f}",
+                f"{roc['eer']:.4f}",
+            ]
+            + tars
+        )
     mean = np.mean([metrics["kfold"]["accuracy"] for _, _, metrics in rows])
     lines.append(["mean", "", f"{100 * mean:.2f}", "", ""] + [""] * len(TABLE_FARS))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

@@ -5,6 +5,7 @@ on, faiss' exact inner-product index (``IndexFlatIP``) answers: below that size 
 copy of the gallery; above it a single query (the usual search) was faster with faiss (``benchmarks/bench_search.py``;
 the figures are in the README, "The index"). Both return the same neighbours up to ties.
 """
+
 import faiss
 import numpy as np
 
@@ -27,8 +28,11 @@ class NumpyIndex:
         """(scores, ids), each len(queries) x k, best first."""
         scores = np.asarray(queries, np.float32) @ self.vectors.T
         k = min(k, scores.shape[1])
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else \
-            np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+        top = (
+            np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            if k < scores.shape[1]
+            else np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+        )
         top_scores = np.take_along_axis(scores, top, axis=1)
         order = np.argsort(-top_scores, axis=1, kind="stable")
         return np.take_along_axis(top_scores, order, axis=1), np.take_along_axis(top, order, axis=1)

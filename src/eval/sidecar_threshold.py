@@ -6,6 +6,7 @@ eval.py's JSON holds, per model (and per target with ``val_targets``), ``thresho
 scores of its ``fusion`` (src/eval/thresholds.py); a threshold only means something for the same model and the
 same fusion, so both are checked.
 """
+
 import json
 import logging
 import os
@@ -35,9 +36,11 @@ def _model_entry(record, json_path, model):
     for path, entry in record.get("models", {}).items():
         if os.path.realpath(path) == wanted:
             return path, entry
-    raise ThresholdError(f"{json_path}: has no results of {model} (it evaluated: "
-                         f"{', '.join(record.get('models', {})) or 'nothing'}); a threshold belongs to its model: "
-                         f"run eval.py on {model} first")
+    raise ThresholdError(
+        f"{json_path}: has no results of {model} (it evaluated: "
+        f"{', '.join(record.get('models', {})) or 'nothing'}); a threshold belongs to its model: "
+        f"run eval.py on {model} first"
+    )
 
 
 def _target_thresholds(entry, json_path, target):
@@ -51,8 +54,9 @@ def _target_thresholds(entry, json_path, target):
     names = list(entry["targets"])
     if target is None:
         if len(names) > 1:
-            raise ThresholdError(f"{json_path}: evaluated {len(names)} targets ({', '.join(names)}): choose one "
-                                 f"with --threshold_target")
+            raise ThresholdError(
+                f"{json_path}: evaluated {len(names)} targets ({', '.join(names)}): choose one with --threshold_target"
+            )
         target = names[0]
     if target not in entry["targets"]:
         raise ThresholdError(f"{json_path}: no target '{target}' (it has {', '.join(names)})")
@@ -69,11 +73,22 @@ def threshold_from_eval(json_path, model, rule, target=None):
     target, thresholds = _target_thresholds(entry, json_path, target)
     chosen = thresholds.get(rule)
     if chosen is None:
-        raise ThresholdError(f"{json_path}: {rule} is not resolved by {target or 'the pair set'} (fewer than "
-                             f"1/FAR different pairs); use --threshold_rule best_acc or a larger set")
-    return {"value": chosen["threshold"], "rule": rule, "fusion": thresholds["fusion"], "target": target,
-            "tar": chosen["tar"], "far": chosen["far"], "accuracy": chosen["accuracy"],
-            "eval_json": os.path.abspath(json_path), "model": model_path, "definition": thresholds["rule"]}
+        raise ThresholdError(
+            f"{json_path}: {rule} is not resolved by {target or 'the pair set'} (fewer than "
+            f"1/FAR different pairs); use --threshold_rule best_acc or a larger set"
+        )
+    return {
+        "value": chosen["threshold"],
+        "rule": rule,
+        "fusion": thresholds["fusion"],
+        "target": target,
+        "tar": chosen["tar"],
+        "far": chosen["far"],
+        "accuracy": chosen["accuracy"],
+        "eval_json": os.path.abspath(json_path),
+        "model": model_path,
+        "definition": thresholds["rule"],
+    }
 
 
 def sidecar_threshold(model_path, fusion):
@@ -87,9 +102,14 @@ def sidecar_threshold(model_path, fusion):
     if stored is None:
         return None, None
     if stored["fusion"] != fusion:
-        LOG.warning("%s: its threshold was measured with fusion %s, this run uses %s: not used", sidecar,
-                    stored["fusion"], fusion)
+        LOG.warning(
+            "%s: its threshold was measured with fusion %s, this run uses %s: not used",
+            sidecar,
+            stored["fusion"],
+            fusion,
+        )
         return None, None
     on = f" on {stored['target']}" if stored.get("target") else ""
-    return stored["value"], (f"{stored['rule']}{on} (TAR {stored['tar']:.4f} at FAR {stored['far']:.2e}), "
-                             f"from {sidecar}")
+    return stored["value"], (
+        f"{stored['rule']}{on} (TAR {stored['tar']:.4f} at FAR {stored['far']:.2e}), from {sidecar}"
+    )

@@ -1,4 +1,5 @@
 """Choosing the reader of a pair set: LFW pairs file, generic ``label path1 path2`` list or insightface ``.bin``."""
+
 import os
 
 from src.eval.binset import read_bin
@@ -37,6 +38,8 @@ def check_both_kinds(pair_set):
     """Verification needs same-identity and different-identity pairs; a set without one kind names its file."""
     same = int(pair_set.issame.sum())
     if same in (0, len(pair_set)):
-        raise PairsFormatError(f"{pair_set.source}: all {len(pair_set)} pairs are "
-                               f"{'different' if same == 0 else 'same'}-identity pairs; verification needs both "
-                               f"kinds (no {'same' if same == 0 else 'different'}-identity pair found)")
+        raise PairsFormatError(
+            f"{pair_set.source}: all {len(pair_set)} pairs are "
+            f"{'different' if same == 0 else 'same'}-identity pairs; verification needs both "
+            f"kinds (no {'same' if same == 0 else 'different'}-identity pair found)"
+        )

@@ -5,6 +5,7 @@ config_schema.yaml); the single-set keys (``val_pairs`` in training, ``eval_pair
 ``eval_root``, ``eval_landmarks``, ...) still give one target. ``load_target`` reads a target's pairs and
 prepares its images once.
 """
+
 import logging
 import os
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ SELECT_MEAN = "mean"
 @dataclass
 class Target:
     """One pair set and how to read it; ``name`` is None for the single-set keys (logged without a name)."""
+
     name: str
     pairs: str
     format: str = "auto"
@@ -40,6 +42,7 @@ class Target:
 class LoadedTarget:
     """A target with its pair set (pairs naming missing images dropped), those missing images, and the prepared
     images (N x H x W x 3 uint8 RGB, in ``pair_set.relpaths`` order)."""
+
     target: Target
     pair_set: object
     missing: list
@@ -60,11 +63,16 @@ def targets_from_config(cfg, single_key):
     if not cfg.val_targets:
         if single is None:
             return []
-        return [Target(None, single, cfg.eval_pairs_format, cfg.eval_root, cfg.eval_landmarks, cfg.eval_image_ext,
-                       cfg.eval_fit)]
+        return [
+            Target(
+                None, single, cfg.eval_pairs_format, cfg.eval_root, cfg.eval_landmarks, cfg.eval_image_ext, cfg.eval_fit
+            )
+        ]
     if single is not None:
-        raise ConfigError(f"config keys '{single_key}' and 'val_targets' are both set: give every pair set in "
-                          f"val_targets ({new_form(single_key, cfg)}) and set {single_key}: null")
+        raise ConfigError(
+            f"config keys '{single_key}' and 'val_targets' are both set: give every pair set in "
+            f"val_targets ({new_form(single_key, cfg)}) and set {single_key}: null"
+        )
     targets = [Target(**item) for item in cfg.val_targets]
     labels = [t.label for t in targets]
     repeated = sorted({label for label in labels if labels.count(label) > 1})
@@ -77,8 +85,9 @@ def check_select(select, targets):
     """``val_select`` must be 'mean' or the name of one of ``targets``."""
     labels = [t.label for t in targets]
     if select != SELECT_MEAN and select not in labels:
-        raise ConfigError(f"config key 'val_select': '{select}' is neither '{SELECT_MEAN}' nor a target name "
-                          f"({', '.join(labels)})")
+        raise ConfigError(
+            f"config key 'val_select': '{select}' is neither '{SELECT_MEAN}' nor a target name ({', '.join(labels)})"
+        )
 
 
 def selection_score(accuracies, select):
@@ -93,12 +102,17 @@ def selection_score(accuracies, select):
 
 def load_target(target, image_size):
     """Read ``target``'s pair set, drop the pairs naming missing images (logged), prepare its images."""
-    pair_set, missing = drop_missing_images(read_pair_set(target.pairs, target.format, target.root,
-                                                          target.image_ext))
+    pair_set, missing = drop_missing_images(read_pair_set(target.pairs, target.format, target.root, target.image_ext))
     for relpath in missing:
-        LOG.warning("%s: image not found, its pairs are skipped: %s", target.label,
-                    os.path.join(target.root, relpath))
-    LOG.info("%s: %d pairs (%d same), %d images, %d folds from %s", target.label, len(pair_set),
-             pair_set.issame.sum(), len(pair_set.relpaths), len(set(pair_set.folds.tolist())), target.pairs)
+        LOG.warning("%s: image not found, its pairs are skipped: %s", target.label, os.path.join(target.root, relpath))
+    LOG.info(
+        "%s: %d pairs (%d same), %d images, %d folds from %s",
+        target.label,
+        len(pair_set),
+        pair_set.issame.sum(),
+        len(pair_set.relpaths),
+        len(set(pair_set.folds.tolist())),
+        target.pairs,
+    )
     images = load_pair_images(pair_set, image_size, target.landmarks, target.fit)
     return LoadedTarget(target, pair_set, missing, images)

@@ -5,14 +5,17 @@ At FAR f with n different-identity pairs, k = floor(f n) false accepts are allow
 (k+1)-th highest different-pair score, so at most k of them lie above it (fewer when scores tie). With
 f n < 1 the set cannot resolve that FAR and the threshold is None.
 """
+
 import numpy as np
 
 from src.eval.protocol import accuracy_at
 
 RULES = {"far1e-3": 1e-3, "far1e-4": 1e-4, "best_acc": None}
-RULE_TEXT = ("'same' when cosine > threshold; far1e-3 / far1e-4: the (k+1)-th highest different-pair score, "
-             "k = floor(FAR x different pairs) (null when the set has fewer than 1/FAR different pairs); best_acc: "
-             "the threshold of best accuracy on all pairs (grid -1..1 step 0.005)")
+RULE_TEXT = (
+    "'same' when cosine > threshold; far1e-3 / far1e-4: the (k+1)-th highest different-pair score, "
+    "k = floor(FAR x different pairs) (null when the set has fewer than 1/FAR different pairs); best_acc: "
+    "the threshold of best accuracy on all pairs (grid -1..1 step 0.005)"
+)
 
 
 def threshold_at_far(scores, issame, far):
@@ -28,8 +31,11 @@ def rates_at(scores, issame, threshold):
     """{'tar', 'far', 'accuracy'} when 'same' means score > threshold."""
     scores, issame = np.asarray(scores, np.float64), np.asarray(issame, bool)
     accepted = scores > threshold
-    return {"tar": float(accepted[issame].mean()), "far": float(accepted[~issame].mean()),
-            "accuracy": accuracy_at(scores, issame, threshold)}
+    return {
+        "tar": float(accepted[issame].mean()),
+        "far": float(accepted[~issame].mean()),
+        "accuracy": accuracy_at(scores, issame, threshold),
+    }
 
 
 def deployable_thresholds(scores, issame, best_accuracy_threshold, fusion):

@@ -7,6 +7,7 @@ mu_k = mean{f(a), f(b) : (a, b) not in fold k}, and scored as cos(f(a) - mu_k, f
 fold k is chosen on those scores of the nine folds; the per-pair score reported (CSV, ROC, plots) is that of its
 own held-out fold, so no statistic of a pair's fold ever touches its score.
 """
+
 import numpy as np
 
 from src.eval.embed import FUSIONS, cosine_scores, embed_images, fuse
@@ -15,14 +16,14 @@ from src.eval.protocol import THRESHOLDS, best_threshold, kfold_accuracy
 
 PROTOCOLS = {
     "kfold": "10-fold cross-validation over the pair set's folds (LFW View 2: its 10 contiguous blocks of 600 "
-             "pairs; View 1: equal shares of the same and different lines; list and .bin: 10 contiguous blocks): for "
-             "each fold the threshold of best accuracy on the other 9 folds (cosine grid -1..1 step 0.005, 'same' "
-             "when score > threshold, the lowest threshold on ties) is applied to it; accuracy = mean (std) over "
-             "folds, threshold = mean over folds",
+    "pairs; View 1: equal shares of the same and different lines; list and .bin: 10 contiguous blocks): for "
+    "each fold the threshold of best accuracy on the other 9 folds (cosine grid -1..1 step 0.005, 'same' "
+    "when score > threshold, the lowest threshold on ties) is applied to it; accuracy = mean (std) over "
+    "folds, threshold = mean over folds",
     "best_threshold_all_pairs": "one threshold (same grid) chosen and evaluated on all pairs together: "
-                                "optimistic, what some repositories report as LFW accuracy",
+    "optimistic, what some repositories report as LFW accuracy",
     "roc": "ROC of the cosine scores of all pairs (scikit-learn): AUC, equal error rate, and the true accept "
-           "rate at each false accept rate that the number of different-identity pairs resolves (>= 1/FAR)",
+    "rate at each false accept rate that the number of different-identity pairs resolves (>= 1/FAR)",
 }
 
 
@@ -50,10 +51,15 @@ def metrics_from_scores(rows, scores, pair_set):
     issame = pair_set.issame
     kfold = kfold_accuracy(rows, issame, pair_set.folds)
     threshold, accuracy = best_threshold(scores, issame, THRESHOLDS)
-    return {"kfold": {"protocol": PROTOCOLS["kfold"], **kfold},
-            "best_threshold_all_pairs": {"protocol": PROTOCOLS["best_threshold_all_pairs"], "accuracy": accuracy,
-                                         "threshold": threshold},
-            "roc": {"protocol": PROTOCOLS["roc"], **roc_metrics(scores, issame)}}
+    return {
+        "kfold": {"protocol": PROTOCOLS["kfold"], **kfold},
+        "best_threshold_all_pairs": {
+            "protocol": PROTOCOLS["best_threshold_all_pairs"],
+            "accuracy": accuracy,
+            "threshold": threshold,
+        },
+        "roc": {"protocol": PROTOCOLS["roc"], **roc_metrics(scores, issame)},
+    }
 
 
 def verification_metrics(features, pair_set, subtract_mean=False):
@@ -66,8 +72,12 @@ def summary(metrics):
     """The headline numbers as one flat dict: 'accuracy', 'std', 'threshold' (10-fold), 'accuracy_best_threshold'
     (all pairs), 'auc', 'eer' and every 'tar@far=...'."""
     kfold, roc = metrics["kfold"], metrics["roc"]
-    flat = {"accuracy": kfold["accuracy"], "std": kfold["std"], "threshold": kfold["threshold"],
-            "accuracy_best_threshold": metrics["best_threshold_all_pairs"]["accuracy"]}
+    flat = {
+        "accuracy": kfold["accuracy"],
+        "std": kfold["std"],
+        "threshold": kfold["threshold"],
+        "accuracy_best_threshold": metrics["best_threshold_all_pairs"]["accuracy"],
+    }
     flat.update({key: value for key, value in roc.items() if key != "protocol"})
     return flat
 

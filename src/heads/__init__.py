@@ -10,6 +10,7 @@
 
 A head is configured as one block, ``head: {type: arcface, s: 64, m: 0.5}``; adding a margin is one file.
 """
+
 from src.heads import (  # noqa: F401  (each registers its margin)
     adaface,
     arcface,

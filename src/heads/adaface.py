@@ -1,12 +1,13 @@
 """AdaFace (Kim et al., "AdaFace: Quality Adaptive Margin for Face Recognition", CVPR 2022)."""
+
 import math
 from typing import ClassVar
 
 import mindspore as ms
 from mindspore import Parameter, Tensor, ops
 
-from src.heads.registry import MARGINS
 from src.heads.margin import Margin
+from src.heads.registry import MARGINS
 
 EPS = 1e-3
 
@@ -32,11 +33,17 @@ class AdaFace(Margin):
     training. The batch is the global one: a sharded head sees the gathered batch, a replicated head under data
     parallel sums the statistics over the workers (``batch_statistics``)."""
 
-    PARAMS: ClassVar[dict] = {"s": {"type": "float", "default": 64.0, "min": 0.0, "help": "logit scale s"},
-              "m": {"type": "float", "default": 0.4, "help": "margin m"},
-              "h": {"type": "float", "default": 0.333, "help": "concentration h of the norm-adaptive margin"},
-              "t_alpha": {"type": "float", "default": 0.01, "min": 0.0,
-                          "help": "EMA momentum of the batch feature-norm statistics"}}
+    PARAMS: ClassVar[dict] = {
+        "s": {"type": "float", "default": 64.0, "min": 0.0, "help": "logit scale s"},
+        "m": {"type": "float", "default": 0.4, "help": "margin m"},
+        "h": {"type": "float", "default": 0.333, "help": "concentration h of the norm-adaptive margin"},
+        "t_alpha": {
+            "type": "float",
+            "default": 0.01,
+            "min": 0.0,
+            "help": "EMA momentum of the batch feature-norm statistics",
+        },
+    }
     uses_norms = True
 
     def __init__(self, num_classes, **params):

@@ -1,11 +1,12 @@
 """ArcFace (Deng et al., "ArcFace: Additive Angular Margin Loss for Deep Face Recognition", CVPR 2019)."""
+
 import math
 from typing import ClassVar
 
 from mindspore import ops
 
-from src.heads.registry import MARGINS
 from src.heads.margin import Margin
+from src.heads.registry import MARGINS
 
 
 def arcface_logits(cos, one_hot, s, m, easy_margin):
@@ -26,10 +27,11 @@ def arcface_logits(cos, one_hot, s, m, easy_margin):
 
 @MARGINS.register("arcface")
 class ArcFace(Margin):
-    PARAMS: ClassVar[dict] = {"s": {"type": "float", "default": 64.0, "min": 0.0, "help": "logit scale s"},
-              "m": {"type": "float", "default": 0.5, "help": "additive angular margin m (radians)"},
-              "easy_margin": {"type": "bool", "default": False,
-                              "help": "apply the margin only where cos(theta) > 0"}}
+    PARAMS: ClassVar[dict] = {
+        "s": {"type": "float", "default": 64.0, "min": 0.0, "help": "logit scale s"},
+        "m": {"type": "float", "default": 0.5, "help": "additive angular margin m (radians)"},
+        "easy_margin": {"type": "bool", "default": False, "help": "apply the margin only where cos(theta) > 0"},
+    }
 
     def construct(self, cos, one_hot, norms):
         return arcface_logits(cos, one_hot, self.s, self.m, self.easy_margin)

@@ -1,13 +1,14 @@
 """A-Softmax, the SphereFace head (Liu et al., "SphereFace: Deep Hypersphere Embedding for Face Recognition",
 CVPR 2017)."""
+
 import math
 from typing import ClassVar
 
 import mindspore as ms
 from mindspore import Parameter, Tensor, ops
 
-from src.heads.registry import MARGINS
 from src.heads.margin import Margin
+from src.heads.registry import MARGINS
 
 # cos(m theta) as a polynomial of c = cos(theta) (Chebyshev polynomials T_m), coefficients from c^m down to c^0.
 CHEBYSHEV = {
@@ -49,11 +50,13 @@ class ASoftmax(Margin):
     (defaults as in the released Caffe prototxt). ``iteration`` is a Parameter, saved in and restored from
     checkpoints; it advances once per training forward."""
 
-    PARAMS: ClassVar[dict] = {"m": {"type": "int", "default": 4, "min": 1, "help": "multiplicative angular margin m (1..4)"},
-              "base": {"type": "float", "default": 1000.0, "help": "lambda = max(lambda_min, base (1 + gamma it)^-power)"},
-              "gamma": {"type": "float", "default": 0.12, "help": "lambda: gamma"},
-              "power": {"type": "float", "default": 1.0, "help": "lambda: power"},
-              "lambda_min": {"type": "float", "default": 5.0, "help": "lambda: lower bound"}}
+    PARAMS: ClassVar[dict] = {
+        "m": {"type": "int", "default": 4, "min": 1, "help": "multiplicative angular margin m (1..4)"},
+        "base": {"type": "float", "default": 1000.0, "help": "lambda = max(lambda_min, base (1 + gamma it)^-power)"},
+        "gamma": {"type": "float", "default": 0.12, "help": "lambda: gamma"},
+        "power": {"type": "float", "default": 1.0, "help": "lambda: power"},
+        "lambda_min": {"type": "float", "default": 5.0, "help": "lambda: lower bound"},
+    }
     uses_norms = True
 
     def __init__(self, num_classes, **params):

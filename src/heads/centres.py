@@ -6,6 +6,7 @@ baseline's W x + b (no normalisation). In a training network the Parameter is ``
 so a checkpoint moves between replicated and sharded centres (``head.weight`` before the split: see
 ``src/heads/head.py`` ``legacy_names``).
 """
+
 import math
 
 import mindspore as ms
@@ -43,8 +44,7 @@ class ClassCentres(nn.Cell):
     def __init__(self, embedding_size, num_classes):
         super().__init__()
         self.num_classes = num_classes
-        self.weight = Parameter(initializer(XavierUniform(), (num_classes, embedding_size), ms.float32),
-                                name="weight")
+        self.weight = Parameter(initializer(XavierUniform(), (num_classes, embedding_size), ms.float32), name="weight")
         self.matmul_transpose_b = ops.MatMul(transpose_b=True)
 
     def construct(self, x):
@@ -80,7 +80,7 @@ def init_centres(num_classes, embedding_size, start, count, seed):
     for block in range(start // INIT_BLOCK, (start + count - 1) // INIT_BLOCK + 1):
         values = np.random.default_rng([seed, block]).uniform(-bound, bound, (INIT_BLOCK, embedding_size))
         low, high = max(start - block * INIT_BLOCK, 0), min(start + count - block * INIT_BLOCK, INIT_BLOCK)
-        rows[block * INIT_BLOCK + low - start:block * INIT_BLOCK + high - start] = values[low:high]
+        rows[block * INIT_BLOCK + low - start : block * INIT_BLOCK + high - start] = values[low:high]
     return rows
 
 
@@ -94,8 +94,9 @@ class ShardedClassCentres(nn.Cell):
         self.start, self.count = shard_range(num_classes, workers, rank)
         if self.count == 0:
             raise ValueError(f"{num_classes} classes cannot be sharded over {workers} workers")
-        self.weight = Parameter(Tensor(init_centres(num_classes, embedding_size, self.start, self.count, seed)),
-                                name="weight")
+        self.weight = Parameter(
+            Tensor(init_centres(num_classes, embedding_size, self.start, self.count, seed)), name="weight"
+        )
         self.matmul_transpose_b = ops.MatMul(transpose_b=True)
 
     def construct(self, x, index=None):

@@ -16,6 +16,7 @@ the right quantity for the data-parallel step (``src/train/grad_reduce.py``, gra
 
 With one worker every cell is the identity.
 """
+
 import mindspore as ms
 from mindspore import nn, ops
 from mindspore.ops import ReduceOp
@@ -90,7 +91,7 @@ class GatherBatch(nn.Cell):
         if self.use_reduce_scatter:
             own = self.reduce_scatter(dout)
         else:
-            own = self.allreduce(dout)[self.rank * self.rows:(self.rank + 1) * self.rows]
+            own = self.allreduce(dout)[self.rank * self.rows : (self.rank + 1) * self.rows]
         return (own * self.gradient_scale,)
 
 

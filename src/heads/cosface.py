@@ -1,8 +1,9 @@
 """CosFace / AM-Softmax (Wang et al., "CosFace: Large Margin Cosine Loss for Deep Face Recognition", CVPR 2018)."""
+
 from typing import ClassVar
 
-from src.heads.registry import MARGINS
 from src.heads.margin import Margin
+from src.heads.registry import MARGINS
 
 
 def cosface_logits(cos, one_hot, s, m):
@@ -12,8 +13,10 @@ def cosface_logits(cos, one_hot, s, m):
 
 @MARGINS.register("cosface")
 class CosFace(Margin):
-    PARAMS: ClassVar[dict] = {"s": {"type": "float", "default": 64.0, "min": 0.0, "help": "logit scale s"},
-              "m": {"type": "float", "default": 0.35, "help": "additive cosine margin m"}}
+    PARAMS: ClassVar[dict] = {
+        "s": {"type": "float", "default": 64.0, "min": 0.0, "help": "logit scale s"},
+        "m": {"type": "float", "default": 0.35, "help": "additive cosine margin m"},
+    }
 
     def construct(self, cos, one_hot, norms):
         return cosface_logits(cos, one_hot, self.s, self.m)

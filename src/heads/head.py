@@ -1,14 +1,15 @@
 """A head on replicated class centres, and the builders from names and from the config's ``head`` block."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from mindspore import nn
 
-from src.heads.registry import MARGINS
 from src.heads.centres import ClassCentres, LinearCentres, feature_norm
 from src.heads.margin import one_hot_rows
 from src.heads.objectives import Accuracy, build_objective
+from src.heads.registry import MARGINS
 from src.model_utils.config import Config, ConfigError
 
 
@@ -51,9 +52,14 @@ class Head(nn.Cell):
 
 
 # Head Parameters before centres and margins were split -> their names since.
-LEGACY = {"head.weight": "head.centres.weight", "head.fc.weight": "head.centres.fc.weight",
-          "head.fc.bias": "head.centres.fc.bias", "head.iteration": "head.margin.iteration",
-          "head.batch_mean": "head.margin.batch_mean", "head.batch_std": "head.margin.batch_std"}
+LEGACY = {
+    "head.weight": "head.centres.weight",
+    "head.fc.weight": "head.centres.fc.weight",
+    "head.fc.bias": "head.centres.fc.bias",
+    "head.iteration": "head.margin.iteration",
+    "head.batch_mean": "head.margin.batch_mean",
+    "head.batch_std": "head.margin.batch_std",
+}
 
 
 def legacy_names(entries):
@@ -63,22 +69,24 @@ def legacy_names(entries):
     for name, value in entries.items():
         for old, new in LEGACY.items():
             if name == old or name.endswith("." + old):
-                name = name[:-len(old)] + new
+                name = name[: -len(old)] + new
                 break
         renamed[name] = value
     return renamed
 
 
-def build_head(name: str, embedding_size: int, num_classes: int, label_smoothing: float = 0.0,
-               **params: Any) -> nn.Cell:
+def build_head(
+    name: str, embedding_size: int, num_classes: int, label_smoothing: float = 0.0, **params: Any
+) -> nn.Cell:
     """A head on replicated centres, e.g. ``build_head("arcface", embedding_size=512, num_classes=10572, m=0.5)``."""
     margin = MARGINS.get(name)(num_classes, **params)
     centres = (ClassCentres if margin.normalised_centres else LinearCentres)(embedding_size, num_classes)
     return Head(centres, margin, label_smoothing)
 
 
-def build_head_from_config(cfg: Config, num_classes: int, batch_size: int, data_parallel_workers: int = 1,
-                           rank: int = 0) -> nn.Cell:
+def build_head_from_config(
+    cfg: Config, num_classes: int, batch_size: int, data_parallel_workers: int = 1, rank: int = 0
+) -> nn.Cell:
     """The head of the config's ``head`` block (already validated against the margin's parameters).
     ``batch_size`` is per worker; ``data_parallel_workers`` > 1 when the run is data parallel (gradients
     averaged over the workers): a sharded head then splits its centres over them."""
@@ -92,9 +100,20 @@ def build_head_from_config(cfg: Config, num_classes: int, batch_size: int, data_
         centres = (ClassCentres if margin.normalised_centres else LinearCentres)(cfg.embedding_size, num_classes)
         return Head(centres, margin, cfg.label_smoothing)
     if not margin.normalised_centres:
-        raise ConfigError(f"config key 'head.sharded': head '{name}' has unnormalised centres (W x + b); "
-                         f"sharded centres need a cosine head")
+        raise ConfigError(
+            f"config key 'head.sharded': head '{name}' has unnormalised centres (W x + b); "
+            f"sharded centres need a cosine head"
+        )
     from src.heads.partial_fc import PartialFCHead
-    return PartialFCHead(margin, cfg.embedding_size, num_classes, workers=data_parallel_workers, rank=rank,
-                         batch_size=batch_size, sample_rate=sample_rate, seed=cfg.seed,
-                         label_smoothing=cfg.label_smoothing)
+
+    return PartialFCHead(
+        margin,
+        cfg.embedding_size,
+        num_classes,
+        workers=data_parallel_workers,
+        rank=rank,
+        batch_size=batch_size,
+        sample_rate=sample_rate,
+        seed=cfg.seed,
+        label_smoothing=cfg.label_smoothing,
+    )

@@ -1,6 +1,7 @@
 """Plain softmax baseline: logits = W x + b."""
-from src.heads.registry import MARGINS
+
 from src.heads.margin import Margin
+from src.heads.registry import MARGINS
 
 
 def linear_logits(scores):

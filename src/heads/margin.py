@@ -1,4 +1,5 @@
 """The base of every margin: declared parameters, the objective its logits feed, and the shared helpers."""
+
 from typing import ClassVar
 
 import mindspore as ms
@@ -32,8 +33,9 @@ class Margin(nn.Cell):
         super().__init__()
         unknown = sorted(set(params) - set(self.PARAMS))
         if unknown:
-            raise ValueError(f"{type(self).__name__} has no parameter '{unknown[0]}'; it takes: "
-                             f"{', '.join(self.PARAMS) or 'none'}")
+            raise ValueError(
+                f"{type(self).__name__} has no parameter '{unknown[0]}'; it takes: {', '.join(self.PARAMS) or 'none'}"
+            )
         self.num_classes = num_classes
         for name, spec in self.PARAMS.items():
             setattr(self, name, params.get(name, spec["default"]))

@@ -1,8 +1,9 @@
 """NormFace (Wang et al., "NormFace: L2 Hypersphere Embedding for Face Verification", ACM MM 2017)."""
+
 from typing import ClassVar
 
-from src.heads.registry import MARGINS
 from src.heads.margin import Margin
+from src.heads.registry import MARGINS
 
 
 def normface_logits(cos, s):

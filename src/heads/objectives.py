@@ -4,6 +4,7 @@ One implementation serves replicated and sharded centres: every sum over the cla
 ``WorkerSum`` and the max through ``WorkerMax`` (the identity with one worker), so the softmax normaliser, the
 target logit and the binary losses of a sharded head are assembled across workers (see ``collectives``).
 """
+
 from mindspore import nn, ops
 
 from src.heads.collectives import WorkerMax, WorkerSum

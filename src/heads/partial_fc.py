@@ -22,6 +22,7 @@ Checkpoints hold the full matrices (gathered at save, ``gather_sharded``) and ea
 load (``shard_entries``), so a run resumes on any number of workers, sharded or not; eval and export read only
 the backbone.
 """
+
 import math
 
 import mindspore as ms
@@ -63,8 +64,18 @@ class PartialFCHead(nn.Cell):
     are scaled by the worker count, which the data-parallel mean (``gradients_mean``, as train.py sets it)
     divides away."""
 
-    def __init__(self, margin, embedding_size, num_classes, workers, rank, batch_size, sample_rate=1.0, seed=0,
-                 label_smoothing=0.0):
+    def __init__(
+        self,
+        margin,
+        embedding_size,
+        num_classes,
+        workers,
+        rank,
+        batch_size,
+        sample_rate=1.0,
+        seed=0,
+        label_smoothing=0.0,
+    ):
         super().__init__()
         if not 0.0 < sample_rate <= 1.0:
             raise ConfigError(f"config key 'head.sample_rate': {sample_rate} is not in (0, 1]")
@@ -82,8 +93,10 @@ class PartialFCHead(nn.Cell):
         self.gather_labels = GatherLabels(workers)
         self.margin = margin
         margin.share_across(workers)
-        classes_used = sum(kept_centres(shard_range(num_classes, workers, r)[1], sample_rate, self.global_batch)
-                           for r in range(workers))
+        classes_used = sum(
+            kept_centres(shard_range(num_classes, workers, r)[1], sample_rate, self.global_batch)
+            for r in range(workers)
+        )
         self.objective = build_objective(margin, workers, label_smoothing, classes_used)
         self.loss_weight = margin.loss_weight
         self.accuracy = Accuracy(workers)
@@ -98,7 +111,7 @@ class PartialFCHead(nn.Cell):
         slot = ops.where(inside, local, self.count)
         hits = ops.zeros((self.count + 1,), ms.float32)
         hits = ops.tensor_scatter_add(hits, slot.expand_dims(1), ops.ones(slot.shape, ms.float32))
-        score = ops.where(hits[:self.count] > 0, 2.0, score)
+        score = ops.where(hits[: self.count] > 0, 2.0, score)
         _, index = ops.topk(score, self.sampled)
         position = ops.scatter_nd(index.expand_dims(1), self.positions, (self.count,))
         return index, ops.gather(position, ops.clamp(local, 0, self.count - 1), 0)
@@ -129,8 +142,9 @@ def sharded_parameters(cell):
     for head in sharded_heads(cell):
         weight = head.centres.weight
         for param in cell.get_parameters():
-            if (param.name == weight.name or param.name.endswith("." + weight.name)) \
-                    and tuple(param.shape) == tuple(weight.shape):
+            if (param.name == weight.name or param.name.endswith("." + weight.name)) and tuple(param.shape) == tuple(
+                weight.shape
+            ):
                 found[param.name] = (head.start, head.start + head.count, head.num_classes)
     return found
 
@@ -164,9 +178,9 @@ def gather_sharded(cell):
         ranges = [shard_range(total, workers, r) for r in range(workers)]
         most = max(count for _, count in ranges)
         padded = np.zeros((most,) + value.shape[1:], value.dtype)
-        padded[:stop - start] = value
+        padded[: stop - start] = value
         blocks = gather(Tensor(padded)).asnumpy()
-        full[name] = np.concatenate([blocks[r * most:r * most + count] for r, (_, count) in enumerate(ranges)])
+        full[name] = np.concatenate([blocks[r * most : r * most + count] for r, (_, count) in enumerate(ranges)])
     return full
 
 

@@ -1,4 +1,5 @@
 """The margin registry: each margin module registers its cell here (``@MARGINS.register``)."""
+
 from src.registry import Registry
 
 MARGINS = Registry("head")

@@ -1,14 +1,15 @@
 """SphereFace2 (Wen et al., "SphereFace2: Binary Classification is All You Need for Deep Face Recognition",
 ICLR 2022): one binary classifier per class instead of a softmax across classes, so it shards without any
 softmax normaliser."""
+
 import math
 from typing import ClassVar
 
 import mindspore as ms
 from mindspore import Parameter, Tensor, ops
 
-from src.heads.registry import MARGINS
 from src.heads.margin import Margin, detached_offset
+from src.heads.registry import MARGINS
 
 THETA_MAX = 3.14159
 
@@ -44,7 +45,7 @@ def initial_bias(num_classes, r, m, t, alpha, magn_type):
     lambda / ((1 - lambda)(C - 1)) and a_y, a_i the target's and the others' logits without b,
     b = log(2 z) - a_i - log(1 - z + sqrt((1 - z)^2 + 4 z exp(a_y - a_i)))."""
     z = alpha / ((1.0 - alpha) * max(num_classes - 1.0, 1.0))
-    at_zero = 2.0 * 0.5 ** t - 1.0
+    at_zero = 2.0 * 0.5**t - 1.0
     if magn_type == "C":
         a_y, a_i = r * (at_zero - m), r * (at_zero + m)
     else:
@@ -58,14 +59,24 @@ def initial_bias(num_classes, r, m, t, alpha, magn_type):
 class SphereFace2(Margin):
     """The bias b is a trainable Parameter (``head.bias``), initialised by ``initial_bias``."""
 
-    PARAMS: ClassVar[dict] = {"r": {"type": "float", "default": 40.0, "min": 0.0, "help": "logit scale r"},
-              "m": {"type": "float", "default": 0.4, "help": "margin m"},
-              "t": {"type": "float", "default": 3.0, "min": 0.0, "help": "similarity adjustment exponent t"},
-              "alpha": {"type": "float", "default": 0.7, "min": 0.0,
-                        "help": "lambda: weight of the positive term (1 - lambda: the negatives)"},
-              "lw": {"type": "float", "default": 50.0, "min": 0.0, "help": "loss weight (the loss is times lw / r)"},
-              "magn_type": {"type": "str", "default": "C", "choices": ["C", "A", "M"],
-                            "help": "margin type: C additive cosine, A additive angular, M multiplicative"}}
+    PARAMS: ClassVar[dict] = {
+        "r": {"type": "float", "default": 40.0, "min": 0.0, "help": "logit scale r"},
+        "m": {"type": "float", "default": 0.4, "help": "margin m"},
+        "t": {"type": "float", "default": 3.0, "min": 0.0, "help": "similarity adjustment exponent t"},
+        "alpha": {
+            "type": "float",
+            "default": 0.7,
+            "min": 0.0,
+            "help": "lambda: weight of the positive term (1 - lambda: the negatives)",
+        },
+        "lw": {"type": "float", "default": 50.0, "min": 0.0, "help": "loss weight (the loss is times lw / r)"},
+        "magn_type": {
+            "type": "str",
+            "default": "C",
+            "choices": ["C", "A", "M"],
+            "help": "margin type: C additive cosine, A additive angular, M multiplicative",
+        },
+    }
     objective = "binary"
 
     def __init__(self, num_classes, **params):

@@ -1,12 +1,13 @@
 """SphereFace-R (Liu et al., "SphereFace Revived: Unifying Hyperspherical Face Recognition", TPAMI 2022), with
 normalised features and scale s (the variant the authors recommend), and characteristic gradient detachment."""
+
 import math
 from typing import ClassVar
 
 from mindspore import ops
 
-from src.heads.registry import MARGINS
 from src.heads.margin import Margin, detached_offset
+from src.heads.registry import MARGINS
 
 
 def spherefacer_logits(cos, one_hot, s, m, magn_type):
@@ -32,11 +33,19 @@ def spherefacer_logits(cos, one_hot, s, m, magn_type):
 
 @MARGINS.register("spherefacer")
 class SphereFaceR(Margin):
-    PARAMS: ClassVar[dict] = {"s": {"type": "float", "default": 30.0, "min": 0.0, "help": "logit scale s"},
-              "m": {"type": "float", "default": 1.5, "min": 1.0, "help": "multiplicative angular margin m"},
-              "magn_type": {"type": "str", "default": "v0", "choices": ["v0", "v1", "v2"],
-                            "help": "margin form phi: v0 SphereFace's psi, v1 clamped cos(m theta), v2 cos(theta/m) on the other classes"},
-              "lw": {"type": "float", "default": 50.0, "min": 0.0, "help": "loss weight (the loss is times lw / s)"}}
+    PARAMS: ClassVar[dict] = {
+        "s": {"type": "float", "default": 30.0, "min": 0.0, "help": "logit scale s"},
+        "m": {"type": "float", "default": 1.5, "min": 1.0, "help": "multiplicative angular margin m"},
+        "magn_type": {
+            "type": "str",
+            "default": "v0",
+            "choices": ["v0", "v1", "v2"],
+            "help": (
+                "margin form phi: v0 SphereFace's psi, v1 clamped cos(m theta), v2 cos(theta/m) on the other classes"
+            ),
+        },
+        "lw": {"type": "float", "default": 50.0, "min": 0.0, "help": "loss weight (the loss is times lw / s)"},
+    }
 
     @property
     def loss_weight(self):

@@ -5,6 +5,7 @@ the source's SHA-256, so an edited source is rebuilt and concurrent processes (d
 a half-written file (compiled to a temporary name, then renamed). The compiler is ``$CXX`` (default ``g++``);
 flags are portable (no ``-march=native``: a cache directory may be shared by machines with other CPUs).
 """
+
 import hashlib
 import logging
 import os
@@ -22,8 +23,9 @@ class KernelBuildError(RuntimeError):
 
 
 def cache_dir():
-    return os.environ.get("FACEREC_KERNEL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "facerec_ms",
-                                                                  "kernels")
+    return os.environ.get("FACEREC_KERNEL_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "facerec_ms", "kernels"
+    )
 
 
 def compiled_library(source_name):
@@ -37,17 +39,21 @@ def compiled_library(source_name):
         return target
     compiler = os.environ.get("CXX", "g++")
     if shutil.which(compiler) is None:
-        raise KernelBuildError(f"no C++ compiler '{compiler}' on PATH to build {source_name} (set CXX, install "
-                               "g++, or choose prelu_kernel: native)")
+        raise KernelBuildError(
+            f"no C++ compiler '{compiler}' on PATH to build {source_name} (set CXX, install "
+            "g++, or choose prelu_kernel: native)"
+        )
     os.makedirs(cache_dir(), exist_ok=True)
     fd, partial = tempfile.mkstemp(prefix=f".{stem}-", suffix=".so", dir=cache_dir())
     os.close(fd)
     try:
-        result = subprocess.run([compiler, *CXX_FLAGS, "-o", partial, source], capture_output=True, text=True,
-                                check=False)
+        result = subprocess.run(
+            [compiler, *CXX_FLAGS, "-o", partial, source], capture_output=True, text=True, check=False
+        )
         if result.returncode != 0:
-            raise KernelBuildError(f"{compiler} failed to build {source_name} (exit {result.returncode}):\n"
-                                   f"{result.stderr.strip()}")
+            raise KernelBuildError(
+                f"{compiler} failed to build {source_name} (exit {result.returncode}):\n{result.stderr.strip()}"
+            )
         os.replace(partial, target)
     finally:
         if os.path.exists(partial):

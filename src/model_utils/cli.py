@@ -8,6 +8,7 @@ Exit status 2 for usage errors (``ConfigError``), 1 for data and environment err
 interruption (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). The traceback of a user error is still written to the run's
 log file (when logging to one was set up) and, with ``--debug`` anywhere on the command line, to stderr.
 """
+
 import errno
 import logging
 import os
@@ -22,8 +23,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DEBUG_FLAG = "--debug"
 MS_OUT_OF_MEMORY = re.compile(r"Memory isn't enough and alloc failed, kernel name: (\S+), alloc size: (\d+)B")
 # Errors of the environment, not of the code, wherever they are raised.
-ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT,
-                      errno.ENOTDIR, errno.EISDIR, errno.EIO, errno.ESTALE, errno.ENOTCONN}
+ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EIO,
+    errno.ESTALE,
+    errno.ENOTCONN,
+}
 
 
 def _raised_by_project(err):
@@ -74,8 +86,10 @@ def message(err):
     if isinstance(err, MemoryError) or out_of_memory(err) is not None:
         kernel, size = out_of_memory(err) or ("", 0)
         where = f" (MindSpore kernel {kernel.rsplit('/', 1)[-1]} asked for {size / 2**30:.1f} GiB)" if kernel else ""
-        return (f"out of memory{where}: lower batch_size or eval_batch_size (or set global_batch_size and train on "
-                f"more workers), then run again; checkpoints written before are intact")
+        return (
+            f"out of memory{where}: lower batch_size or eval_batch_size (or set global_batch_size and train on "
+            f"more workers), then run again; checkpoints written before are intact"
+        )
     text = str(err) or type(err).__name__
     if isinstance(err, OSError) and err.errno == errno.ENOSPC and "disk" not in text:
         text += " (the disk is full: free space, then run again or --resume)"
@@ -84,8 +98,9 @@ def message(err):
 
 def log_to_files(err):
     """Write the error with its traceback to the log files of the root logger (not to the console)."""
-    record = LOG.makeRecord(LOG.name, logging.ERROR, __file__, 0, "%s", (message(err),),
-                            (type(err), err, err.__traceback__))
+    record = LOG.makeRecord(
+        LOG.name, logging.ERROR, __file__, 0, "%s", (message(err),), (type(err), err, err.__traceback__)
+    )
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)

@@ -8,13 +8,14 @@ A key of type ``block`` holds a mapping (``head: {type: arcface, s: 64}``): its 
 ``fields`` plus, when the schema names a ``variants`` function (``module:function``), the parameters that
 function declares for the block's ``type``; sub-keys are checked and defaulted like keys (errors name
 ``head.s``). On the command line ``--head='{type: cosface, s: 30}'`` replaces the block, ``--head.s=30`` sets
-one sub-key of it and ``--head.type=cosface`` starts a new block of that type. Retired keys (the schema's ``_retired``: old key -> its place in a block) stop with an error
-showing the new form.
+one sub-key of it and ``--head.type=cosface`` starts a new block of that type. Retired keys (the schema's
+``_retired``: old key -> its place in a block) stop with an error showing the new form.
 """
+
 import argparse
 import difflib
-import math
 import importlib
+import math
 import os
 import re
 
@@ -23,8 +24,9 @@ import yaml
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config_schema.yaml")
 RENAMED_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config_renamed.yaml")
 # The entry points' --config_path when none is given: the SphereFace recipe at the top of the project.
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                              "sphereface_config.yaml")
+DEFAULT_CONFIG = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "sphereface_config.yaml"
+)
 TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list}
 
 
@@ -43,7 +45,7 @@ def load_yaml(path):
     """Read a YAML mapping with ``yaml.safe_load``; the error names the file."""
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         try:
             data = yaml.safe_load(f)
         except yaml.YAMLError as err:
@@ -87,8 +89,10 @@ def retired_keys():
 def retired_error(key, value, source):
     block, sub = retired_keys()[key].split(".")
     shown = "VALUE" if value is None else value
-    return ConfigError(f"config key '{key}' in {source} is retired: the {block} is one block now, write "
-                       f"'{block}: {{type: <name>, {sub}: {shown}}}' (command line: --{block}.{sub}={shown})")
+    return ConfigError(
+        f"config key '{key}' in {source} is retired: the {block} is one block now, write "
+        f"'{block}: {{type: <name>, {sub}: {shown}}}' (command line: --{block}.{sub}={shown})"
+    )
 
 
 def _variant_fields(key, spec, variant):
@@ -104,16 +108,21 @@ def check_block(key, value, spec):
     """A ``block`` value: a mapping whose sub-keys are checked against the block's fields and its type's declared
     parameters, missing ones set to their defaults."""
     if isinstance(value, str):
-        raise ConfigError(f"config key '{key}': expected a block, got the string {value!r}; write "
-                          f"'{key}: {{type: {value}}}' (command line: --{key}.type={value} or --{key}='{{type: {value}}}')")
+        raise ConfigError(
+            f"config key '{key}': expected a block, got the string {value!r}; write "
+            f"'{key}: {{type: {value}}}' (command line: --{key}.type={value} or --{key}='{{type: {value}}}')"
+        )
     if not isinstance(value, dict):
-        raise ConfigError(f"config key '{key}': expected a block {{type: ..., ...}}, got {type(value).__name__} "
-                          f"{value!r}")
+        raise ConfigError(
+            f"config key '{key}': expected a block {{type: ..., ...}}, got {type(value).__name__} {value!r}"
+        )
     fields = dict(spec["fields"])
     if "type" in fields:
         if "type" not in value:
-            raise ConfigError(f"config key '{key}.type' is required: the block names its type, e.g. "
-                              f"'{key}: {{type: {fields['type']['default']}, ...}}'")
+            raise ConfigError(
+                f"config key '{key}.type' is required: the block names its type, e.g. "
+                f"'{key}: {{type: {fields['type']['default']}, ...}}'"
+            )
         variant = check_value(f"{key}.type", value["type"], fields["type"])
         if "variants" in spec:
             fields.update(_variant_fields(key, spec, variant))
@@ -197,13 +206,18 @@ def _check_mappings(key, value, spec):
         if isinstance(item, str) and spec.get("shorthand"):
             item = {spec["shorthand"]: item}
         if not isinstance(item, dict):
-            raise ConfigError(f"config key '{where}': expected a mapping of {sorted(fields)}, got "
-                              f"{type(item).__name__} {item!r}")
+            raise ConfigError(
+                f"config key '{where}': expected a mapping of {sorted(fields)}, got {type(item).__name__} {item!r}"
+            )
         unknown = sorted(set(item) - set(fields))
         if unknown:
             raise ConfigError(f"config key '{where}.{unknown[0]}': unknown field; allowed: {sorted(fields)}")
-        items.append({name: check_value(f"{where}.{name}", item.get(name, field.get("default")), field)
-                      for name, field in fields.items()})
+        items.append(
+            {
+                name: check_value(f"{where}.{name}", item.get(name, field.get("default")), field)
+                for name, field in fields.items()
+            }
+        )
     return items
 
 
@@ -217,15 +231,21 @@ def _parse_cli_value(key, text, spec):
 
 
 def build_parser(schema, description=None, default_config=None):
-    parser = argparse.ArgumentParser(description=description, allow_abbrev=False,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=description, allow_abbrev=False, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--config_path", default=default_config, help="YAML file with the run's settings")
     for key, spec in schema.items():
         # A key given alone means its schema's ``bare`` value (``--resume`` -> auto); a bool key alone means true.
         bare = spec.get("bare", "true" if spec["type"] == "bool" else None)
         flag = {"nargs": "?", "const": bare} if bare is not None else {}
-        parser.add_argument(f"--{key}", default=None, metavar=spec["type"].upper(), **flag,
-                            help=f"{spec['help']} (default: {spec.get('default')!r})")
+        parser.add_argument(
+            f"--{key}",
+            default=None,
+            metavar=spec["type"].upper(),
+            **flag,
+            help=f"{spec['help']} (default: {spec.get('default')!r})",
+        )
     return parser
 
 
@@ -237,8 +257,7 @@ def unknown_key_error(key, value, schema, source):
         new = renamed.get("new")
         advice = f"write '{new}: {value}' instead" if new else "delete it"
         note = f" ({renamed['note']})" if renamed.get("note") else ""
-        return ConfigError(f"config key '{key}' in {source} is from an older version of this project: {advice}"
-                           f"{note}")
+        return ConfigError(f"config key '{key}' in {source} is from an older version of this project: {advice}{note}")
     close = difflib.get_close_matches(key, list(schema), n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return ConfigError(f"unknown config key '{key}' in {source}{hint}")
@@ -285,8 +304,11 @@ def load_config(argv=None, description=None, default_config=None):
     values = {key: spec.get("default") for key, spec in schema.items()}
     if args.config_path:
         values.update(read_config_file(args.config_path, schema))
-    cli = {key: _parse_cli_value(key, text, schema[key]) for key, text in vars(args).items()
-           if key != "config_path" and text is not None}
+    cli = {
+        key: _parse_cli_value(key, text, schema[key])
+        for key, text in vars(args).items()
+        if key != "config_path" and text is not None
+    }
     values.update(validate(cli, schema, "the command line"))
     for key, subs in sub_keys.items():
         values[key] = dict({} if "type" in subs else check_block(key, values[key], schema[key]), **subs)

@@ -12,12 +12,20 @@ worker processes (msrun, multiprocessing) inherit it.
 (``ONEDNN_MAX_CPU_ISA`` or the older ``DNNL_MAX_CPU_ISA``) is the user's and is kept. GPU and Ascend runs are not
 touched: their convolutions do not go through oneDNN.
 """
+
 import os
 
 # config value -> oneDNN's name for the cap (oneDNN documentation, "CPU dispatcher control").
-ONEDNN_ISAS = {"sse41": "SSE41", "avx": "AVX", "avx2": "AVX2", "avx2_vnni": "AVX2_VNNI",
-               "avx512_core": "AVX512_CORE", "avx512_core_vnni": "AVX512_CORE_VNNI",
-               "avx512_core_bf16": "AVX512_CORE_BF16", "avx512_core_amx": "AVX512_CORE_AMX"}
+ONEDNN_ISAS = {
+    "sse41": "SSE41",
+    "avx": "AVX",
+    "avx2": "AVX2",
+    "avx2_vnni": "AVX2_VNNI",
+    "avx512_core": "AVX512_CORE",
+    "avx512_core_vnni": "AVX512_CORE_VNNI",
+    "avx512_core_bf16": "AVX512_CORE_BF16",
+    "avx512_core_amx": "AVX512_CORE_AMX",
+}
 CHOICES = ("auto", "native") + tuple(ONEDNN_ISAS)
 ENV_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 # CPU flags (as /proc/cpuinfo spells them) with which auto caps the ISA, and the cap.
@@ -62,6 +70,9 @@ def apply_cpu_isa(setting, device_target="CPU", environ=None, cpuinfo="/proc/cpu
         reason = "native" if setting == "native" else f"no {SLOW_PATH_FLAG} on this CPU"
         return f"cpu_isa {setting}: oneDNN chooses its own instruction set ({reason})"
     environ["ONEDNN_MAX_CPU_ISA"] = isa
-    why = f" (this CPU has {SLOW_PATH_FLAG}: oneDNN's NCHW convolutions would take a reference path)" \
-        if setting == "auto" else ""
+    why = (
+        f" (this CPU has {SLOW_PATH_FLAG}: oneDNN's NCHW convolutions would take a reference path)"
+        if setting == "auto"
+        else ""
+    )
     return f"cpu_isa {setting}: ONEDNN_MAX_CPU_ISA={isa}{why}"

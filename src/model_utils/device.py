@@ -1,4 +1,5 @@
 """Device, execution mode, CPU threads and (when launched by msrun / mpirun / a rank table) data parallelism."""
+
 import os
 import re
 
@@ -42,9 +43,10 @@ def init_device(cfg):
     """Select ``cfg.device_target`` and ``cfg.mode``; returns (rank, group_size).
 
     On the CPU, ``cfg.cpu_isa`` caps oneDNN's instruction set first (src/model_utils/cpu_isa.py): this must come
-    before MindSpore runs its first CPU operator. Standalone runs use ``cfg.device_id``. Under a launcher, ``mindspore.communication.init()`` picks the backend
-    for the device (HCCL on Ascend, NCCL on GPU, the CPU collective library on CPU), the device id follows the
-    local rank, and gradients are averaged over ranks (data parallel).
+    before MindSpore runs its first CPU operator. Standalone runs use ``cfg.device_id``. Under a launcher,
+    ``mindspore.communication.init()`` picks the backend for the device (HCCL on Ascend, NCCL on GPU, the CPU
+    collective library on CPU), the device id follows the local rank, and gradients are averaged over ranks (data
+    parallel).
     """
     apply_cpu_isa(cfg.cpu_isa, cfg.device_target)
     distributed = launched_distributed()
@@ -57,9 +59,11 @@ def init_device(cfg):
         supported = re.search(r"supports one of the (\[.*?\])", str(err))
         if supported is None:
             raise
-        raise ConfigError(f"config key 'device_target': {cfg.device_target} is not available in this MindSpore "
-                          f"installation (it supports {supported.group(1)}): choose one of those, or install "
-                          f"MindSpore's {cfg.device_target} build and its drivers") from None
+        raise ConfigError(
+            f"config key 'device_target': {cfg.device_target} is not available in this MindSpore "
+            f"installation (it supports {supported.group(1)}): choose one of those, or install "
+            f"MindSpore's {cfg.device_target} build and its drivers"
+        ) from None
     ms.set_context(mode=MODES[cfg.mode])
     if cfg.device_target == "CPU":
         set_cpu_threads(cpu_threads(cfg))
@@ -68,8 +72,9 @@ def init_device(cfg):
         return 0, 1
     init()
     rank, group_size = get_rank(), get_group_size()
-    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
-                                 device_num=group_size)
+    ms.set_auto_parallel_context(
+        parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True, device_num=group_size
+    )
     return rank, group_size
 
 
@@ -82,7 +87,8 @@ def describe_device(cfg):
     if name is None:
         isa = f"oneDNN's own instruction set (cpu_isa {cfg.cpu_isa})"
     else:
-        source = f"cpu_isa {cfg.cpu_isa}" if os.environ[name] == choose_isa(cfg.cpu_isa, cpu_flags()) \
-            else "the environment"
+        source = (
+            f"cpu_isa {cfg.cpu_isa}" if os.environ[name] == choose_isa(cfg.cpu_isa, cpu_flags()) else "the environment"
+        )
         isa = f"{name}={os.environ[name]} (from {source})"
     return f"device CPU {cfg.mode}, {configured_cpu_threads()} operator threads, {isa}"

@@ -1,4 +1,5 @@
 """Logging to the console and to ``<output_dir>/log_rank<r>.txt``."""
+
 import logging
 import os
 import sys
@@ -30,8 +31,10 @@ class LogFileHandler(logging.FileHandler):
             super().handleError(record)
             return
         self.broken = True
-        sys.stderr.write(f"WARNING cannot write the log file {self.baseFilename}: {err.strerror or err}; logging to "
-                         f"the console only from now on\n")
+        sys.stderr.write(
+            f"WARNING cannot write the log file {self.baseFilename}: {err.strerror or err}; logging to "
+            f"the console only from now on\n"
+        )
 
 
 def setup_logging(output_dir=None, rank=0):

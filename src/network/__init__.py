@@ -1,4 +1,5 @@
 """Backbones: ``build_backbone(name, **kw)`` returns an ``nn.Cell`` mapping NCHW images to embeddings."""
+
 from __future__ import annotations
 
 import inspect
@@ -25,13 +26,16 @@ def build_backbone_from_config(cfg: Config, prelu_kernel: str | None = None) -> 
     ``prelu_kernel`` if given, else ``cfg.prelu_kernel`` resolved for ``cfg.device_target``."""
     kwargs = {"embedding_size": cfg.embedding_size, "image_size": tuple(cfg.image_size)}
     accepted = inspect.signature(BACKBONES.get(cfg.backbone)).parameters
-    for key, argument, value, unset in (("backbone_width", "width", cfg.backbone_width, 1.0),
-                                        ("embedding_bn", "embedding_bn", cfg.embedding_bn, False)):
+    for key, argument, value, unset in (
+        ("backbone_width", "width", cfg.backbone_width, 1.0),
+        ("embedding_bn", "embedding_bn", cfg.embedding_bn, False),
+    ):
         if value == unset:
             continue
         if argument not in accepted:
-            raise ConfigError(f"config key '{key}' does not apply to backbone '{cfg.backbone}' "
-                              f"(only the sphere backbones take it)")
+            raise ConfigError(
+                f"config key '{key}' does not apply to backbone '{cfg.backbone}' (only the sphere backbones take it)"
+            )
         kwargs[argument] = value
     kernel = prelu_kernel or resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target)
     return build_backbone(cfg.backbone, prelu_kernel=kernel, **kwargs)

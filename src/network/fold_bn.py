@@ -10,6 +10,7 @@ layer: a cell attribute ``FOLDABLE = (("conv", "bn"), ...)`` names (layer, Batch
 ``nn.SequentialCell`` every (Conv2d or Dense, BatchNorm) neighbour pair is folded. A BatchNorm before a padded
 convolution (iResNet's pre-activation ``bn1``) is not foldable: the zero padding would be shifted, so it stays.
 """
+
 import numpy as np
 from mindspore import Tensor, nn
 
@@ -32,11 +33,23 @@ def folded_layer(layer, bn):
     """A new Conv2d / Dense with bias equal to ``layer`` followed by ``bn`` in inference."""
     weight, bias = folded_weights(layer, bn)
     if isinstance(layer, nn.Dense):
-        return nn.Dense(layer.in_channels, layer.out_channels, weight_init=Tensor(weight), bias_init=Tensor(bias),
-                        has_bias=True)
-    return nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
-                     pad_mode=layer.pad_mode, padding=layer.padding, dilation=layer.dilation, group=layer.group,
-                     has_bias=True, weight_init=Tensor(weight), bias_init=Tensor(bias), data_format=layer.data_format)
+        return nn.Dense(
+            layer.in_channels, layer.out_channels, weight_init=Tensor(weight), bias_init=Tensor(bias), has_bias=True
+        )
+    return nn.Conv2d(
+        layer.in_channels,
+        layer.out_channels,
+        layer.kernel_size,
+        stride=layer.stride,
+        pad_mode=layer.pad_mode,
+        padding=layer.padding,
+        dilation=layer.dilation,
+        group=layer.group,
+        has_bias=True,
+        weight_init=Tensor(weight),
+        bias_init=Tensor(bias),
+        data_format=layer.data_format,
+    )
 
 
 def _name_parameters(layer, prefix):

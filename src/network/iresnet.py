@@ -14,6 +14,7 @@ Cell names follow insightface (``conv1``, ``bn1``, ``prelu``, ``layerK.i.{bn1,co
 ``layerK.0.downsample.{0,1}``, ``bn2``, ``fc``, ``features``), so converting a PyTorch state_dict only renames
 parameter suffixes (see ``tools/convert_torch.py``).
 """
+
 import math
 
 from mindspore import nn
@@ -34,8 +35,16 @@ DEPTHS = {
 
 def conv(in_channels, out_channels, kernel_size, stride=1):
     """Bias-free convolution ('same' padding for 3x3), Normal(0, 0.1) initialisation."""
-    return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, pad_mode="pad",
-                     padding=kernel_size // 2, has_bias=False, weight_init=Normal(0.1))
+    return nn.Conv2d(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=stride,
+        pad_mode="pad",
+        padding=kernel_size // 2,
+        has_bias=False,
+        weight_init=Normal(0.1),
+    )
 
 
 class IBasicBlock(nn.Cell):
@@ -75,8 +84,10 @@ class IResNet(nn.Cell):
         self.prelu = prelu(64)
         in_channels = 64
         for index, (blocks, channels) in enumerate(zip(layers, STAGE_CHANNELS), start=1):
-            stage = [IBasicBlock(in_channels if i == 0 else channels, channels, 2 if i == 0 else 1, prelu)
-                     for i in range(blocks)]
+            stage = [
+                IBasicBlock(in_channels if i == 0 else channels, channels, 2 if i == 0 else 1, prelu)
+                for i in range(blocks)
+            ]
             setattr(self, f"layer{index}", nn.SequentialCell(stage))
             in_channels = channels
         self.bn2 = batch_norm(in_channels)
@@ -84,10 +95,21 @@ class IResNet(nn.Cell):
         self.flatten = nn.Flatten()
         height, width = feature_map_size(image_size)
         fan_in = in_channels * height * width
-        self.fc = nn.Dense(fan_in, embedding_size, weight_init=HeUniform(negative_slope=math.sqrt(5)),
-                           bias_init=Uniform(1 / math.sqrt(fan_in)))
-        self.features = nn.BatchNorm1d(embedding_size, eps=BN_EPS, momentum=BN_MOMENTUM, gamma_init="ones",
-                                       beta_init="zeros", moving_mean_init="zeros", moving_var_init="ones")
+        self.fc = nn.Dense(
+            fan_in,
+            embedding_size,
+            weight_init=HeUniform(negative_slope=math.sqrt(5)),
+            bias_init=Uniform(1 / math.sqrt(fan_in)),
+        )
+        self.features = nn.BatchNorm1d(
+            embedding_size,
+            eps=BN_EPS,
+            momentum=BN_MOMENTUM,
+            gamma_init="ones",
+            beta_init="zeros",
+            moving_mean_init="zeros",
+            moving_var_init="ones",
+        )
         self.features.gamma.requires_grad = False
 
     def construct(self, x):
@@ -100,8 +122,8 @@ class IResNet(nn.Cell):
 def _register(name, layers):
     @BACKBONES.register(name)
     def factory(embedding_size=512, image_size=(112, 112), prelu_kernel="native"):
-        return IResNet(layers, embedding_size=embedding_size, image_size=tuple(image_size),
-                       prelu_kernel=prelu_kernel)
+        return IResNet(layers, embedding_size=embedding_size, image_size=tuple(image_size), prelu_kernel=prelu_kernel)
+
     factory.__doc__ = f"{name}: IBasicBlocks per stage {layers}."
     return factory
 

@@ -1,4 +1,5 @@
 """Building blocks the backbones share: the feature-map arithmetic and BatchNorm with PyTorch's defaults."""
+
 import math
 
 from mindspore import nn
@@ -17,5 +18,12 @@ def feature_map_size(image_size, num_stages=4):
 
 def batch_norm(channels):
     """BatchNorm2d with PyTorch's defaults (eps 1e-5, momentum 0.1) and explicit initialisation."""
-    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM, gamma_init="ones", beta_init="zeros",
-                          moving_mean_init="zeros", moving_var_init="ones")
+    return nn.BatchNorm2d(
+        channels,
+        eps=BN_EPS,
+        momentum=BN_MOMENTUM,
+        gamma_init="ones",
+        beta_init="zeros",
+        moving_mean_init="zeros",
+        moving_var_init="ones",
+    )

@@ -15,6 +15,7 @@ PyTorch state_dict only renames parameter suffixes (see ``tools/convert_torch.py
 He-normal convolutions with fan-out (std sqrt(2 / (k*k*out_channels))), BatchNorm gamma 1 / beta 0,
 PReLU slopes 0.25.
 """
+
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
@@ -28,8 +29,17 @@ BOTTLENECK_SETTINGS = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1
 
 def conv(in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1):
     """Bias-free convolution with He-normal (fan-out) initialisation."""
-    return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, pad_mode="pad", padding=padding,
-                     group=groups, has_bias=False, weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
+    return nn.Conv2d(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=stride,
+        pad_mode="pad",
+        padding=padding,
+        group=groups,
+        has_bias=False,
+        weight_init=HeNormal(mode="fan_out", nonlinearity="relu"),
+    )
 
 
 class ConvBlock(nn.Cell):
@@ -37,8 +47,9 @@ class ConvBlock(nn.Cell):
 
     FOLDABLE = (("conv", "bn"),)  # src/network/fold_bn.py
 
-    def __init__(self, in_channels, out_channels, kernel_size, prelu, stride=1, padding=0, depthwise=False,
-                 linear=False):
+    def __init__(
+        self, in_channels, out_channels, kernel_size, prelu, stride=1, padding=0, depthwise=False, linear=False
+    ):
         super().__init__()
         groups = in_channels if depthwise else 1
         self.conv = conv(in_channels, out_channels, kernel_size, stride, padding, groups)
@@ -59,11 +70,18 @@ class Bottleneck(nn.Cell):
         super().__init__()
         hidden = in_channels * expansion
         self.residual = stride == 1 and in_channels == out_channels
-        self.conv = nn.SequentialCell([
-            conv(in_channels, hidden, 1), batch_norm(hidden), prelu(hidden),
-            conv(hidden, hidden, 3, stride, 1, groups=hidden), batch_norm(hidden), prelu(hidden),
-            conv(hidden, out_channels, 1), batch_norm(out_channels),
-        ])
+        self.conv = nn.SequentialCell(
+            [
+                conv(in_channels, hidden, 1),
+                batch_norm(hidden),
+                prelu(hidden),
+                conv(hidden, hidden, 3, stride, 1, groups=hidden),
+                batch_norm(hidden),
+                prelu(hidden),
+                conv(hidden, out_channels, 1),
+                batch_norm(out_channels),
+            ]
+        )
 
     def construct(self, x):
         if self.residual:

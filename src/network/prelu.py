@@ -12,9 +12,10 @@ are interchangeable):
              order, so it does not change with the thread count.
 
 A backbone takes ``prelu_kernel`` as an argument and builds its PReLUs with ``prelu_class(prelu_kernel)``
-(``build_backbone(..., prelu_kernel=...)`` passes it). ``resolve_prelu_kernel`` turns the config's ``prelu_kernel`` (auto/native/cpu_aot)
-into one of the two.
+(``build_backbone(..., prelu_kernel=...)`` passes it). ``resolve_prelu_kernel`` turns the config's
+``prelu_kernel`` (auto/native/cpu_aot) into one of the two.
 """
+
 import ctypes
 import functools
 import logging
@@ -43,8 +44,10 @@ def resolve_prelu_kernel(requested, device_target):
     if requested == "native":
         return "native"
     if requested == "cpu_aot" and device_target != "CPU":
-        raise ConfigError(f"config key 'prelu_kernel': cpu_aot runs only with device_target CPU, not "
-                          f"{device_target}; use auto or native")
+        raise ConfigError(
+            f"config key 'prelu_kernel': cpu_aot runs only with device_target CPU, not "
+            f"{device_target}; use auto or native"
+        )
     if requested == "auto" and device_target != "CPU":
         return "native"
     try:
@@ -57,7 +60,7 @@ def resolve_prelu_kernel(requested, device_target):
     return "cpu_aot"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kernel_library():
     """The compiled library this process uses, set to run on as many threads as MindSpore's CPU operators."""
     library = compiled_library("prelu_cpu.cc")
@@ -65,19 +68,24 @@ def kernel_library():
     return library
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _forward_op():
     """The forward custom operator over ``kernel_library()`` (its bprop: the backward one), shared by every
     CpuPReLU."""
     library = kernel_library()
-    backward = ops.Custom(f"{library}:PReLUBackward", out_shape=lambda dy, x, w: (x, w),
-                          out_dtype=lambda dy, x, w: (x, w), func_type="aot")
+    backward = ops.Custom(
+        f"{library}:PReLUBackward",
+        out_shape=lambda dy, x, w: (x, w),
+        out_dtype=lambda dy, x, w: (x, w),
+        func_type="aot",
+    )
 
     def bprop(x, w, out, dout):
         return backward(dout, x, w)
 
-    forward = ops.Custom(f"{library}:PReLUForward", out_shape=lambda x, w: x, out_dtype=lambda x, w: x,
-                         func_type="aot", bprop=bprop)
+    forward = ops.Custom(
+        f"{library}:PReLUForward", out_shape=lambda x, w: x, out_dtype=lambda x, w: x, func_type="aot", bprop=bprop
+    )
     return forward
 
 

@@ -1,4 +1,5 @@
 """The backbone registry: each backbone module registers its constructors here (``@BACKBONES.register``)."""
+
 from src.registry import Registry
 
 BACKBONES = Registry("backbone")

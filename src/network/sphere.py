@@ -13,6 +13,7 @@ layer of iResNet and MobileFaceNet that the SphereFace networks lack. It centres
 the batch, so the embeddings of different people cannot drift into one narrow cone and their norm cannot grow
 without bound: what lets the s = 64 margin heads train on the LFW View 1 recipe (docs/RESULTS.md).
 """
+
 from mindspore import nn
 from mindspore.common.initializer import Normal, XavierUniform
 
@@ -33,10 +34,27 @@ DEPTHS = {
 def conv3x3(in_channels, out_channels, stride, residual):
     """3x3 convolution, padding 1, with the Caffe release's initialisation for its role."""
     if residual:
-        return nn.Conv2d(in_channels, out_channels, 3, stride=stride, pad_mode="pad", padding=1,
-                         has_bias=False, weight_init=Normal(0.01))
-    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, pad_mode="pad", padding=1,
-                     has_bias=True, weight_init=XavierUniform(), bias_init="zeros")
+        return nn.Conv2d(
+            in_channels,
+            out_channels,
+            3,
+            stride=stride,
+            pad_mode="pad",
+            padding=1,
+            has_bias=False,
+            weight_init=Normal(0.01),
+        )
+    return nn.Conv2d(
+        in_channels,
+        out_channels,
+        3,
+        stride=stride,
+        pad_mode="pad",
+        padding=1,
+        has_bias=True,
+        weight_init=XavierUniform(),
+        bias_init="zeros",
+    )
 
 
 class ResidualUnit(nn.Cell):
@@ -44,10 +62,14 @@ class ResidualUnit(nn.Cell):
 
     def __init__(self, channels, prelu):
         super().__init__()
-        self.body = nn.SequentialCell([
-            conv3x3(channels, channels, 1, residual=True), prelu(channels),
-            conv3x3(channels, channels, 1, residual=True), prelu(channels),
-        ])
+        self.body = nn.SequentialCell(
+            [
+                conv3x3(channels, channels, 1, residual=True),
+                prelu(channels),
+                conv3x3(channels, channels, 1, residual=True),
+                prelu(channels),
+            ]
+        )
 
     def construct(self, x):
         return x + self.body(x)
@@ -58,8 +80,16 @@ class SphereNet(nn.Cell):
 
     FOLDABLE = (("fc5", "embedding_bn"),)  # src/network/fold_bn.py (when there is one)
 
-    def __init__(self, units, embedding_size=512, image_size=(112, 96), width=1.0, in_channels=3,
-                 prelu_kernel="native", embedding_bn=False):
+    def __init__(
+        self,
+        units,
+        embedding_size=512,
+        image_size=(112, 96),
+        width=1.0,
+        in_channels=3,
+        prelu_kernel="native",
+        embedding_bn=False,
+    ):
         super().__init__()
         prelu = prelu_class(prelu_kernel)
         channels = [max(1, int(round(c * width))) for c in STAGE_CHANNELS]
@@ -71,12 +101,20 @@ class SphereNet(nn.Cell):
         self.features = nn.SequentialCell(layers)
         self.flatten = nn.Flatten()
         height, width_out = feature_map_size(image_size)
-        self.fc5 = nn.Dense(channels[-1] * height * width_out, embedding_size,
-                            weight_init=XavierUniform(), bias_init="zeros")
+        self.fc5 = nn.Dense(
+            channels[-1] * height * width_out, embedding_size, weight_init=XavierUniform(), bias_init="zeros"
+        )
         self.embedding_bn = None
         if embedding_bn:
-            self.embedding_bn = nn.BatchNorm1d(embedding_size, eps=BN_EPS, momentum=BN_MOMENTUM, gamma_init="ones",
-                                               beta_init="zeros", moving_mean_init="zeros", moving_var_init="ones")
+            self.embedding_bn = nn.BatchNorm1d(
+                embedding_size,
+                eps=BN_EPS,
+                momentum=BN_MOMENTUM,
+                gamma_init="ones",
+                beta_init="zeros",
+                moving_mean_init="zeros",
+                moving_var_init="ones",
+            )
             self.embedding_bn.gamma.requires_grad = False
 
     def construct(self, x):
@@ -89,8 +127,15 @@ class SphereNet(nn.Cell):
 def _register(name, units):
     @BACKBONES.register(name)
     def factory(embedding_size=512, image_size=(112, 96), width=1.0, prelu_kernel="native", embedding_bn=False):
-        return SphereNet(units, embedding_size=embedding_size, image_size=tuple(image_size), width=width,
-                         prelu_kernel=prelu_kernel, embedding_bn=embedding_bn)
+        return SphereNet(
+            units,
+            embedding_size=embedding_size,
+            image_size=tuple(image_size),
+            width=width,
+            prelu_kernel=prelu_kernel,
+            embedding_bn=embedding_bn,
+        )
+
     factory.__doc__ = f"{name}: residual units per stage {units}."
     return factory
 

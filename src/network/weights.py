@@ -1,5 +1,6 @@
 """Loading backbone weights from a training checkpoint (parameters prefixed ``backbone.``) or from a bare backbone
 checkpoint (e.g. one converted from PyTorch)."""
+
 import os
 
 import mindspore as ms
@@ -21,7 +22,7 @@ def backbone_parameters(checkpoint_path):
         raise FileNotFoundError(f"checkpoint not found: {checkpoint_path}")
     params = ms.load_checkpoint(checkpoint_path)
     if any(name.startswith(PREFIX) for name in params):
-        return {name[len(PREFIX):]: p for name, p in params.items() if name.startswith(PREFIX)}
+        return {name[len(PREFIX) :]: p for name, p in params.items() if name.startswith(PREFIX)}
     return params
 
 
@@ -35,17 +36,21 @@ def check_parameters(expected, params, source, hint="a checkpoint of another bac
             f"{source}: {shared} of the network's {len(expected)} parameter names are in it (it has "
             f"{', '.join(sorted(params)[:3])}, ...; the network has {', '.join(sorted(expected)[:3])}, ...): it was "
             f"written by another program, such as the MindSpore 1.x model zoo's sphereface, whose layers are named "
-            f"differently; train here or convert it (tools/convert_torch.py converts PyTorch checkpoints)")
+            f"differently; train here or convert it (tools/convert_torch.py converts PyTorch checkpoints)"
+        )
     for name, shape in expected.items():
         if name not in params:
             raise CheckpointMismatchError(f"{source}: no value for parameter '{name}' ({hint})")
         if tuple(params[name].shape) != tuple(shape):
-            raise CheckpointMismatchError(f"{source}: parameter '{name}' has shape {tuple(params[name].shape)}, "
-                                          f"the network expects {tuple(shape)} ({hint})")
+            raise CheckpointMismatchError(
+                f"{source}: parameter '{name}' has shape {tuple(params[name].shape)}, "
+                f"the network expects {tuple(shape)} ({hint})"
+            )
     extra = sorted(set(params) - set(expected))
     if extra:
-        raise CheckpointMismatchError(f"{source}: parameter '{extra[0]}' is not in the network "
-                                      f"({len(extra)} unexpected in all)")
+        raise CheckpointMismatchError(
+            f"{source}: parameter '{extra[0]}' is not in the network ({len(extra)} unexpected in all)"
+        )
 
 
 def check_finite(params, source):
@@ -55,8 +60,10 @@ def check_finite(params, source):
         array = value.asnumpy()
         if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
             count = int(array.size - np.isfinite(array).sum())
-            raise CheckpointMismatchError(f"{source}: parameter '{name}' holds {count} non-finite value(s) (NaN or "
-                                          f"Inf): the run that wrote it diverged; use an earlier checkpoint")
+            raise CheckpointMismatchError(
+                f"{source}: parameter '{name}' holds {count} non-finite value(s) (NaN or "
+                f"Inf): the run that wrote it diverged; use an earlier checkpoint"
+            )
 
 
 def load_backbone_weights(backbone, checkpoint_path):

@@ -1,5 +1,6 @@
 """Mixed precision on GPU / Ascend: the backbone in float16 (O2 style: BatchNorm kept in float32), the head and
 the loss in float32, and a dynamic loss scale. CPU training is float32 only."""
+
 import logging
 
 import mindspore as ms
@@ -13,8 +14,10 @@ AMP_DEVICES = ("GPU", "Ascend")
 def check_amp(cfg):
     """A config asking for mixed precision on a device without it stops here, naming the keys."""
     if cfg.amp_level != "O0" and cfg.device_target not in AMP_DEVICES:
-        raise ConfigError(f"config key 'amp_level': {cfg.amp_level} (mixed precision) needs device_target GPU or "
-                          f"Ascend, not {cfg.device_target}; on CPU training runs in float32: set amp_level: O0")
+        raise ConfigError(
+            f"config key 'amp_level': {cfg.amp_level} (mixed precision) needs device_target GPU or "
+            f"Ascend, not {cfg.device_target}; on CPU training runs in float32: set amp_level: O0"
+        )
 
 
 def cast_o2(backbone, dtype=ms.float16):
@@ -37,8 +40,11 @@ def apply_amp(backbone, cfg):
     if cfg.amp_level == "O0":
         LOG.info("precision: float32 on %s", cfg.device_target)
         return backbone
-    LOG.info("precision: backbone %s float16 (BatchNorm float32), head and loss float32, dynamic loss scale "
-             "from %g", cfg.amp_level, cfg.loss_scale)
+    LOG.info(
+        "precision: backbone %s float16 (BatchNorm float32), head and loss float32, dynamic loss scale from %g",
+        cfg.amp_level,
+        cfg.loss_scale,
+    )
     return cast_o2(backbone)
 
 

@@ -9,6 +9,7 @@ or a full disk mid-write never replaces a good checkpoint with a broken one; a f
 centres (Partial FC) are saved whole and cut to each worker's rows on restore, so a run resumes on any number of
 workers.
 """
+
 import glob
 import logging
 import os
@@ -54,15 +55,18 @@ def saved_parameters(cell, replace=None, leave_out=()):
     """[{name, data}] of ``cell``'s Parameters, with ``replace`` ({name: array}) taking the place of some and the
     names in ``leave_out`` left out."""
     replace = replace or {}
-    return [{"name": p.name, "data": ms.Tensor(replace[p.name]) if p.name in replace else p}
-            for p in cell.get_parameters() if p.name not in leave_out]
+    return [
+        {"name": p.name, "data": ms.Tensor(replace[p.name]) if p.name in replace else p}
+        for p in cell.get_parameters()
+        if p.name not in leave_out
+    ]
 
 
 def save_atomic(cell, path, extra=None, replace=None, leave_out=()):
     """Write ``cell``'s parameters (and ``extra`` values) with a CRC to ``path`` via a temporary file;
     ``replace`` / ``leave_out`` as in ``saved_parameters``."""
-    tmp = path[:-len(".ckpt")] + ".tmp.ckpt"
-    partial = [tmp, tmp[:-len(".ckpt")] + ".tmp"]  # ours, and the one mindspore.save_checkpoint writes first
+    tmp = path[: -len(".ckpt")] + ".tmp.ckpt"
+    partial = [tmp, tmp[: -len(".ckpt")] + ".tmp"]  # ours, and the one mindspore.save_checkpoint writes first
     for name in partial:
         _remove(name)
     try:
@@ -71,8 +75,9 @@ def save_atomic(cell, path, extra=None, replace=None, leave_out=()):
     except Exception as err:
         for name in partial:
             _remove(name)
-        raise CheckpointError(f"could not write checkpoint {path}: {err}; the checkpoints written before are "
-                              f"intact") from err
+        raise CheckpointError(
+            f"could not write checkpoint {path}: {err}; the checkpoints written before are intact"
+        ) from err
 
 
 def _loads_without_crc(path):
@@ -94,9 +99,11 @@ def read_checkpoint(path):
         trailer = f.read()
     if len(trailer) < CRC_TRAILER or not trailer.startswith(CRC_MARK):
         if _loads_without_crc(path):
-            raise CheckpointError(f"{path} is a checkpoint without a CRC trailer: not one train.py wrote (another "
-                                  f"program's, e.g. the MindSpore 1.x model zoo's); --resume continues only runs of "
-                                  f"this project")
+            raise CheckpointError(
+                f"{path} is a checkpoint without a CRC trailer: not one train.py wrote (another "
+                f"program's, e.g. the MindSpore 1.x model zoo's); --resume continues only runs of "
+                f"this project"
+            )
         raise CheckpointError(f"checkpoint {path} is incomplete (truncated: no CRC trailer at its end)")
     try:
         return ms.load_checkpoint(path, crc_check=True)
@@ -130,8 +137,10 @@ def find_resume(resume, folder):
     if not resume:
         existing = list_checkpoints(folder)
         if existing:
-            raise CheckpointError(f"{folder} already holds checkpoints (newest: {os.path.basename(existing[-1])}): "
-                                  f"pass --resume to continue that run, or choose another output_dir")
+            raise CheckpointError(
+                f"{folder} already holds checkpoints (newest: {os.path.basename(existing[-1])}): "
+                f"pass --resume to continue that run, or choose another output_dir"
+            )
         return None
     if resume == "auto":
         found = newest_complete(folder)
@@ -154,11 +163,11 @@ def restore(cell, entries, path):
     ``CheckpointMismatchError`` naming the parameter (another backbone, head or class count)."""
     state = RunState.from_entries(entries)
     entries = shard_entries(cell, legacy_names(entries))
-    params = {name: value for name, value in entries.items()
-              if name not in RunState.keys() and name not in NOT_RESTORED}
+    params = {
+        name: value for name, value in entries.items() if name not in RunState.keys() and name not in NOT_RESTORED
+    }
     expected = {p.name: p.shape for p in cell.get_parameters() if p.name not in NOT_RESTORED}
-    check_parameters(expected, params, path,
-                     hint=f"the checkpoint was written by {state.describe_model()}")
+    check_parameters(expected, params, path, hint=f"the checkpoint was written by {state.describe_model()}")
     ms.load_param_into_net(cell, params, strict_load=True)
     return state
 
@@ -172,8 +181,9 @@ class CheckpointManager:
 
     def remove_partial(self):
         """Delete temporaries a killed save left behind (``*.tmp.ckpt``, ``*.tmp.tmp``); call before saving."""
-        for path in glob.glob(os.path.join(self.folder, "*.tmp.ckpt")) + glob.glob(os.path.join(self.folder,
-                                                                                                "*.tmp.tmp")):
+        for path in glob.glob(os.path.join(self.folder, "*.tmp.ckpt")) + glob.glob(
+            os.path.join(self.folder, "*.tmp.tmp")
+        ):
             LOG.info("removing %s (a save interrupted by the end of a previous run)", path)
             _remove(path)
 
@@ -186,7 +196,7 @@ class CheckpointManager:
         matrices of sharded class centres (``gather_sharded``), saved in place of this worker's rows."""
         path = checkpoint_path(self.folder, state.step)
         save_atomic(cell, path, state.to_entries(), replace=centres)
-        for old in list_checkpoints(self.folder)[:-self.keep]:
+        for old in list_checkpoints(self.folder)[: -self.keep]:
             _remove(old)
         LOG.info("saved checkpoint %s", path)
         return path
@@ -202,7 +212,7 @@ class CheckpointManager:
         resume or rollback, still there to inspect): weights that led into non-finite losses."""
         for path in list_checkpoints(self.folder):
             if int(PATTERN.search(path).group(1)) >= first_step:
-                aside = path[:-len(".ckpt")] + DIVERGED_SUFFIX
+                aside = path[: -len(".ckpt")] + DIVERGED_SUFFIX
                 os.replace(path, aside)
                 LOG.warning("set aside %s as %s: non-finite losses followed it", path, os.path.basename(aside))
 

@@ -1,6 +1,7 @@
 """Ctrl-C, SIGTERM (a cluster scheduler's stop, ``kill``) and SIGHUP (the terminal or ssh session went away)
 during training: the step under way finishes, a checkpoint is written, the run says how to continue and exits
 with 128 + the signal number (130, 143, 129). A second signal of the same kind stops at once."""
+
 import logging
 import signal
 
@@ -30,8 +31,10 @@ class StopSignals:
             signal.raise_signal(signum)
             return
         self.received = signum
-        LOG.warning("%s received: finishing the current step and saving a checkpoint (send it again to stop at "
-                    "once)", signal.Signals(signum).name)
+        LOG.warning(
+            "%s received: finishing the current step and saving a checkpoint (send it again to stop at once)",
+            signal.Signals(signum).name,
+        )
 
     def __enter__(self):
         for signum in SIGNALS:

@@ -1,11 +1,11 @@
 """Per-iteration learning rates: linear warmup, then multistep or cosine decay."""
+
 import math
 
 import numpy as np
 
 
-def learning_rates(total_steps, base_lr, schedule="multistep", warmup_steps=0, milestones=(), gamma=0.1,
-                   min_lr=0.0):
+def learning_rates(total_steps, base_lr, schedule="multistep", warmup_steps=0, milestones=(), gamma=0.1, min_lr=0.0):
     """The learning rate of every step 0..total_steps-1 as a float32 array.
 
     warmup (s < W):  lr = base_lr (s + 1) / W

@@ -5,6 +5,7 @@ Tags are ``train/loss``, ``train/accuracy``, ``train/lr``, ``train/images_per_se
 A resumed run first drops the rows after the step it resumes from (they were logged after that checkpoint and
 are about to be redone) and tells TensorBoard to purge them too.
 """
+
 import csv
 import io
 import os
@@ -17,7 +18,7 @@ FIELDS = ("step", "tag", "value")
 def read_metrics(path):
     """{tag: ([steps], [values])} from a metrics CSV."""
     series = {}
-    with open(path, "r", encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
             steps, values = series.setdefault(row["tag"], ([], []))
             steps.append(int(row["step"]))
@@ -26,7 +27,7 @@ def read_metrics(path):
 
 
 def _truncate_after(path, step):
-    with open(path, "r", encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8", newline="") as f:
         rows = [row for row in csv.DictReader(f) if int(row["step"]) <= step]
     text = io.StringIO()
     writer = csv.DictWriter(text, FIELDS)
@@ -51,10 +52,13 @@ class MetricsLog:
             try:
                 from tensorboardX import SummaryWriter
             except ImportError as err:
-                raise RuntimeError("config key 'tensorboard' is true but tensorboardX is not installed: "
-                                   "pip install tensorboardX (see requirements.txt) or set tensorboard: false") from err
-            self.board = SummaryWriter(os.path.join(output_dir, "tensorboard"),
-                                       purge_step=start_step + 1 if start_step else None)
+                raise RuntimeError(
+                    "config key 'tensorboard' is true but tensorboardX is not installed: "
+                    "pip install tensorboardX (see requirements.txt) or set tensorboard: false"
+                ) from err
+            self.board = SummaryWriter(
+                os.path.join(output_dir, "tensorboard"), purge_step=start_step + 1 if start_step else None
+            )
 
     def log(self, step, values, prefix):
         """Record ``values`` ({name: number}) at ``step`` under ``<prefix>/<name>``."""

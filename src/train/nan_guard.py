@@ -1,5 +1,6 @@
 """What to do about non-finite losses: each one skips its update (``TrainStep``) and is logged here; a run of
 ``patience`` in a row rolls back to the last good checkpoint with a lowered learning rate, or stops."""
+
 import logging
 import math
 
@@ -49,15 +50,18 @@ class NonFiniteGuard:
         if self.in_a_row == 1:
             self.streak_start = step
         what = "loss" if not math.isfinite(loss) else "gradient (the loss is finite)"
-        LOG.warning("step %d: non-finite %s, loss=%s; update skipped (%d in a row)", step, what, loss,
-                    self.in_a_row)
+        LOG.warning("step %d: non-finite %s, loss=%s; update skipped (%d in a row)", step, what, loss, self.in_a_row)
         if self.policy == "skip" or self.in_a_row < self.patience:
             return None
         if self.policy == "stop":
-            raise NonFiniteLossError(f"step {step}: {self.in_a_row} non-finite steps in a row (nan_patience="
-                                     f"{self.patience}, nan_policy=stop); lower lr or check the data, then resume")
+            raise NonFiniteLossError(
+                f"step {step}: {self.in_a_row} non-finite steps in a row (nan_patience="
+                f"{self.patience}, nan_policy=stop); lower lr or check the data, then resume"
+            )
         if rollbacks >= self.max_rollbacks:
-            raise NonFiniteLossError(f"step {step}: {self.in_a_row} non-finite steps in a row after {rollbacks} "
-                                     f"rollbacks (nan_max_rollbacks={self.max_rollbacks}); stopping")
+            raise NonFiniteLossError(
+                f"step {step}: {self.in_a_row} non-finite steps in a row after {rollbacks} "
+                f"rollbacks (nan_max_rollbacks={self.max_rollbacks}); stopping"
+            )
         self.in_a_row = 0
         return "rollback"

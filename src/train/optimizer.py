@@ -1,5 +1,6 @@
 """SGD with momentum; weight decay only on convolution / dense / class weights."""
-from mindspore import nn, Tensor
+
+from mindspore import Tensor, nn
 
 
 def decays(param):
@@ -11,8 +12,10 @@ def decays(param):
 def build_optimizer(params, lr_per_step, momentum, weight_decay):
     """``nn.SGD`` stepping through ``lr_per_step`` (its ``global_step`` picks the rate)."""
     params = list(params)
-    groups = [{"params": [p for p in params if decays(p)], "weight_decay": weight_decay},
-              {"params": [p for p in params if not decays(p)], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for p in params if decays(p)], "weight_decay": weight_decay},
+        {"params": [p for p in params if not decays(p)], "weight_decay": 0.0},
+    ]
     groups = [g for g in groups if g["params"]]
     return nn.SGD(groups, learning_rate=Tensor(lr_per_step), momentum=momentum)
 

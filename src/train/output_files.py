@@ -1,5 +1,6 @@
 """Writing a run's small output files (config.json, metrics.csv) so that a full disk or a lost mount names the
 file, leaves no temporary behind, and never truncates the copy already there."""
+
 import errno
 import os
 

@@ -1,4 +1,5 @@
 """The training progress line: epoch, step, loss, accuracy, lr, images/s and ETA."""
+
 import logging
 import time
 
@@ -29,14 +30,28 @@ class Progress:
         if step % self.interval and step != self.total_steps:
             return None
         elapsed = time.time() - self.last_time
-        values = {"step": step, "epoch": epoch_of_step(step, self.steps_per_epoch), "loss": self.loss_sum / self.count,
-                  "accuracy": self.acc_sum / self.count, "lr": lr}
+        values = {
+            "step": step,
+            "epoch": epoch_of_step(step, self.steps_per_epoch),
+            "loss": self.loss_sum / self.count,
+            "accuracy": self.acc_sum / self.count,
+            "lr": lr,
+        }
         speed = eta = "-"
         if step > self.last_step:  # not right after a reset (the first step of a process includes compilation)
             values["images_per_sec"] = (step - self.last_step) * self.global_batch / max(elapsed, 1e-9)
             speed = f"{values['images_per_sec']:.1f}"
             eta = format_duration((self.total_steps - step) * self.global_batch / max(values["images_per_sec"], 1e-9))
-        LOG.info("epoch %d step %d/%d loss %.4f acc %.4f lr %.6f %s img/s ETA %s", values["epoch"], step,
-                 self.total_steps, values["loss"], values["accuracy"], lr, speed, eta)
+        LOG.info(
+            "epoch %d step %d/%d loss %.4f acc %.4f lr %.6f %s img/s ETA %s",
+            values["epoch"],
+            step,
+            self.total_steps,
+            values["loss"],
+            values["accuracy"],
+            lr,
+            speed,
+            eta,
+        )
         self.reset(step)
         return values

@@ -4,6 +4,7 @@ A second run into the same folder stops with a message naming the holder. A lock
 longer exists on this host (killed with -9, a crashed machine restarted) is taken over with a warning; a lock of
 another host cannot be checked from here and is refused with the command to remove it when that run is over.
 """
+
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ class RunLockError(RuntimeError):
 def _process_start(pid):
     """The start time of process ``pid`` in clock ticks since boot (tells a reused pid apart), or None."""
     try:
-        with open(f"/proc/{pid}/stat", "r", encoding="utf-8") as f:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
             return int(f.read().rsplit(")", 1)[1].split()[19])
     except (OSError, IndexError, ValueError):
         return None
@@ -54,15 +55,19 @@ class RunLock:
         self.held = False
 
     def _create(self):
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "process_start": _process_start(os.getpid()),
-                  "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "process_start": _process_start(os.getpid()),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(record, f)
 
     def _holder(self):
         try:
-            with open(self.path, "r", encoding="utf-8") as f:
+            with open(self.path, encoding="utf-8") as f:
                 return json.load(f)
         except (OSError, ValueError):
             return {}  # being written or damaged: judged as its pid-less contents
@@ -76,21 +81,27 @@ class RunLock:
         except FileExistsError:
             holder = self._holder()
             if holder.get("host") != socket.gethostname() and holder.get("host"):
-                raise RunLockError(f"{self.path}: the folder is in use by a run on another machine "
-                                   f"({_describe(holder)}); choose another output_dir, or delete the lock file once "
-                                   f"that run is over") from None
+                raise RunLockError(
+                    f"{self.path}: the folder is in use by a run on another machine "
+                    f"({_describe(holder)}); choose another output_dir, or delete the lock file once "
+                    f"that run is over"
+                ) from None
             if _alive(holder):
-                raise RunLockError(f"{self.path}: another training run is writing to this output_dir "
-                                   f"({_describe(holder)}); wait for it to end or choose another output_dir") \
-                    from None
-            warning = (f"{self.path}: taking over the lock of a run that ended without releasing it "
-                       f"({_describe(holder)}, no longer running)")
+                raise RunLockError(
+                    f"{self.path}: another training run is writing to this output_dir "
+                    f"({_describe(holder)}); wait for it to end or choose another output_dir"
+                ) from None
+            warning = (
+                f"{self.path}: taking over the lock of a run that ended without releasing it "
+                f"({_describe(holder)}, no longer running)"
+            )
             os.remove(self.path)
             try:
                 self._create()
             except FileExistsError:
-                raise RunLockError(f"{self.path}: another run took this output_dir at the same moment "
-                                   f"({_describe(self._holder())})") from None
+                raise RunLockError(
+                    f"{self.path}: another run took this output_dir at the same moment ({_describe(self._holder())})"
+                ) from None
         self.held = True
         return warning
 

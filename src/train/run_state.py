@@ -1,4 +1,5 @@
 """The values besides Parameters that a checkpoint holds to continue a run exactly."""
+
 from dataclasses import asdict, dataclass, fields
 
 import mindspore as ms
@@ -14,6 +15,7 @@ class RunState:
     learning rate. ``best_*`` and ``evals_since_best`` carry the best-checkpoint and early-stop bookkeeping.
     ``backbone``, ``head`` and ``num_classes`` name the model, for error messages; ``num_images`` is the length
     of the training list (the data order depends on it too)."""
+
     step: int = 0
     epoch: int = 0
     seed: int = 0

@@ -1,4 +1,5 @@
 """Backbone + head as one Cell: (image, label) -> (loss, accuracy)."""
+
 import mindspore as ms
 from mindspore import nn
 

@@ -1,5 +1,6 @@
 """One optimisation step: forward + backward once, optional loss scaling, mean gradients across ranks, skip
 non-finite updates."""
+
 import mindspore as ms
 from mindspore import amp, nn, ops
 from mindspore.communication import get_group_size
@@ -10,8 +11,7 @@ from src.train.grad_reduce import GradReducer, clip_by_global_norm
 
 
 def is_data_parallel():
-    return ms.get_auto_parallel_context("parallel_mode") in (ParallelMode.DATA_PARALLEL,
-                                                              ParallelMode.HYBRID_PARALLEL)
+    return ms.get_auto_parallel_context("parallel_mode") in (ParallelMode.DATA_PARALLEL, ParallelMode.HYBRID_PARALLEL)
 
 
 class ScaledLoss(nn.Cell):

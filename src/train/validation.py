@@ -1,6 +1,7 @@
 """Validation while training: 10-fold pair verification of the backbone (src/eval/verify.py) on every target
 (``val_targets``, or the one ``val_pairs`` set), the selection score (``val_select``: the mean accuracy or one
 target's), the best score so far, and the early-stop count."""
+
 import logging
 import time
 
@@ -21,11 +22,13 @@ class Validator:
 
     def _one(self, loaded):
         try:
-            metrics, _ = evaluate_network(self.backbone, loaded.images, loaded.pair_set, self.batch_size,
-                                          self.fusion)
+            metrics, _ = evaluate_network(self.backbone, loaded.images, loaded.pair_set, self.batch_size, self.fusion)
         except ValueError as err:  # scikit-learn refuses NaN scores
-            LOG.warning("validation on %s failed (%s): the embeddings are not finite; counted as no improvement",
-                        loaded.target.label, err)
+            LOG.warning(
+                "validation on %s failed (%s): the embeddings are not finite; counted as no improvement",
+                loaded.target.label,
+                err,
+            )
             return None
         return summary(metrics)
 
@@ -38,8 +41,13 @@ class Validator:
             self.backbone.set_train(True)
         for name, result in results.items():
             if result is not None:
-                LOG.info("validation%s: accuracy %.4f +- %.4f (10-fold), AUC %.4f", f" {name}" if name else "",
-                         result["accuracy"], result["std"], result["auc"])
+                LOG.info(
+                    "validation%s: accuracy %.4f +- %.4f (10-fold), AUC %.4f",
+                    f" {name}" if name else "",
+                    result["accuracy"],
+                    result["std"],
+                    result["auc"],
+                )
         score = selection_score({name: r and r["accuracy"] for name, r in results.items()}, self.select)
         if len(results) > 1 and score is not None:
             LOG.info("validation score (%s): %.4f, %.1f s", self.select, score, time.time() - start)
@@ -59,6 +67,10 @@ def track_best(state, accuracy, patience):
         state.evals_since_best += 1
     stop = patience > 0 and state.evals_since_best >= patience
     if stop:
-        LOG.info("early stop: no improvement on %.4f (step %d) in %d validations", state.best_accuracy,
-                 state.best_step, state.evals_since_best)
+        LOG.info(
+            "early stop: no improvement on %.4f (step %d) in %d validations",
+            state.best_accuracy,
+            state.best_step,
+            state.evals_since_best,
+        )
     return improved, stop
