@@ -198,9 +198,11 @@ def main(argv=None):
             jobs += [("mindspore-ckpt", mode, name, settings, root) for mode in args.modes
                      for name, settings, root in args.variants]
             jobs += [("mindspore-mindir", "GRAPH", name, settings, root) for name, settings, root in args.variants]
-            runs = common.run_rounds(
-                script, base, jobs, args.rounds, f"{backbone} batch {args.batch}",
-                extra=lambda job: {"output": os.path.join(workdir, f"{backbone}_{job[0]}_{job[1]}_{job[2]}.npy")})
+            def output_of(job, backbone=backbone):
+                return {"output": os.path.join(workdir, f"{backbone}_{job[0]}_{job[1]}_{job[2]}.npy")}
+
+            runs = common.run_rounds(script, base, jobs, args.rounds, f"{backbone} batch {args.batch}",
+                                     extra=output_of)
             reference = np.load(runs[("pytorch", "-", "-")][0]["output"])
             group = []
             for (runtime, mode, name), results in runs.items():

@@ -56,7 +56,7 @@ def state_mib(classes, workers, sharded, buffers=1 + SGD_BUFFERS):
 def peak_estimate_mib(classes, workers, sharded, rate, batch):
     """A worker's memory by the arithmetic: the centres, 2 optimizer buffers, their gradient, the normalised copy
     and its gradient (6 C_r x D buffers), and about 12 (global batch x kept centres) float32 buffers of the
-    forward and backward. Measured here at 1M classes, 2 workers, r = 0.1: estimate 6.0 GiB, peak RSS 7.4 GiB."""
+    forward and backward (it underestimates the peak RSS, which the benchmark measures)."""
     rows = head_rows(classes, workers, sharded)
     kept = rows if rate >= 1.0 else max(math.ceil(rate * rows), batch * workers)
     return (rows * EMBEDDING * 6 + 12 * batch * workers * kept) * 4 / MIB

@@ -1,4 +1,9 @@
 """A name -> constructor registry, the mechanism behind ``build_backbone`` and ``build_head``."""
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
 
 
 class Registry:
@@ -10,11 +15,11 @@ class Registry:
     >>> BACKBONES.build("sphere20a", embedding_size=512)
     """
 
-    def __init__(self, kind):
+    def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items = {}
 
-    def register(self, name):
+    def register(self, name: str) -> Callable[[T], T]:
         def decorator(obj):
             if name in self._items:
                 raise KeyError(f"{self.kind} '{name}' is registered twice")
@@ -22,15 +27,15 @@ class Registry:
             return obj
         return decorator
 
-    def get(self, name):
+    def get(self, name: str) -> Callable[..., Any]:
         if name not in self._items:
             raise KeyError(f"unknown {self.kind} '{name}'; available: {', '.join(self.names())}")
         return self._items[name]
 
-    def build(self, name, **kwargs):
+    def build(self, name: str, **kwargs: Any) -> Any:
         return self.get(name)(**kwargs)
 
-    def names(self):
+    def names(self) -> list[str]:
         return sorted(self._items)
 
     def __contains__(self, name):

@@ -1,6 +1,7 @@
 """Shared test set-up: MindSpore on the CPU in graph mode with two threads (settable once a process), ../shared,
 and MindSpore Lite with the C++ harness built."""
 import atexit
+import logging
 import os
 import shutil
 import subprocess
@@ -70,3 +71,19 @@ def face_infer(lite_home, tmp_path_factory):
     executable = result.stdout.strip().splitlines()[-1]
     assert os.access(executable, os.X_OK), executable
     return executable
+
+
+@pytest.fixture
+def restore_logging():
+    """train.train() configures the root logger for its run; put pytest's handlers back afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            handler.close()
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)

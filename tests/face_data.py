@@ -1,5 +1,4 @@
 """Helpers shared by the data tests: real LFW under ../shared (skip only when absent) and generated images."""
-import logging
 import os
 
 import cv2
@@ -72,21 +71,6 @@ def face_landmarks(image_size=(112, 96), scale=1.0, shift=(0.0, 0.0)):
     """Template points scaled and shifted: landmarks of a synthetic face."""
     return (template_for(image_size) * scale + np.array(shift, np.float32)).astype(np.float32)
 
-
-@pytest.fixture
-def restore_logging():
-    """train.train() configures the root logger for its run; put pytest's handlers back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            handler.close()
-            root.removeHandler(handler)
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
 
 
 def read_class_map(path):

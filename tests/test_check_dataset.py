@@ -9,7 +9,7 @@ import pytest
 from src.data.check import DataCheckError, dataset_report, load_training_list
 from src.data.readers import read_training_list
 from src.model_utils.config import load_config
-from tests.face_data import random_image, restore_logging, write_corrupt_jpeg, write_image  # noqa: F401
+from tests.face_data import random_image, write_corrupt_jpeg, write_image
 from tools.check_dataset import main as check_main
 
 INSIDE = "10 12 28 12 19 20 12 28 26 28"

@@ -183,3 +183,44 @@ def test_bad_inputs(detector, shared_dir, tmp_path):
     expected = (reference.landmarks + 0.5) * 4.2 - 0.5 + [1000, 0]
     inter_ocular = np.linalg.norm(expected[1] - expected[0])
     assert np.linalg.norm(faces[0].landmarks - expected, axis=1).mean() / inter_ocular < 0.1
+
+
+def test_unreachable_index_gives_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEREC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FACEREC_MTCNN_WEIGHTS", raising=False)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "2")
+    with pytest.raises(WeightsError, match=r"the package index cannot be reached.*pip download --no-deps "
+                                           r"facenet-pytorch==2\.6\.0 -d DIR.*FACEREC_MTCNN_WEIGHTS"):
+        resolve_weights()
+
+
+def test_weights_from_disk_are_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEREC_CACHE", str(tmp_path / "cache"))
+    for name in ("pnet", "rnet", "onet"):
+        (tmp_path / f"{name}.pt").write_bytes(b"not the weights")
+    monkeypatch.setenv("FACEREC_MTCNN_WEIGHTS", str(tmp_path))
+    with pytest.raises(WeightsError, match=r"pnet\.pt has SHA-256 .*, expected a2a71925"):
+        resolve_weights()
+    with pytest.raises(WeightsError, match="MTCNN weights not found at /nonexistent"):
+        resolve_weights("/nonexistent")
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("file_format", ["MINDIR", "ONNX"])
+def test_export_detector(weights, tmp_path, file_format, capsys):
+    base = str(tmp_path / "det")
+    status = export_cli.main(["--export_detector", "--device_target", "CPU", "--file_format", file_format,
+                              f"--file_name={base}", f"--detector_weights={weights}", "--verify"])
+    out = capsys.readouterr().out
+    assert status == 0 and out.count("PASS") == 3, out
+    extension = {"MINDIR": ".mindir", "ONNX": ".onnx"}[file_format]
+    for name in ("pnet", "rnet", "onet"):
+        assert os.path.isfile(f"{base}_{name}{extension}")
+    with open(f"{base}_mtcnn.json", encoding="utf-8") as f:
+        record = json.load(f)
+    assert record["networks"]["pnet"]["input_shape"] == [None, 3, None, None]
+    assert record["networks"]["onet"]["outputs"] == ["box_regression", "landmarks", "face_probability"]
+    assert record["mean"] == 127.5 and record["channel_order"] == "RGB"

@@ -123,7 +123,7 @@ def test_process_data_detects_first_on_a_raw_tree(weights, shared_dir, tmp_path)
         for name in names:
             shutil.copy(os.path.join(lfw, person, name), raw / person / name)
     landmark_list, out = tmp_path / "raw_landmarks.txt", tmp_path / "aligned"
-    env = dict(os.environ, FACEREC_MTCNN_WEIGHTS=weights, DETECT_WORKERS="1", PYTHON=sys.executable)
+    env = dict(os.environ, FACEREC_MTCNN_WEIGHTS=weights, DETECT_WORKERS="2", PYTHON=sys.executable)
     result = subprocess.run(["bash", os.path.join(REPO, "scripts", "process_data.sh"), str(raw), str(landmark_list),
                              str(out)], env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -11,7 +11,7 @@ from src.data.dataset import FaceSource
 from src.data.image_header import image_size
 from src.data.image_io import ImageDecodeError, load_rgb
 from src.data.samples import Sample
-from tests.face_data import random_image, restore_logging, write_image  # noqa: F401
+from tests.face_data import random_image, write_image
 from tools.check_dataset import main as check_main
 
 GOOD = "10 12 28 12 19 20 12 28 26 28"  # eyes at y 12, mouth at y 28 in a 40x40 image

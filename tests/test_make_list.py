@@ -10,7 +10,7 @@ from src.data.landmarks import read_landmarks
 from src.data.readers import read_training_list
 from src.model_utils.config import load_config
 from tests.face_data import (LFW_DEVTRAIN, LFW_IMAGES, LFW_LANDMARKS, devtrain_people, link_tree,  # noqa: F401
-                             read_class_map, restore_logging, write_corrupt_jpeg)
+                             read_class_map, write_corrupt_jpeg)
 from tools.make_list import main as make_list_main
 
 
@@ -67,7 +67,7 @@ def test_identity_tree_list_equals_folder_reader(small_tree, tmp_path):
     assert first.path == os.path.abspath(listed.samples[0].path) and first.label == 0
 
 
-def test_training_run_on_the_lfw_tree_skips_the_corrupt_jpeg(small_tree, tmp_path, restore_logging):  # noqa: F811
+def test_training_run_on_the_lfw_tree_skips_the_corrupt_jpeg(small_tree, tmp_path, restore_logging):
     import train
     root, people, landmarks = small_tree
     listing = str(tmp_path / "train.txt")

@@ -83,7 +83,7 @@ def test_face_rec_labels_from_identity_ranges(tmp_path):
     assert [s.label for s in samples] == [0, 0, 0, 1, 2, 2, 2, 2]
     assert [s.line for s in samples] == list(range(2, 10))  # idx line 1 is the header record (key 0)
     assert all(s.path == rec and s.offset is not None for s in samples)
-    for sample, (image, label) in zip(samples, images):
+    for sample, (image, _) in zip(samples, images):
         np.testing.assert_array_equal(load_sample_image(sample), image)
     # The header record names the image keys 1..8 and the identity records 9..11.
     fd = os.open(rec, os.O_RDONLY)

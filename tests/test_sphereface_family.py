@@ -26,7 +26,9 @@ def softplus(z):
 
 def np_sphereface2_target(cos, y, m=0.4, t=3.0, magn_type="C"):
     one_hot = np.eye(CLASSES)[y]
-    g = lambda c: 2.0 * ((c + 1.0) / 2.0) ** t - 1.0
+    def g(c):
+        return 2.0 * ((c + 1.0) / 2.0) ** t - 1.0
+
     if magn_type == "C":
         return g(cos) - m * (2 * one_hot - 1)
     theta = np.arccos(np.clip(cos, -1 + 1e-5, 1 - 1e-5))
@@ -91,7 +93,9 @@ def test_sphereface2_loss_and_detached_gradient(magn_type):
     offset0 = np_sphereface2_target(cos0, Y, m=m, magn_type=magn_type) - cos0  # detached at x
     loss, grad = ms_loss_and_grad(head, x)
     assert loss == pytest.approx(np_sphereface2_loss(40.0 * (cos0 + offset0) + b, Y), rel=1e-4)
-    surrogate = lambda f: np_sphereface2_loss(40.0 * (np_cos(f, w) + offset0) + b, Y)
+    def surrogate(f):
+        return np_sphereface2_loss(40.0 * (np_cos(f, w) + offset0) + b, Y)
+
     np.testing.assert_allclose(grad, finite_difference(surrogate, x), rtol=1e-3, atol=1e-4)
 
 
@@ -113,7 +117,9 @@ def test_sphereface2_bias_gradient_and_initial_balance():
     classes, alpha, r, m, t = 1000, 0.7, 40.0, 0.4, 3.0
     b0 = initial_bias(classes, r, m, t, alpha, "C")
     a_y, a_i = r * (2 * 0.5 ** t - 1 - m), r * (2 * 0.5 ** t - 1 + m)
-    sigmoid = lambda z: 1 / (1 + math.exp(-z))
+    def sigmoid(z):
+        return 1 / (1 + math.exp(-z))
+
     positive = alpha * sigmoid(-(a_y + b0))
     negative = (1 - alpha) * (classes - 1) * sigmoid(a_i + b0)
     assert positive == pytest.approx(negative, rel=1e-6)
@@ -127,7 +133,9 @@ def test_spherefacer_loss_and_detached_gradient(magn_type):
     offset0 = np_spherefacer_phi(cos0, Y, magn_type=magn_type) - cos0
     loss, grad = ms_loss_and_grad(head, x)
     assert loss == pytest.approx(50.0 / 30.0 * np_softmax_loss(30.0 * (cos0 + offset0), Y), rel=1e-4)
-    surrogate = lambda f: 50.0 / 30.0 * np_softmax_loss(30.0 * (np_cos(f, w) + offset0), Y)
+    def surrogate(f):
+        return 50.0 / 30.0 * np_softmax_loss(30.0 * (np_cos(f, w) + offset0), Y)
+
     np.testing.assert_allclose(grad, finite_difference(surrogate, x), rtol=1e-3, atol=1e-4)
 
 

@@ -15,6 +15,8 @@ Formats (``list_format``):
 The text formats cannot all be told apart from their lines (``plain`` and ``celeba`` look the same), so the
 format is explicit; a malformed line's error says which format the line looks like.
 """
+from __future__ import annotations
+
 import os
 
 import numpy as np
@@ -103,7 +105,7 @@ def line_error(list_format, text, err):
     return f"{err}{hint}: {text!r}"
 
 
-def read_text_list(list_path, root, list_format, errors=None):
+def read_text_list(list_path: str, root: str, list_format: str, errors: list | None = None) -> list[Sample]:
     """Parse every line of a text list with the ``list_format`` line parser.
 
     Blank lines and ``#`` comments are skipped. A malformed line raises ``ListFormatError`` naming the file and
@@ -157,7 +159,8 @@ READERS = {"plain": text_list_reader("plain"), "sphereface": text_list_reader("s
            "recordio": read_recordio}
 
 
-def read_training_list(list_path, list_format="plain", root="", errors=None):
+def read_training_list(list_path: str, list_format: str = "plain", root: str = "",
+                       errors: list | None = None) -> TrainingList:
     """Read a training list in ``list_format``; a missing list raises ``FileNotFoundError`` naming it."""
     if list_format not in READERS:
         raise ValueError(f"unknown list_format '{list_format}'; choose one of {sorted(READERS)}")
@@ -168,7 +171,7 @@ def read_training_list(list_path, list_format="plain", root="", errors=None):
     return READERS[list_format](list_path, root, errors)
 
 
-def format_line(list_format, relpath, label, landmarks=None):
+def format_line(list_format: str, relpath: str, label: int | None, landmarks: np.ndarray | None = None) -> str:
     """One line of a ``plain``, ``arcface`` or ``sphereface`` list (the inverse of the line parsers)."""
     if list_format == "plain":
         separator = "\t" if " " in relpath else " "  # a path with spaces needs the tab (see ``split_fields``)
@@ -180,7 +183,7 @@ def format_line(list_format, relpath, label, landmarks=None):
     raise ValueError(f"cannot write list_format '{list_format}'; choose plain, arcface or sphereface")
 
 
-def read_samples(list_path, list_format="plain", root=""):
+def read_samples(list_path: str, list_format: str = "plain", root: str = "") -> list[Sample]:
     """The samples of ``read_training_list`` (for callers that need no class names)."""
     return read_training_list(list_path, list_format, root).samples
 

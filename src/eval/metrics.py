@@ -5,13 +5,13 @@ from sklearn.metrics import roc_auc_score, roc_curve
 FARS = (1e-1, 1e-2, 1e-3, 1e-4)
 
 
-def tar_at_far(fpr, tpr, far):
+def tar_at_far(fpr: np.ndarray, tpr: np.ndarray, far: float) -> float:
     """The highest true accept rate whose false accept rate is <= ``far``."""
     allowed = fpr <= far
     return float(tpr[allowed].max()) if allowed.any() else 0.0
 
 
-def equal_error_rate(fpr, tpr):
+def equal_error_rate(fpr: np.ndarray, tpr: np.ndarray) -> float:
     """The error rate where the false accept rate equals the false reject rate (linear interpolation)."""
     fnr = 1.0 - tpr
     i = int(np.nonzero(fpr >= fnr)[0][0])
@@ -22,7 +22,7 @@ def equal_error_rate(fpr, tpr):
     return float(fpr[i - 1] + w * (fpr[i] - fpr[i - 1]))
 
 
-def roc_metrics(scores, issame):
+def roc_metrics(scores: np.ndarray, issame: np.ndarray) -> dict:
     """{'auc', 'eer', 'tar@far=...'} for every FAR the number of negative pairs can resolve (>= 1 / FAR)."""
     issame = np.asarray(issame, bool)
     fpr, tpr, _ = roc_curve(issame, scores)

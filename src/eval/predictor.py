@@ -19,21 +19,27 @@ fused with that of its mirror image (``fusion``), L2-normalised, as eval.py scor
 None; ``threshold_source`` says which rule and file it comes from.
 The device is the caller's: run ``src.model_utils.device.init_device(cfg)`` (or ``ms.set_device``) first.
 """
+from __future__ import annotations
+
 import os
+from typing import Callable, Union
 
 import numpy as np
 
 from src.data.alignment import align_face, fit_aligned
 from src.eval.sidecar_threshold import sidecar_threshold
-from src.detect import NoFaceError, load_detector
+from src.detect import Face, FaceDetector, NoFaceError, load_detector
 from src.eval import identify
 from src.eval.embed import embed_images, fuse
 from src.eval.image_input import as_rgb, image_name, is_path
 from src.eval.models import load_network
 from src.model_utils.config import Config, ConfigError, load_config
 
+# A path to an image file, or an HxWx3 (HxW grey, HxWx4 RGBA) uint8 array.
+ImageInput = Union[str, os.PathLike, np.ndarray]
 
-def as_config(config):
+
+def as_config(config: Config | str | os.PathLike) -> Config:
     """A ``Config``, or the ``Config`` of a YAML file path (schema defaults for the keys it does not set)."""
     if isinstance(config, Config):
         return config
@@ -48,7 +54,8 @@ class Predictor:
     a ``detector`` implies ``detect``.
     """
 
-    def __init__(self, config, model_path=None, detect=False, detector=None):
+    def __init__(self, config: Config | str | os.PathLike, model_path: str | os.PathLike | None = None,
+                 detect: bool = False, detector: FaceDetector | None = None) -> None:
         self.cfg = as_config(config)
         path = model_path or self.cfg.ckpt_file
         if path is None:
@@ -67,7 +74,7 @@ class Predictor:
             self._detector = load_detector()
         return self._detector
 
-    def faces(self, image):
+    def faces(self, image: ImageInput) -> tuple[list[Face], np.ndarray]:
         """Every face the detector finds in ``image``, most central first -> (list of ``Face``, the aligned faces
         N x image_size x 3 uint8 RGB); ``NoFaceError`` naming the image when there is none."""
         rgb = as_rgb(image)
@@ -79,7 +86,7 @@ class Predictor:
             raise NoFaceError(f"no face found in {image_name(image)}")
         return found, np.stack([align_face(rgb, face.landmarks, self.image_size) for face in found])
 
-    def prepare(self, image, landmarks=None):
+    def prepare(self, image: ImageInput, landmarks: np.ndarray | None = None) -> np.ndarray:
         """A path or RGB array -> the face to embed, image_size, uint8 RGB: aligned with ``landmarks``, else the
         detector's first (most central) face with ``detect``, else the image fitted as an aligned face."""
         if landmarks is not None:
@@ -88,13 +95,13 @@ class Predictor:
             return self.faces(image)[1][0]
         return fit_aligned(as_rgb(image), self.image_size, self.cfg.eval_fit)
 
-    def embed_prepared(self, faces):
+    def embed_prepared(self, faces: np.ndarray) -> np.ndarray:
         """Aligned faces (N x image_size x 3 uint8 RGB) -> N x D L2-normalised fused embeddings."""
         orig, flip = embed_images(self.network, np.asarray(faces), self.batch_size, log_every=0)
         features = fuse(orig, flip, self.cfg.fusion)
         return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
-    def embed(self, images, landmarks=None):
+    def embed(self, images: ImageInput | list[ImageInput], landmarks: np.ndarray | list | None = None) -> np.ndarray:
         """One image or a list of images (paths or RGB arrays), with optional landmarks for each -> N x D
         L2-normalised embeddings (1 x D for one image), one face per image."""
         single = is_path(images) or (isinstance(images, np.ndarray) and images.ndim in (2, 3))
@@ -105,19 +112,21 @@ class Predictor:
             landmarks = [landmarks]
         if len(landmarks) != len(images):
             raise ValueError(f"{len(images)} images but {len(landmarks)} landmark sets")
-        return self.embed_prepared(np.stack([self.prepare(i, l) for i, l in zip(images, landmarks)]))
+        return self.embed_prepared(np.stack([self.prepare(image, points) for image, points in zip(images, landmarks)]))
 
-    def embed_faces(self, image):
+    def embed_faces(self, image: ImageInput) -> tuple[list[Face], np.ndarray]:
         """Every detected face of one image -> (list of ``Face``, most central first; N x D embeddings)."""
         found, aligned = self.faces(image)
         return found, self.embed_prepared(aligned)
 
-    def similarity(self, a, b, landmarks_a=None, landmarks_b=None):
+    def similarity(self, a: ImageInput, b: ImageInput, landmarks_a: np.ndarray | None = None,
+                   landmarks_b: np.ndarray | None = None) -> float:
         """The cosine similarity of the faces in images ``a`` and ``b`` (in [-1, 1])."""
         features = self.embed([a, b], [landmarks_a, landmarks_b])
         return float(np.dot(features[0], features[1]))
 
-    def enroll(self, gallery, cache=True, landmarks=None):
+    def enroll(self, gallery: str | os.PathLike | dict, cache: bool | str = True,
+               landmarks: Callable[[str], np.ndarray] | None = None) -> identify.Gallery:
         """A ``Gallery`` from a folder with one sub-folder of photos per person, or a mapping {identity: [images]}.
 
         Each identity is the mean of its photos' embeddings (one face per photo: the most central), L2-normalised.
@@ -128,7 +137,8 @@ class Predictor:
         """
         return identify.enroll(self, gallery, cache, landmarks)
 
-    def search(self, images, gallery, top_k=1, landmarks=None):
+    def search(self, images: ImageInput | list[ImageInput], gallery: identify.Gallery, top_k: int = 1,
+               landmarks: Callable[[str], np.ndarray] | None = None) -> list[identify.QueryResult]:
         """The ``top_k`` nearest identities of ``gallery`` for every face of each query image -> a list of
         ``identify.QueryResult`` (one per face found, most central first; one with ``error`` set for an image
         that gives no face). ``landmarks``: a function path -> 5x2 points for the queries."""

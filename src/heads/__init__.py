@@ -10,17 +10,7 @@
 
 A head is configured as one block, ``head: {type: arcface, s: 64, m: 0.5}``; adding a margin is one file.
 """
-from src.registry import Registry
-
-MARGINS = Registry("head")
-
-
-def margin_parameters(name):
-    """The declared parameters ({name: schema spec}) of margin ``name``: the config validates ``head`` with them."""
-    return MARGINS.get(name).PARAMS
-
-
-from src.heads import (  # noqa: F401
+from src.heads import (  # noqa: F401  (each registers its margin)
     adaface,
     arcface,
     asoftmax,
@@ -30,4 +20,7 @@ from src.heads import (  # noqa: F401
     sphereface2,
     spherefacer,
 )
-from src.heads.head import build_head, build_head_from_config  # noqa: F401
+from src.heads.head import build_head, build_head_from_config
+from src.heads.registry import MARGINS, margin_parameters
+
+__all__ = ["MARGINS", "build_head", "build_head_from_config", "margin_parameters"]

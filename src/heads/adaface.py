@@ -5,7 +5,7 @@ from typing import ClassVar
 import mindspore as ms
 from mindspore import Parameter, Tensor, ops
 
-from src.heads import MARGINS
+from src.heads.registry import MARGINS
 from src.heads.margin import Margin
 
 EPS = 1e-3

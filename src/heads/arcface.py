@@ -4,7 +4,7 @@ from typing import ClassVar
 
 from mindspore import ops
 
-from src.heads import MARGINS
+from src.heads.registry import MARGINS
 from src.heads.margin import Margin
 
 

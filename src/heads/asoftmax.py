@@ -6,7 +6,7 @@ from typing import ClassVar
 import mindspore as ms
 from mindspore import Parameter, Tensor, ops
 
-from src.heads import MARGINS
+from src.heads.registry import MARGINS
 from src.heads.margin import Margin
 
 # cos(m theta) as a polynomial of c = cos(theta) (Chebyshev polynomials T_m), coefficients from c^m down to c^0.

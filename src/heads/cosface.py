@@ -1,7 +1,7 @@
 """CosFace / AM-Softmax (Wang et al., "CosFace: Large Margin Cosine Loss for Deep Face Recognition", CVPR 2018)."""
 from typing import ClassVar
 
-from src.heads import MARGINS
+from src.heads.registry import MARGINS
 from src.heads.margin import Margin
 
 

@@ -1,11 +1,15 @@
 """A head on replicated class centres, and the builders from names and from the config's ``head`` block."""
+from __future__ import annotations
+
+from typing import Any
+
 from mindspore import nn
 
-from src.heads import MARGINS
+from src.heads.registry import MARGINS
 from src.heads.centres import ClassCentres, LinearCentres, feature_norm
 from src.heads.margin import one_hot_rows
 from src.heads.objectives import Accuracy, build_objective
-from src.model_utils.config import ConfigError
+from src.model_utils.config import Config, ConfigError
 
 
 class Head(nn.Cell):
@@ -65,14 +69,16 @@ def legacy_names(entries):
     return renamed
 
 
-def build_head(name, embedding_size, num_classes, label_smoothing=0.0, **params):
+def build_head(name: str, embedding_size: int, num_classes: int, label_smoothing: float = 0.0,
+               **params: Any) -> nn.Cell:
     """A head on replicated centres, e.g. ``build_head("arcface", embedding_size=512, num_classes=10572, m=0.5)``."""
     margin = MARGINS.get(name)(num_classes, **params)
     centres = (ClassCentres if margin.normalised_centres else LinearCentres)(embedding_size, num_classes)
     return Head(centres, margin, label_smoothing)
 
 
-def build_head_from_config(cfg, num_classes, batch_size, data_parallel_workers=1, rank=0):
+def build_head_from_config(cfg: Config, num_classes: int, batch_size: int, data_parallel_workers: int = 1,
+                           rank: int = 0) -> nn.Cell:
     """The head of the config's ``head`` block (already validated against the margin's parameters).
     ``batch_size`` is per worker; ``data_parallel_workers`` > 1 when the run is data parallel (gradients
     averaged over the workers): a sharded head then splits its centres over them."""

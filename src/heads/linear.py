@@ -1,5 +1,5 @@
 """Plain softmax baseline: logits = W x + b."""
-from src.heads import MARGINS
+from src.heads.registry import MARGINS
 from src.heads.margin import Margin
 
 

@@ -1,7 +1,7 @@
 """NormFace (Wang et al., "NormFace: L2 Hypersphere Embedding for Face Verification", ACM MM 2017)."""
 from typing import ClassVar
 
-from src.heads import MARGINS
+from src.heads.registry import MARGINS
 from src.heads.margin import Margin
 
 

@@ -52,10 +52,16 @@ def uniform_hash(seed, step, class_ids):
     return mix32((key + class_ids) % TWO_32).astype(ms.float32) / TWO_32
 
 
+def kept_centres(count, sample_rate, global_batch):
+    """Centres a worker with ``count`` of them uses per step: k = min(C_r, max(ceil(r C_r), global batch))."""
+    return min(count, max(math.ceil(sample_rate * count), global_batch))
+
+
 class PartialFCHead(nn.Cell):
     """``(embedding, label) -> (loss, accuracy)`` of this worker's batch, with this worker's centres (module
-    docstring). ``gradient_scale`` (the worker count) compensates the data-parallel mean for the Parameters
-    every worker holds (backbone, a margin's bias)."""
+    docstring). The gradients of what every worker holds (the backbone through the embeddings, a margin's bias)
+    are scaled by the worker count, which the data-parallel mean (``gradients_mean``, as train.py sets it)
+    divides away."""
 
     def __init__(self, margin, embedding_size, num_classes, workers, rank, batch_size, sample_rate=1.0, seed=0,
                  label_smoothing=0.0):
@@ -66,7 +72,7 @@ class PartialFCHead(nn.Cell):
         self.centres = ShardedClassCentres(embedding_size, num_classes, workers, rank, seed)
         self.start, self.count = self.centres.start, self.centres.count
         self.global_batch = batch_size * workers
-        self.sampled = min(self.count, max(math.ceil(sample_rate * self.count), self.global_batch))
+        self.sampled = kept_centres(self.count, sample_rate, self.global_batch)
         self.seed = seed
         if self.sampled < self.count:
             self.sample_step = Parameter(Tensor(0, ms.int64), name="sample_step", requires_grad=False)
@@ -76,15 +82,15 @@ class PartialFCHead(nn.Cell):
         self.gather_labels = GatherLabels(workers)
         self.margin = margin
         margin.share_across(workers)
-        classes_used = sum(min(c, max(math.ceil(sample_rate * c), self.global_batch))
-                           for c in (shard_range(num_classes, workers, r)[1] for r in range(workers)))
+        classes_used = sum(kept_centres(shard_range(num_classes, workers, r)[1], sample_rate, self.global_batch)
+                           for r in range(workers))
         self.objective = build_objective(margin, workers, label_smoothing, classes_used)
         self.loss_weight = margin.loss_weight
         self.accuracy = Accuracy(workers)
 
     def sample(self, local, inside):
-        """Indices of the kept centres (this worker's positives first by score, then random others) and the
-        labels renumbered into them."""
+        """Indices of the kept centres (this worker's classes present in the global batch, scored 2, then the
+        others with the highest hash in [0, 1)) and the labels renumbered into them."""
         step = self.sample_step.value()
         if self.training:
             ops.assign_add(self.sample_step, ops.ones((), ms.int64))

@@ -7,7 +7,7 @@ from typing import ClassVar
 import mindspore as ms
 from mindspore import Parameter, Tensor, ops
 
-from src.heads import MARGINS
+from src.heads.registry import MARGINS
 from src.heads.margin import Margin, detached_offset
 
 THETA_MAX = 3.14159

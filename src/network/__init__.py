@@ -1,19 +1,24 @@
 """Backbones: ``build_backbone(name, **kw)`` returns an ``nn.Cell`` mapping NCHW images to embeddings."""
-import inspect
+from __future__ import annotations
 
-from src.model_utils.config import ConfigError
+import inspect
+from typing import Any
+
+from mindspore import nn
+
+from src.model_utils.config import Config, ConfigError
 from src.network import iresnet, mobilefacenet, sphere  # noqa: F401  (each registers its backbones)
 from src.network.prelu import resolve_prelu_kernel
 from src.network.registry import BACKBONES
 
 
-def build_backbone(name, prelu_kernel="native", **kwargs):
+def build_backbone(name: str, prelu_kernel: str = "native", **kwargs: Any) -> nn.Cell:
     """Build a registered backbone, e.g. ``build_backbone("sphere20a", embedding_size=512, image_size=(112, 96))``;
     its PReLUs use ``prelu_kernel`` ("native" or "cpu_aot", see src/network/prelu.py)."""
     return BACKBONES.build(name, prelu_kernel=prelu_kernel, **kwargs)
 
 
-def build_backbone_from_config(cfg, prelu_kernel=None):
+def build_backbone_from_config(cfg: Config, prelu_kernel: str | None = None) -> nn.Cell:
     """The backbone named by ``cfg.backbone`` for ``cfg.image_size`` and ``cfg.embedding_size``; ``backbone_width``
     is passed only when it differs from 1.0 and ``embedding_bn`` only when true (only the sphere networks take
     them: set for another backbone, ``ConfigError`` names the key). The PReLU kernel is
