@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(BENCH_DIR))
 
 from benchmarks import common  # noqa: E402
 from benchmarks.nets import NETWORKS, make_batch, parse_variant  # noqa: E402
+from src.model_utils.cpu_isa import apply_cpu_isa  # noqa: E402
 
 COLUMNS = [
     ("backbone", "backbone"),
@@ -150,6 +151,10 @@ RUNTIMES = {
 
 
 def worker(c):
+    if c["job"] in ("init", "torch", "pytorch"):
+        # PyTorch's oneDNN reads ONEDNN_MAX_CPU_ISA too, and on AVX-512 CPUs is faster capped at AVX2 as well
+        # (benchmarks/onednn_paths.py --torch): each framework runs at its best setting.
+        apply_cpu_isa("auto")
     if c["job"] == "init":
         return init_weights(c)
     if c["job"] == "checkpoint":

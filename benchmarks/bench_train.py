@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(BENCH_DIR))
 
 from benchmarks import common  # noqa: E402
 from benchmarks.nets import HEADS, NETWORKS, make_batch, parse_variant  # noqa: E402
+from src.model_utils.cpu_isa import apply_cpu_isa  # noqa: E402
 
 LR = 0.01
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
@@ -159,6 +160,10 @@ BUILDERS = {"torch": build_torch, "mindspore": build_mindspore}
 
 
 def worker(c):
+    if c["job"] in ("init", "torch", "pytorch"):
+        # PyTorch's oneDNN reads ONEDNN_MAX_CPU_ISA too, and on AVX-512 CPUs is faster capped at AVX2 as well
+        # (benchmarks/onednn_paths.py --torch): each framework runs at its best setting.
+        apply_cpu_isa("auto")
     if c["job"] == "init":
         return init_weights(c)
     return run_timed(BUILDERS[c["job"]], c)

@@ -3,6 +3,7 @@
 import mindspore as ms
 import numpy as np
 
+from src.heads.head import legacy_names
 from src.model_utils.cpu_isa import apply_cpu_isa
 from src.model_utils.device import MODES
 from tools.convert_torch import MAPPINGS, convert
@@ -74,7 +75,8 @@ def load_twin_weights(cell, npz_path, backbone, embedding_size, image_size, pref
         prefix + k: v for k, v in backbone_parameters(backbone, backbone_arrays, embedding_size, image_size).items()
     }
     if prefix:
-        values.update({k: v for k, v in arrays.items() if k.startswith("head.")})
+        # The twin keeps the flat head names of before the centres/margin split (head.weight, ...).
+        values.update(legacy_names({k: v for k, v in arrays.items() if k.startswith("head.")}))
     own = {p.name: p for p in cell.get_parameters()}
     missing = [name for name in own if name not in values]
     if missing:
