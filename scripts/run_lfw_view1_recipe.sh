@@ -1,5 +1,5 @@
 #!/bin/bash
-# LFW View 1 recipe (issue 7): one training per head on the peopleDevTrain identities with >= 4 images, every
+# LFW View 1 recipe: one training per head on the peopleDevTrain identities with >= 4 images, every
 # periodic checkpoint verified on pairsDevTest.txt, then one comparison table and plot:
 #   bash scripts/run_lfw_view1_recipe.sh [OUTPUT_DIR] [HEADS...]
 # OUTPUT_DIR defaults to output/lfw_view1 (must not hold a run of the same head yet); HEADS default to

@@ -44,10 +44,9 @@ class TrainStep(nn.Cell):
     so the learning rate stays a function of the training step.
 
     Without a loss scaler the finiteness check is one ``isfinite`` of loss + sum_i sum(g_i): a NaN or Inf anywhere
-    propagates into that sum (Inf - Inf is NaN). ``isfinite(g).all()`` per gradient gives the same answer but costs
-    ~240 ms per step for sphere20a + a 10,575-class head on 2 CPU threads against ~2-10 ms
-    (benchmarks/bench_ops.py, case ``finite_check``). Float16 training uses ``amp.all_finite``, where a sum could
-    overflow.
+    propagates into that sum (Inf - Inf is NaN). ``isfinite(g).all()`` per gradient gives the same answer at about
+    a hundred times the cost on the CPU (benchmarks/bench_ops.py, case ``finite_check``; README "Performance").
+    Float16 training uses ``amp.all_finite``, where a sum could overflow.
     """
 
     def __init__(self, network, optimizer, clip_grad_norm=0.0, loss_scaler=None):
