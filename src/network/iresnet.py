@@ -20,7 +20,7 @@ import math
 from mindspore import nn
 from mindspore.common.initializer import HeUniform, Normal, Uniform
 
-from src.network.layers import BN_EPS, BN_MOMENTUM, batch_norm, feature_map_size
+from src.network.layers import batch_norm, embedding_batch_norm, feature_map_size
 from src.network.prelu import prelu_class
 from src.network.registry import BACKBONES
 
@@ -101,16 +101,7 @@ class IResNet(nn.Cell):
             weight_init=HeUniform(negative_slope=math.sqrt(5)),
             bias_init=Uniform(1 / math.sqrt(fan_in)),
         )
-        self.features = nn.BatchNorm1d(
-            embedding_size,
-            eps=BN_EPS,
-            momentum=BN_MOMENTUM,
-            gamma_init="ones",
-            beta_init="zeros",
-            moving_mean_init="zeros",
-            moving_var_init="ones",
-        )
-        self.features.gamma.requires_grad = False
+        self.features = embedding_batch_norm(embedding_size)
 
     def construct(self, x):
         x = self.prelu(self.bn1(self.conv1(x)))

@@ -27,3 +27,19 @@ def batch_norm(channels):
         moving_mean_init="zeros",
         moving_var_init="ones",
     )
+
+
+def embedding_batch_norm(size):
+    """BatchNorm1d on the embedding with its scale fixed at 1 (insightface's ``features`` layer): it centres and
+    scales each embedding dimension by the batch statistics and a learned shift only."""
+    bn = nn.BatchNorm1d(
+        size,
+        eps=BN_EPS,
+        momentum=BN_MOMENTUM,
+        gamma_init="ones",
+        beta_init="zeros",
+        moving_mean_init="zeros",
+        moving_var_init="ones",
+    )
+    bn.gamma.requires_grad = False
+    return bn

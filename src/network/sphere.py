@@ -17,7 +17,7 @@ without bound: what lets the s = 64 margin heads train on the LFW View 1 recipe 
 from mindspore import nn
 from mindspore.common.initializer import Normal, XavierUniform
 
-from src.network.layers import BN_EPS, BN_MOMENTUM, feature_map_size
+from src.network.layers import embedding_batch_norm, feature_map_size
 from src.network.prelu import prelu_class
 from src.network.registry import BACKBONES
 
@@ -34,27 +34,10 @@ DEPTHS = {
 def conv3x3(in_channels, out_channels, stride, residual):
     """3x3 convolution, padding 1, with the Caffe release's initialisation for its role."""
     if residual:
-        return nn.Conv2d(
-            in_channels,
-            out_channels,
-            3,
-            stride=stride,
-            pad_mode="pad",
-            padding=1,
-            has_bias=False,
-            weight_init=Normal(0.01),
-        )
-    return nn.Conv2d(
-        in_channels,
-        out_channels,
-        3,
-        stride=stride,
-        pad_mode="pad",
-        padding=1,
-        has_bias=True,
-        weight_init=XavierUniform(),
-        bias_init="zeros",
-    )
+        init = {"has_bias": False, "weight_init": Normal(0.01)}
+    else:
+        init = {"has_bias": True, "weight_init": XavierUniform(), "bias_init": "zeros"}
+    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, pad_mode="pad", padding=1, **init)
 
 
 class ResidualUnit(nn.Cell):
@@ -104,18 +87,7 @@ class SphereNet(nn.Cell):
         self.fc5 = nn.Dense(
             channels[-1] * height * width_out, embedding_size, weight_init=XavierUniform(), bias_init="zeros"
         )
-        self.embedding_bn = None
-        if embedding_bn:
-            self.embedding_bn = nn.BatchNorm1d(
-                embedding_size,
-                eps=BN_EPS,
-                momentum=BN_MOMENTUM,
-                gamma_init="ones",
-                beta_init="zeros",
-                moving_mean_init="zeros",
-                moving_var_init="ones",
-            )
-            self.embedding_bn.gamma.requires_grad = False
+        self.embedding_bn = embedding_batch_norm(embedding_size) if embedding_bn else None
 
     def construct(self, x):
         x = self.fc5(self.flatten(self.features(x)))
