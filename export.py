@@ -32,7 +32,7 @@ import mindspore as ms
 import numpy as np
 
 from src.data.alignment import template_for
-from src.data.image_io import CHANNEL_ORDER, MEAN, SCALE
+from src.data.image_io import INPUT_RECORD
 from src.deploy.exported import load_exported
 from src.deploy.onnx_graph import repair_onnx
 from src.deploy.parity import MAX_ABS_DIFF, MIN_COSINE, image_inputs, parity, random_inputs
@@ -65,12 +65,7 @@ def preprocessing_record(cfg):
         "file_format": cfg.file_format,
         "input_shape": [None if cfg.dynamic_batch else cfg.export_batch_size, 3, height, width],
         "dynamic_batch": cfg.dynamic_batch,
-        "input_layout": "NCHW",
-        "input_dtype": "float32",
-        "channel_order": CHANNEL_ORDER,
-        "mean": MEAN,
-        "scale": SCALE,
-        "normalisation": "(x - mean) * scale",
+        **INPUT_RECORD,
         "image_size": [height, width],
         "alignment_template": template_for(cfg.image_size).astype(np.float64).round(4).tolist(),
         "embedding_size": cfg.embedding_size,

@@ -7,6 +7,15 @@ import numpy as np
 CHANNEL_ORDER = "RGB"
 MEAN = 127.5
 SCALE = 1.0 / 128.0
+# How an exported network's input is made, as the sidecar JSON of every export states it.
+INPUT_RECORD = {
+    "input_layout": "NCHW",
+    "input_dtype": "float32",
+    "channel_order": CHANNEL_ORDER,
+    "mean": MEAN,
+    "scale": SCALE,
+    "normalisation": "(x - mean) * scale",
+}
 
 
 class ImageDecodeError(IOError):

@@ -12,7 +12,7 @@ import os
 import mindspore as ms
 import numpy as np
 
-from src.data.image_io import CHANNEL_ORDER, MEAN, SCALE
+from src.data.image_io import INPUT_RECORD
 from src.detect.detector import MAX_SIDE, PIXEL_SHIFT
 from src.detect.weights import PACKAGE, load_nets
 
@@ -39,12 +39,7 @@ def sidecar_record(paths, file_format):
             for name, path in paths.items()
         },
         "file_format": file_format,
-        "input_layout": "NCHW",
-        "input_dtype": "float32",
-        "channel_order": CHANNEL_ORDER,
-        "mean": MEAN,
-        "scale": SCALE,
-        "normalisation": "(x - mean) * scale",
+        **INPUT_RECORD,
         "outputs": {
             "box_regression": "(N, 4) offsets of x1, y1, x2, y2 in units of the box size (P-Net: "
             "(N, 4, h, w), one per 12x12 window at stride 2)",

@@ -6,6 +6,14 @@ from mindspore import nn
 
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.9  # MindSpore's convention; equals PyTorch's momentum 0.1.
+BN_SETTINGS = {
+    "eps": BN_EPS,
+    "momentum": BN_MOMENTUM,
+    "gamma_init": "ones",
+    "beta_init": "zeros",
+    "moving_mean_init": "zeros",
+    "moving_var_init": "ones",
+}
 
 
 def feature_map_size(image_size, num_stages=4):
@@ -18,28 +26,12 @@ def feature_map_size(image_size, num_stages=4):
 
 def batch_norm(channels):
     """BatchNorm2d with PyTorch's defaults (eps 1e-5, momentum 0.1) and explicit initialisation."""
-    return nn.BatchNorm2d(
-        channels,
-        eps=BN_EPS,
-        momentum=BN_MOMENTUM,
-        gamma_init="ones",
-        beta_init="zeros",
-        moving_mean_init="zeros",
-        moving_var_init="ones",
-    )
+    return nn.BatchNorm2d(channels, **BN_SETTINGS)
 
 
 def embedding_batch_norm(size):
     """BatchNorm1d on the embedding with its scale fixed at 1 (insightface's ``features`` layer): it centres and
     scales each embedding dimension by the batch statistics and a learned shift only."""
-    bn = nn.BatchNorm1d(
-        size,
-        eps=BN_EPS,
-        momentum=BN_MOMENTUM,
-        gamma_init="ones",
-        beta_init="zeros",
-        moving_mean_init="zeros",
-        moving_var_init="ones",
-    )
+    bn = nn.BatchNorm1d(size, **BN_SETTINGS)
     bn.gamma.requires_grad = False
     return bn
