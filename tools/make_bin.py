@@ -29,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # Run as a script: make `src` importable.
     sys.path.insert(0, ROOT)
 from src.data.align_files import write_atomic  # noqa: E402
-from src.data.face_encode import ENCODINGS, FITS, FaceTask, try_prepare_face  # noqa: E402
+from src.data.face_encode import FaceTask, add_face_options, try_prepare_face  # noqa: E402
 from src.data.landmarks import read_landmarks  # noqa: E402
 from src.data.parallel import ordered_map  # noqa: E402
 from src.eval.pair_images import PairImageError  # noqa: E402
@@ -49,23 +49,7 @@ def parse_args(argv=None):
     parser.add_argument("--image_ext", default=".jpg", help="image extension of LFW pairs files")
     parser.add_argument("--landmarks", help="5-point landmark file 'relpath x1 y1 ... x5 y5' to align with")
     parser.add_argument("--output", required=True, help=".bin file to write (must not exist)")
-    parser.add_argument(
-        "--image_size",
-        type=int,
-        nargs=2,
-        default=(112, 112),
-        metavar=("H", "W"),
-        help="face size (insightface's sets are 112 112)",
-    )
-    parser.add_argument(
-        "--fit",
-        choices=FITS,
-        default="none",
-        help="already aligned images of another size: refuse (none), template or resize",
-    )
-    parser.add_argument("--encoding", choices=ENCODINGS, default="jpg", help="encoding of aligned / fitted faces")
-    parser.add_argument("--quality", type=int, default=95, help="JPEG quality")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    add_face_options(parser, size_help="face size (insightface's sets are 112 112)")
     parser.add_argument(
         "--skip_missing",
         action="store_true",

@@ -24,7 +24,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # Run as a script: make `src` importable.
     sys.path.insert(0, ROOT)
-from src.data.face_encode import ENCODINGS, FITS, FaceTask, try_prepare_face  # noqa: E402
+from src.data.face_encode import FaceTask, add_face_options, try_prepare_face  # noqa: E402
 from src.data.landmarks import landmarks_for, read_landmarks  # noqa: E402
 from src.data.parallel import ordered_map  # noqa: E402
 from src.data.readers import READERS, read_training_list  # noqa: E402
@@ -46,23 +46,7 @@ def parse_args(argv=None):
     parser.add_argument("--root", default="", help="folder the list's image paths start from")
     parser.add_argument("--landmarks", help="5-point landmark file to align the images with")
     parser.add_argument("--output", required=True, help="folder for train.rec, train.idx, property (new files)")
-    parser.add_argument(
-        "--image_size",
-        type=int,
-        nargs=2,
-        default=(112, 112),
-        metavar=("H", "W"),
-        help="face size (112 112: insightface's ArcFace crops; 112 96: SphereFace)",
-    )
-    parser.add_argument(
-        "--fit",
-        choices=FITS,
-        default="none",
-        help="already aligned images of another size: refuse (none), template or resize",
-    )
-    parser.add_argument("--encoding", choices=ENCODINGS, default="jpg", help="encoding of aligned / fitted faces")
-    parser.add_argument("--quality", type=int, default=95, help="JPEG quality")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    add_face_options(parser, size_help="face size (112 112: insightface's ArcFace crops; 112 96: SphereFace)")
     args = parser.parse_args(argv)
     args.format = args.format or ("folder" if os.path.isdir(args.input) else "plain")
     return args

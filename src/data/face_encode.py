@@ -7,6 +7,7 @@ is exact). Another size is refused (``fit: none``, the default: the message name
 ``quality``, as insightface's datasets) or PNG (lossless).
 """
 
+import os
 from dataclasses import dataclass
 
 import cv2
@@ -17,6 +18,20 @@ from src.data.image_io import ImageDecodeError, decode_rgb
 
 FITS = ("none", "template", "resize")
 ENCODINGS = ("jpg", "png")
+
+
+def add_face_options(parser, size_help):
+    """The options of both dataset writers (tools/make_rec.py, tools/make_bin.py) for how each face is stored."""
+    parser.add_argument("--image_size", type=int, nargs=2, default=(112, 112), metavar=("H", "W"), help=size_help)
+    parser.add_argument(
+        "--fit",
+        choices=FITS,
+        default="none",
+        help="already aligned images of another size: refuse (none), template or resize",
+    )
+    parser.add_argument("--encoding", choices=ENCODINGS, default="jpg", help="encoding of aligned / fitted faces")
+    parser.add_argument("--quality", type=int, default=95, help="JPEG quality")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
 
 
 class FaceSizeError(ValueError):
