@@ -14,6 +14,7 @@ import cv2
 import mindspore as ms
 import numpy as np
 import pytest
+from tiny_training import TINY_EVAL
 
 import eval as eval_cli
 import export as export_cli
@@ -28,16 +29,7 @@ from src.model_utils.config import load_config
 from src.network import build_backbone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = [
-    "--device_target=CPU",
-    "--config_path=",
-    "--backbone=sphere4",
-    "--backbone_width=0.125",
-    "--embedding_size=8",
-    "--image_size=[32, 32]",
-    "--eval_image_ext=.png",
-    "--eval_batch_size=32",
-]
+TINY = TINY_EVAL
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 import pytest
+from tiny_training import TINY_EVAL
 
 import eval as eval_cli
 from src.data.digits import prepare_digits
@@ -18,17 +19,7 @@ from src.eval.sources import read_pair_set
 from src.network import build_backbone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = [
-    "--device_target=CPU",
-    "--config_path=",
-    "--backbone=sphere4",
-    "--backbone_width=0.125",
-    "--embedding_size=8",
-    "--image_size=[32, 32]",
-    "--eval_image_ext=.png",
-    "--eval_batch_size=32",
-    "--eval_plots=true",
-]
+TINY = TINY_EVAL + ["--eval_plots=true"]
 
 
 @pytest.fixture(scope="module")

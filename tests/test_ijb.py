@@ -11,6 +11,7 @@ import mindspore as ms
 import numpy as np
 import pytest
 from face_data import LFW_IMAGES, lfw_landmarks
+from tiny_training import TINY_EVAL
 
 import eval as eval_cli
 from src.eval.ijb_meta import IJBFormatError, read_meta
@@ -19,15 +20,7 @@ from src.eval.ijb_templates import image_features, template_features
 from src.network import build_backbone
 
 SUBJECTS = ("Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder")
-TINY = [
-    "--device_target=CPU",
-    "--config_path=",
-    "--backbone=sphere4",
-    "--backbone_width=0.125",
-    "--embedding_size=8",
-    "--image_size=[32, 32]",
-    "--eval_batch_size=16",
-]
+TINY = TINY_EVAL + ["--eval_batch_size=16"]
 
 
 # ---------------------------------------------------------------- each step by hand

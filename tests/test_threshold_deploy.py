@@ -7,6 +7,7 @@ import os
 import mindspore as ms
 import numpy as np
 import pytest
+from tiny_training import TINY_EVAL
 
 import eval as eval_cli
 import export as export_cli
@@ -17,17 +18,7 @@ from src.eval.sidecar_threshold import ThresholdError, threshold_from_eval
 from src.model_utils.config import load_config
 from src.network import build_backbone
 
-TINY = [
-    "--device_target=CPU",
-    "--config_path=",
-    "--backbone=sphere4",
-    "--backbone_width=0.125",
-    "--embedding_size=8",
-    "--image_size=[32, 32]",
-    "--eval_image_ext=.png",
-    "--eval_batch_size=32",
-    "--fusion=concat",
-]
+TINY = TINY_EVAL + ["--fusion=concat"]
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,18 @@ TINY = {
     "eval_batch_size": 64,
     "fusion": "orig",
 }
+# A tiny evaluation / inference network (sphere4 at width 0.125, 32x32 inputs) on the digits' held-out PNGs; files
+# append their own keys (a later --key wins).
+TINY_EVAL = [
+    "--device_target=CPU",
+    "--config_path=",
+    "--backbone=sphere4",
+    "--backbone_width=0.125",
+    "--embedding_size=8",
+    "--image_size=[32, 32]",
+    "--eval_image_ext=.png",
+    "--eval_batch_size=32",
+]
 
 
 def digits_subset(folder, per_class=16):
