@@ -13,6 +13,7 @@ import pytest
 
 from src.model_utils.cpu_isa import apply_cpu_isa
 from src.model_utils.device import set_cpu_threads
+from src.model_utils.pip_errors import INDEX_UNREACHABLE
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(REPO, "..", "shared")
@@ -36,19 +37,6 @@ def shared_dir():
     return SHARED
 
 
-# Words in pip's output when PyPI cannot be reached at all (as opposed to an error of the index itself).
-_NO_NETWORK = (
-    "NewConnectionError",
-    "Failed to establish a new connection",
-    "Temporary failure in name resolution",
-    "Name or service not known",
-    "Network is unreachable",
-    "No route to host",
-    "ConnectTimeoutError",
-    "ProxyError",
-)
-
-
 @pytest.fixture(scope="session")
 def lite_home():
     """$MINDSPORE_LITE_HOME or $MS_LITE_HOME, else the wheel that tools/fetch_lite.sh unpacks into its cache.
@@ -62,7 +50,7 @@ def lite_home():
         ["bash", os.path.join(REPO, "tools", "fetch_lite.sh")], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        if any(marker in result.stderr for marker in _NO_NETWORK):
+        if any(marker in result.stderr for marker in INDEX_UNREACHABLE):
             pytest.skip(
                 "MINDSPORE_LITE_HOME is not set and tools/fetch_lite.sh cannot reach PyPI to download "
                 "mindspore-lite==2.0.0 (no network)"

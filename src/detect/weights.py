@@ -30,6 +30,7 @@ from mindspore import nn
 
 from src.detect.nets import MTCNNNets
 from src.detect.torch_legacy import read_state_dict
+from src.model_utils.pip_errors import INDEX_UNREACHABLE
 
 PACKAGE = "facenet-pytorch==2.6.0"
 WHEEL_GLOB = "facenet_pytorch-2.6.0-*.whl"
@@ -41,19 +42,8 @@ PT_SHA256 = {
     "rnet": "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
     "onet": "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
 }
-# Words in pip's output when the index cannot be reached at all.
-NO_NETWORK = (
-    "NewConnectionError",
-    "Failed to establish a new connection",
-    "Temporary failure in name resolution",
-    "Name or service not known",
-    "Network is unreachable",
-    "No route to host",
-    "ConnectTimeoutError",
-    "ProxyError",
-    "Could not fetch URL",
-    "No matching distribution found",
-)
+# Words in pip's output when the index cannot be reached, or serves no such wheel (an offline mirror).
+NO_NETWORK = (*INDEX_UNREACHABLE, "Could not fetch URL", "No matching distribution found")
 LOG = logging.getLogger("facerec.detect")
 
 
