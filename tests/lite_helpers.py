@@ -6,6 +6,23 @@ import subprocess
 
 from src.deploy.bin_layout import read_arrays, write_array, write_index
 
+# The tiny network the Lite fixtures were made from (tools/make_lite_fixture.py) and its config arguments.
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "lite")
+FIXTURE_ARGS = [
+    "--device_target",
+    "CPU",
+    "--backbone",
+    "sphere4",
+    "--backbone_width",
+    "0.125",
+    "--embedding_size",
+    "16",
+    "--image_size",
+    "[40, 32]",
+    "--ckpt_file",
+    os.path.join(FIXTURE, "sphere4_tiny.ckpt"),
+]
+
 
 def run_face_infer(executable, model, input_dir, output_dir, *extra):
     """Run the harness with Lite's own logging down to errors; returns the CompletedProcess."""

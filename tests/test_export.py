@@ -15,27 +15,14 @@ import mindspore as ms
 import numpy as np
 import onnx
 import pytest
+from lite_helpers import FIXTURE_ARGS
 
 import export
 from src.deploy.parity import MAX_ABS_DIFF, MIN_COSINE, parity, random_inputs
 from src.model_utils.config import load_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURE = os.path.join(REPO, "tests", "fixtures", "lite")
-TINY = [
-    "--device_target",
-    "CPU",
-    "--backbone",
-    "sphere4",
-    "--backbone_width",
-    "0.125",
-    "--embedding_size",
-    "16",
-    "--image_size",
-    "[40, 32]",
-    "--ckpt_file",
-    os.path.join(FIXTURE, "sphere4_tiny.ckpt"),
-]
+TINY = FIXTURE_ARGS
 VERIFY_LINE = re.compile(r"batch ([\d+]+): max_abs_diff=(\S+) min_cosine=(\S+) (PASS|FAIL)")
 
 

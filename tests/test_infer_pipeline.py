@@ -16,8 +16,8 @@ import sys
 import mindspore as ms
 import numpy as np
 import pytest
-from deploy_helpers import LFW, REPO, SCRIPT, SHARED, run_script, write_subset
-from lite_helpers import run_face_infer
+from deploy_helpers import LFW, SCRIPT, SHARED, run_script, write_subset
+from lite_helpers import FIXTURE, FIXTURE_ARGS, run_face_infer
 
 import export
 import postprocess
@@ -35,21 +35,7 @@ from src.model_utils.config import load_config
 from src.network import build_backbone_from_config
 from src.network.weights import load_backbone_weights
 
-FIXTURE = os.path.join(REPO, "tests", "fixtures", "lite")
-TINY = [
-    "--device_target",
-    "CPU",
-    "--backbone",
-    "sphere4",
-    "--backbone_width",
-    "0.125",
-    "--embedding_size",
-    "16",
-    "--image_size",
-    "[40, 32]",
-    "--ckpt_file",
-    os.path.join(FIXTURE, "sphere4_tiny.ckpt"),
-]
+TINY = FIXTURE_ARGS
 PER_CLASS = 20  # same and different pairs taken from the head of pairsDevTest.txt: 40 pairs, 10 folds of 4
 
 
