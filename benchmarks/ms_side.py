@@ -14,10 +14,11 @@ from tools.convert_torch import MAPPINGS, convert
 SETTING_KEYS = ("threads", "jit_level", "graph_kernel", "dispatch_threads", "prelu_kernel", "cpu_isa", "fold_bn")
 
 
-def setup_device(mode, settings):
+def setup_device(mode, settings, purpose="train"):
     """The project's device setup (``init_device`` from the schema defaults) when ``settings`` is None, else
     ``setup_mindspore``. Returns the PReLU kernel to build networks with: the schema's ``prelu_kernel`` resolved
-    for the CPU, or the variant's ``prelu_kernel`` (MindSpore's own ``native`` unless given)."""
+    for the CPU and ``purpose`` ("train" or "infer"), or the variant's ``prelu_kernel`` (MindSpore's own
+    ``native`` unless given)."""
     if settings is None:
         from src.model_utils.config import load_config
         from src.model_utils.device import init_device
@@ -25,7 +26,7 @@ def setup_device(mode, settings):
 
         cfg = load_config([f"--mode={mode}", "--device_target=CPU"])
         init_device(cfg)
-        return resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target)
+        return resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target, purpose)
     setup_mindspore(mode, settings)
     return settings.get("prelu_kernel", "native")
 

@@ -143,6 +143,7 @@ def test_mindir_verify_passes(tmp_path, capsys, extra, batches):
     path = str(tmp_path / "model.mindir")
     assert out.strip().splitlines()[-1] == path
     record = read_sidecar(path)
+    assert record["prelu_kernel"] == "elementwise"  # prelu_kernel auto, a MINDIR exported on the CPU
     assert record["parity"]["passed"] is True
     assert record["parity"]["max_abs_diff"] == pytest.approx(float(match.group(2)), rel=1e-3, abs=1e-12)
 
@@ -188,6 +189,8 @@ def test_onnx_verify_passes_in_a_fresh_process(tmp_path, extra, batch_dim):
     dim = onnx.load(path).graph.input[0].type.tensor_type.shape.dim[0]
     assert (dim.dim_param or dim.dim_value) == batch_dim
     assert read_sidecar(path)["input_name"] == "image"
+    assert read_sidecar(path)["prelu_kernel"] == "native"  # one ONNX PRelu per layer
+    assert "PRelu" in {node.op_type for node in onnx.load(path).graph.node}
 
 
 def test_onnx_of_a_network_ending_in_batchnorm1d_runs_in_onnxruntime(tmp_path):

@@ -1,5 +1,5 @@
-"""The CPU PReLU kernel (src/kernels/prelu_cpu.cc via src/network/prelu.py) against nn.PReLU, its build cache,
-and how the config's prelu_kernel is resolved."""
+"""The CPU PReLU kernel (src/kernels/prelu_cpu.cc via src/network/prelu.py) and the elementwise form against
+nn.PReLU, the kernel's build cache, and how the config's prelu_kernel is resolved."""
 
 import ctypes
 import logging
@@ -14,7 +14,7 @@ from mindspore import nn
 from src.kernels import build
 from src.model_utils.device import configured_cpu_threads
 from src.network import build_backbone, resolve_prelu_kernel
-from src.network.prelu import CpuPReLU, kernel_library
+from src.network.prelu import KERNELS, CpuPReLU, ElementwisePReLU, kernel_library, prelu_class
 
 
 class SquareSum(nn.Cell):
@@ -40,14 +40,15 @@ def kernel_cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
+@pytest.mark.parametrize("kernel", [CpuPReLU, ElementwisePReLU])
 @pytest.mark.parametrize("mode", ["GRAPH", "PYNATIVE"])
 @pytest.mark.parametrize("shape", [(4, 6, 9, 7), (5, 3), (2, 8, 1, 1)])
-def test_cpu_prelu_matches_nn_prelu(mode, shape):
+def test_kernels_match_nn_prelu(kernel, mode, shape):
     rng = np.random.RandomState(0)
     x = ms.Tensor(rng.randn(*shape).astype(np.float32))
     x[..., 0] = 0.0  # the boundary: PReLU(0) = 0, and the slope side of the gradient
     slopes = ms.Tensor(rng.uniform(-0.5, 0.9, shape[1]).astype(np.float32))
-    native, custom = nn.PReLU(shape[1]), CpuPReLU(shape[1])
+    native, custom = nn.PReLU(shape[1]), kernel(shape[1])
     native.w.set_data(slopes)
     custom.w.set_data(slopes)
     ms.set_context(mode=getattr(ms, f"{mode}_MODE"))
@@ -78,13 +79,15 @@ def test_slope_gradient_does_not_depend_on_the_thread_count():
             np.testing.assert_array_equal(have, want)
 
 
-def test_backbone_kernels_share_checkpoints(tmp_path):
-    """A sphere4 trained with either kernel loads into the other: same parameter names, same outputs."""
+@pytest.mark.parametrize("kernel", ["cpu_aot", "elementwise"])
+def test_backbone_kernels_share_checkpoints(tmp_path, kernel):
+    """A sphere4 trained with nn.PReLU loads into one built with another kernel: same parameter names, same
+    outputs."""
     kwargs = {"embedding_size": 8, "image_size": (16, 16), "width": 0.125}
     native = build_backbone("sphere4", prelu_kernel="native", **kwargs)
-    custom = build_backbone("sphere4", prelu_kernel="cpu_aot", **kwargs)
+    custom = build_backbone("sphere4", prelu_kernel=kernel, **kwargs)
     assert [p.name for p in native.get_parameters()] == [p.name for p in custom.get_parameters()]
-    assert sum(isinstance(cell, CpuPReLU) for _, cell in custom.cells_and_names()) == 4
+    assert sum(isinstance(cell, prelu_class(kernel)) for _, cell in custom.cells_and_names()) == 4
     path = str(tmp_path / "native.ckpt")
     ms.save_checkpoint(native, path)
     ms.load_param_into_net(custom, ms.load_checkpoint(path), strict_load=True)
@@ -123,13 +126,23 @@ def test_compiler_failures_are_named(kernel_cache, tmp_path, monkeypatch):
 
 
 def test_resolve_prelu_kernel(monkeypatch, caplog):
-    assert resolve_prelu_kernel("native", "CPU") == "native"
-    assert resolve_prelu_kernel("auto", "GPU") == "native"
-    assert resolve_prelu_kernel("auto", "Ascend") == "native"
+    for purpose in ("train", "infer", "export"):
+        assert resolve_prelu_kernel("native", "CPU", purpose) == "native"
+        assert resolve_prelu_kernel("elementwise", "GPU", purpose) == "elementwise"
+        for device in ("GPU", "Ascend"):
+            assert resolve_prelu_kernel("auto", device, purpose) == "native"
     assert resolve_prelu_kernel("auto", "CPU") == "cpu_aot"
     assert resolve_prelu_kernel("cpu_aot", "CPU") == "cpu_aot"
+    assert resolve_prelu_kernel("auto", "CPU", "infer") == "elementwise"
+    assert resolve_prelu_kernel("cpu_aot", "CPU", "infer") == "cpu_aot"
+    assert resolve_prelu_kernel("auto", "CPU", "export", "MINDIR") == "elementwise"
+    assert resolve_prelu_kernel("cpu_aot", "CPU", "export", "MINDIR") == "native"
+    for file_format in ("ONNX", "AIR"):
+        assert resolve_prelu_kernel("auto", "CPU", "export", file_format) == "native"
     with pytest.raises(ValueError, match="cpu_aot runs only with device_target CPU, not GPU"):
         resolve_prelu_kernel("cpu_aot", "GPU")
+    with pytest.raises(ValueError, match="purpose must be one of train, infer, export"):
+        resolve_prelu_kernel("auto", "CPU", "serve")
 
     def no_compiler():
         raise build.KernelBuildError("no C++ compiler 'g++' on PATH")
@@ -143,5 +156,5 @@ def test_resolve_prelu_kernel(monkeypatch, caplog):
 
 
 def test_unknown_kernel_is_refused():
-    with pytest.raises(ValueError, match="prelu_kernel must be one of native, cpu_aot, got 'fast'"):
+    with pytest.raises(ValueError, match=f"prelu_kernel must be one of {', '.join(KERNELS)}, got 'fast'"):
         build_backbone("sphere4", prelu_kernel="fast", embedding_size=8, image_size=(16, 16))
