@@ -14,7 +14,7 @@ import pytest
 from lite_helpers import FIXTURE
 
 from src.deploy.bin_layout import read_arrays, write_arrays
-from src.deploy.lite_harness import HarnessError, parse_summary, read_batch_times, run_face_infer
+from src.deploy.lite_harness import HarnessError, build_face_infer, parse_summary, read_batch_times, run_face_infer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_IMAGES = 10
@@ -111,6 +111,13 @@ def test_summary_line_is_parsed(tmp_path):
     (tmp_path / "three.txt").write_text("12.500\n7.000\n0.250\n")
     assert read_batch_times(tmp_path / "one.txt") == [0.0125]
     assert read_batch_times(tmp_path / "three.txt") == [0.0125, 0.007, 0.00025]
+
+
+def test_build_without_cmake_or_compiler_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither cmake nor a C++ compiler
+    with pytest.raises(HarnessError, match=r"needs cmake and a C\+\+ compiler \(c\+\+, g\+\+ or clang\+\+\) on PATH"):
+        build_face_infer(tmp_path / "build", str(tmp_path))
+    assert not (tmp_path / "build").exists()
 
 
 def test_harness_rejects_input_of_wrong_size(face_infer, fixture_meta, tmp_path):

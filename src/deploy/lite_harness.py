@@ -50,19 +50,18 @@ def lite_home():
     return result.stdout.strip().splitlines()[-1]
 
 
-def missing_build_tools():
-    """The names of the tools ascend310_infer/build.sh needs that are not on PATH (cmake, a C++ compiler)."""
+def check_build_tools():
+    """HarnessError naming what ascend310_infer/build.sh needs and PATH lacks (cmake, a C++ compiler)."""
     missing = [] if shutil.which("cmake") else ["cmake"]
     if not any(shutil.which(name) for name in ("c++", "g++", "clang++")):
         missing.append("a C++ compiler (c++, g++ or clang++)")
-    return missing
+    if missing:
+        raise HarnessError(f"building ascend310_infer/face_infer needs {' and '.join(missing)} on PATH")
 
 
 def build_face_infer(build_dir, lite):
     """ascend310_infer/build.sh into ``build_dir`` against the Lite folder ``lite``; returns the executable."""
-    missing = missing_build_tools()
-    if missing:
-        raise HarnessError(f"building ascend310_infer/face_infer needs {' and '.join(missing)} on PATH")
+    check_build_tools()
     result = subprocess.run(
         ["bash", BUILD_SCRIPT, str(build_dir)],
         env=dict(os.environ, MINDSPORE_LITE_HOME=lite),
