@@ -1,8 +1,9 @@
 """Inference throughput of the embedding network: the checkpoint, the exported MINDIR, ONNX Runtime on the exported
-ONNX, and the PyTorch twin, on the same machine, weights and batch.
+ONNX, the C++ MindSpore Lite harness (with ``--lite``) and the PyTorch twin, on the same machine, weights and batch.
 
     python benchmarks/bench_infer.py            # sphere20a + MobileFaceNet, batch 64
     python benchmarks/bench_infer.py --full     # + iResNet-50 and the checkpoint in PYNATIVE mode
+    python benchmarks/bench_infer.py --lite     # + lite-cpp (ascend310_infer/face_infer)
 
 The PyTorch twin (benchmarks/torch_twins.py) writes the initial weights; they are mapped into a MindSpore
 checkpoint, which the project's own ``export.py`` turns into MINDIR and ONNX (each export in its own process:
@@ -10,9 +11,23 @@ a second ONNX export in one process fails). Runtimes:
   mindspore-ckpt   the backbone built by ``build_backbone`` + ``load_backbone_weights``, ``set_train(False)``;
   mindspore-mindir ``nn.GraphCell(ms.load(file))``;
   onnxruntime      ``InferenceSession`` with ``--threads`` intra-op threads;
-  pytorch          the twin in ``eval()`` under ``torch.inference_mode()`` with ``--threads`` threads.
+  pytorch          the twin in ``eval()`` under ``torch.inference_mode()`` with ``--threads`` threads;
+  lite-cpp         (``--lite``) the C++ harness ``ascend310_infer/face_infer`` (MindSpore Lite 2.0.0 C++ API) with
+                   ``--thread_num`` = ``--threads``, on the exported ONNX converted by ``tools/to_lite.py`` (a
+                   fixed-batch Lite MINDIR in the work folder, PReLU kept). The harness is built once per run with
+                   ``ascend310_infer/build.sh``; Lite comes from $MINDSPORE_LITE_HOME, else ``tools/fetch_lite.sh``
+                   (downloaded on first use). Without cmake, a C++ compiler, a Python 3.7 for the converter or Lite
+                   the runtime is skipped with the reason printed (and kept as ``lite_skipped`` in the JSON).
 Each runs in its own subprocess (its own peak RSS), in alternating order on odd rounds; img/s is batch / median
 time of a forward pass after the warm-up passes. ``max abs diff`` compares each runtime's embeddings with PyTorch's.
+
+lite-cpp gets the same batch as its input files, written once and listed in its index once per pass (max(warm-up,
+1) + steps passes of one batch each); its times are the harness's per-batch ``Model::Predict`` times
+(``--batch_times``), so the median, min and max are over the same timed passes as the others', with the first pass
+as ``first_step_s``. They exclude the harness's file I/O (reading the inputs into the input tensor, writing the
+embeddings), where the Python runtimes' times include wrapping the input and copying the output to NumPy. Its peak
+RSS is the harness process's. Its worker sets no oneDNN ISA cap (at batch 64 the AVX2 cap changed nothing beyond
+the noise, load 5-6).
 """
 
 import argparse
@@ -142,6 +157,48 @@ def forward_onnxruntime(c, images):
     return lambda: session.run(None, {name: images})[0]
 
 
+def run_lite(c):
+    """The C++ harness on the batch, written once as its input files and listed in its index once per pass (the
+    warm-up passes, at least one, then the timed ones); each batch's Predict time comes from ``--batch_times``."""
+    import resource
+
+    from src.deploy.bin_layout import read_arrays, write_array, write_index
+    from src.deploy.lite_harness import parse_summary, read_batch_times, run_face_infer
+
+    _, image_size = NETWORKS[c["backbone"]]
+    images, _ = make_batch(c["batch"], image_size, 2)
+    names = [f"{i:04d}.bin" for i in range(c["batch"])]
+    folder = c["lite_dir"]
+    for name, image in zip(names, images):
+        write_array(os.path.join(folder, "input", name), image)
+    passes = max(c["warmup"], 1) + c["steps"]
+    write_index(os.path.join(folder, "input"), names * passes, f"the benchmark batch, {passes} passes")
+    times_file = os.path.join(folder, "batch_times.txt")
+    threads = ["--thread_num", str(c["threads"])]
+    extra = [*threads, "--warmup", "0", "--batch_times", times_file]
+    result = run_face_infer(
+        c["face_infer"],
+        c["lite_model"],
+        os.path.join(folder, "input"),
+        os.path.join(folder, "output"),
+        *extra,
+        timeout=3600,
+    )
+    if result.returncode != 0:
+        return {"error": f"face_infer exit code {result.returncode}: " + " | ".join(result.stderr.splitlines()[-5:])}
+    summary = parse_summary(result.stdout)
+    durations = read_batch_times(times_file)
+    if summary["batches"] != passes or len(durations) != passes:
+        return {"error": f"face_infer ran {summary['batches']} batches ({len(durations)} timed), expected {passes}"}
+    np.save(c["output"], read_arrays(os.path.join(folder, "output"), names))
+    return dict(
+        common.rate_summary(durations[-c["steps"] :], c["batch"]),
+        first_step_s=round(durations[0], 2),
+        # The harness's own peak (this worker only writes files and waits for it).
+        peak_rss_mib=common.peak_rss_mib(resource.RUSAGE_CHILDREN),
+    )
+
+
 RUNTIMES = {
     "pytorch": forward_torch,
     "mindspore-ckpt": forward_mindspore_ckpt,
@@ -159,6 +216,8 @@ def worker(c):
         return init_weights(c)
     if c["job"] == "checkpoint":
         return write_checkpoint(c)
+    if c["job"] == "lite-cpp":
+        return run_lite(c)
     _, image_size = NETWORKS[c["backbone"]]
     images, _ = make_batch(c["batch"], image_size, 2)
     run = RUNTIMES[c["job"]](c, images)
@@ -193,6 +252,31 @@ def export(c, file_format, workdir):
     return path
 
 
+def prepare_lite(workdir):
+    """Lite's folder and the harness built into ``workdir`` -> (lite home, face_infer), or (None, why not). The
+    build tools and the converter's Python 3.7 are checked first: finding Lite may download it."""
+    from src.deploy.lite_convert import ConversionError, find_lite_home, find_python37
+    from src.deploy.lite_harness import HarnessError, build_face_infer, check_build_tools, lite_home
+
+    try:
+        check_build_tools()
+        find_python37()
+        home = find_lite_home(lite_home())
+        return home, build_face_infer(os.path.join(workdir, "face_infer_build"), home)
+    except (ConversionError, HarnessError) as error:
+        return None, str(error)
+
+
+def convert_to_lite(onnx_path, home):
+    """``python tools/to_lite.py`` on the exported ONNX, as a user runs it -> (Lite MINDIR, None) or (None, why)."""
+    path = onnx_path[: -len(".onnx")] + "_lite.mindir"
+    command = [sys.executable, os.path.join(common.ROOT, "tools", "to_lite.py"), onnx_path, path, "--lite-home", home]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not os.path.exists(path):
+        return None, f"tools/to_lite.py failed ({proc.returncode}): " + " | ".join(proc.stderr.splitlines()[-5:])
+    return path, None
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--backbones", nargs="+", default=["sphere20a", "mobilefacenet"], choices=sorted(NETWORKS))
@@ -207,7 +291,9 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=10, help="timed forward passes per run")
     parser.add_argument("--warmup", type=int, default=2, help="untimed passes first (the first compiles)")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each runtime, order alternating")
-    parser.add_argument("--threads", type=int, default=2, help="PyTorch and ONNX Runtime intra-op threads")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="PyTorch and ONNX Runtime intra-op threads, MindSpore Lite threads"
+    )
     parser.add_argument(
         "--ms_settings",
         action="append",
@@ -216,6 +302,13 @@ def parse_args(argv=None):
         "the project; 'project', the default: init_device with the schema defaults)",
     )
     parser.add_argument("--full", action="store_true", help="every backbone, GRAPH and PYNATIVE")
+    parser.add_argument(
+        "--lite",
+        action="store_true",
+        help="also the C++ MindSpore Lite harness (ascend310_infer/face_infer) on the ONNX converted by "
+        "tools/to_lite.py; needs MindSpore Lite (MINDSPORE_LITE_HOME or tools/fetch_lite.sh), a Python 3.7, "
+        "cmake and a C++ compiler, and is skipped with the reason when one is missing",
+    )
     parser.add_argument("--output", default=os.path.join(common.RESULTS_DIR, "bench_infer.json"))
     args = parser.parse_args(argv)
     if args.full:
@@ -230,6 +323,12 @@ def main(argv=None):
     script = os.path.abspath(__file__)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_infer_") as workdir:
+        lite_home = face_infer = None
+        if args.lite:
+            lite_home, face_infer = prepare_lite(workdir)
+            if lite_home is None:
+                args.lite_skipped = face_infer
+                print(f"lite-cpp skipped: {face_infer}", flush=True)
         for backbone in args.backbones:
             base = {
                 "backbone": backbone,
@@ -246,6 +345,12 @@ def main(argv=None):
                     raise SystemExit(f"{backbone}: {job} failed: {result['error']}")
             base.update(mindir=export(base, "MINDIR", workdir), onnx=export(base, "ONNX", workdir))
             jobs = [("pytorch", "-", "-", None, None), ("onnxruntime", "-", "-", None, None)]
+            lite_error = None
+            if lite_home:
+                lite_model, lite_error = convert_to_lite(base["onnx"], lite_home)
+                if lite_model:
+                    base.update(lite_model=lite_model, face_infer=face_infer, lite_dir=os.path.join(workdir, backbone))
+                    jobs.append(("lite-cpp", "-", "-", None, None))
             jobs += [
                 ("mindspore-ckpt", mode, name, settings, root)
                 for mode in args.modes
@@ -274,6 +379,9 @@ def main(argv=None):
                         runs=[{k: r[k] for k in ("img_s", "load_before", "load_after", "wall_s")} for r in ok],
                     )
                 group.append(row)
+            if lite_error:
+                row = {"backbone": backbone, "batch": args.batch, "runtime": "lite-cpp", "mode": "-", "variant": "-"}
+                group.append(dict(row, error=lite_error))
             torch_rate = group[0].get("img_s")
             for row in group:
                 if torch_rate and row.get("img_s"):

@@ -27,9 +27,10 @@ def load_average():
     return [round(v, 2) for v in os.getloadavg()]
 
 
-def peak_rss_mib():
-    """Peak resident set size of this process in MiB (Linux reports ru_maxrss in KiB)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+def peak_rss_mib(who=resource.RUSAGE_SELF):
+    """Peak resident set size of this process (``RUSAGE_CHILDREN``: of its largest finished child) in MiB (Linux
+    reports ru_maxrss in KiB)."""
+    return round(resource.getrusage(who).ru_maxrss / 1024.0, 1)
 
 
 def machine():
@@ -68,12 +69,13 @@ def rate_summary(durations, batch_size):
 
 def worker_main(run, argv=None):
     """Entry of a worker process: ``--worker '<json>'`` -> ``run(config)`` -> one ``RESULT`` line with the
-    rates, peak RSS and load added."""
+    rates, peak RSS (this process's, unless ``run`` measured it itself) and load added."""
     argv = sys.argv[1:] if argv is None else argv
     config = json.loads(argv[argv.index("--worker") + 1])
     load_before = load_average()
     result = run(config)
-    result.update(peak_rss_mib=peak_rss_mib(), load_before=load_before, load_after=load_average())
+    result.setdefault("peak_rss_mib", peak_rss_mib())
+    result.update(load_before=load_before, load_after=load_average())
     print(RESULT_MARK + json.dumps(result), flush=True)
 
 

@@ -5,15 +5,14 @@ import atexit
 import logging
 import os
 import shutil
-import subprocess
 import tempfile
 
 import mindspore as ms
 import pytest
 
+from src.deploy import lite_harness
 from src.model_utils.cpu_isa import apply_cpu_isa
 from src.model_utils.device import set_cpu_threads
-from src.model_utils.pip_errors import INDEX_UNREACHABLE
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(REPO, "..", "shared")
@@ -43,38 +42,21 @@ def lite_home():
 
     Skips only when the download fails because PyPI cannot be reached.
     """
-    for variable in ("MINDSPORE_LITE_HOME", "MS_LITE_HOME"):
-        if os.environ.get(variable):
-            return os.environ[variable]
-    result = subprocess.run(
-        ["bash", os.path.join(REPO, "tools", "fetch_lite.sh")], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        if any(marker in result.stderr for marker in INDEX_UNREACHABLE):
-            pytest.skip(
-                "MINDSPORE_LITE_HOME is not set and tools/fetch_lite.sh cannot reach PyPI to download "
-                "mindspore-lite==2.0.0 (no network)"
-            )
-        pytest.fail(f"tools/fetch_lite.sh failed:\n{result.stderr[-4000:]}")
-    return result.stdout.strip().splitlines()[-1]
+    try:
+        return lite_harness.lite_home()
+    except lite_harness.LiteUnreachable as error:
+        pytest.skip(str(error))
+    except lite_harness.HarnessError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")
 def face_infer(lite_home, tmp_path_factory):
     """The ascend310_infer harness built with build.sh into a temporary folder; returns the executable."""
-    build_dir = tmp_path_factory.mktemp("face_infer_build")
-    env = dict(os.environ, MINDSPORE_LITE_HOME=lite_home)
-    result = subprocess.run(
-        ["bash", os.path.join(REPO, "ascend310_infer", "build.sh"), str(build_dir)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, f"build.sh failed:\n{result.stderr[-4000:]}"
-    executable = result.stdout.strip().splitlines()[-1]
-    assert os.access(executable, os.X_OK), executable
-    return executable
+    try:
+        return lite_harness.build_face_infer(tmp_path_factory.mktemp("face_infer_build"), lite_home)
+    except lite_harness.HarnessError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import mindspore as ms
 import numpy as np
 import pytest
 from deploy_helpers import LFW, SCRIPT, SHARED, run_script, write_subset
-from lite_helpers import FIXTURE, FIXTURE_ARGS, run_face_infer
+from lite_helpers import FIXTURE, FIXTURE_ARGS
 
 import export
 import postprocess
@@ -25,6 +25,7 @@ import preprocess
 from eval import accuracy_line
 from src.data.image_io import to_input
 from src.deploy.bin_layout import BinLayoutError, read_arrays, read_index
+from src.deploy.lite_harness import run_face_infer
 from src.deploy.mindir_info import MindirFormatError, read_mindir_info
 from src.eval.embed import embed_images, fuse
 from src.eval.pair_images import load_pair_images

@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -55,6 +57,18 @@ mindspore::MSTensor SingleImageInput(mindspore::Model *model) {
   return input;
 }
 
+// One line per batch: its Predict time in milliseconds.
+void WriteBatchTimes(const std::string &path, const std::vector<double> &batch_seconds) {
+  std::ofstream out(path, std::ios::trunc);
+  out << std::fixed << std::setprecision(3);
+  for (double seconds : batch_seconds) {
+    out << seconds * 1000.0 << "\n";
+  }
+  if (!out) {
+    throw std::runtime_error("cannot write " + path);
+  }
+}
+
 void ResizeBatch(mindspore::Model *model, const std::vector<int64_t> &image_shape, int64_t batch) {
   std::vector<int64_t> dims = image_shape;
   dims[0] = batch;
@@ -82,8 +96,7 @@ int Run(const Options &options) {
             << " images on " << DeviceName(options.device) << "\n";
 
   const auto start_time = Clock::now();
-  double predict_seconds = 0.0;
-  size_t batches = 0;
+  std::vector<double> batch_seconds;
   size_t embedding_size = 0;
   for (size_t first = 0; first < names.size();) {
     const auto count = static_cast<int64_t>(std::min<size_t>(static_cast<size_t>(batch), names.size() - first));
@@ -105,15 +118,14 @@ int Run(const Options &options) {
     std::fill(data + static_cast<size_t>(count) * image_elements, data + batch_elements, 0.0f);
 
     std::vector<mindspore::MSTensor> outputs;
-    if (batches == 0) {
+    if (batch_seconds.empty()) {
       for (int i = 0; i < options.warmup; ++i) {
         Check(model.Predict(inputs, &outputs), "warm-up Predict");
       }
     }
     const auto predict_start = Clock::now();
     Check(model.Predict(inputs, &outputs), "Predict");
-    predict_seconds += std::chrono::duration<double>(Clock::now() - predict_start).count();
-    ++batches;
+    batch_seconds.push_back(std::chrono::duration<double>(Clock::now() - predict_start).count());
 
     if (outputs.size() != 1 || outputs[0].DataType() != mindspore::DataType::kNumberTypeFloat32 ||
         outputs[0].ElementNum() % current_batch != 0) {
@@ -131,10 +143,14 @@ int Run(const Options &options) {
     first += static_cast<size_t>(count);
   }
   const double total_seconds = std::chrono::duration<double>(Clock::now() - start_time).count();
+  const double predict_seconds = std::accumulate(batch_seconds.begin(), batch_seconds.end(), 0.0);
+  if (!options.batch_times_file.empty()) {
+    WriteBatchTimes(options.batch_times_file, batch_seconds);
+  }
 
   const double images = static_cast<double>(names.size());
   std::cout << std::fixed << std::setprecision(1) << "Summary: " << names.size() << " images, embedding "
-            << embedding_size << ", batch " << batch << ", " << batches << " batches, predict "
+            << embedding_size << ", batch " << batch << ", " << batch_seconds.size() << " batches, predict "
             << predict_seconds * 1000.0 << " ms, " << images / predict_seconds << " images/s"
             << " (with file I/O " << images / total_seconds << " images/s)" << std::endl;
   return 0;

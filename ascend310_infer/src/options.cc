@@ -11,7 +11,7 @@ namespace {
 const char kUsage[] =
     "usage: face_infer --model_path MODEL.mindir --input_dir DIR --output_dir DIR\n"
     "                  [--index_file FILE] [--device_type CPU|GPU|Ascend] [--device_id N]\n"
-    "                  [--thread_num N] [--batch_size N] [--warmup N]\n"
+    "                  [--thread_num N] [--batch_size N] [--warmup N] [--batch_times FILE]\n"
     "\n"
     "  --model_path   MindSpore Lite MINDIR of the embedding network (input NCHW float32)\n"
     "  --input_dir    folder of preprocessed images, one float32 C*H*W .bin file each\n"
@@ -23,7 +23,8 @@ const char kUsage[] =
     "  --thread_num   CPU threads (default 2)\n"
     "  --batch_size   batch used when the model's batch dimension is dynamic (default 1);\n"
     "                 a model with a fixed batch runs at that batch\n"
-    "  --warmup       untimed runs of the first batch before timing (default 1)\n";
+    "  --warmup       untimed runs of the first batch before timing (default 1)\n"
+    "  --batch_times  write each batch's Predict time in ms to FILE, one line per batch\n";
 
 int ToInt(const std::string &name, const std::string &value, int minimum) {
   size_t used = 0;
@@ -101,6 +102,8 @@ bool ParseOptions(int argc, char **argv, Options *options, int *exit_code) {
         options->batch_size = ToInt(name, value, 1);
       } else if (name == "warmup") {
         options->warmup = ToInt(name, value, 0);
+      } else if (name == "batch_times") {
+        options->batch_times_file = value;
       } else {
         throw std::invalid_argument("unknown option --" + name);
       }

@@ -22,6 +22,7 @@ struct Options {
   int thread_num = 2;       // CPU threads
   int batch_size = 1;       // used only when the model's batch dimension is dynamic
   int warmup = 1;           // untimed Predict calls on the first batch before timing
+  std::string batch_times_file;  // if set, each batch's Predict time in ms is written here, one per line
 };
 
 // Parses --name value / --name=value flags. On error or --help, prints usage to stderr

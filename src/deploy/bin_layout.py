@@ -34,6 +34,13 @@ def write_index(folder, names, comment=None):
         f.write("\n".join(lines) + "\n")
 
 
+def write_arrays(folder, names, arrays, comment=None):
+    """Write each of ``arrays`` as ``<folder>/<name>`` and the index listing ``names``."""
+    for name, array in zip(names, arrays):
+        write_array(os.path.join(folder, name), array)
+    write_index(folder, names, comment)
+
+
 def read_index(index_file):
     """The input names an index file lists, in order (the rules of the module docstring)."""
     if not os.path.isfile(index_file):
