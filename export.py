@@ -146,7 +146,9 @@ def verify(backbone, cfg, path):
 def load_backbone(cfg, fold_bn=False):
     """The checkpoint's backbone in inference mode (with ``fold_bn``: its BatchNorms folded, src/network/fold_bn.py)
     and the number of BatchNorms folded."""
-    backbone = load_backbone_weights(build_backbone_from_config(cfg, prelu_kernel="native"), cfg.ckpt_file)
+    backbone = load_backbone_weights(
+        build_backbone_from_config(cfg, prelu_kernel="native", depthwise_kernel="native"), cfg.ckpt_file
+    )
     folded = fold_batch_norms(backbone) if fold_bn else 0
     backbone.set_train(False)
     return backbone, folded

@@ -16,63 +16,35 @@ A backbone takes ``prelu_kernel`` as an argument and builds its PReLUs with ``pr
 ``prelu_kernel`` (auto/native/cpu_aot) into one of the two.
 """
 
-import ctypes
 import functools
-import logging
 
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
-from src.kernels.build import KernelBuildError, compiled_library
-from src.model_utils.config import ConfigError
-from src.model_utils.device import configured_cpu_threads
-
-KERNELS = ("native", "cpu_aot")
-LOG = logging.getLogger("facerec.network")
+from src.network.cpu_kernels import check_kernel, kernel_library, resolve_kernel
 
 
 def prelu_class(kernel):
     """The PReLU cell class of ``kernel`` ("native" or "cpu_aot"); both are built as ``cls(channels, w=0.25)``."""
-    if kernel not in KERNELS:
-        raise ValueError(f"prelu_kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
-    return CpuPReLU if kernel == "cpu_aot" else nn.PReLU
+    return CpuPReLU if check_kernel("prelu_kernel", kernel) == "cpu_aot" else nn.PReLU
 
 
 def resolve_prelu_kernel(requested, device_target):
     """``auto`` -> ``cpu_aot`` on CPU when its library builds (else ``native``, with a warning), ``native`` on
     GPU/Ascend; ``cpu_aot`` elsewhere than CPU, or without a working compiler, is an error."""
-    if requested == "native":
-        return "native"
-    if requested == "cpu_aot" and device_target != "CPU":
-        raise ConfigError(
-            f"config key 'prelu_kernel': cpu_aot runs only with device_target CPU, not "
-            f"{device_target}; use auto or native"
-        )
-    if requested == "auto" and device_target != "CPU":
-        return "native"
-    try:
-        _forward_op()
-    except KernelBuildError as error:
-        if requested == "cpu_aot":
-            raise
-        LOG.warning("prelu_kernel auto: using MindSpore's PReLU, the CPU kernel did not build: %s", error)
-        return "native"
-    return "cpu_aot"
+    return resolve_kernel("prelu_kernel", requested, device_target, _forward_op, "MindSpore's PReLU")
 
 
-@functools.cache
-def kernel_library():
-    """The compiled library this process uses, set to run on as many threads as MindSpore's CPU operators."""
-    library = compiled_library("prelu_cpu.cc")
-    ctypes.CDLL(library).PReLUSetThreads(configured_cpu_threads())
-    return library
+def prelu_library():
+    """The compiled PReLU library this process uses (threads: MindSpore's CPU operator count)."""
+    return kernel_library("prelu_cpu.cc", "PReLUSetThreads")
 
 
 @functools.cache
 def _forward_op():
-    """The forward custom operator over ``kernel_library()`` (its bprop: the backward one), shared by every
+    """The forward custom operator over ``prelu_library()`` (its bprop: the backward one), shared by every
     CpuPReLU."""
-    library = kernel_library()
+    library = prelu_library()
     backward = ops.Custom(
         f"{library}:PReLUBackward",
         out_shape=lambda dy, x, w: (x, w),
