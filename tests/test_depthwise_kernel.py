@@ -63,6 +63,8 @@ def twins(channels, kernel, stride, padding, seed=0):
         ((2, 3, 8, 8), 3, 3, 1),  # stride 3 (the output ignores the last rows)
         ((2, 3, 6, 5), (2, 3), (2, 1), (0, 2)),  # uneven kernel, stride and padding
         ((2, 3, 4, 1), 3, 1, 1),  # one column
+        ((2, 2, 9, 7), 5, 1, 2),  # a 5x5 "same" convolution
+        ((2, 3, 7, 6), 3, 1, 0),  # stride 1, no padding
     ],
 )
 def test_matches_grouped_conv2d(shape, kernel, stride, padding):
