@@ -88,9 +88,13 @@ def test_pynative_matches_grouped_conv2d():
         np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-5 * np.abs(want).max(), err_msg=name)
 
 
-def test_weight_gradient_does_not_depend_on_the_thread_count():
-    _, cell = twins(16, 3, 1, 1)
-    x = ms.Tensor(np.random.RandomState(3).randn(8, 16, 24, 20).astype(np.float32))  # large enough for 2 threads
+@pytest.mark.parametrize(
+    "shape, kernel, stride",
+    [((8, 16, 24, 20), 3, 1), ((8, 16, 23, 21), 3, 2), ((32, 64, 7, 6), (7, 6), 1)],  # each large enough for 2 threads
+)
+def test_weight_gradient_does_not_depend_on_the_thread_count(shape, kernel, stride):
+    _, cell = twins(shape[1], kernel, stride, 0 if isinstance(kernel, tuple) else 1)
+    x = ms.Tensor(np.random.RandomState(3).randn(*shape).astype(np.float32))
     library = ctypes.CDLL(depthwise_library())
     results = []
     try:
