@@ -8,8 +8,10 @@ Two kernels behind one parameter layout (a cell attribute ``weight`` of shape (C
 ``cpu_aot``  ``src/kernels/depthwise_cpu.cc`` as an AOT custom operator with its own backward. On the CPU,
              MindSpore 2.10 runs grouped convolutions through oneDNN's ``gemm:jit`` path, one small GEMM per
              group; in MobileFaceNet training most of the convolution backward-weights time was these layers
-             (benchmarks/onednn_paths.py). Its weight gradient sums each channel in a fixed order, so it does not
-             change with the thread count.
+             (benchmarks/onednn_paths.py). This kernel's forward + backward takes tens of ms where the grouped
+             Conv2D takes hundreds to thousands on the MobileFaceNet shapes (benchmarks/bench_ops.py, depthwise
+             case). Its weight gradient sums each channel in a fixed order, so it does not change with the
+             thread count.
 
 A backbone with depthwise layers takes ``depthwise_kernel`` as an argument and builds them with
 ``depthwise_conv2d(kernel, ...)``; ``resolve_depthwise_kernel`` turns the config's ``depthwise_kernel``
