@@ -121,10 +121,10 @@ def forward_mindspore_ckpt(c, images):
     from src.network.fold_bn import fold_batch_norms
     from src.network.weights import load_backbone_weights
 
-    prelu_kernel = setup_device(c["mode"], c["settings"], "infer")
+    kernels = setup_device(c["mode"], c["settings"], "infer")
     embedding_size, image_size = NETWORKS[c["backbone"]]
     backbone = load_backbone_weights(
-        build_backbone(c["backbone"], prelu_kernel=prelu_kernel, embedding_size=embedding_size, image_size=image_size),
+        build_backbone(c["backbone"], **kernels, embedding_size=embedding_size, image_size=image_size),
         c["checkpoint"],
     )
     if c["settings"] is None or c["settings"].get("fold_bn"):

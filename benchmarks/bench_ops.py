@@ -8,6 +8,10 @@
                (benchmarks/profile_train.py: its ReduceSum/Mul/Neg/ReluGrad cost as much as PReLU + PReLUGrad,
                and peak RSS grows from 1.9 to 3.4 GB at batch 32); the AOT kernel is what the networks use on
                the CPU (prelu_kernel: auto);
+  depthwise    depthwise convolutions on MobileFaceNet-like shapes (3x3 stride 1 and 2, the global 7x6
+               ``linear7``): nn.Conv2d(group=C) (oneDNN gemm:jit, one GEMM per group) vs the project's C++
+               AOT kernel (DepthwiseConv2d, src/kernels/depthwise_cpu.cc; depthwise_kernel: auto on the CPU),
+               forward and forward + backward (input and weight gradients);
   cosine       the cosine head's x_n W_n^T: a Transpose + MatMul vs one MatMul(transpose_b), and the cost of
                re-normalising W (10,575 x 512) each step vs a cached W_n (possible only when W is frozen);
   finite_check TrainStep's NaN guard over sphere20a + head gradients: isfinite(g).all() per gradient vs one
@@ -37,6 +41,17 @@ COLUMNS = [
 ]
 
 
+# (channels, height, width) of the input, kernel, stride, padding: MobileFaceNet at 112x96 (a stride-1 bottleneck
+# of the 28x24 stage, the first stride-2 one at 56x48, linear7).
+DEPTHWISE_CASES = (((128, 28, 24), 3, 1, 1), ((64, 56, 48), 3, 2, 1), ((512, 7, 6), (7, 6), 1, 0))
+
+
+def depthwise_shape(batch, channels, height, width, kernel, stride):
+    """'32x128x28x24 k3 s1', the row label of a depthwise case."""
+    kernel = "x".join(map(str, kernel)) if isinstance(kernel, tuple) else kernel
+    return f"{batch}x{channels}x{height}x{width} k{kernel} s{stride}"
+
+
 def timing(durations):
     ms = sorted(1000.0 * d for d in durations)
     return {"ms": round(ms[len(ms) // 2], 2), "ms_min": round(ms[0], 2), "ms_max": round(ms[-1], 2)}
@@ -46,9 +61,10 @@ def mindspore_cases(args):
     import mindspore as ms
     from mindspore import nn, ops
 
-    from src.heads.cosine import l2_normalize
+    from src.heads.centres import l2_normalize
     from src.model_utils.cpu_isa import apply_cpu_isa
     from src.network import build_backbone
+    from src.network.depthwise import depthwise_conv2d
     from src.network.prelu import CpuPReLU
 
     apply_cpu_isa(args.cpu_isa)
@@ -101,6 +117,14 @@ def mindspore_cases(args):
     run("prelu", "relu(x) - w relu(-x) forward + backward", forward_backward(CompositePReLU(64), x))
     run("prelu", "CpuPReLU (C++ AOT) forward", forward(CpuPReLU(64), x))
     run("prelu", "CpuPReLU (C++ AOT) forward + backward", forward_backward(CpuPReLU(64), x))
+
+    for (channels, height, width), kernel, stride, padding in DEPTHWISE_CASES:
+        x = ms.Tensor(rng.standard_normal((args.batch, channels, height, width)).astype(np.float32))
+        shape = depthwise_shape(args.batch, channels, height, width, kernel, stride)
+        for name, label in (("native", "nn.Conv2d(group=C)"), ("cpu_aot", "DepthwiseConv2d (C++ AOT)")):
+            cell = depthwise_conv2d(name, channels, kernel, stride, padding)
+            run("depthwise", f"{shape} {label} forward", forward(cell, x))
+            run("depthwise", f"{shape} {label} forward + backward", forward_backward(cell, x))
 
     class Cosine(nn.Cell):
         def __init__(self, transpose_b, cached):
@@ -169,6 +193,21 @@ def torch_cases(args):
 
     run("prelu", "nn.PReLU forward", prelu_forward)
     run("prelu", "nn.PReLU forward + backward", lambda: prelu(x).sum().backward())
+    for (channels, height, width), kernel, stride, padding in DEPTHWISE_CASES:
+        x = torch.randn(args.batch, channels, height, width, requires_grad=True)
+        conv = torch.nn.Conv2d(channels, channels, kernel, stride, padding, groups=channels, bias=False)
+        shape = depthwise_shape(args.batch, channels, height, width, kernel, stride)
+
+        def conv_forward(conv=conv, x=x):
+            with torch.inference_mode():
+                conv(x)
+
+        run("depthwise", f"{shape} nn.Conv2d(groups=C) forward", conv_forward)
+        run(
+            "depthwise",
+            f"{shape} nn.Conv2d(groups=C) forward + backward",
+            lambda conv=conv, x=x: conv(x).sum().backward(),
+        )
     weight = torch.randn(args.num_classes, 512, requires_grad=True)
     e = torch.randn(args.batch, 512, requires_grad=True)
     run(

@@ -36,6 +36,7 @@ EXPLORE = (
     "graph-kernel:threads=2,graph_kernel=true",
     "dispatch-1:threads=2,dispatch_threads=1",
     "prelu-native:threads=2,prelu_kernel=native",
+    "dw-native:threads=2,prelu_kernel=cpu_aot,depthwise_kernel=native",
 )
 COLUMNS = [
     ("backbone", "backbone"),
@@ -120,10 +121,10 @@ def build_mindspore(c):
     from src.train.train_network import FaceTrainNetwork
     from src.train.train_step import TrainStep
 
-    prelu_kernel = setup_device(c["mode"], c["settings"])
+    kernels = setup_device(c["mode"], c["settings"])
     embedding_size, image_size = NETWORKS[c["backbone"]]
     net = FaceTrainNetwork(
-        build_backbone(c["backbone"], prelu_kernel=prelu_kernel, embedding_size=embedding_size, image_size=image_size),
+        build_backbone(c["backbone"], **kernels, embedding_size=embedding_size, image_size=image_size),
         build_head(c["head"], embedding_size=embedding_size, num_classes=c["num_classes"]),
     )
     load_twin_weights(net, c["weights"], c["backbone"], embedding_size, image_size, prefix="backbone.")
@@ -186,7 +187,7 @@ def parse_args(argv=None):
         action="append",
         default=None,
         help="MindSpore variant 'name:key=value,...' (keys: threads, jit_level, graph_kernel, "
-        "dispatch_threads, prelu_kernel; root=PATH runs it from another copy of the project; "
+        "dispatch_threads, prelu_kernel, depthwise_kernel; root=PATH runs it from another copy of the project; "
         "project=true or the name 'project' (the default) uses init_device with the schema "
         "defaults)",
     )

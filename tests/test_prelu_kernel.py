@@ -14,7 +14,7 @@ from mindspore import nn
 from src.kernels import build
 from src.model_utils.device import configured_cpu_threads
 from src.network import build_backbone, resolve_prelu_kernel
-from src.network.prelu import KERNELS, CpuPReLU, ElementwisePReLU, kernel_library, prelu_class
+from src.network.prelu import KERNELS, CpuPReLU, ElementwisePReLU, prelu_class, prelu_library
 
 
 class SquareSum(nn.Cell):
@@ -66,7 +66,7 @@ def test_slope_gradient_does_not_depend_on_the_thread_count():
     rng = np.random.RandomState(2)
     x = ms.Tensor(rng.randn(16, 32, 40, 40).astype(np.float32))  # large enough to run multi-threaded
     cell = CpuPReLU(32)
-    library = ctypes.CDLL(kernel_library())
+    library = ctypes.CDLL(prelu_library())
     results = []
     try:
         for threads in (1, 2, 3):
@@ -101,13 +101,16 @@ def test_library_is_cached_and_rebuilt_when_the_source_changes(kernel_cache, tmp
     mtime = os.path.getmtime(first)
     assert build.compiled_library("prelu_cpu.cc") == first and os.path.getmtime(first) == mtime
     sources = tmp_path / "sources"
-    sources.mkdir()
-    shutil.copy(os.path.join(build.KERNEL_DIR, "prelu_cpu.cc"), sources / "prelu_cpu.cc")
+    shutil.copytree(build.KERNEL_DIR, sources, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    monkeypatch.setattr(build, "KERNEL_DIR", str(sources))
+    assert build.compiled_library("prelu_cpu.cc") == first  # the same source and headers elsewhere
+    with open(sources / "kernel_threads.h", "a", encoding="utf-8") as f:
+        f.write("// edited\n")
+    second = build.compiled_library("prelu_cpu.cc")  # a header of the folder changed
     with open(sources / "prelu_cpu.cc", "a", encoding="utf-8") as f:
         f.write("// edited\n")
-    monkeypatch.setattr(build, "KERNEL_DIR", str(sources))
-    second = build.compiled_library("prelu_cpu.cc")
-    assert second != first and os.path.isfile(second) and os.path.isfile(first)
+    third = build.compiled_library("prelu_cpu.cc")
+    assert len({first, second, third}) == 3 and all(os.path.isfile(path) for path in (first, second, third))
     assert not [name for name in os.listdir(kernel_cache) if name.startswith(".")], "no partial files left"
 
 

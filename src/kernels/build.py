@@ -1,9 +1,10 @@
 """Compile a C++ kernel source of this folder into a shared library once, and cache it.
 
 The library goes to ``$FACEREC_KERNEL_CACHE`` (default ``~/.cache/facerec_ms/kernels``) under a name carrying
-the source's SHA-256, so an edited source is rebuilt and concurrent processes (distributed workers) never see
-a half-written file (compiled to a temporary name, then renamed). The compiler is ``$CXX`` (default ``g++``);
-flags are portable (no ``-march=native``: a cache directory may be shared by machines with other CPUs).
+the SHA-256 of the source and of this folder's headers (``kernel_threads.h``), so an edited source or header is
+rebuilt and concurrent processes (distributed workers) never see a half-written file (compiled to a temporary name,
+then renamed). The compiler is ``$CXX`` (default ``g++``); flags are portable (no ``-march=native``: a cache
+directory may be shared by machines with other CPUs).
 """
 
 import hashlib
@@ -31,17 +32,20 @@ def cache_dir():
 def compiled_library(source_name):
     """Path of the shared library built from ``src/kernels/<source_name>``, compiling it if not cached."""
     source = os.path.join(KERNEL_DIR, source_name)
-    with open(source, "rb") as f:
-        digest = hashlib.sha256(f.read() + " ".join(CXX_FLAGS).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(" ".join(CXX_FLAGS).encode())
+    headers = sorted(name for name in os.listdir(KERNEL_DIR) if name.endswith(".h"))
+    for path in [source] + [os.path.join(KERNEL_DIR, name) for name in headers]:
+        with open(path, "rb") as f:
+            digest.update(f.read())
     stem = os.path.splitext(source_name)[0]
-    target = os.path.join(cache_dir(), f"{stem}-{digest}.so")
+    target = os.path.join(cache_dir(), f"{stem}-{digest.hexdigest()[:16]}.so")
     if os.path.isfile(target):
         return target
     compiler = os.environ.get("CXX", "g++")
     if shutil.which(compiler) is None:
         raise KernelBuildError(
             f"no C++ compiler '{compiler}' on PATH to build {source_name} (set CXX, install "
-            "g++, or choose prelu_kernel: native)"
+            "g++, or choose the native kernel)"
         )
     os.makedirs(cache_dir(), exist_ok=True)
     fd, partial = tempfile.mkstemp(prefix=f".{stem}-", suffix=".so", dir=cache_dir())

@@ -7,22 +7,15 @@
 //
 // Every (n, c) plane is contiguous (hw elements). The weight gradient accumulates each channel over the
 // batch in a fixed order, so it is bit-identical for any thread count. PReLUSetThreads sets the thread count
-// (src/network/prelu.py passes the process's MindSpore CPU thread count); small tensors run on one thread.
-#include <omp.h>
-
+// (src/network/cpu_kernels.py passes the process's MindSpore CPU thread count); small tensors run on one thread
+// (kernel_threads.h).
 #include <cstdint>
-#include <cstring>
+
+#include "kernel_threads.h"
 
 namespace {
 
-int g_threads = 0;  // 0: OpenMP's default
-
-int Threads(int64_t elements) {
-  if (elements <= 32768) return 1;
-  return g_threads > 0 ? g_threads : omp_get_max_threads();
-}
-
-bool IsFloat32(const char *dtype) { return std::strcmp(dtype, "float32") == 0; }
+bool IsFloat32(const char *dtype) { return kernel_threads::IsDtype(dtype, "float32"); }
 
 int64_t PlaneSize(int ndim, const int64_t *shape) {
   int64_t hw = 1;
@@ -32,7 +25,7 @@ int64_t PlaneSize(int ndim, const int64_t *shape) {
 
 }  // namespace
 
-extern "C" void PReLUSetThreads(int threads) { g_threads = threads; }
+extern "C" void PReLUSetThreads(int threads) { kernel_threads::Set(threads); }
 
 // params: x (N, C, ...), w (C) -> y (N, C, ...)
 extern "C" int PReLUForward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
@@ -43,7 +36,7 @@ extern "C" int PReLUForward(int nparam, void **params, int *ndims, int64_t **sha
   float *y = static_cast<float *>(params[2]);
   const int64_t planes = shapes[0][0] * shapes[0][1], channels = shapes[0][1];
   const int64_t hw = PlaneSize(ndims[0], shapes[0]);
-#pragma omp parallel for schedule(static) num_threads(Threads(planes * hw))
+#pragma omp parallel for schedule(static) num_threads(kernel_threads::Count(planes * hw))
   for (int64_t p = 0; p < planes; ++p) {
     const float slope = w[p % channels];
     const float *xp = x + p * hw;
@@ -70,7 +63,7 @@ extern "C" int PReLUBackward(int nparam, void **params, int *ndims, int64_t **sh
   float *dw = static_cast<float *>(params[4]);
   const int64_t batch = shapes[1][0], channels = shapes[1][1];
   const int64_t hw = PlaneSize(ndims[1], shapes[1]);
-#pragma omp parallel for schedule(static) num_threads(Threads(batch * channels * hw))
+#pragma omp parallel for schedule(static) num_threads(kernel_threads::Count(batch * channels * hw))
   for (int64_t c = 0; c < channels; ++c) {
     const float slope = w[c];
     double total = 0.0;

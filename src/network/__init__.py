@@ -9,22 +9,34 @@ from mindspore import nn
 
 from src.model_utils.config import Config, ConfigError
 from src.network import iresnet, mobilefacenet, sphere  # noqa: F401  (each registers its backbones)
+from src.network.depthwise import resolve_depthwise_kernel
 from src.network.prelu import resolve_prelu_kernel
 from src.network.registry import BACKBONES
 
 
-def build_backbone(name: str, prelu_kernel: str = "native", **kwargs: Any) -> nn.Cell:
+def has_depthwise_layers(name: str) -> bool:
+    """Whether backbone ``name`` has depthwise convolutions (takes a ``depthwise_kernel``)."""
+    return "depthwise_kernel" in inspect.signature(BACKBONES.get(name)).parameters
+
+
+def build_backbone(name: str, prelu_kernel: str = "native", depthwise_kernel: str = "native", **kwargs: Any) -> nn.Cell:
     """Build a registered backbone, e.g. ``build_backbone("sphere20a", embedding_size=512, image_size=(112, 96))``;
-    its PReLUs use ``prelu_kernel`` ("native", "cpu_aot" or "elementwise", see src/network/prelu.py)."""
+    its PReLUs use ``prelu_kernel`` ("native", "cpu_aot" or "elementwise", see src/network/prelu.py) and its
+    depthwise convolutions, if it has any, ``depthwise_kernel`` ("native" or "cpu_aot", see depthwise.py)."""
+    if has_depthwise_layers(name):
+        kwargs["depthwise_kernel"] = depthwise_kernel
     return BACKBONES.build(name, prelu_kernel=prelu_kernel, **kwargs)
 
 
-def build_backbone_from_config(cfg: Config, prelu_kernel: str | None = None, purpose: str = "train") -> nn.Cell:
+def build_backbone_from_config(
+    cfg: Config, prelu_kernel: str | None = None, depthwise_kernel: str | None = None, purpose: str = "train"
+) -> nn.Cell:
     """The backbone named by ``cfg.backbone`` for ``cfg.image_size`` and ``cfg.embedding_size``; ``backbone_width``
     is passed only when it differs from 1.0 and ``embedding_bn`` only when true (only the sphere networks take
-    them: set for another backbone, ``ConfigError`` names the key). The PReLU kernel is
-    ``prelu_kernel`` if given, else ``cfg.prelu_kernel`` resolved for ``cfg.device_target`` and ``purpose`` ("train"
-    or "infer"; see ``resolve_prelu_kernel``)."""
+    them: set for another backbone, ``ConfigError`` names the key). The PReLU kernel is ``prelu_kernel`` if given,
+    else ``cfg.prelu_kernel`` resolved for ``cfg.device_target`` and ``purpose`` ("train" or "infer"; see
+    ``resolve_prelu_kernel``); the depthwise kernel likewise (resolved only for a backbone with depthwise
+    convolutions)."""
     kwargs = {"embedding_size": cfg.embedding_size, "image_size": tuple(cfg.image_size)}
     accepted = inspect.signature(BACKBONES.get(cfg.backbone)).parameters
     for key, argument, value, unset in (
@@ -38,5 +50,7 @@ def build_backbone_from_config(cfg: Config, prelu_kernel: str | None = None, pur
                 f"config key '{key}' does not apply to backbone '{cfg.backbone}' (only the sphere backbones take it)"
             )
         kwargs[argument] = value
-    kernel = prelu_kernel or resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target, purpose)
-    return build_backbone(cfg.backbone, prelu_kernel=kernel, **kwargs)
+    prelu_kernel = prelu_kernel or resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target, purpose)
+    if has_depthwise_layers(cfg.backbone):
+        depthwise_kernel = depthwise_kernel or resolve_depthwise_kernel(cfg.depthwise_kernel, cfg.device_target)
+    return build_backbone(cfg.backbone, prelu_kernel=prelu_kernel, depthwise_kernel=depthwise_kernel, **kwargs)

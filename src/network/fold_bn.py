@@ -7,15 +7,18 @@ the output of a convolution or dense layer z = W x + b, the two are one layer wi
 
 so the BatchNorm's pass over the activations disappears. A backbone lists where a BatchNorm directly follows such a
 layer: a cell attribute ``FOLDABLE = (("conv", "bn"), ...)`` names (layer, BatchNorm) attribute pairs, and inside an
-``nn.SequentialCell`` every (Conv2d or Dense, BatchNorm) neighbour pair is folded. A BatchNorm before a padded
-convolution (iResNet's pre-activation ``bn1``) is not foldable: the zero padding would be shifted, so it stays.
+``nn.SequentialCell`` every (Conv2d, DepthwiseConv2d or Dense, BatchNorm) neighbour pair is folded. A BatchNorm
+before a padded convolution (iResNet's pre-activation ``bn1``) is not foldable: the zero padding would be shifted,
+so it stays.
 """
 
 import numpy as np
 from mindspore import Tensor, nn
 
+from src.network.depthwise import DepthwiseConv2d
+
 BATCH_NORMS = (nn.BatchNorm2d, nn.BatchNorm1d)
-LAYERS = (nn.Conv2d, nn.Dense)
+LAYERS = (nn.Conv2d, nn.Dense, DepthwiseConv2d)
 
 
 def folded_weights(layer, bn):
@@ -30,8 +33,19 @@ def folded_weights(layer, bn):
 
 
 def folded_layer(layer, bn):
-    """A new Conv2d / Dense with bias equal to ``layer`` followed by ``bn`` in inference."""
+    """A new Conv2d / Dense / DepthwiseConv2d (the CPU kernel, src/network/depthwise.py) with bias equal to
+    ``layer`` followed by ``bn`` in inference."""
     weight, bias = folded_weights(layer, bn)
+    if isinstance(layer, DepthwiseConv2d):
+        return DepthwiseConv2d(
+            layer.in_channels,
+            layer.kernel_size,
+            stride=layer.stride,
+            padding=layer.padding,
+            has_bias=True,
+            weight_init=Tensor(weight),
+            bias_init=Tensor(bias),
+        )
     if isinstance(layer, nn.Dense):
         return nn.Dense(
             layer.in_channels, layer.out_channels, weight_init=Tensor(weight), bias_init=Tensor(bias), has_bias=True

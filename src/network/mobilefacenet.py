@@ -13,12 +13,15 @@ Cell names follow the common PyTorch implementation (``conv1``, ``dw_conv1``, ``
 ``conv2``, ``linear7``, ``linear1``, each ConvBlock holding ``conv``/``bn``/``prelu``), so converting a
 PyTorch state_dict only renames parameter suffixes (see ``tools/convert_torch.py``). Initialisation:
 He-normal convolutions with fan-out (std sqrt(2 / (k*k*out_channels))), BatchNorm gamma 1 / beta 0,
-PReLU slopes 0.25.
+PReLU slopes 0.25. The depthwise convolutions (``dw_conv1``, each bottleneck's ``conv.3``, ``linear7``) are
+``nn.Conv2d(group=C)`` or the CPU kernel of src/network/depthwise.py, chosen by ``depthwise_kernel``, with the same
+parameters either way.
 """
 
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
+from src.network.depthwise import depthwise_conv2d
 from src.network.layers import batch_norm, feature_map_size
 from src.network.prelu import prelu_class
 from src.network.registry import BACKBONES
@@ -27,7 +30,11 @@ from src.network.registry import BACKBONES
 BOTTLENECK_SETTINGS = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1))
 
 
-def conv(in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1):
+def he_normal():
+    return HeNormal(mode="fan_out", nonlinearity="relu")
+
+
+def conv(in_channels, out_channels, kernel_size, stride=1, padding=0):
     """Bias-free convolution with He-normal (fan-out) initialisation."""
     return nn.Conv2d(
         in_channels,
@@ -36,23 +43,25 @@ def conv(in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1):
         stride=stride,
         pad_mode="pad",
         padding=padding,
-        group=groups,
         has_bias=False,
-        weight_init=HeNormal(mode="fan_out", nonlinearity="relu"),
+        weight_init=he_normal(),
     )
 
 
 class ConvBlock(nn.Cell):
-    """conv -> BN (-> PReLU unless ``linear``); depthwise when ``depthwise`` (groups = channels)."""
+    """conv -> BN (-> PReLU unless ``linear``); a depthwise convolution of the ``depthwise`` kernel ("native" or
+    "cpu_aot"; in_channels = out_channels) when given."""
 
     FOLDABLE = (("conv", "bn"),)  # src/network/fold_bn.py
 
     def __init__(
-        self, in_channels, out_channels, kernel_size, prelu, stride=1, padding=0, depthwise=False, linear=False
+        self, in_channels, out_channels, kernel_size, prelu, stride=1, padding=0, depthwise=None, linear=False
     ):
         super().__init__()
-        groups = in_channels if depthwise else 1
-        self.conv = conv(in_channels, out_channels, kernel_size, stride, padding, groups)
+        if depthwise is None:
+            self.conv = conv(in_channels, out_channels, kernel_size, stride, padding)
+        else:
+            self.conv = depthwise_conv2d(depthwise, in_channels, kernel_size, stride, padding, he_normal())
         self.bn = batch_norm(out_channels)
         self.prelu = None if linear else prelu(out_channels)
 
@@ -64,9 +73,10 @@ class ConvBlock(nn.Cell):
 
 
 class Bottleneck(nn.Cell):
-    """Inverted residual: 1x1 expand (x t), BN, PReLU, depthwise 3x3 (stride), BN, PReLU, 1x1 project, BN."""
+    """Inverted residual: 1x1 expand (x t), BN, PReLU, depthwise 3x3 (stride; the ``depthwise`` kernel), BN,
+    PReLU, 1x1 project, BN."""
 
-    def __init__(self, in_channels, out_channels, stride, expansion, prelu):
+    def __init__(self, in_channels, out_channels, stride, expansion, prelu, depthwise):
         super().__init__()
         hidden = in_channels * expansion
         self.residual = stride == 1 and in_channels == out_channels
@@ -75,7 +85,7 @@ class Bottleneck(nn.Cell):
                 conv(in_channels, hidden, 1),
                 batch_norm(hidden),
                 prelu(hidden),
-                conv(hidden, hidden, 3, stride, 1, groups=hidden),
+                depthwise_conv2d(depthwise, hidden, 3, stride, 1, he_normal()),
                 batch_norm(hidden),
                 prelu(hidden),
                 conv(hidden, out_channels, 1),
@@ -92,21 +102,23 @@ class Bottleneck(nn.Cell):
 class MobileFaceNet(nn.Cell):
     """MobileFaceNet: NCHW images (3 x image_size) -> raw ``embedding_size`` embeddings."""
 
-    def __init__(self, embedding_size=128, image_size=(112, 96), prelu_kernel="native"):
+    def __init__(self, embedding_size=128, image_size=(112, 96), prelu_kernel="native", depthwise_kernel="native"):
         super().__init__()
         prelu = prelu_class(prelu_kernel)
         self.conv1 = ConvBlock(3, 64, 3, prelu, stride=2, padding=1)
-        self.dw_conv1 = ConvBlock(64, 64, 3, prelu, stride=1, padding=1, depthwise=True)
+        self.dw_conv1 = ConvBlock(64, 64, 3, prelu, stride=1, padding=1, depthwise=depthwise_kernel)
         blocks = []
         in_channels = 64
         for expansion, out_channels, repeats, stride in BOTTLENECK_SETTINGS:
             for i in range(repeats):
-                blocks.append(Bottleneck(in_channels, out_channels, stride if i == 0 else 1, expansion, prelu))
+                blocks.append(
+                    Bottleneck(in_channels, out_channels, stride if i == 0 else 1, expansion, prelu, depthwise_kernel)
+                )
                 in_channels = out_channels
         self.blocks = nn.SequentialCell(blocks)
         self.conv2 = ConvBlock(in_channels, 512, 1, prelu)
         # conv1 and the three stride-2 bottlenecks halve the size (rounding up): 112x96 -> 7x6.
-        self.linear7 = ConvBlock(512, 512, feature_map_size(image_size), prelu, depthwise=True, linear=True)
+        self.linear7 = ConvBlock(512, 512, feature_map_size(image_size), prelu, depthwise=depthwise_kernel, linear=True)
         self.linear1 = ConvBlock(512, embedding_size, 1, prelu, linear=True)
         self.flatten = nn.Flatten()
 
@@ -117,6 +129,11 @@ class MobileFaceNet(nn.Cell):
 
 
 @BACKBONES.register("mobilefacenet")
-def mobilefacenet(embedding_size=128, image_size=(112, 96), prelu_kernel="native"):
+def mobilefacenet(embedding_size=128, image_size=(112, 96), prelu_kernel="native", depthwise_kernel="native"):
     """MobileFaceNet, 15 bottlenecks, 128-d embedding by default."""
-    return MobileFaceNet(embedding_size=embedding_size, image_size=tuple(image_size), prelu_kernel=prelu_kernel)
+    return MobileFaceNet(
+        embedding_size=embedding_size,
+        image_size=tuple(image_size),
+        prelu_kernel=prelu_kernel,
+        depthwise_kernel=depthwise_kernel,
+    )

@@ -20,26 +20,20 @@ A backbone takes ``prelu_kernel`` as an argument and builds its PReLUs with ``pr
 ``prelu_kernel`` (auto or one of the three) into a kernel for a purpose: training, inference or export.
 """
 
-import ctypes
 import functools
-import logging
 
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
-from src.kernels.build import KernelBuildError, compiled_library
-from src.model_utils.config import ConfigError
-from src.model_utils.device import configured_cpu_threads
+from src.network.cpu_kernels import check_kernel, kernel_library, resolve_kernel
 
 KERNELS = ("native", "cpu_aot", "elementwise")
 PURPOSES = ("train", "infer", "export")
-LOG = logging.getLogger("facerec.network")
 
 
 def prelu_class(kernel):
     """The PReLU cell class of ``kernel`` (one of KERNELS); each is built as ``cls(channels, w=0.25)``."""
-    if kernel not in KERNELS:
-        raise ValueError(f"prelu_kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
+    check_kernel("prelu_kernel", kernel, KERNELS)
     return {"native": nn.PReLU, "cpu_aot": CpuPReLU, "elementwise": ElementwisePReLU}[kernel]
 
 
@@ -57,41 +51,26 @@ def resolve_prelu_kernel(requested, device_target, purpose="train", file_format=
         raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose!r}")
     if requested in ("native", "elementwise"):
         return requested
-    if requested == "cpu_aot" and device_target != "CPU":
-        raise ConfigError(
-            f"config key 'prelu_kernel': cpu_aot runs only with device_target CPU, not "
-            f"{device_target}; use auto, native or elementwise"
-        )
-    if purpose == "export":
-        auto_elementwise = requested == "auto" and device_target == "CPU" and file_format == "MINDIR"
-        return "elementwise" if auto_elementwise else "native"
-    if requested == "auto" and device_target != "CPU":
-        return "native"
-    if requested == "auto" and purpose == "infer":
+    on_cpu = device_target == "CPU"
+    if purpose == "export" and on_cpu:
+        return "elementwise" if requested == "auto" and file_format == "MINDIR" else "native"
+    if requested == "auto" and on_cpu and purpose == "infer":
         return "elementwise"
-    try:
-        _forward_op()
-    except KernelBuildError as error:
-        if requested == "cpu_aot":
-            raise
-        LOG.warning("prelu_kernel auto: using MindSpore's PReLU, the CPU kernel did not build: %s", error)
+    if requested == "auto" and purpose == "export":
         return "native"
-    return "cpu_aot"
+    return resolve_kernel("prelu_kernel", requested, device_target, _forward_op, "MindSpore's PReLU")
 
 
-@functools.cache
-def kernel_library():
-    """The compiled library this process uses, set to run on as many threads as MindSpore's CPU operators."""
-    library = compiled_library("prelu_cpu.cc")
-    ctypes.CDLL(library).PReLUSetThreads(configured_cpu_threads())
-    return library
+def prelu_library():
+    """The compiled PReLU library this process uses (threads: MindSpore's CPU operator count)."""
+    return kernel_library("prelu_cpu.cc", "PReLUSetThreads")
 
 
 @functools.cache
 def _forward_op():
-    """The forward custom operator over ``kernel_library()`` (its bprop: the backward one), shared by every
+    """The forward custom operator over ``prelu_library()`` (its bprop: the backward one), shared by every
     CpuPReLU."""
-    library = kernel_library()
+    library = prelu_library()
     backward = ops.Custom(
         f"{library}:PReLUBackward",
         out_shape=lambda dy, x, w: (x, w),

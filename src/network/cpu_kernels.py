@@ -1,0 +1,54 @@
+"""What the C++ CPU kernels of ``src/kernels`` share on the Python side: choosing between a layer's ``native``
+MindSpore implementation and its ``cpu_aot`` kernel from a config key (``prelu_kernel``, ``depthwise_kernel``),
+and loading a kernel library set to MindSpore's CPU thread count.
+"""
+
+import ctypes
+import functools
+import logging
+
+from src.kernels.build import KernelBuildError, compiled_library
+from src.model_utils.config import ConfigError
+from src.model_utils.device import configured_cpu_threads
+
+KERNELS = ("native", "cpu_aot")
+LOG = logging.getLogger("facerec.network")
+
+
+def check_kernel(key, kernel, choices=KERNELS):
+    """``kernel`` when it is one of ``choices``, else ValueError naming ``key``."""
+    if kernel not in choices:
+        raise ValueError(f"{key} must be one of {', '.join(choices)}, got {kernel!r}")
+    return kernel
+
+
+def resolve_kernel(key, requested, device_target, build, native_name):
+    """The config key ``key``'s value ``requested`` (auto/native/cpu_aot) for ``device_target``: ``auto`` ->
+    ``cpu_aot`` on CPU when ``build()`` (which compiles and loads the kernel) succeeds, else ``native`` with a
+    warning naming ``native_name`` (the MindSpore layer used instead); ``native`` on GPU/Ascend. ``cpu_aot``
+    elsewhere than CPU is a ConfigError; without a working compiler, the KernelBuildError."""
+    if requested == "native":
+        return "native"
+    if requested == "cpu_aot" and device_target != "CPU":
+        raise ConfigError(
+            f"config key '{key}': cpu_aot runs only with device_target CPU, not {device_target}; use auto or native"
+        )
+    if requested == "auto" and device_target != "CPU":
+        return "native"
+    try:
+        build()
+    except KernelBuildError as error:
+        if requested == "cpu_aot":
+            raise
+        LOG.warning("%s auto: using %s, the CPU kernel did not build: %s", key, native_name, error)
+        return "native"
+    return "cpu_aot"
+
+
+@functools.cache
+def kernel_library(source_name, threads_symbol):
+    """Path of the library compiled from ``src/kernels/<source_name>``, its ``threads_symbol`` export called once
+    with this process's MindSpore CPU thread count."""
+    library = compiled_library(source_name)
+    getattr(ctypes.CDLL(library), threads_symbol)(configured_cpu_threads())
+    return library

@@ -1,0 +1,237 @@
+"""The CPU depthwise convolution kernel (src/kernels/depthwise_cpu.cc via src/network/depthwise.py) against
+nn.Conv2d(group=C), in MobileFaceNet (checkpoints, BatchNorm folding, a training step), and how the config's
+depthwise_kernel is resolved."""
+
+import ctypes
+import logging
+
+import mindspore as ms
+import numpy as np
+import pytest
+from mindspore import Parameter, nn
+
+from src.heads import build_head
+from src.kernels.build import KernelBuildError
+from src.model_utils.config import ConfigError, load_config
+from src.model_utils.device import configured_cpu_threads
+from src.network import build_backbone, build_backbone_from_config, resolve_depthwise_kernel
+from src.network.depthwise import DepthwiseConv2d, depthwise_conv2d, depthwise_library
+from src.network.fold_bn import fold_batch_norms
+from src.train.optimizer import build_optimizer
+from src.train.train_network import FaceTrainNetwork
+from src.train.train_step import TrainStep
+
+SIZE = (32, 32)  # MobileFaceNet: 2x2 before linear7
+
+
+class SquareSum(nn.Cell):
+    def __init__(self, cell):
+        super().__init__()
+        self.cell = cell
+
+    def construct(self, x):
+        y = self.cell(x)
+        return (y * y).sum()
+
+
+def value_and_grads(cell, x):
+    """(output, d/dx, d/dw) of sum(cell(x)^2)."""
+    grad = ms.value_and_grad(SquareSum(cell), 0, cell.trainable_params())
+    _, (dx, (dw,)) = grad(x)
+    return cell(x).asnumpy(), dx.asnumpy(), dw.asnumpy()
+
+
+def twins(channels, kernel, stride, padding, seed=0):
+    """(nn.Conv2d(group=C), DepthwiseConv2d) with the same random weight."""
+    native = depthwise_conv2d("native", channels, kernel, stride, padding)
+    custom = depthwise_conv2d("cpu_aot", channels, kernel, stride, padding)
+    assert isinstance(custom, DepthwiseConv2d) and custom.weight.shape == native.weight.shape
+    weight = np.random.RandomState(seed).randn(*native.weight.shape).astype(np.float32)
+    native.weight.set_data(ms.Tensor(weight))
+    custom.weight.set_data(ms.Tensor(weight))
+    return native, custom
+
+
+@pytest.mark.parametrize(
+    "shape, kernel, stride, padding",
+    [
+        ((2, 5, 9, 8), 3, 1, 1),  # MobileFaceNet's depthwise 3x3
+        ((3, 4, 9, 7), 3, 2, 1),  # its stride-2 bottlenecks, odd height and width
+        ((2, 6, 7, 6), (7, 6), 1, 0),  # linear7: the kernel is the feature map
+        ((1, 3, 6, 5), 3, 1, 1),  # batch 1
+        ((2, 1, 5, 4), 3, 2, 1),  # one channel
+        ((2, 3, 8, 8), 3, 3, 1),  # stride 3 (the output ignores the last rows)
+        ((2, 3, 6, 5), (2, 3), (2, 1), (0, 2)),  # uneven kernel, stride and padding
+        ((2, 3, 4, 1), 3, 1, 1),  # one column
+        ((2, 2, 9, 7), 5, 1, 2),  # a 5x5 "same" convolution
+        ((2, 3, 7, 6), 3, 1, 0),  # stride 1, no padding
+    ],
+)
+def test_matches_grouped_conv2d(shape, kernel, stride, padding):
+    native, custom = twins(shape[1], kernel, stride, padding)
+    x = ms.Tensor(np.random.RandomState(1).randn(*shape).astype(np.float32))
+    expected, got = value_and_grads(native, x), value_and_grads(custom, x)
+    for name, want, have in zip(("y", "dx", "dw"), expected, got):
+        assert have.shape == want.shape, name
+        np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-5 * np.abs(want).max(), err_msg=name)
+
+
+def test_pynative_matches_grouped_conv2d():
+    native, custom = twins(4, 3, 2, 1)
+    x = ms.Tensor(np.random.RandomState(2).randn(2, 4, 7, 9).astype(np.float32))
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    try:
+        expected, got = value_and_grads(native, x), value_and_grads(custom, x)
+    finally:
+        ms.set_context(mode=ms.GRAPH_MODE)
+    for name, want, have in zip(("y", "dx", "dw"), expected, got):
+        np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-5 * np.abs(want).max(), err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "shape, kernel, stride",
+    [((8, 16, 24, 20), 3, 1), ((8, 16, 23, 21), 3, 2), ((32, 64, 7, 6), (7, 6), 1)],  # each large enough for 2 threads
+)
+def test_weight_gradient_does_not_depend_on_the_thread_count(shape, kernel, stride):
+    _, cell = twins(shape[1], kernel, stride, 0 if isinstance(kernel, tuple) else 1)
+    x = ms.Tensor(np.random.RandomState(3).randn(*shape).astype(np.float32))
+    library = ctypes.CDLL(depthwise_library())
+    results = []
+    try:
+        for threads in (1, 2):
+            library.DepthwiseSetThreads(threads)
+            results.append(value_and_grads(cell, x))
+    finally:
+        library.DepthwiseSetThreads(configured_cpu_threads())
+    for want, have in zip(*results):
+        np.testing.assert_array_equal(have, want)
+
+
+def mobilefacenet(depthwise_kernel, seed=0):
+    """A MobileFaceNet (32x32, 16-d) whose BatchNorms have non-trivial statistics and affine parameters."""
+    net = build_backbone("mobilefacenet", depthwise_kernel=depthwise_kernel, embedding_size=16, image_size=SIZE)
+    rng = np.random.RandomState(seed)
+    for param in net.get_parameters():
+        if param.name.endswith(("moving_mean", "beta")):
+            param.set_data(ms.Tensor(rng.normal(0, 0.2, param.shape).astype(np.float32)))
+        elif param.name.endswith(("moving_variance", "gamma")):
+            param.set_data(ms.Tensor(rng.uniform(0.5, 1.5, param.shape).astype(np.float32)))
+    return net
+
+
+def depthwise_cells(net):
+    return [name for name, cell in net.cells_and_names() if isinstance(cell, DepthwiseConv2d)]
+
+
+def test_checkpoints_are_interchangeable(tmp_path):
+    native, custom = (
+        mobilefacenet("native"),
+        build_backbone("mobilefacenet", depthwise_kernel="cpu_aot", embedding_size=16, image_size=SIZE),
+    )
+    assert [p.name for p in native.get_parameters()] == [p.name for p in custom.get_parameters()]
+    assert len(depthwise_cells(custom)) == 17 and not depthwise_cells(native)  # dw_conv1, 15 bottlenecks, linear7
+    path = str(tmp_path / "native.ckpt")
+    ms.save_checkpoint(native, path)
+    ms.load_param_into_net(custom, ms.load_checkpoint(path), strict_load=True)
+    for net in (native, custom):
+        net.set_train(False)
+    x = ms.Tensor(np.random.RandomState(4).uniform(-1, 1, (2, 3) + SIZE).astype(np.float32))
+    expected = native(x).asnumpy()
+    np.testing.assert_allclose(custom(x).asnumpy(), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+def test_batch_norms_fold_into_the_custom_cell():
+    reference = mobilefacenet("cpu_aot")
+    reference.set_train(False)
+    x = ms.Tensor(np.random.RandomState(5).uniform(-1, 1, (2, 3) + SIZE).astype(np.float32))
+    expected = reference(x).asnumpy()
+    folded = build_backbone("mobilefacenet", depthwise_kernel="cpu_aot", embedding_size=16, image_size=SIZE)
+    ms.load_param_into_net(folded, {p.name: Parameter(p.data.copy(), name=p.name) for p in reference.get_parameters()})
+    assert fold_batch_norms(folded) > 0
+    folded.set_train(False)
+    layers = [cell for _, cell in folded.cells_and_names() if isinstance(cell, DepthwiseConv2d)]
+    assert len(layers) == 17 and all(layer.bias is not None for layer in layers)
+    assert not [name for name, cell in folded.cells_and_names() if isinstance(cell, nn.BatchNorm2d)]
+    np.testing.assert_allclose(folded(x).asnumpy(), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    names = [p.name for p in folded.get_parameters()]
+    assert "dw_conv1.conv.bias" in names and "blocks.0.conv.3.bias" in names and len(names) == len(set(names))
+
+
+def train_step(depthwise_kernel, initial=None):
+    """One SGD-momentum step of MobileFaceNet + a cosface head from ``initial`` (parameter arrays; None: the
+    seed-1 initialisation): (loss, parameters before, parameters after)."""
+    ms.set_seed(1)
+    network = FaceTrainNetwork(
+        build_backbone("mobilefacenet", depthwise_kernel=depthwise_kernel, embedding_size=16, image_size=SIZE),
+        build_head("cosface", embedding_size=16, num_classes=5),
+    )
+    if initial is not None:
+        ms.load_param_into_net(network, {k: Parameter(ms.Tensor(v), name=k) for k, v in initial.items()})
+    before = {p.name: p.asnumpy().copy() for p in network.trainable_params()}
+    step = TrainStep(network, build_optimizer(network.trainable_params(), np.full(1, 0.01, np.float32), 0.9, 5e-4))
+    step.set_train(True)
+    rng = np.random.RandomState(6)
+    images = ms.Tensor(rng.uniform(-1, 1, (4, 3) + SIZE).astype(np.float32))
+    loss = float(step(images, ms.Tensor(np.arange(4) % 5, ms.int32))[0].asnumpy())
+    return loss, before, {p.name: p.asnumpy().copy() for p in network.trainable_params()}
+
+
+def test_training_step_matches_native():
+    """The same loss and the same weight update up to float rounding. Parameters whose update is below 1e-3 of
+    the largest are left out: the betas of BatchNorms that feed another BatchNorm through a 1x1 convolution have
+    a gradient of exactly 0 in exact arithmetic (the next BatchNorm removes a per-channel shift), so theirs is
+    rounding noise."""
+    native_loss, before, native_after = train_step("native")
+    custom_loss, custom_before, custom_after = train_step("cpu_aot", before)
+    assert custom_before.keys() == before.keys()
+    assert all(np.array_equal(custom_before[k], before[k]) for k in before)
+    assert custom_loss == pytest.approx(native_loss, rel=1e-6)
+    updates = {name: native_after[name] - value for name, value in before.items()}
+    largest = max(np.abs(update).max() for update in updates.values())
+    compared = 0
+    for name, update in updates.items():
+        scale = np.abs(update).max()
+        if scale >= 1e-3 * largest:
+            np.testing.assert_allclose(
+                custom_after[name] - before[name], update, rtol=0, atol=1e-3 * scale, err_msg=name
+            )
+            compared += 1
+    assert compared > len(updates) // 2
+
+
+def test_config_key_is_validated_and_resolved():
+    assert load_config([]).depthwise_kernel == "auto"
+    with pytest.raises(ConfigError, match="config key 'depthwise_kernel': 'fast' is not one of"):
+        load_config(["--depthwise_kernel=fast"])
+    cfg = load_config(["--backbone=mobilefacenet", "--embedding_size=16", "--image_size=[32,32]"])
+    assert len(depthwise_cells(build_backbone_from_config(cfg))) == 17  # auto on the CPU
+    assert not depthwise_cells(build_backbone_from_config(cfg, depthwise_kernel="native"))
+
+
+def test_resolve_depthwise_kernel(monkeypatch, caplog):
+    assert resolve_depthwise_kernel("native", "CPU") == "native"
+    assert resolve_depthwise_kernel("auto", "GPU") == "native"
+    assert resolve_depthwise_kernel("auto", "Ascend") == "native"
+    assert resolve_depthwise_kernel("native", "Ascend") == "native"
+    assert resolve_depthwise_kernel("auto", "CPU") == "cpu_aot"
+    assert resolve_depthwise_kernel("cpu_aot", "CPU") == "cpu_aot"
+    for device in ("GPU", "Ascend"):
+        with pytest.raises(
+            ConfigError, match=f"'depthwise_kernel': cpu_aot runs only with device_target CPU, not {device}"
+        ):
+            resolve_depthwise_kernel("cpu_aot", device)
+
+    def no_compiler():
+        raise KernelBuildError("no C++ compiler 'g++' on PATH")
+
+    monkeypatch.setattr("src.network.depthwise.depthwise_library", no_compiler)
+    with caplog.at_level(logging.WARNING, logger="facerec.network"):
+        assert resolve_depthwise_kernel("auto", "CPU") == "native"
+    assert "depthwise_kernel auto: using nn.Conv2d(group=C)" in caplog.text and "no C++ compiler" in caplog.text
+    with pytest.raises(KernelBuildError):
+        resolve_depthwise_kernel("cpu_aot", "CPU")
+
+
+def test_unknown_kernel_is_refused():
+    with pytest.raises(ValueError, match="depthwise_kernel must be one of native, cpu_aot, got 'fast'"):
+        build_backbone("mobilefacenet", depthwise_kernel="fast", embedding_size=8, image_size=SIZE)
