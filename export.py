@@ -172,7 +172,7 @@ def export(cfg):
             cfg.threshold_from, cfg.ckpt_file, cfg.threshold_rule, cfg.threshold_target
         )
         LOG.info("threshold %.4f (%s) from %s", record["threshold"]["value"], cfg.threshold_rule, cfg.threshold_from)
-    record["prelu_kernel"] = resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target, "export", cfg.file_format)
+    record["prelu_kernel"] = resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target, cfg.file_format)
     backbone, record["batch_norms_folded"] = load_backbone(cfg, cfg.fold_bn, record["prelu_kernel"])
     LOG.info("PReLU as %s (prelu_kernel %s, %s)", record["prelu_kernel"], cfg.prelu_kernel, cfg.file_format)
     path = write_file(backbone, cfg, export_name(cfg))

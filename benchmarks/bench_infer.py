@@ -121,7 +121,7 @@ def forward_mindspore_ckpt(c, images):
     from src.network.fold_bn import fold_batch_norms
     from src.network.weights import load_backbone_weights
 
-    kernels = setup_device(c["mode"], c["settings"], "infer")
+    kernels = setup_device(c["mode"], c["settings"])
     embedding_size, image_size = NETWORKS[c["backbone"]]
     backbone = load_backbone_weights(
         build_backbone(c["backbone"], **kernels, embedding_size=embedding_size, image_size=image_size),

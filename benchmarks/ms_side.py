@@ -25,11 +25,10 @@ SETTING_KEYS = (
 KERNEL_KEYS = ("prelu_kernel", "depthwise_kernel")
 
 
-def setup_device(mode, settings, purpose="train"):
+def setup_device(mode, settings):
     """The project's device setup (``init_device`` from the schema defaults) when ``settings`` is None, else
     ``setup_mindspore``. Returns the kernels to build networks with, ``build_backbone``'s keyword arguments
-    {prelu_kernel, depthwise_kernel}: the schema's values resolved for the CPU and ``purpose`` ("train" or
-    "infer"), or the variant's (MindSpore's own
+    {prelu_kernel, depthwise_kernel}: the schema's values resolved for the CPU, or the variant's (MindSpore's own
     ``native`` unless given)."""
     if settings is None:
         from src.model_utils.config import load_config
@@ -39,7 +38,7 @@ def setup_device(mode, settings, purpose="train"):
         cfg = load_config([f"--mode={mode}", "--device_target=CPU"])
         init_device(cfg)
         return {
-            "prelu_kernel": resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target, purpose),
+            "prelu_kernel": resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target),
             "depthwise_kernel": resolve_depthwise_kernel(cfg.depthwise_kernel, cfg.device_target),
         }
     setup_mindspore(mode, settings)

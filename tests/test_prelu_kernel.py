@@ -129,23 +129,20 @@ def test_compiler_failures_are_named(kernel_cache, tmp_path, monkeypatch):
 
 
 def test_resolve_prelu_kernel(monkeypatch, caplog):
-    for purpose in ("train", "infer", "export"):
-        assert resolve_prelu_kernel("native", "CPU", purpose) == "native"
-        assert resolve_prelu_kernel("elementwise", "GPU", purpose) == "elementwise"
+    for export_format in (None, "MINDIR", "ONNX", "AIR"):
+        assert resolve_prelu_kernel("native", "CPU", export_format) == "native"
+        assert resolve_prelu_kernel("elementwise", "GPU", export_format) == "elementwise"
         for device in ("GPU", "Ascend"):
-            assert resolve_prelu_kernel("auto", device, purpose) == "native"
+            assert resolve_prelu_kernel("auto", device, export_format) == "native"
     assert resolve_prelu_kernel("auto", "CPU") == "cpu_aot"
     assert resolve_prelu_kernel("cpu_aot", "CPU") == "cpu_aot"
-    assert resolve_prelu_kernel("auto", "CPU", "infer") == "elementwise"
-    assert resolve_prelu_kernel("cpu_aot", "CPU", "infer") == "cpu_aot"
-    assert resolve_prelu_kernel("auto", "CPU", "export", "MINDIR") == "elementwise"
-    assert resolve_prelu_kernel("cpu_aot", "CPU", "export", "MINDIR") == "native"
-    for file_format in ("ONNX", "AIR"):
-        assert resolve_prelu_kernel("auto", "CPU", "export", file_format) == "native"
+    assert resolve_prelu_kernel("auto", "CPU", "MINDIR") == "elementwise"
+    for export_format in ("MINDIR", "ONNX", "AIR"):
+        assert resolve_prelu_kernel("cpu_aot", "CPU", export_format) == "native"
+    for export_format in ("ONNX", "AIR"):
+        assert resolve_prelu_kernel("auto", "CPU", export_format) == "native"
     with pytest.raises(ValueError, match="cpu_aot runs only with device_target CPU, not GPU"):
         resolve_prelu_kernel("cpu_aot", "GPU")
-    with pytest.raises(ValueError, match="purpose must be one of train, infer, export"):
-        resolve_prelu_kernel("auto", "CPU", "serve")
 
     def no_compiler():
         raise build.KernelBuildError("no C++ compiler 'g++' on PATH")

@@ -57,7 +57,7 @@ def load_network(cfg, path):
     into the layers before them when ``fold_bn``."""
     if path.endswith(".mindir"):
         return load_mindir(path), mindir_batch_size(path, cfg)
-    backbone = load_backbone_weights(build_backbone_from_config(cfg, purpose="infer"), path)
+    backbone = load_backbone_weights(build_backbone_from_config(cfg), path)
     if cfg.fold_bn:
         fold_batch_norms(backbone)
     backbone.set_train(False)

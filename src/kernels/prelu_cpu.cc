@@ -9,6 +9,7 @@
 // batch in a fixed order, so it is bit-identical for any thread count. PReLUSetThreads sets the thread count
 // (src/network/cpu_kernels.py passes the process's MindSpore CPU thread count); small tensors run on one thread
 // (kernel_threads.h).
+#include <algorithm>
 #include <cstdint>
 
 #include "kernel_threads.h"
@@ -44,7 +45,7 @@ extern "C" int PReLUForward(int nparam, void **params, int *ndims, int64_t **sha
 #pragma omp simd
     for (int64_t j = 0; j < hw; ++j) {
       const float v = xp[j];
-      yp[j] = v > 0.f ? v : slope * v;
+      yp[j] = std::max(v, 0.f) + slope * std::min(v, 0.f);  // branch-free (one term is 0): vectorised
     }
   }
   return 0;

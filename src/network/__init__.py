@@ -29,14 +29,13 @@ def build_backbone(name: str, prelu_kernel: str = "native", depthwise_kernel: st
 
 
 def build_backbone_from_config(
-    cfg: Config, prelu_kernel: str | None = None, depthwise_kernel: str | None = None, purpose: str = "train"
+    cfg: Config, prelu_kernel: str | None = None, depthwise_kernel: str | None = None
 ) -> nn.Cell:
     """The backbone named by ``cfg.backbone`` for ``cfg.image_size`` and ``cfg.embedding_size``; ``backbone_width``
     is passed only when it differs from 1.0 and ``embedding_bn`` only when true (only the sphere networks take
     them: set for another backbone, ``ConfigError`` names the key). The PReLU kernel is ``prelu_kernel`` if given,
-    else ``cfg.prelu_kernel`` resolved for ``cfg.device_target`` and ``purpose`` ("train" or "infer"; see
-    ``resolve_prelu_kernel``); the depthwise kernel likewise (resolved only for a backbone with depthwise
-    convolutions)."""
+    else ``cfg.prelu_kernel`` resolved for ``cfg.device_target``; the depthwise kernel likewise (resolved only for
+    a backbone with depthwise convolutions)."""
     kwargs = {"embedding_size": cfg.embedding_size, "image_size": tuple(cfg.image_size)}
     accepted = inspect.signature(BACKBONES.get(cfg.backbone)).parameters
     for key, argument, value, unset in (
@@ -50,7 +49,7 @@ def build_backbone_from_config(
                 f"config key '{key}' does not apply to backbone '{cfg.backbone}' (only the sphere backbones take it)"
             )
         kwargs[argument] = value
-    prelu_kernel = prelu_kernel or resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target, purpose)
+    prelu_kernel = prelu_kernel or resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target)
     if has_depthwise_layers(cfg.backbone):
         depthwise_kernel = depthwise_kernel or resolve_depthwise_kernel(cfg.depthwise_kernel, cfg.device_target)
     return build_backbone(cfg.backbone, prelu_kernel=prelu_kernel, depthwise_kernel=depthwise_kernel, **kwargs)
