@@ -20,25 +20,9 @@ from src.network.fold_bn import fold_batch_norms
 from src.train.optimizer import build_optimizer
 from src.train.train_network import FaceTrainNetwork
 from src.train.train_step import TrainStep
+from tests.kernel_helpers import value_and_grads
 
 SIZE = (32, 32)  # MobileFaceNet: 2x2 before linear7
-
-
-class SquareSum(nn.Cell):
-    def __init__(self, cell):
-        super().__init__()
-        self.cell = cell
-
-    def construct(self, x):
-        y = self.cell(x)
-        return (y * y).sum()
-
-
-def value_and_grads(cell, x):
-    """(output, d/dx, d/dw) of sum(cell(x)^2)."""
-    grad = ms.value_and_grad(SquareSum(cell), 0, cell.trainable_params())
-    _, (dx, (dw,)) = grad(x)
-    return cell(x).asnumpy(), dx.asnumpy(), dw.asnumpy()
 
 
 def twins(channels, kernel, stride, padding, seed=0):

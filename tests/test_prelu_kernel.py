@@ -15,23 +15,7 @@ from src.kernels import build
 from src.model_utils.device import configured_cpu_threads
 from src.network import build_backbone, resolve_prelu_kernel
 from src.network.prelu import KERNELS, CpuPReLU, ElementwisePReLU, prelu_class, prelu_library
-
-
-class SquareSum(nn.Cell):
-    def __init__(self, cell):
-        super().__init__()
-        self.cell = cell
-
-    def construct(self, x):
-        y = self.cell(x)
-        return (y * y).sum()
-
-
-def value_and_grads(cell, x):
-    """(output, d/dx, d/dw) of sum(cell(x)^2)."""
-    grad = ms.value_and_grad(SquareSum(cell), 0, cell.trainable_params())
-    _, (dx, (dw,)) = grad(x)
-    return cell(x).asnumpy(), dx.asnumpy(), dw.asnumpy()
+from tests.kernel_helpers import value_and_grads
 
 
 @pytest.fixture
