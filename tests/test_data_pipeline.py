@@ -86,14 +86,15 @@ def test_flip_and_jitter_are_keyed_by_seed_epoch_index(tmp_path):
     flips, tops, lefts = zip(*draws)
     assert set(flips) == {True, False} and set(tops) == set(lefts) == {0, 1, 2, 3, 4}
     key = 7 * len(samples) + 1  # epoch 7, sample 1
-    image, label = source[key]
+    image, label = source.image(key)
     flip, top, left = source.augmentation(7, 1)
     window = prepare_image(load_rgb(samples[1].path), samples[1].landmarks, SIZE, pad=2)[
         top : top + 112, left : left + 96
     ]
     np.testing.assert_array_equal(image, window[:, ::-1] if flip else window)
     assert label == 1 and image.shape == SIZE + (3,)
-    np.testing.assert_array_equal(source[key][0], image)
+    np.testing.assert_array_equal(source.image(key)[0], image)
+    np.testing.assert_array_equal(source[key][0], to_input(image))
     plain = FaceSource(samples, SIZE, random_flip=False)
     assert plain.augmentation(7, 1) == (False, 0, 0)
 
@@ -120,7 +121,7 @@ def test_unreadable_image_is_skipped_logged_and_counted(tmp_path, caplog):
     samples[2] = samples[2]._replace(path=bad)
     source = FaceSource(samples, SIZE, random_flip=False, max_bad_fraction=0.001)
     with caplog.at_level(logging.WARNING):
-        image, label = source[2]
+        image, label = source.image(2)
     assert label == 3  # replaced by the next readable sample
     np.testing.assert_array_equal(image, prepare_image(load_rgb(samples[3].path), samples[3].landmarks, SIZE))
     assert source.bad_paths == [bad] and source.skips == 1

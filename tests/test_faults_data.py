@@ -48,7 +48,7 @@ def test_zero_byte_image_mid_run_is_skipped_and_named(root, caplog):
     samples = [Sample(str(root / "b" / "empty.jpg"), 0, None, 1), Sample(str(root / "a" / "1.png"), 1, None, 2)]
     source = FaceSource(samples, (32, 32), max_bad_fraction=0.5)
     with caplog.at_level(logging.WARNING):
-        image, label = source[0]
+        image, label = source.image(0)
     assert image.shape == (32, 32, 3) and int(label) == 1
     assert source.bad_paths == [str(root / "b" / "empty.jpg")]
     assert "the file is empty (0 bytes)" in caplog.text
