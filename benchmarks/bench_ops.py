@@ -15,7 +15,10 @@
   cosine       the cosine head's x_n W_n^T: a Transpose + MatMul vs one MatMul(transpose_b), and the cost of
                re-normalising W (10,575 x 512) each step vs a cached W_n (possible only when W is frozen);
   finite_check TrainStep's NaN guard over sphere20a + head gradients: isfinite(g).all() per gradient vs one
-               isfinite over the sum of per-gradient sums (NaN and Inf propagate through sums).
+               isfinite over the sum of per-gradient sums (NaN and Inf propagate through sums);
+  optimizer    one SGD-momentum update of sphere20a + a 10,575-class head with weight decay on the weights:
+               MindSpore's nn.SGD (SGD op, two buffers) vs the project's MomentumSGD (ApplyMomentum, one buffer)
+               vs torch.optim.SGD.
 PyTorch's time for the same computation is listed where it has one. GRAPH mode, ``--threads`` threads.
 """
 
@@ -66,6 +69,7 @@ def mindspore_cases(args):
     from src.network import build_backbone
     from src.network.depthwise import depthwise_conv2d
     from src.network.prelu import CpuPReLU
+    from src.train.optimizer import MomentumSGD, param_groups
 
     apply_cpu_isa(args.cpu_isa)
     ms.set_device("CPU")
@@ -162,6 +166,30 @@ def mindspore_cases(args):
 
     run("finite_check", f"isfinite(g).all() per gradient ({len(grads)})", lambda: all_per_gradient(grads).asnumpy())
     run("finite_check", "isfinite(sum of gradient sums)", lambda: sum_of_sums(grads).asnumpy())
+
+    class Update(nn.Cell):
+        def __init__(self, optimizer):
+            super().__init__()
+            self.optimizer = optimizer
+
+        def construct(self, *gradients):
+            return self.optimizer(gradients)
+
+    def update(optimizer, params):
+        cell, probe = Update(optimizer), params[0]
+        return lambda: (cell(*grads), probe.asnumpy())
+
+    rates = ms.Tensor(np.full(args.steps + args.warmup, 1e-6, np.float32))
+    for label, build in (
+        ("nn.SGD", lambda groups: nn.SGD(groups, learning_rate=rates, momentum=0.9)),
+        ("MomentumSGD (ApplyMomentum)", lambda groups: MomentumSGD(groups, rates, 0.9)),
+    ):
+        params = [ms.Parameter(ms.Tensor(np.zeros(s, np.float32)), name=f"p{i}") for i, s in enumerate(shapes)]
+        groups = param_groups(params, 5e-4)
+        ordered = [p for g in groups for p in g["params"]]
+        grads = tuple(ms.Tensor(rng.standard_normal(p.shape).astype(np.float32)) for p in ordered)
+        size = sum(p.size for p in params) / 1e6
+        run("optimizer", f"{label} update, sphere20a + head ({size:.1f} M)", update(build(groups), ordered))
     return rows
 
 
@@ -215,6 +243,19 @@ def torch_cases(args):
         "F.linear(x_n, W_n) forward + backward",
         lambda: F.linear(F.normalize(e), F.normalize(weight)).sum().backward(),
     )
+    from benchmarks.torch_twins import build_backbone
+
+    shapes = [p.shape for p in build_backbone("sphere20a", 512, (112, 96)).parameters()] + [(args.num_classes, 512)]
+    params = [torch.zeros(s, requires_grad=True) for s in shapes]
+    for p in params:
+        p.grad = torch.randn(p.shape)
+    groups = [
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": 5e-4},
+        {"params": [p for p in params if p.ndim <= 1]},
+    ]
+    size = sum(p.numel() for p in params) / 1e6
+    optimizer = torch.optim.SGD(groups, 1e-6, 0.9)
+    run("optimizer", f"torch.optim.SGD update, sphere20a + head ({size:.1f} M)", optimizer.step)
     return rows
 
 

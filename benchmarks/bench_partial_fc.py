@@ -6,10 +6,11 @@ sample_rate 0.1, on 1 and 2 CPU workers here, and the arithmetic for 8 and 64 de
 Each configuration runs in its own process(es) (2 workers: msrun on this machine): a tiny backbone (Dense
 128 -> 512, so the head dominates) + a CosFace head, the project's TrainStep (SGD with momentum), ``--batch``
 images per worker. "head state" is the bytes of every head Parameter this worker holds: the centres and the
-optimizer's two buffers of their shape (MindSpore's SGD keeps ``accum`` and ``stat``); the gradient of the
-centres is one more such buffer during the step. Runs whose estimated peak (``peak_estimate_mib``) is above 7 GiB
-per process would not fit two at a time on this shared machine (the replicated head, one worker, and sharded
-r = 1.0 at 1M classes): they are listed with their head state from the arithmetic and not run.
+optimizer's buffer of their shape (``MomentumSGD``'s ``moments``; MindSpore's ``nn.SGD``, used before, kept two:
+``accum`` and ``stat``); the gradient of the centres is one more such buffer during the step. Runs whose
+estimated peak (``peak_estimate_mib``) is above 7 GiB per process would not fit two at a time on this shared
+machine (the replicated head, one worker, and sharded r = 1.0 at 1M classes): they are listed with their head
+state from the arithmetic and not run.
 """
 
 import argparse
@@ -29,7 +30,7 @@ sys.path.insert(0, os.path.dirname(BENCH_DIR))
 
 from benchmarks import common
 
-EMBEDDING, INPUT, SGD_BUFFERS = 512, 128, 2
+EMBEDDING, INPUT, OPTIMIZER_BUFFERS = 512, 128, 1
 MIB = 1024.0 * 1024.0
 LOG = logging.getLogger("facerec.bench")
 CONFIG_VARIABLE = "BENCH_PARTIAL_FC_WORKER"
@@ -61,18 +62,18 @@ def head_rows(classes, workers, sharded):
     return -(-classes // workers) if sharded else classes
 
 
-def state_mib(classes, workers, sharded, buffers=1 + SGD_BUFFERS):
+def state_mib(classes, workers, sharded, buffers=1 + OPTIMIZER_BUFFERS):
     """Bytes of the centres (float32) and the optimizer buffers of their shape held by one worker."""
     return head_rows(classes, workers, sharded) * EMBEDDING * 4 * buffers / MIB
 
 
 def peak_estimate_mib(classes, workers, sharded, rate, batch):
-    """A worker's memory by the arithmetic: the centres, 2 optimizer buffers, their gradient, the normalised copy
-    and its gradient (6 C_r x D buffers), and about 12 (global batch x kept centres) float32 buffers of the
-    forward and backward (it underestimates the peak RSS, which the benchmark measures)."""
+    """A worker's memory by the arithmetic: the centres, the optimizer buffers, their gradient, the normalised
+    copy and its gradient (4 + OPTIMIZER_BUFFERS C_r x D buffers), and about 12 (global batch x kept centres)
+    float32 buffers of the forward and backward (it underestimates the peak RSS, which the benchmark measures)."""
     rows = head_rows(classes, workers, sharded)
     kept = rows if rate >= 1.0 else max(math.ceil(rate * rows), batch * workers)
-    return (rows * EMBEDDING * 6 + 12 * batch * workers * kept) * 4 / MIB
+    return (rows * EMBEDDING * (4 + OPTIMIZER_BUFFERS) + 12 * batch * workers * kept) * 4 / MIB
 
 
 def worker(config):
@@ -197,8 +198,8 @@ def arithmetic(classes_list, batch):
                 {
                     "classes": classes,
                     "devices": devices,
-                    "replicated_mib": round(state_mib(classes, devices, False, 2 + SGD_BUFFERS), 1),
-                    "sharded_mib": round(state_mib(classes, devices, True, 2 + SGD_BUFFERS), 1),
+                    "replicated_mib": round(state_mib(classes, devices, False, 2 + OPTIMIZER_BUFFERS), 1),
+                    "sharded_mib": round(state_mib(classes, devices, True, 2 + OPTIMIZER_BUFFERS), 1),
                     "allreduce_mib": round(classes * EMBEDDING * 4 / MIB, 1),
                     "gather_mib": round(devices * batch * EMBEDDING * 4 / MIB, 1),
                 }
@@ -247,8 +248,8 @@ def main():
                 if "error" in row:
                     LOG.warning("failed: %s", row["error"])
     print(
-        "\nArithmetic for more devices (float32, embedding 512, SGD with momentum: centres + 2 optimizer "
-        f"buffers + gradient; {args.batch} images per device):\n"
+        "\nArithmetic for more devices (float32, embedding 512, SGD with momentum: centres + optimizer "
+        f"buffer + gradient; {args.batch} images per device):\n"
     )
     print(common.format_table(arithmetic(args.classes, args.batch), ARITHMETIC_COLUMNS))
     common.finish(

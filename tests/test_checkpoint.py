@@ -8,6 +8,7 @@ import os
 import mindspore as ms
 import numpy as np
 import pytest
+from mindspore import nn
 
 from src.heads import build_head
 from src.network import build_backbone
@@ -21,7 +22,7 @@ from src.train.checkpoint import (
     read_checkpoint,
     restore,
 )
-from src.train.optimizer import build_optimizer, set_learning_rates
+from src.train.optimizer import build_optimizer, param_groups, set_learning_rates
 from src.train.run_state import RunState
 from src.train.train_network import FaceTrainNetwork
 from src.train.train_step import TrainStep
@@ -30,13 +31,18 @@ BATCH = ms.Tensor(np.random.RandomState(0).randn(8, 3, 32, 32).astype(np.float32
 LABELS = ms.Tensor(np.arange(8) % 5, ms.int32)
 
 
-def make_step(backbone="sphere4", head="asoftmax", classes=5, amp=True, seed=1):
+def make_step(backbone="sphere4", head="asoftmax", classes=5, amp=True, seed=1, legacy_sgd=False):
+    """``legacy_sgd``: MindSpore's ``nn.SGD`` (the optimizer before ``MomentumSGD``) with the same groups."""
     ms.set_seed(seed)
     network = FaceTrainNetwork(
         build_backbone(backbone, width=0.125, image_size=(32, 32), embedding_size=16),
         build_head(head, embedding_size=16, num_classes=classes),
     )
-    optimizer = build_optimizer(network.trainable_params(), np.full(10, 0.1, np.float32), 0.9, 5e-4)
+    rates = np.full(10, 0.1, np.float32)
+    if legacy_sgd:
+        optimizer = nn.SGD(param_groups(network.trainable_params(), 5e-4), learning_rate=ms.Tensor(rates), momentum=0.9)
+    else:
+        optimizer = build_optimizer(network.trainable_params(), rates, 0.9, 5e-4)
     scaler = ms.amp.DynamicLossScaler(1024.0, 2, 2) if amp else None
     step = TrainStep(network, optimizer, loss_scaler=scaler)
     step.set_train(True)
@@ -79,7 +85,7 @@ def test_the_whole_state_round_trips(trained, tmp_path):
     saved, loaded = state_of(trained), state_of(fresh)
     assert sorted(saved) == sorted(loaded)
     assert {"head.margin.iteration", "global_step", "loss_scale.value", "loss_scale.counter"} <= set(saved)
-    assert any(name.startswith("accum.") for name in saved)
+    assert any(name.startswith("moments.") for name in saved)
     assert all(np.array_equal(saved[name], loaded[name]) for name in saved)
     assert int(loaded["head.margin.iteration"]) == 3 and float(loaded["loss_scale.value"]) == 2048.0
 
@@ -95,13 +101,32 @@ def test_a_checkpoint_from_before_the_head_split_restores(trained, tmp_path):
             if name.endswith(new):
                 name = name[: -len(new)] + old
         entries.append({"name": name, "data": param.value()})
-    assert {"head.weight", "accum.head.weight", "head.iteration"} <= {e["name"] for e in entries}
+    assert {"head.weight", "moments.head.weight", "head.iteration"} <= {e["name"] for e in entries}
     path = str(tmp_path / "old.ckpt")
     ms.save_checkpoint(entries, path, append_dict=RunState(step=3).to_entries(), crc_check=True)
     fresh = make_step(seed=2)
     restore(fresh, read_checkpoint(path), path)
     saved, loaded = state_of(trained), state_of(fresh)
     assert all(np.array_equal(saved[name], loaded[name]) for name in saved)
+
+
+def test_a_checkpoint_written_with_nn_sgd_resumes_where_it_left_off(tmp_path):
+    """Checkpoints of runs trained with ``nn.SGD`` (buffers ``accum.*`` and ``stat.*``) restore into today's
+    ``MomentumSGD`` (``moments.*``), and the steps after resume equal nn.SGD's own, bit for bit."""
+    old = make_step(legacy_sgd=True)
+    for _ in range(3):
+        old(BATCH, LABELS)
+    path = CheckpointManager(str(tmp_path), keep=1).save(old, RunState(step=3))
+    assert {"accum.head.centres.weight", "stat.head.centres.weight"} <= set(ms.load_checkpoint(path))
+    resumed = make_step(seed=2)
+    restore(resumed, read_checkpoint(path), path)
+    for _ in range(2):
+        old(BATCH, LABELS)
+        resumed(BATCH, LABELS)
+    before, after = state_of(old), state_of(resumed)
+    assert before["head.centres.weight"].any() and after["moments.head.centres.weight"].any()
+    for name, value in after.items():
+        np.testing.assert_array_equal(value, before[name.replace("moments.", "accum.", 1)], err_msg=name)
 
 
 def test_keeps_the_last_k_and_the_best(trained, tmp_path):

@@ -205,7 +205,7 @@ def test_sharded_centres_resume_from_2_workers_on_1_and_from_1_on_2(tmp_path):
     run([(start_two_workers(config, tmp_path, f"--output_dir={two}"), two)])
     run([(start_single(config, tmp_path, f"--output_dir={one}"), one)])
     saved = load_params(os.path.join(two, "checkpoints", "step_00000004.ckpt"))
-    assert saved["head.centres.weight"].shape == saved["accum.head.centres.weight"].shape == (7, 16)
+    assert saved["head.centres.weight"].shape == saved["moments.head.centres.weight"].shape == (7, 16)
 
     two_to_one, one_to_two = str(tmp_path / "two_to_one"), str(tmp_path / "one_to_two")
     for source, target in ((two, two_to_one), (one, one_to_two)):

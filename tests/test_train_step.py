@@ -60,14 +60,14 @@ def test_loss_scaling_happens_once_and_non_finite_steps_are_skipped():
     assert float(scaled.loss_scale_value.asnumpy()) == 2048.0
     assert int(scaled.loss_scale_counter.asnumpy()) == 1
 
-    moments = {p.name: p.asnumpy().copy() for p in scaled.optimizer.accum}
+    moments = {p.name: p.asnumpy().copy() for p in scaled.optimizer.moments}
     bad = BATCH.asnumpy().copy()
     bad[0, 0, 0, 0] = np.nan
     loss, _, finite = scaled(ms.Tensor(bad), LABELS)
     assert not bool(finite) and not np.isfinite(float(loss))
     after = weights(scaled)
     assert all(np.array_equal(b[name], after[name]) for name in b)
-    assert all(np.array_equal(moments[p.name], p.asnumpy()) for p in scaled.optimizer.accum)
+    assert all(np.array_equal(moments[p.name], p.asnumpy()) for p in scaled.optimizer.moments)
     assert int(scaled.optimizer.global_step.asnumpy()[0]) == 4  # the lr stays indexed by the training step
     assert float(scaled.loss_scale_value.asnumpy()) == 1024.0 and int(scaled.loss_scale_counter.asnumpy()) == 0
     assert bool(scaled(BATCH, LABELS)[2])

@@ -137,7 +137,7 @@ def sharded_heads(cell):
 
 def sharded_parameters(cell):
     """{Parameter name: (start, stop, num_classes)} of ``cell``'s sharded centres and their optimizer state
-    (``accum.head.centres.weight``, ...: every Parameter named ``<prefix>.<centre name>`` with the centres' shape)."""
+    (``moments.head.centres.weight``, ...: every Parameter named ``<prefix>.<centre name>`` with the centres' shape)."""
     found = {}
     for head in sharded_heads(cell):
         weight = head.centres.weight

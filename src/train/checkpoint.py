@@ -20,6 +20,7 @@ import mindspore as ms
 from src.heads.head import legacy_names
 from src.heads.partial_fc import shard_entries, sharded_parameters
 from src.network.weights import DIVERGED_SUFFIX, check_parameters
+from src.train.optimizer import legacy_optimizer
 from src.train.run_state import RunState
 
 LOG = logging.getLogger("facerec.train")
@@ -162,7 +163,7 @@ def restore(cell, entries, path):
     ``RunState``. Every Parameter of the cell must be there with its shape, and nothing else: a mismatch raises
     ``CheckpointMismatchError`` naming the parameter (another backbone, head or class count)."""
     state = RunState.from_entries(entries)
-    entries = shard_entries(cell, legacy_names(entries))
+    entries = shard_entries(cell, legacy_optimizer(legacy_names(entries)))
     params = {
         name: value for name, value in entries.items() if name not in RunState.keys() and name not in NOT_RESTORED
     }
