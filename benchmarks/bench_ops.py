@@ -46,6 +46,34 @@ COLUMNS = [
 DEPTHWISE_CASES = (((128, 28, 24), 3, 1, 1), ((64, 56, 48), 3, 2, 1), ((512, 7, 6), (7, 6), 1, 0))
 
 
+# batch, (channels, height, width) of the input, output channels, stride of a 3x3 padding-1 convolution: the digits
+# demo's sphere10 at width 0.25 (32x32, batch 64), then sphere20a's (112x96, batch 32), each stage's stride-2 and
+# residual convolutions.
+CONV_CASES = (
+    (64, (3, 32, 32), 16, 2),
+    (64, (16, 16, 16), 16, 1),
+    (64, (16, 16, 16), 32, 2),
+    (64, (32, 8, 8), 32, 1),
+    (64, (32, 8, 8), 64, 2),
+    (64, (64, 4, 4), 64, 1),
+    (64, (64, 4, 4), 128, 2),
+    (32, (3, 112, 96), 64, 2),
+    (32, (64, 56, 48), 64, 1),
+    (32, (64, 56, 48), 128, 2),
+    (32, (128, 28, 24), 128, 1),
+    (32, (128, 28, 24), 256, 2),
+    (32, (256, 14, 12), 256, 1),
+    (32, (256, 14, 12), 512, 2),
+    (32, (512, 7, 6), 512, 1),
+)
+CASES = ("prelu", "depthwise", "conv", "cosine", "finite_check")
+
+
+def conv_shape(batch, channels, height, width, out_channels, stride):
+    """'32x64x56x48 -> 128 s2', the row label of a conv case."""
+    return f"{batch}x{channels}x{height}x{width} -> {out_channels} s{stride}"
+
+
 def depthwise_shape(batch, channels, height, width, kernel, stride):
     """'32x128x28x24 k3 s1', the row label of a depthwise case."""
     kernel = "x".join(map(str, kernel)) if isinstance(kernel, tuple) else kernel
@@ -64,6 +92,7 @@ def mindspore_cases(args):
     from src.heads.centres import l2_normalize
     from src.model_utils.cpu_isa import apply_cpu_isa
     from src.network import build_backbone
+    from src.network.conv import conv2d
     from src.network.depthwise import depthwise_conv2d
     from src.network.prelu import CpuPReLU
 
@@ -110,21 +139,30 @@ def mindspore_cases(args):
             return ops.relu(x) - self.w.reshape(1, -1, 1, 1) * ops.relu(-x)
 
     rows = []
-    x = ms.Tensor(rng.standard_normal((args.batch, 64, 56, 48)).astype(np.float32))
-    run("prelu", "nn.PReLU forward", forward(nn.PReLU(64, w=0.25), x))
-    run("prelu", "relu(x) - w relu(-x) forward", forward(CompositePReLU(64), x))
-    run("prelu", "nn.PReLU forward + backward", forward_backward(nn.PReLU(64, w=0.25), x))
-    run("prelu", "relu(x) - w relu(-x) forward + backward", forward_backward(CompositePReLU(64), x))
-    run("prelu", "CpuPReLU (C++ AOT) forward", forward(CpuPReLU(64), x))
-    run("prelu", "CpuPReLU (C++ AOT) forward + backward", forward_backward(CpuPReLU(64), x))
+    if "prelu" in args.cases:
+        x = ms.Tensor(rng.standard_normal((args.batch, 64, 56, 48)).astype(np.float32))
+        run("prelu", "nn.PReLU forward", forward(nn.PReLU(64, w=0.25), x))
+        run("prelu", "relu(x) - w relu(-x) forward", forward(CompositePReLU(64), x))
+        run("prelu", "nn.PReLU forward + backward", forward_backward(nn.PReLU(64, w=0.25), x))
+        run("prelu", "relu(x) - w relu(-x) forward + backward", forward_backward(CompositePReLU(64), x))
+        run("prelu", "CpuPReLU (C++ AOT) forward", forward(CpuPReLU(64), x))
+        run("prelu", "CpuPReLU (C++ AOT) forward + backward", forward_backward(CpuPReLU(64), x))
 
-    for (channels, height, width), kernel, stride, padding in DEPTHWISE_CASES:
+    for (channels, height, width), kernel, stride, padding in DEPTHWISE_CASES if "depthwise" in args.cases else ():
         x = ms.Tensor(rng.standard_normal((args.batch, channels, height, width)).astype(np.float32))
         shape = depthwise_shape(args.batch, channels, height, width, kernel, stride)
         for name, label in (("native", "nn.Conv2d(group=C)"), ("cpu_aot", "DepthwiseConv2d (C++ AOT)")):
             cell = depthwise_conv2d(name, channels, kernel, stride, padding)
             run("depthwise", f"{shape} {label} forward", forward(cell, x))
             run("depthwise", f"{shape} {label} forward + backward", forward_backward(cell, x))
+
+    for batch, (channels, height, width), out_channels, stride in CONV_CASES if "conv" in args.cases else ():
+        x = ms.Tensor(rng.standard_normal((batch, channels, height, width)).astype(np.float32))
+        shape = conv_shape(batch, channels, height, width, out_channels, stride)
+        for name, label in (("native", "nn.Conv2d"), ("cpu_aot", "Conv2d (oneDNN blocked)")):
+            cell = conv2d(name, channels, out_channels, 3, stride, 1)
+            run("conv", f"{shape} {label} forward", forward(cell, x))
+            run("conv", f"{shape} {label} forward + backward", forward_backward(cell, x))
 
     class Cosine(nn.Cell):
         def __init__(self, transpose_b, cached):
@@ -140,28 +178,30 @@ def mindspore_cases(args):
                 return self.matmul(l2_normalize(e), w)
             return ops.matmul(l2_normalize(e), w.T)
 
-    e = ms.Tensor(rng.standard_normal((args.batch, 512)).astype(np.float32))
-    run("cosine", "matmul(x_n, W_n.T) forward + backward", forward_backward(Cosine(False, False), e))
-    run("cosine", "MatMul(transpose_b)(x_n, W_n) forward + backward", forward_backward(Cosine(True, False), e))
-    run("cosine", "MatMul(transpose_b)(x_n, W_n) forward", forward(Cosine(True, False), e))
-    run("cosine", "MatMul(transpose_b), W_n cached forward", forward(Cosine(True, True), e))
+    if "cosine" in args.cases:
+        e = ms.Tensor(rng.standard_normal((args.batch, 512)).astype(np.float32))
+        run("cosine", "matmul(x_n, W_n.T) forward + backward", forward_backward(Cosine(False, False), e))
+        run("cosine", "MatMul(transpose_b)(x_n, W_n) forward + backward", forward_backward(Cosine(True, False), e))
+        run("cosine", "MatMul(transpose_b)(x_n, W_n) forward", forward(Cosine(True, False), e))
+        run("cosine", "MatMul(transpose_b), W_n cached forward", forward(Cosine(True, True), e))
 
-    shapes = [p.shape for p in build_backbone("sphere20a").trainable_params()] + [(args.num_classes, 512)]
-    grads = tuple(ms.Tensor(rng.standard_normal(s).astype(np.float32)) for s in shapes)
+    if "finite_check" in args.cases:
+        shapes = [p.shape for p in build_backbone("sphere20a").trainable_params()] + [(args.num_classes, 512)]
+        grads = tuple(ms.Tensor(rng.standard_normal(s).astype(np.float32)) for s in shapes)
 
-    @ms.jit
-    def all_per_gradient(gs):
-        finite = ops.isfinite(gs[0]).all()
-        for g in gs[1:]:
-            finite = ops.logical_and(finite, ops.isfinite(g).all())
-        return finite
+        @ms.jit
+        def all_per_gradient(gs):
+            finite = ops.isfinite(gs[0]).all()
+            for g in gs[1:]:
+                finite = ops.logical_and(finite, ops.isfinite(g).all())
+            return finite
 
-    @ms.jit
-    def sum_of_sums(gs):
-        return ops.isfinite(ops.addn([g.sum() for g in gs]))
+        @ms.jit
+        def sum_of_sums(gs):
+            return ops.isfinite(ops.addn([g.sum() for g in gs]))
 
-    run("finite_check", f"isfinite(g).all() per gradient ({len(grads)})", lambda: all_per_gradient(grads).asnumpy())
-    run("finite_check", "isfinite(sum of gradient sums)", lambda: sum_of_sums(grads).asnumpy())
+        run("finite_check", f"isfinite(g).all() per gradient ({len(grads)})", lambda: all_per_gradient(grads).asnumpy())
+        run("finite_check", "isfinite(sum of gradient sums)", lambda: sum_of_sums(grads).asnumpy())
     return rows
 
 
@@ -169,9 +209,16 @@ def torch_cases(args):
     import torch
     import torch.nn.functional as F
 
+    from src.model_utils.cpu_isa import apply_cpu_isa
+
+    apply_cpu_isa("auto")  # PyTorch's oneDNN is faster capped at AVX2 too (benchmarks/onednn_paths.py --torch)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rows = []
+
+    def forward(cell, x):
+        with torch.inference_mode():
+            cell(x)
 
     def run(case, variant, fn):
         rows.append(
@@ -184,43 +231,44 @@ def torch_cases(args):
             )
         )
 
-    x = torch.randn(args.batch, 64, 56, 48, requires_grad=True)
-    prelu = torch.nn.PReLU(64, 0.25)
-
-    def prelu_forward():
-        with torch.inference_mode():
-            prelu(x)
-
-    run("prelu", "nn.PReLU forward", prelu_forward)
-    run("prelu", "nn.PReLU forward + backward", lambda: prelu(x).sum().backward())
-    for (channels, height, width), kernel, stride, padding in DEPTHWISE_CASES:
+    if "prelu" in args.cases:
+        x = torch.randn(args.batch, 64, 56, 48, requires_grad=True)
+        prelu = torch.nn.PReLU(64, 0.25)
+        run("prelu", "nn.PReLU forward", lambda: forward(prelu, x))
+        run("prelu", "nn.PReLU forward + backward", lambda: prelu(x).sum().backward())
+    for (channels, height, width), kernel, stride, padding in DEPTHWISE_CASES if "depthwise" in args.cases else ():
         x = torch.randn(args.batch, channels, height, width, requires_grad=True)
         conv = torch.nn.Conv2d(channels, channels, kernel, stride, padding, groups=channels, bias=False)
         shape = depthwise_shape(args.batch, channels, height, width, kernel, stride)
-
-        def conv_forward(conv=conv, x=x):
-            with torch.inference_mode():
-                conv(x)
-
-        run("depthwise", f"{shape} nn.Conv2d(groups=C) forward", conv_forward)
+        run("depthwise", f"{shape} nn.Conv2d(groups=C) forward", lambda conv=conv, x=x: forward(conv, x))
         run(
             "depthwise",
             f"{shape} nn.Conv2d(groups=C) forward + backward",
             lambda conv=conv, x=x: conv(x).sum().backward(),
         )
-    weight = torch.randn(args.num_classes, 512, requires_grad=True)
-    e = torch.randn(args.batch, 512, requires_grad=True)
-    run(
-        "cosine",
-        "F.linear(x_n, W_n) forward + backward",
-        lambda: F.linear(F.normalize(e), F.normalize(weight)).sum().backward(),
-    )
+    for batch, (channels, height, width), out_channels, stride in CONV_CASES if "conv" in args.cases else ():
+        x = torch.randn(batch, channels, height, width, requires_grad=True)
+        conv = torch.nn.Conv2d(channels, out_channels, 3, stride, 1, bias=False)
+        shape = conv_shape(batch, channels, height, width, out_channels, stride)
+        run("conv", f"{shape} nn.Conv2d forward", lambda conv=conv, x=x: forward(conv, x))
+        run("conv", f"{shape} nn.Conv2d forward + backward", lambda conv=conv, x=x: conv(x).sum().backward())
+    if "cosine" in args.cases:
+        weight = torch.randn(args.num_classes, 512, requires_grad=True)
+        e = torch.randn(args.batch, 512, requires_grad=True)
+        run(
+            "cosine",
+            "F.linear(x_n, W_n) forward + backward",
+            lambda: F.linear(F.normalize(e), F.normalize(weight)).sum().backward(),
+        )
     return rows
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument(
+        "--cases", nargs="+", choices=CASES, default=list(CASES), help="the cases to run (default: all)"
+    )
+    parser.add_argument("--batch", type=int, default=32, help="batch of every case but conv (which has its own)")
     parser.add_argument("--num_classes", type=int, default=10575)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)

@@ -1,6 +1,6 @@
 """What the C++ CPU kernels of ``src/kernels`` share on the Python side: choosing between a layer's ``native``
-MindSpore implementation and its ``cpu_aot`` kernel from a config key (``prelu_kernel``, ``depthwise_kernel``),
-and loading a kernel library set to MindSpore's CPU thread count.
+MindSpore implementation and its ``cpu_aot`` kernel from a config key (``prelu_kernel``, ``depthwise_kernel``,
+``conv_kernel``), and loading a kernel library set to MindSpore's CPU thread count.
 """
 
 import ctypes
@@ -46,9 +46,10 @@ def resolve_kernel(key, requested, device_target, build, native_name):
 
 
 @functools.cache
-def kernel_library(source_name, threads_symbol):
-    """Path of the library compiled from ``src/kernels/<source_name>``, its ``threads_symbol`` export called once
-    with this process's MindSpore CPU thread count."""
-    library = compiled_library(source_name)
+def kernel_library(source_name, threads_symbol, extra_flags=None):
+    """Path of the library compiled from ``src/kernels/<source_name>`` (with the compiler flags ``extra_flags()``
+    returns, if given: src/kernels/onednn.py), its ``threads_symbol`` export called once with this process's
+    MindSpore CPU thread count."""
+    library = compiled_library(source_name, extra_flags() if extra_flags else ())
     getattr(ctypes.CDLL(library), threads_symbol)(configured_cpu_threads())
     return library
