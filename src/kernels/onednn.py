@@ -3,8 +3,9 @@ the oneDNN API headers.
 
 The library is the ``libdnnl.so.3`` MindSpore ships (oneDNN 3.10, THREADPOOL CPU runtime), linked by path with an
 rpath, so the kernels run the very oneDNN MindSpore loads into the process. MindSpore ships no headers: they come
-from Intel's ``onednn-devel`` wheel on PyPI, fetched once with ``pip download`` into the kernel cache
-(``$FACEREC_KERNEL_CACHE/onednn-devel-<version>``, src/kernels/build.py) and never part of the repository. PyPI has
+from Intel's ``onednn-devel`` wheel on PyPI, fetched once with ``pip download`` into the project's cache
+(``$FACEREC_CACHE/onednn-devel-<version>``, default ``~/.cache/facerec_ms``, where the MTCNN weights go too; not the
+kernel cache, which tests redirect per session) and never part of the repository. PyPI has
 no wheel of oneDNN 3.10; ``2025.3.0`` holds 3.9.1's, and oneDNN keeps its API and ABI backward compatible within a
 major version, so code compiled against older 3.x headers runs with the newer 3.x library (the reverse, newer
 headers than the library, is not promised). The wheel's ``dnnl_config.h`` describes a SYCL build;
@@ -20,7 +21,7 @@ import sys
 import tempfile
 import zipfile
 
-from src.kernels.build import KernelBuildError, cache_dir
+from src.kernels.build import KernelBuildError
 
 ONEDNN_DEVEL = "2025.3.0"  # oneDNN 3.9.1's headers
 HEADER_PREFIX = "data/include/oneapi/dnnl/"  # inside the wheel's onednn_devel-<version>.data folder
@@ -53,12 +54,13 @@ def _extract_headers(wheel, include):
 def header_dir():
     """The include directory of the onednn-devel headers, downloaded on first use; KernelBuildError when they
     cannot be fetched (no network, no pip)."""
-    root = os.path.join(cache_dir(), f"onednn-devel-{ONEDNN_DEVEL}")
+    cache = os.environ.get("FACEREC_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "facerec_ms")
+    root = os.path.join(cache, f"onednn-devel-{ONEDNN_DEVEL}")
     include = os.path.join(root, "include")
     if os.path.isfile(os.path.join(include, "oneapi", "dnnl", "dnnl.hpp")):
         return include
-    os.makedirs(cache_dir(), exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".onednn-devel-", dir=cache_dir()) as work:
+    os.makedirs(root, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=root) as work:
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", f"onednn-devel=={ONEDNN_DEVEL}"]
         LOG.info("fetching the oneDNN headers: %s", " ".join(command[1:]))
         try:
@@ -75,7 +77,6 @@ def header_dir():
             )
         staged = os.path.join(work, "include")
         _extract_headers(wheels[0], staged)
-        os.makedirs(root, exist_ok=True)
         try:
             os.replace(staged, include)  # atomic: a concurrent process sees all headers or none
         except OSError:
