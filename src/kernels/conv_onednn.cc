@@ -7,8 +7,8 @@
 // oneDNN has only im2col + GEMM (gemm:jit). Here each primitive is created with format_tag::any, so oneDNN
 // picks its direct JIT convolution and a blocked layout (nChw8c, OIhw8i8o, ...); the operands are reordered
 // from MindSpore's plain tensors into that layout and the results back, all inside the operator (the network's
-// tensors stay NCHW between operators). Primitives, reorders and the blocked buffers are created once per
-// shape and geometry and cached; a mutex per cached shape serialises calls that share its buffers.
+// tensors stay NCHW between operators). Primitives and reorders are created once per shape, geometry and thread
+// count and cached; the blocked copies live in a scratch buffer per calling thread (ThreadScratch).
 //
 // Stride and padding arrive as an int32 tensor (sh, sw, ph, pw) (conv_geometry.h). The backward computes dx
 // (backward-data) and dw (backward-weights) from one reordered dy when both primitives want the same layout.
@@ -20,9 +20,11 @@
 #include "onednn_config.h"  // before oneDNN's headers: replaces the wheel's SYCL configuration
 
 #include <array>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 
 #include "conv_geometry.h"
 #include "kernel_threads.h"
@@ -50,38 +52,63 @@ dnnl::engine &Engine() {
   return engine;
 }
 
+constexpr size_t kAlignment = 64;
+
+struct FreeAligned {
+  void operator()(char *p) const { std::free(p); }
+};
+
+// The blocked copies of one call's operands, in one buffer per calling thread, grown to the largest call and
+// reused: the cached primitives keep only layouts, so memory does not grow with the number of shapes.
+char *ThreadScratch(size_t bytes) {
+  thread_local std::unique_ptr<char, FreeAligned> buffer;
+  thread_local size_t capacity = 0;
+  if (bytes > capacity) {
+    buffer.reset(static_cast<char *>(std::aligned_alloc(kAlignment, bytes)));
+    if (!buffer) throw std::bad_alloc();
+    capacity = bytes;
+  }
+  return buffer.get();
+}
+
 // One operand as MindSpore holds it (plain) and as the primitive wants it (inner), with the reorder between
-// them (plain -> inner for inputs, inner -> plain for outputs) and the inner buffer, when they differ.
+// them (plain -> inner for inputs, inner -> plain for outputs) and the inner copy's place in the call's scratch
+// buffer, when they differ.
 struct Operand {
   memory::desc plain, inner;
   dnnl::reorder reorder;
-  memory buffer;
+  size_t offset = 0;
 
-  Operand(const memory::desc &plain_desc, const memory::desc &inner_desc, bool input)
+  // scratch_bytes: the scratch the call needs so far, grown by this operand's copy.
+  Operand(const memory::desc &plain_desc, const memory::desc &inner_desc, bool input, size_t *scratch_bytes)
       : plain(plain_desc), inner(inner_desc) {
     if (plain == inner) return;
-    buffer = memory(inner, Engine());
-    reorder = input ? dnnl::reorder(memory(plain, Engine(), DNNL_MEMORY_NONE), buffer)
-                    : dnnl::reorder(buffer, memory(plain, Engine(), DNNL_MEMORY_NONE));
+    offset = *scratch_bytes;
+    *scratch_bytes += (inner.get_size() + kAlignment - 1) / kAlignment * kAlignment;
+    const memory user(plain, Engine(), DNNL_MEMORY_NONE), copy(inner, Engine(), DNNL_MEMORY_NONE);
+    reorder = input ? dnnl::reorder(user, copy) : dnnl::reorder(copy, user);
   }
 
   bool Reordered() const { return plain != inner; }
 
-  // The memory the primitive reads, data reordered into it if needed.
-  memory Input(void *data, dnnl::stream &stream) {
+  // The memory the primitive reads, data reordered into the scratch if needed.
+  memory Input(void *data, char *scratch, dnnl::stream &stream) const {
     memory user(plain, Engine(), data);
     if (!Reordered()) return user;
-    reorder.execute(stream, user, buffer);
-    return buffer;
+    memory copy(inner, Engine(), scratch + offset);
+    reorder.execute(stream, user, copy);
+    return copy;
   }
 
   // The memory the primitive writes; Finish then reorders it into data if needed.
-  memory Output(void *data) { return Reordered() ? buffer : memory(plain, Engine(), data); }
+  memory Output(void *data, char *scratch) const {
+    return Reordered() ? memory(inner, Engine(), scratch + offset) : memory(plain, Engine(), data);
+  }
 
-  void Finish(void *data, dnnl::stream &stream) {
+  void Finish(memory &written, void *data, dnnl::stream &stream) const {
     if (!Reordered()) return;
     memory user(plain, Engine(), data);
-    reorder.execute(stream, buffer, user);
+    reorder.execute(stream, written, user);
   }
 };
 
@@ -110,36 +137,37 @@ dnnl::convolution_forward::primitive_desc ForwardDesc(const Geometry &g, dnnl::p
 }
 
 struct Forward {
-  std::mutex mutex;
   dnnl::convolution_forward::primitive_desc desc;
   dnnl::convolution_forward conv;
+  size_t scratch_bytes = 0;
   Operand x, w, y;
 
   explicit Forward(const Geometry &g)
       : desc(ForwardDesc(g, dnnl::prop_kind::forward_training)),
         conv(desc),
-        x(Plain(DescsOf(g).src, memory::format_tag::nchw), desc.src_desc(), true),
-        w(Plain(DescsOf(g).weights, memory::format_tag::oihw), desc.weights_desc(), true),
-        y(Plain(DescsOf(g).dst, memory::format_tag::nchw), desc.dst_desc(), false) {}
+        x(Plain(DescsOf(g).src, memory::format_tag::nchw), desc.src_desc(), true, &scratch_bytes),
+        w(Plain(DescsOf(g).weights, memory::format_tag::oihw), desc.weights_desc(), true, &scratch_bytes),
+        y(Plain(DescsOf(g).dst, memory::format_tag::nchw), desc.dst_desc(), false, &scratch_bytes) {}
 
-  void Run(void *xp, void *wp, void *yp) {
-    std::lock_guard<std::mutex> lock(mutex);
+  void Run(void *xp, void *wp, void *yp) const {
+    char *scratch = ThreadScratch(scratch_bytes);
     OmpThreadpool pool;
     dnnl::stream stream = dnnl::threadpool_interop::make_stream(Engine(), &pool);
-    memory out = y.Output(yp);
-    conv.execute(stream, {{DNNL_ARG_SRC, x.Input(xp, stream)}, {DNNL_ARG_WEIGHTS, w.Input(wp, stream)},
+    memory out = y.Output(yp, scratch);
+    conv.execute(stream, {{DNNL_ARG_SRC, x.Input(xp, scratch, stream)},
+                          {DNNL_ARG_WEIGHTS, w.Input(wp, scratch, stream)},
                           {DNNL_ARG_DST, out}});
-    y.Finish(yp, stream);
+    y.Finish(out, yp, stream);
     stream.wait();
   }
 };
 
 struct Backward {
-  std::mutex mutex;
   dnnl::convolution_backward_data::primitive_desc data_desc;
   dnnl::convolution_backward_weights::primitive_desc weights_desc;
   dnnl::convolution_backward_data data;
   dnnl::convolution_backward_weights weights;
+  size_t scratch_bytes = 0;
   Operand dy_data, w, dx, dy_weights, x, dw;
 
   static dnnl::convolution_backward_data::primitive_desc DataDesc(const Geometry &g) {
@@ -161,43 +189,49 @@ struct Backward {
         weights_desc(WeightsDesc(g)),
         data(data_desc),
         weights(weights_desc),
-        dy_data(Plain(DescsOf(g).dst, memory::format_tag::nchw), data_desc.diff_dst_desc(), true),
-        w(Plain(DescsOf(g).weights, memory::format_tag::oihw), data_desc.weights_desc(), true),
-        dx(Plain(DescsOf(g).src, memory::format_tag::nchw), data_desc.diff_src_desc(), false),
+        dy_data(Plain(DescsOf(g).dst, memory::format_tag::nchw), data_desc.diff_dst_desc(), true, &scratch_bytes),
+        w(Plain(DescsOf(g).weights, memory::format_tag::oihw), data_desc.weights_desc(), true, &scratch_bytes),
+        dx(Plain(DescsOf(g).src, memory::format_tag::nchw), data_desc.diff_src_desc(), false, &scratch_bytes),
         dy_weights(Plain(DescsOf(g).dst, memory::format_tag::nchw),
                    // the same layout as dy_data's: reordered once (dy_weights then has no buffer of its own)
                    weights_desc.diff_dst_desc() == data_desc.diff_dst_desc() ? Plain(DescsOf(g).dst, memory::format_tag::nchw)
                                                                               : weights_desc.diff_dst_desc(),
-                   true),
-        x(Plain(DescsOf(g).src, memory::format_tag::nchw), weights_desc.src_desc(), true),
-        dw(Plain(DescsOf(g).weights, memory::format_tag::oihw), weights_desc.diff_weights_desc(), false) {}
+                   true, &scratch_bytes),
+        x(Plain(DescsOf(g).src, memory::format_tag::nchw), weights_desc.src_desc(), true, &scratch_bytes),
+        dw(Plain(DescsOf(g).weights, memory::format_tag::oihw), weights_desc.diff_weights_desc(), false,
+           &scratch_bytes) {}
 
-  void Run(void *dyp, void *xp, void *wp, void *dxp, void *dwp) {
-    std::lock_guard<std::mutex> lock(mutex);
+  void Run(void *dyp, void *xp, void *wp, void *dxp, void *dwp) const {
+    char *scratch = ThreadScratch(scratch_bytes);
     OmpThreadpool pool;
     dnnl::stream stream = dnnl::threadpool_interop::make_stream(Engine(), &pool);
-    const memory dy = dy_data.Input(dyp, stream);
-    memory dx_out = dx.Output(dxp), dw_out = dw.Output(dwp);
-    data.execute(stream, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, w.Input(wp, stream)}, {DNNL_ARG_DIFF_SRC, dx_out}});
-    dx.Finish(dxp, stream);
+    const memory dy = dy_data.Input(dyp, scratch, stream);
+    memory dx_out = dx.Output(dxp, scratch), dw_out = dw.Output(dwp, scratch);
+    data.execute(stream, {{DNNL_ARG_DIFF_DST, dy},
+                          {DNNL_ARG_WEIGHTS, w.Input(wp, scratch, stream)},
+                          {DNNL_ARG_DIFF_SRC, dx_out}});
+    dx.Finish(dx_out, dxp, stream);
     const bool shared = weights_desc.diff_dst_desc() == data_desc.diff_dst_desc();
-    weights.execute(stream, {{DNNL_ARG_DIFF_DST, shared ? dy : dy_weights.Input(dyp, stream)},
-                             {DNNL_ARG_SRC, x.Input(xp, stream)},
+    weights.execute(stream, {{DNNL_ARG_DIFF_DST, shared ? dy : dy_weights.Input(dyp, scratch, stream)},
+                             {DNNL_ARG_SRC, x.Input(xp, scratch, stream)},
                              {DNNL_ARG_DIFF_WEIGHTS, dw_out}});
-    dw.Finish(dwp, stream);
+    dw.Finish(dw_out, dwp, stream);
     stream.wait();
   }
 };
 
-using Key = std::array<int64_t, 13>;
+using Key = std::array<int64_t, 14>;
 
+// The thread count is part of the key: oneDNN fixes a primitive's work split when it is created.
 Key KeyOf(const Geometry &g) {
-  return {g.batch, g.channels, g.h, g.w, g.out_channels, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw};
+  return {g.batch, g.channels, g.h, g.w, g.out_channels, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw,
+          kernel_threads::Threads()};
 }
 
-// The cached primitives of geometry g (created on first use).
+// The cached primitives of geometry g for the current thread count (created on first use). They are immutable
+// once created, so calls from several threads may run them at once (each with its own scratch).
 template <typename T>
-T &Cached(const Geometry &g) {
+const T &Cached(const Geometry &g) {
   static std::mutex mutex;
   static std::map<Key, std::unique_ptr<T>> cache;
   std::lock_guard<std::mutex> lock(mutex);
