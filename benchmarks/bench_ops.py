@@ -12,11 +12,19 @@
                ``linear7``): nn.Conv2d(group=C) (oneDNN gemm:jit, one GEMM per group) vs the project's C++
                AOT kernel (DepthwiseConv2d, src/kernels/depthwise_cpu.cc; depthwise_kernel: auto on the CPU),
                forward and forward + backward (input and weight gradients);
+  conv         dense 3x3 padding-1 convolutions, the stride-2 and residual ones of each stage of the digits demo's
+               sphere10 at width 0.25 (batch 64, 32x32) and of sphere20a (batch 32, 112x96): nn.Conv2d (MindSpore
+               calls oneDNN with plain NCHW / OIHW memory: x64:gemm:jit, im2col + GEMM) vs the project's kernel
+               (Conv2d, src/kernels/conv_onednn.cc; conv_kernel: auto on the CPU: the same oneDNN with blocked
+               layouts, jit:avx2, the reorders from and to NCHW included) vs PyTorch (the same with its own
+               oneDNN), forward and forward + backward (input and weight gradients). CONV_TABLE below: the sums;
   cosine       the cosine head's x_n W_n^T: a Transpose + MatMul vs one MatMul(transpose_b), and the cost of
                re-normalising W (10,575 x 512) each step vs a cached W_n (possible only when W is frozen);
   finite_check TrainStep's NaN guard over sphere20a + head gradients: isfinite(g).all() per gradient vs one
                isfinite over the sum of per-gradient sums (NaN and Inf propagate through sums).
 PyTorch's time for the same computation is listed where it has one. GRAPH mode, ``--threads`` threads.
+
+CONV_TABLE
 """
 
 import argparse

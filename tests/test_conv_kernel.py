@@ -94,17 +94,27 @@ def kernel_cells(net):
     return [name for name, cell in net.cells_and_names() if isinstance(cell, Conv2d)]
 
 
-def test_checkpoints_are_interchangeable(tmp_path):
-    native = build_backbone("sphere10", conv_kernel="native", **SPHERE)
-    custom = build_backbone("sphere10", conv_kernel="cpu_aot", **SPHERE)
+@pytest.mark.parametrize(
+    "name, kwargs, count",
+    [
+        ("sphere10", {"width": 0.125}, 10),  # 4 stride-2 convolutions + 3 units x 2
+        ("mobilefacenet", {}, 33),  # conv1, 15 bottlenecks x 2 (1x1), conv2, linear1
+        ("iresnet18", {}, 21),  # conv1, 8 blocks x 2, 4 downsampling 1x1
+    ],
+)
+def test_checkpoints_are_interchangeable(tmp_path, name, kwargs, count):
+    native = build_backbone(name, conv_kernel="native", embedding_size=16, image_size=SIZE, **kwargs)
+    custom = build_backbone(name, conv_kernel="cpu_aot", embedding_size=16, image_size=SIZE, **kwargs)
     assert [p.name for p in native.get_parameters()] == [p.name for p in custom.get_parameters()]
-    assert len(kernel_cells(custom)) == 10 and not kernel_cells(native)  # 4 stride-2 + 3 units x 2
+    assert len(kernel_cells(custom)) == count and not kernel_cells(native)
     path = str(tmp_path / "native.ckpt")
     ms.save_checkpoint(native, path)
     ms.load_param_into_net(custom, ms.load_checkpoint(path), strict_load=True)
+    for net in (native, custom):
+        net.set_train(False)
     x = ms.Tensor(np.random.RandomState(4).uniform(-1, 1, (2, 3) + SIZE).astype(np.float32))
     expected = native(x).asnumpy()
-    np.testing.assert_allclose(custom(x).asnumpy(), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    np.testing.assert_allclose(custom(x).asnumpy(), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
 
 
 def test_batch_norm_folds_into_the_kernel_cell():
@@ -131,6 +141,21 @@ def test_batch_norm_folds_into_the_kernel_cell():
 
 def test_training_step_matches_native():
     assert_same_training_step("sphere10", SIZE, "conv_kernel", width=0.125, prelu_kernel="native")
+
+
+def test_export_builds_native_convolutions(tmp_path):
+    """export.py writes nn.Conv2d whatever conv_kernel says (a MINDIR cannot hold the AOT operator)."""
+    from export import load_backbone
+
+    path = str(tmp_path / "sphere4.ckpt")
+    ms.save_checkpoint(build_backbone("sphere4", conv_kernel="cpu_aot", **SPHERE), path)
+    cfg = load_config(
+        ["--backbone=sphere4", "--embedding_size=16", "--image_size=[32,32]", "--backbone_width=0.125"]
+        + [f"--ckpt_file={path}", "--conv_kernel=cpu_aot"]
+    )
+    backbone, _ = load_backbone(cfg)
+    assert not kernel_cells(backbone)
+    assert len([cell for _, cell in backbone.cells_and_names() if isinstance(cell, nn.Conv2d)]) == 4
 
 
 def test_config_key_is_validated_and_resolved():
