@@ -98,7 +98,6 @@ def kernel_cells(net):
     "name, kwargs, count",
     [
         ("sphere10", {"width": 0.125}, 10),  # 4 stride-2 convolutions + 3 units x 2
-        ("mobilefacenet", {}, 33),  # conv1, 15 bottlenecks x 2 (1x1), conv2, linear1
         ("iresnet18", {}, 21),  # conv1, 8 blocks x 2, 4 downsampling 1x1
     ],
 )

@@ -21,7 +21,6 @@ parameters either way.
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
-from src.network.conv import conv2d
 from src.network.depthwise import depthwise_conv2d
 from src.network.layers import batch_norm, feature_map_size
 from src.network.prelu import prelu_class
@@ -35,34 +34,32 @@ def he_normal():
     return HeNormal(mode="fan_out", nonlinearity="relu")
 
 
-def conv(conv_kernel, in_channels, out_channels, kernel_size, stride=1, padding=0):
-    """Bias-free convolution with He-normal (fan-out) initialisation, through ``conv_kernel`` (src/network/conv.py)."""
-    return conv2d(
-        conv_kernel, in_channels, out_channels, kernel_size, stride, padding, has_bias=False, weight_init=he_normal()
+def conv(in_channels, out_channels, kernel_size, stride=1, padding=0):
+    """Bias-free convolution with He-normal (fan-out) initialisation."""
+    return nn.Conv2d(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=stride,
+        pad_mode="pad",
+        padding=padding,
+        has_bias=False,
+        weight_init=he_normal(),
     )
 
 
 class ConvBlock(nn.Cell):
-    """conv (of the ``conv_kernel``) -> BN (-> PReLU unless ``linear``); a depthwise convolution of the
-    ``depthwise`` kernel ("native" or "cpu_aot"; in_channels = out_channels) when given."""
+    """conv -> BN (-> PReLU unless ``linear``); a depthwise convolution of the ``depthwise`` kernel ("native" or
+    "cpu_aot"; in_channels = out_channels) when given."""
 
     FOLDABLE = (("conv", "bn"),)  # src/network/fold_bn.py
 
     def __init__(
-        self,
-        in_channels,
-        out_channels,
-        kernel_size,
-        prelu,
-        stride=1,
-        padding=0,
-        depthwise=None,
-        linear=False,
-        conv_kernel="native",
+        self, in_channels, out_channels, kernel_size, prelu, stride=1, padding=0, depthwise=None, linear=False
     ):
         super().__init__()
         if depthwise is None:
-            self.conv = conv(conv_kernel, in_channels, out_channels, kernel_size, stride, padding)
+            self.conv = conv(in_channels, out_channels, kernel_size, stride, padding)
         else:
             self.conv = depthwise_conv2d(depthwise, in_channels, kernel_size, stride, padding, he_normal())
         self.bn = batch_norm(out_channels)
@@ -77,21 +74,21 @@ class ConvBlock(nn.Cell):
 
 class Bottleneck(nn.Cell):
     """Inverted residual: 1x1 expand (x t), BN, PReLU, depthwise 3x3 (stride; the ``depthwise`` kernel), BN,
-    PReLU, 1x1 project (the 1x1 convolutions: the ``conv_kernel``), BN."""
+    PReLU, 1x1 project, BN."""
 
-    def __init__(self, in_channels, out_channels, stride, expansion, prelu, depthwise, conv_kernel):
+    def __init__(self, in_channels, out_channels, stride, expansion, prelu, depthwise):
         super().__init__()
         hidden = in_channels * expansion
         self.residual = stride == 1 and in_channels == out_channels
         self.conv = nn.SequentialCell(
             [
-                conv(conv_kernel, in_channels, hidden, 1),
+                conv(in_channels, hidden, 1),
                 batch_norm(hidden),
                 prelu(hidden),
                 depthwise_conv2d(depthwise, hidden, 3, stride, 1, he_normal()),
                 batch_norm(hidden),
                 prelu(hidden),
-                conv(conv_kernel, hidden, out_channels, 1),
+                conv(hidden, out_channels, 1),
                 batch_norm(out_channels),
             ]
         )
@@ -105,39 +102,24 @@ class Bottleneck(nn.Cell):
 class MobileFaceNet(nn.Cell):
     """MobileFaceNet: NCHW images (3 x image_size) -> raw ``embedding_size`` embeddings."""
 
-    def __init__(
-        self,
-        embedding_size=128,
-        image_size=(112, 96),
-        prelu_kernel="native",
-        depthwise_kernel="native",
-        conv_kernel="native",
-    ):
+    def __init__(self, embedding_size=128, image_size=(112, 96), prelu_kernel="native", depthwise_kernel="native"):
         super().__init__()
         prelu = prelu_class(prelu_kernel)
-        self.conv1 = ConvBlock(3, 64, 3, prelu, stride=2, padding=1, conv_kernel=conv_kernel)
+        self.conv1 = ConvBlock(3, 64, 3, prelu, stride=2, padding=1)
         self.dw_conv1 = ConvBlock(64, 64, 3, prelu, stride=1, padding=1, depthwise=depthwise_kernel)
         blocks = []
         in_channels = 64
         for expansion, out_channels, repeats, stride in BOTTLENECK_SETTINGS:
             for i in range(repeats):
                 blocks.append(
-                    Bottleneck(
-                        in_channels,
-                        out_channels,
-                        stride if i == 0 else 1,
-                        expansion,
-                        prelu,
-                        depthwise_kernel,
-                        conv_kernel,
-                    )
+                    Bottleneck(in_channels, out_channels, stride if i == 0 else 1, expansion, prelu, depthwise_kernel)
                 )
                 in_channels = out_channels
         self.blocks = nn.SequentialCell(blocks)
-        self.conv2 = ConvBlock(in_channels, 512, 1, prelu, conv_kernel=conv_kernel)
+        self.conv2 = ConvBlock(in_channels, 512, 1, prelu)
         # conv1 and the three stride-2 bottlenecks halve the size (rounding up): 112x96 -> 7x6.
         self.linear7 = ConvBlock(512, 512, feature_map_size(image_size), prelu, depthwise=depthwise_kernel, linear=True)
-        self.linear1 = ConvBlock(512, embedding_size, 1, prelu, linear=True, conv_kernel=conv_kernel)
+        self.linear1 = ConvBlock(512, embedding_size, 1, prelu, linear=True)
         self.flatten = nn.Flatten()
 
     def construct(self, x):
@@ -147,14 +129,11 @@ class MobileFaceNet(nn.Cell):
 
 
 @BACKBONES.register("mobilefacenet")
-def mobilefacenet(
-    embedding_size=128, image_size=(112, 96), prelu_kernel="native", depthwise_kernel="native", conv_kernel="native"
-):
+def mobilefacenet(embedding_size=128, image_size=(112, 96), prelu_kernel="native", depthwise_kernel="native"):
     """MobileFaceNet, 15 bottlenecks, 128-d embedding by default."""
     return MobileFaceNet(
         embedding_size=embedding_size,
         image_size=tuple(image_size),
         prelu_kernel=prelu_kernel,
         depthwise_kernel=depthwise_kernel,
-        conv_kernel=conv_kernel,
     )
