@@ -17,14 +17,39 @@
                calls oneDNN with plain NCHW / OIHW memory: x64:gemm:jit, im2col + GEMM) vs the project's kernel
                (Conv2d, src/kernels/conv_onednn.cc; conv_kernel: auto on the CPU: the same oneDNN with blocked
                layouts, jit:avx2, the reorders from and to NCHW included) vs PyTorch (the same with its own
-               oneDNN), forward and forward + backward (input and weight gradients). CONV_TABLE below: the sums;
+               oneDNN), forward and forward + backward (input and weight gradients); measured: CONV_TABLE below;
   cosine       the cosine head's x_n W_n^T: a Transpose + MatMul vs one MatMul(transpose_b), and the cost of
                re-normalising W (10,575 x 512) each step vs a cached W_n (possible only when W is frozen);
   finite_check TrainStep's NaN guard over sphere20a + head gradients: isfinite(g).all() per gradient vs one
                isfinite over the sum of per-gradient sums (NaN and Inf propagate through sums).
 PyTorch's time for the same computation is listed where it has one. GRAPH mode, ``--threads`` threads.
 
-CONV_TABLE
+CONV_TABLE (ms, median of 10 after 2; ``python benchmarks/bench_ops.py --cases conv``, the final kernel, load
+    3.6-4.1: another developer's test suite ran beside it, so single rows vary by 2x and the PyTorch rows are not usable; the
+    sums are what the go / no-go went by. An earlier run of the first version at load 2.7-3.6 summed, fwd+bwd,
+    demo 86.0 / 62.3 / 20.4 and sphere20a 2224.5 / 1714.7 / 725.4 ms (nn.Conv2d / kernel / PyTorch). Alone, outside
+    a graph (ctypes, 2 threads, quiet), the kernel's 32x64x56x48 forward took 35 ms and backward 90 ms, PyTorch's
+    29 + 81 (ONEDNN_VERBOSE: the same jit:avx2 implementations)):
+
+    | shape | nn.Conv2d fwd | kernel fwd | torch fwd | nn.Conv2d fwd+bwd | kernel fwd+bwd | torch fwd+bwd |
+    |---|---|---|---|---|---|---|
+    | 64x3x32x32 -> 16 s2 | 0.7 | 0.7 | 9.7 | 15.2 | 3.6 | 192.0 |
+    | 64x16x16x16 -> 16 s1 | 2.8 | 1.9 | 64.0 | 25.0 | 10.1 | 240.0 |
+    | 64x16x16x16 -> 32 s2 | 1.5 | 1.1 | 0.4 | 11.4 | 9.1 | 11.9 |
+    | 64x32x8x8 -> 32 s1 | 2.3 | 1.6 | 0.5 | 14.1 | 8.1 | 1.9 |
+    | 64x32x8x8 -> 64 s2 | 3.6 | 3.9 | 0.3 | 23.1 | 5.3 | 1.4 |
+    | 64x64x4x4 -> 64 s1 | 2.0 | 3.1 | 0.5 | 12.2 | 6.9 | 1.9 |
+    | 64x64x4x4 -> 128 s2 | 3.5 | 1.0 | 0.4 | 15.6 | 2.4 | 1.7 |
+    | 32x3x112x96 -> 64 s2 | 4.9 | 4.5 | 18.8 | 151.8 | 56.0 | 21.2 |
+    | 32x64x56x48 -> 64 s1 | 39.6 | 62.0 | 59.7 | 381.6 | 198.5 | 124.1 |
+    | 32x64x56x48 -> 128 s2 | 21.9 | 34.0 | 19.9 | 244.9 | 179.6 | 69.2 |
+    | 32x128x28x24 -> 128 s1 | 102.1 | 30.7 | 34.1 | 327.4 | 171.7 | 107.0 |
+    | 32x128x28x24 -> 256 s2 | 20.8 | 19.4 | 18.4 | 116.1 | 109.4 | 61.8 |
+    | 32x256x14x12 -> 256 s1 | 39.4 | 112.1 | 32.9 | 587.3 | 308.0 | 300.0 |
+    | 32x256x14x12 -> 512 s2 | 24.5 | 39.5 | 84.1 | 187.4 | 182.6 | 323.8 |
+    | 32x512x7x6 -> 512 s1 | 77.1 | 67.0 | 140.0 | 324.4 | 326.9 | 257.2 |
+    | sum demo (batch 64, 32x32) | 16.4 | 13.2 | 76.0 | 116.5 | 45.6 | 450.8 |
+    | sum sphere20a (batch 32, 112x96) | 330.1 | 369.3 | 407.8 | 2320.8 | 1532.6 | 1264.4 |
 """
 
 import argparse
