@@ -25,11 +25,11 @@
 PyTorch's time for the same computation is listed where it has one. GRAPH mode, ``--threads`` threads.
 
 CONV_TABLE (ms, median of 10 after 2; ``python benchmarks/bench_ops.py --cases conv``, the final kernel, load
-    3.6-4.1: another developer's test suite ran beside it, so single rows vary by 2x and the PyTorch rows are not usable; the
-    sums are what the go / no-go went by. An earlier run of the first version at load 2.7-3.6 summed, fwd+bwd,
-    demo 86.0 / 62.3 / 20.4 and sphere20a 2224.5 / 1714.7 / 725.4 ms (nn.Conv2d / kernel / PyTorch). Alone, outside
-    a graph (ctypes, 2 threads, quiet), the kernel's 32x64x56x48 forward took 35 ms and backward 90 ms, PyTorch's
-    29 + 81 (ONEDNN_VERBOSE: the same jit:avx2 implementations)):
+    3.6-4.1: another developer's test suite ran beside it, so single rows vary by 2x and the PyTorch rows are not
+    usable; the sums are what the go / no-go went by. An earlier run of the first version at load 2.7-3.6 summed,
+    fwd+bwd, demo 86.0 / 62.3 / 20.4 and sphere20a 2224.5 / 1714.7 / 725.4 ms (nn.Conv2d / kernel / PyTorch).
+    Alone, outside a graph (ctypes, 2 threads, quiet), the kernel's 32x64x56x48 forward took 35 ms and backward
+    90 ms, PyTorch's 29 + 81 (ONEDNN_VERBOSE: the same jit:avx2 implementations)):
 
     | shape | nn.Conv2d fwd | kernel fwd | torch fwd | nn.Conv2d fwd+bwd | kernel fwd+bwd | torch fwd+bwd |
     |---|---|---|---|---|---|---|
