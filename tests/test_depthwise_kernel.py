@@ -10,17 +10,13 @@ import numpy as np
 import pytest
 from mindspore import Parameter, nn
 
-from src.heads import build_head
 from src.kernels.build import KernelBuildError
 from src.model_utils.config import ConfigError, load_config
 from src.model_utils.device import configured_cpu_threads
 from src.network import build_backbone, build_backbone_from_config, resolve_depthwise_kernel
 from src.network.depthwise import DepthwiseConv2d, depthwise_conv2d, depthwise_library
 from src.network.fold_bn import fold_batch_norms
-from src.train.optimizer import build_optimizer
-from src.train.train_network import FaceTrainNetwork
-from src.train.train_step import TrainStep
-from tests.kernel_helpers import value_and_grads
+from tests.kernel_helpers import assert_same_training_step, value_and_grads
 
 SIZE = (32, 32)  # MobileFaceNet: 2x2 before linear7
 
@@ -141,46 +137,8 @@ def test_batch_norms_fold_into_the_custom_cell():
     assert "dw_conv1.conv.bias" in names and "blocks.0.conv.3.bias" in names and len(names) == len(set(names))
 
 
-def train_step(depthwise_kernel, initial=None):
-    """One SGD-momentum step of MobileFaceNet + a cosface head from ``initial`` (parameter arrays; None: the
-    seed-1 initialisation): (loss, parameters before, parameters after)."""
-    ms.set_seed(1)
-    network = FaceTrainNetwork(
-        build_backbone("mobilefacenet", depthwise_kernel=depthwise_kernel, embedding_size=16, image_size=SIZE),
-        build_head("cosface", embedding_size=16, num_classes=5),
-    )
-    if initial is not None:
-        ms.load_param_into_net(network, {k: Parameter(ms.Tensor(v), name=k) for k, v in initial.items()})
-    before = {p.name: p.asnumpy().copy() for p in network.trainable_params()}
-    step = TrainStep(network, build_optimizer(network.trainable_params(), np.full(1, 0.01, np.float32), 0.9, 5e-4))
-    step.set_train(True)
-    rng = np.random.RandomState(6)
-    images = ms.Tensor(rng.uniform(-1, 1, (4, 3) + SIZE).astype(np.float32))
-    loss = float(step(images, ms.Tensor(np.arange(4) % 5, ms.int32))[0].asnumpy())
-    return loss, before, {p.name: p.asnumpy().copy() for p in network.trainable_params()}
-
-
 def test_training_step_matches_native():
-    """The same loss and the same weight update up to float rounding. Parameters whose update is below 1e-3 of
-    the largest are left out: the betas of BatchNorms that feed another BatchNorm through a 1x1 convolution have
-    a gradient of exactly 0 in exact arithmetic (the next BatchNorm removes a per-channel shift), so theirs is
-    rounding noise."""
-    native_loss, before, native_after = train_step("native")
-    custom_loss, custom_before, custom_after = train_step("cpu_aot", before)
-    assert custom_before.keys() == before.keys()
-    assert all(np.array_equal(custom_before[k], before[k]) for k in before)
-    assert custom_loss == pytest.approx(native_loss, rel=1e-6)
-    updates = {name: native_after[name] - value for name, value in before.items()}
-    largest = max(np.abs(update).max() for update in updates.values())
-    compared = 0
-    for name, update in updates.items():
-        scale = np.abs(update).max()
-        if scale >= 1e-3 * largest:
-            np.testing.assert_allclose(
-                custom_after[name] - before[name], update, rtol=0, atol=1e-3 * scale, err_msg=name
-            )
-            compared += 1
-    assert compared > len(updates) // 2
+    assert_same_training_step("mobilefacenet", SIZE, "depthwise_kernel")
 
 
 def test_config_key_is_validated_and_resolved():

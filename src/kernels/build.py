@@ -4,7 +4,8 @@ The library goes to ``$FACEREC_KERNEL_CACHE`` (default ``~/.cache/facerec_ms/ker
 the SHA-256 of the source and of this folder's headers (``kernel_threads.h``), so an edited source or header is
 rebuilt and concurrent processes (distributed workers) never see a half-written file (compiled to a temporary name,
 then renamed). The compiler is ``$CXX`` (default ``g++``); flags are portable (no ``-march=native``: a cache
-directory may be shared by machines with other CPUs).
+directory may be shared by machines with other CPUs). A kernel that needs more (include paths, a library to link:
+src/kernels/onednn.py) passes them as ``extra_flags``, which also go into the name.
 """
 
 import hashlib
@@ -29,10 +30,11 @@ def cache_dir():
     )
 
 
-def compiled_library(source_name):
-    """Path of the shared library built from ``src/kernels/<source_name>``, compiling it if not cached."""
+def compiled_library(source_name, extra_flags=()):
+    """Path of the shared library built from ``src/kernels/<source_name>`` (with ``extra_flags`` after the source),
+    compiling it if not cached."""
     source = os.path.join(KERNEL_DIR, source_name)
-    digest = hashlib.sha256(" ".join(CXX_FLAGS).encode())
+    digest = hashlib.sha256(" ".join(CXX_FLAGS + tuple(extra_flags)).encode())
     headers = sorted(name for name in os.listdir(KERNEL_DIR) if name.endswith(".h"))
     for path in [source] + [os.path.join(KERNEL_DIR, name) for name in headers]:
         with open(path, "rb") as f:
@@ -52,7 +54,7 @@ def compiled_library(source_name):
     os.close(fd)
     try:
         result = subprocess.run(
-            [compiler, *CXX_FLAGS, "-o", partial, source], capture_output=True, text=True, check=False
+            [compiler, *CXX_FLAGS, "-o", partial, source, *extra_flags], capture_output=True, text=True, check=False
         )
         if result.returncode != 0:
             raise KernelBuildError(

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "conv_geometry.h"
 #include "kernel_threads.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -40,37 +41,7 @@
 
 namespace {
 
-struct Geometry {
-  int64_t batch, channels, h, w;  // input
-  int64_t kh, kw;                 // kernel
-  int64_t oh, ow;                 // output
-  int64_t sh, sw, ph, pw;         // stride, zero padding
-};
-
-bool IsFloat32(const char *dtype) { return kernel_threads::IsDtype(dtype, "float32"); }
-
-int64_t OutputSize(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
-  const int64_t span = in + 2 * pad - kernel;
-  return span < 0 ? 0 : span / stride + 1;
-}
-
-// The geometry of input x (N, C, H, W), weight (C, 1, kh, kw), int32 (sh, sw, ph, pw) and the output or
-// gradient dy (N, C, OH, OW); false when they do not fit together.
-bool ReadGeometry(int *ndims, int64_t **shapes, const char **dtypes, int x, int w, int geometry, int y,
-                  const int32_t *values, Geometry *g) {
-  if (ndims[x] != 4 || ndims[w] != 4 || ndims[geometry] != 1 || ndims[y] != 4 || shapes[geometry][0] != 4) {
-    return false;
-  }
-  if (!IsFloat32(dtypes[x]) || !IsFloat32(dtypes[w]) || !IsFloat32(dtypes[y]) ||
-      !kernel_threads::IsDtype(dtypes[geometry], "int32")) {
-    return false;
-  }
-  *g = {shapes[x][0], shapes[x][1], shapes[x][2], shapes[x][3], shapes[w][2], shapes[w][3], shapes[y][2],
-        shapes[y][3], values[0],    values[1],    values[2],    values[3]};
-  return g->sh > 0 && g->sw > 0 && g->ph >= 0 && g->pw >= 0 && shapes[w][0] == g->channels && shapes[w][1] == 1 &&
-         shapes[y][0] == g->batch && shapes[y][1] == g->channels && g->oh == OutputSize(g->h, g->kh, g->sh, g->ph) &&
-         g->ow == OutputSize(g->w, g->kw, g->sw, g->pw);
-}
+using conv_geometry::Geometry;
 
 // Output columns j with 0 <= j*s - p + b < in: [first, last).
 void ValidColumns(int64_t b, int64_t in, int64_t out, int64_t s, int64_t p, int64_t *first, int64_t *last) {
@@ -231,7 +202,7 @@ extern "C" int DepthwiseForward(int nparam, void **params, int *ndims, int64_t *
                                 void *stream, void *extra) {
   Geometry g;
   if (nparam != 4 ||
-      !ReadGeometry(ndims, shapes, dtypes, 0, 1, 2, 3, static_cast<const int32_t *>(params[2]), &g)) {
+      !conv_geometry::Read(ndims, shapes, dtypes, 0, 1, 2, 3, static_cast<const int32_t *>(params[2]), true, &g)) {
     return 1;
   }
   const float *x = static_cast<const float *>(params[0]);
@@ -259,7 +230,7 @@ extern "C" int DepthwiseBackward(int nparam, void **params, int *ndims, int64_t 
                                  void *stream, void *extra) {
   Geometry g;
   if (nparam != 6 ||
-      !ReadGeometry(ndims, shapes, dtypes, 1, 2, 3, 0, static_cast<const int32_t *>(params[3]), &g)) {
+      !conv_geometry::Read(ndims, shapes, dtypes, 1, 2, 3, 0, static_cast<const int32_t *>(params[3]), true, &g)) {
     return 1;
   }
   const float *dy = static_cast<const float *>(params[0]);

@@ -18,11 +18,11 @@ inline int &Setting() {
 
 inline void Set(int threads) { Setting() = threads; }
 
+// The threads a kernel may use: the setting, else OpenMP's default.
+inline int Threads() { return Setting() > 0 ? Setting() : omp_get_max_threads(); }
+
 // Threads for ``work`` elements of arithmetic: small tensors run on one thread (starting the team costs more).
-inline int Count(int64_t work) {
-  if (work <= 32768) return 1;
-  return Setting() > 0 ? Setting() : omp_get_max_threads();
-}
+inline int Count(int64_t work) { return work <= 32768 ? 1 : Threads(); }
 
 inline bool IsDtype(const char *dtype, const char *expected) { return std::strcmp(dtype, expected) == 0; }
 

@@ -20,6 +20,7 @@ import math
 from mindspore import nn
 from mindspore.common.initializer import HeUniform, Normal, Uniform
 
+from src.network.conv import conv2d
 from src.network.layers import batch_norm, embedding_batch_norm, feature_map_size
 from src.network.prelu import prelu_class
 from src.network.registry import BACKBONES
@@ -33,15 +34,16 @@ DEPTHS = {
 }
 
 
-def conv(in_channels, out_channels, kernel_size, stride=1):
-    """Bias-free convolution ('same' padding for 3x3), Normal(0, 0.1) initialisation."""
-    return nn.Conv2d(
+def conv(conv_kernel, in_channels, out_channels, kernel_size, stride=1):
+    """Bias-free convolution ('same' padding for 3x3), Normal(0, 0.1) initialisation, through ``conv_kernel``
+    (src/network/conv.py)."""
+    return conv2d(
+        conv_kernel,
         in_channels,
         out_channels,
         kernel_size,
-        stride=stride,
-        pad_mode="pad",
-        padding=kernel_size // 2,
+        stride,
+        kernel_size // 2,
         has_bias=False,
         weight_init=Normal(0.1),
     )
@@ -52,17 +54,19 @@ class IBasicBlock(nn.Cell):
 
     FOLDABLE = (("conv1", "bn2"), ("conv2", "bn3"))  # bn1 precedes a padded conv: not foldable
 
-    def __init__(self, in_channels, channels, stride, prelu):
+    def __init__(self, in_channels, channels, stride, prelu, conv_kernel):
         super().__init__()
         self.bn1 = batch_norm(in_channels)
-        self.conv1 = conv(in_channels, channels, 3)
+        self.conv1 = conv(conv_kernel, in_channels, channels, 3)
         self.bn2 = batch_norm(channels)
         self.prelu = prelu(channels)
-        self.conv2 = conv(channels, channels, 3, stride)
+        self.conv2 = conv(conv_kernel, channels, channels, 3, stride)
         self.bn3 = batch_norm(channels)
         self.downsample = None
         if stride != 1 or in_channels != channels:
-            self.downsample = nn.SequentialCell([conv(in_channels, channels, 1, stride), batch_norm(channels)])
+            self.downsample = nn.SequentialCell(
+                [conv(conv_kernel, in_channels, channels, 1, stride), batch_norm(channels)]
+            )
 
     def construct(self, x):
         out = self.bn3(self.conv2(self.prelu(self.bn2(self.conv1(self.bn1(x))))))
@@ -76,16 +80,24 @@ class IResNet(nn.Cell):
 
     FOLDABLE = (("conv1", "bn1"), ("fc", "features"))  # src/network/fold_bn.py
 
-    def __init__(self, layers, embedding_size=512, image_size=(112, 112), dropout=0.0, prelu_kernel="native"):
+    def __init__(
+        self,
+        layers,
+        embedding_size=512,
+        image_size=(112, 112),
+        dropout=0.0,
+        prelu_kernel="native",
+        conv_kernel="native",
+    ):
         super().__init__()
         prelu = prelu_class(prelu_kernel)
-        self.conv1 = conv(3, 64, 3)
+        self.conv1 = conv(conv_kernel, 3, 64, 3)
         self.bn1 = batch_norm(64)
         self.prelu = prelu(64)
         in_channels = 64
         for index, (blocks, channels) in enumerate(zip(layers, STAGE_CHANNELS), start=1):
             stage = [
-                IBasicBlock(in_channels if i == 0 else channels, channels, 2 if i == 0 else 1, prelu)
+                IBasicBlock(in_channels if i == 0 else channels, channels, 2 if i == 0 else 1, prelu, conv_kernel)
                 for i in range(blocks)
             ]
             setattr(self, f"layer{index}", nn.SequentialCell(stage))
@@ -112,8 +124,14 @@ class IResNet(nn.Cell):
 
 def _register(name, layers):
     @BACKBONES.register(name)
-    def factory(embedding_size=512, image_size=(112, 112), prelu_kernel="native"):
-        return IResNet(layers, embedding_size=embedding_size, image_size=tuple(image_size), prelu_kernel=prelu_kernel)
+    def factory(embedding_size=512, image_size=(112, 112), prelu_kernel="native", conv_kernel="native"):
+        return IResNet(
+            layers,
+            embedding_size=embedding_size,
+            image_size=tuple(image_size),
+            prelu_kernel=prelu_kernel,
+            conv_kernel=conv_kernel,
+        )
 
     factory.__doc__ = f"{name}: IBasicBlocks per stage {layers}."
     return factory

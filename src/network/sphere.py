@@ -17,6 +17,7 @@ without bound: what lets the s = 64 margin heads train on the LFW View 1 recipe 
 from mindspore import nn
 from mindspore.common.initializer import Normal, XavierUniform
 
+from src.network.conv import conv2d
 from src.network.layers import embedding_batch_norm, feature_map_size
 from src.network.prelu import prelu_class
 from src.network.registry import BACKBONES
@@ -31,25 +32,26 @@ DEPTHS = {
 }
 
 
-def conv3x3(in_channels, out_channels, stride, residual):
-    """3x3 convolution, padding 1, with the Caffe release's initialisation for its role."""
+def conv3x3(conv_kernel, in_channels, out_channels, stride, residual):
+    """3x3 convolution, padding 1, with the Caffe release's initialisation for its role, through ``conv_kernel``
+    (src/network/conv.py)."""
     if residual:
         init = {"has_bias": False, "weight_init": Normal(0.01)}
     else:
         init = {"has_bias": True, "weight_init": XavierUniform(), "bias_init": "zeros"}
-    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, pad_mode="pad", padding=1, **init)
+    return conv2d(conv_kernel, in_channels, out_channels, 3, stride, 1, **init)
 
 
 class ResidualUnit(nn.Cell):
     """x + PReLU(conv(PReLU(conv(x))))."""
 
-    def __init__(self, channels, prelu):
+    def __init__(self, channels, prelu, conv_kernel):
         super().__init__()
         self.body = nn.SequentialCell(
             [
-                conv3x3(channels, channels, 1, residual=True),
+                conv3x3(conv_kernel, channels, channels, 1, residual=True),
                 prelu(channels),
-                conv3x3(channels, channels, 1, residual=True),
+                conv3x3(conv_kernel, channels, channels, 1, residual=True),
                 prelu(channels),
             ]
         )
@@ -72,14 +74,15 @@ class SphereNet(nn.Cell):
         in_channels=3,
         prelu_kernel="native",
         embedding_bn=False,
+        conv_kernel="native",
     ):
         super().__init__()
         prelu = prelu_class(prelu_kernel)
         channels = [max(1, int(round(c * width))) for c in STAGE_CHANNELS]
         layers = []
         for stage_units, out_channels in zip(units, channels):
-            layers += [conv3x3(in_channels, out_channels, 2, residual=False), prelu(out_channels)]
-            layers += [ResidualUnit(out_channels, prelu) for _ in range(stage_units)]
+            layers += [conv3x3(conv_kernel, in_channels, out_channels, 2, residual=False), prelu(out_channels)]
+            layers += [ResidualUnit(out_channels, prelu, conv_kernel) for _ in range(stage_units)]
             in_channels = out_channels
         self.features = nn.SequentialCell(layers)
         self.flatten = nn.Flatten()
@@ -98,7 +101,14 @@ class SphereNet(nn.Cell):
 
 def _register(name, units):
     @BACKBONES.register(name)
-    def factory(embedding_size=512, image_size=(112, 96), width=1.0, prelu_kernel="native", embedding_bn=False):
+    def factory(
+        embedding_size=512,
+        image_size=(112, 96),
+        width=1.0,
+        prelu_kernel="native",
+        embedding_bn=False,
+        conv_kernel="native",
+    ):
         return SphereNet(
             units,
             embedding_size=embedding_size,
@@ -106,6 +116,7 @@ def _register(name, units):
             width=width,
             prelu_kernel=prelu_kernel,
             embedding_bn=embedding_bn,
+            conv_kernel=conv_kernel,
         )
 
     factory.__doc__ = f"{name}: residual units per stage {units}."

@@ -1,0 +1,22 @@
+// oneDNN's dnnl_config.h for the library this project links: MindSpore 2.10's own libdnnl.so.3 (oneDNN 3.10,
+// CPU runtime THREADPOOL, no GPU). The headers come from Intel's onednn-devel wheel (src/kernels/onednn.py), whose
+// dnnl_config.h describes a SYCL build; including this file first defines its include guard, so the wheel's is
+// skipped. Only what the C and C++ API headers read is defined.
+#pragma once
+
+#define ONEAPI_DNNL_DNNL_CONFIG_H
+
+#define DNNL_API
+#define DNNL_DEPRECATED __attribute__((deprecated))
+
+#define DNNL_RUNTIME_NONE 0u
+#define DNNL_RUNTIME_SEQ 1u
+#define DNNL_RUNTIME_OMP 2u
+#define DNNL_RUNTIME_TBB 4u
+#define DNNL_RUNTIME_THREADPOOL 8u
+#define DNNL_RUNTIME_OCL 256u
+#define DNNL_RUNTIME_SYCL 512u
+
+#define DNNL_CPU_THREADING_RUNTIME DNNL_RUNTIME_THREADPOOL
+#define DNNL_CPU_RUNTIME DNNL_RUNTIME_THREADPOOL
+#define DNNL_GPU_RUNTIME DNNL_RUNTIME_NONE
