@@ -1,5 +1,7 @@
 """What the CPU kernel tests share: a layer's output and gradients, and one training step of a backbone, to compare a
-kernel with MindSpore's own."""
+kernel with MindSpore's own; the auto/native/cpu_aot resolution of a kernel's config key."""
+
+import logging
 
 import mindspore as ms
 import numpy as np
@@ -7,6 +9,8 @@ import pytest
 from mindspore import Parameter, nn
 
 from src.heads import build_head
+from src.kernels.build import KernelBuildError
+from src.model_utils.config import ConfigError
 from src.network import build_backbone
 from src.train.optimizer import build_optimizer
 from src.train.train_network import FaceTrainNetwork
@@ -73,3 +77,27 @@ def assert_same_training_step(name, image_size, kernel_key, **backbone):
             )
             compared += 1
     assert compared > len(updates) // 2
+
+
+def assert_kernel_resolution(resolve, key, library, native_name, monkeypatch, caplog):
+    """``resolve(requested, device_target)`` of config key ``key``: native stays native, auto is native on GPU/Ascend
+    and cpu_aot on the CPU, cpu_aot off the CPU is a ConfigError naming the key; when the kernel's library
+    (``library``, the dotted name of the function that builds it) fails to build, auto falls back to
+    ``native_name`` with a warning that gives the reason and cpu_aot raises the build error."""
+    for device in ("CPU", "GPU", "Ascend"):
+        assert resolve("native", device) == "native"
+    for device in ("GPU", "Ascend"):
+        assert resolve("auto", device) == "native"
+        with pytest.raises(ConfigError, match=f"'{key}': cpu_aot runs only with device_target CPU, not {device}"):
+            resolve("cpu_aot", device)
+    assert resolve("auto", "CPU") == resolve("cpu_aot", "CPU") == "cpu_aot"
+
+    def no_compiler():
+        raise KernelBuildError("no C++ compiler 'g++' on PATH")
+
+    monkeypatch.setattr(library, no_compiler)
+    with caplog.at_level(logging.WARNING, logger="facerec.network"):
+        assert resolve("auto", "CPU") == "native"
+    assert f"{key} auto: using {native_name}" in caplog.text and "no C++ compiler" in caplog.text
+    with pytest.raises(KernelBuildError):
+        resolve("cpu_aot", "CPU")

@@ -3,20 +3,18 @@ nn.Conv2d, in the sphere networks (checkpoints, BatchNorm folding, a training st
 is resolved."""
 
 import ctypes
-import logging
 
 import mindspore as ms
 import numpy as np
 import pytest
 from mindspore import Parameter, nn
 
-from src.kernels.build import KernelBuildError
 from src.model_utils.config import ConfigError, load_config
 from src.model_utils.device import configured_cpu_threads
 from src.network import build_backbone, build_backbone_from_config, resolve_conv_kernel
 from src.network.conv import Conv2d, conv2d, conv_library
 from src.network.fold_bn import fold_batch_norms
-from tests.kernel_helpers import assert_same_training_step, value_and_grads
+from tests.kernel_helpers import assert_kernel_resolution, assert_same_training_step, value_and_grads
 
 SIZE = (32, 32)
 SPHERE = {"embedding_size": 16, "image_size": SIZE, "width": 0.125}  # 8/16/32/64 channels
@@ -167,22 +165,9 @@ def test_config_key_is_validated_and_resolved():
 
 
 def test_resolve_conv_kernel(monkeypatch, caplog):
-    assert resolve_conv_kernel("native", "CPU") == "native"
-    assert resolve_conv_kernel("auto", "GPU") == "native"
-    assert resolve_conv_kernel("auto", "CPU") == "cpu_aot"
-    assert resolve_conv_kernel("cpu_aot", "CPU") == "cpu_aot"
-    with pytest.raises(ConfigError, match="'conv_kernel': cpu_aot runs only with device_target CPU, not Ascend"):
-        resolve_conv_kernel("cpu_aot", "Ascend")
-
-    def no_headers():
-        raise KernelBuildError("could not fetch the oneDNN headers (onednn-devel==2025.3.0; pip download exit 1)")
-
-    monkeypatch.setattr("src.network.conv.conv_library", no_headers)
-    with caplog.at_level(logging.WARNING, logger="facerec.network"):
-        assert resolve_conv_kernel("auto", "CPU") == "native"
-    assert "conv_kernel auto: using nn.Conv2d" in caplog.text and "could not fetch the oneDNN headers" in caplog.text
-    with pytest.raises(KernelBuildError):
-        resolve_conv_kernel("cpu_aot", "CPU")
+    assert_kernel_resolution(
+        resolve_conv_kernel, "conv_kernel", "src.network.conv.conv_library", "nn.Conv2d", monkeypatch, caplog
+    )
 
 
 def test_unknown_kernel_is_refused():

@@ -3,20 +3,18 @@ nn.Conv2d(group=C), in MobileFaceNet (checkpoints, BatchNorm folding, a training
 depthwise_kernel is resolved."""
 
 import ctypes
-import logging
 
 import mindspore as ms
 import numpy as np
 import pytest
 from mindspore import Parameter, nn
 
-from src.kernels.build import KernelBuildError
 from src.model_utils.config import ConfigError, load_config
 from src.model_utils.device import configured_cpu_threads
 from src.network import build_backbone, build_backbone_from_config, resolve_depthwise_kernel
 from src.network.depthwise import DepthwiseConv2d, depthwise_conv2d, depthwise_library
 from src.network.fold_bn import fold_batch_norms
-from tests.kernel_helpers import assert_same_training_step, value_and_grads
+from tests.kernel_helpers import assert_kernel_resolution, assert_same_training_step, value_and_grads
 
 SIZE = (32, 32)  # MobileFaceNet: 2x2 before linear7
 
@@ -151,27 +149,14 @@ def test_config_key_is_validated_and_resolved():
 
 
 def test_resolve_depthwise_kernel(monkeypatch, caplog):
-    assert resolve_depthwise_kernel("native", "CPU") == "native"
-    assert resolve_depthwise_kernel("auto", "GPU") == "native"
-    assert resolve_depthwise_kernel("auto", "Ascend") == "native"
-    assert resolve_depthwise_kernel("native", "Ascend") == "native"
-    assert resolve_depthwise_kernel("auto", "CPU") == "cpu_aot"
-    assert resolve_depthwise_kernel("cpu_aot", "CPU") == "cpu_aot"
-    for device in ("GPU", "Ascend"):
-        with pytest.raises(
-            ConfigError, match=f"'depthwise_kernel': cpu_aot runs only with device_target CPU, not {device}"
-        ):
-            resolve_depthwise_kernel("cpu_aot", device)
-
-    def no_compiler():
-        raise KernelBuildError("no C++ compiler 'g++' on PATH")
-
-    monkeypatch.setattr("src.network.depthwise.depthwise_library", no_compiler)
-    with caplog.at_level(logging.WARNING, logger="facerec.network"):
-        assert resolve_depthwise_kernel("auto", "CPU") == "native"
-    assert "depthwise_kernel auto: using nn.Conv2d(group=C)" in caplog.text and "no C++ compiler" in caplog.text
-    with pytest.raises(KernelBuildError):
-        resolve_depthwise_kernel("cpu_aot", "CPU")
+    assert_kernel_resolution(
+        resolve_depthwise_kernel,
+        "depthwise_kernel",
+        "src.network.depthwise.depthwise_library",
+        "nn.Conv2d(group=C)",
+        monkeypatch,
+        caplog,
+    )
 
 
 def test_unknown_kernel_is_refused():
