@@ -101,3 +101,17 @@ def assert_kernel_resolution(resolve, key, library, native_name, monkeypatch, ca
     assert f"{key} auto: using {native_name}" in caplog.text and "no C++ compiler" in caplog.text
     with pytest.raises(KernelBuildError):
         resolve("cpu_aot", "CPU")
+
+
+def assert_checkpoints_interchange(native, custom, tmp_path, image_size, rtol):
+    """``native``'s checkpoint loads strictly into ``custom`` (the same backbone with a kernel: same parameter names)
+    and both give the same embeddings to ``rtol``."""
+    assert [p.name for p in native.get_parameters()] == [p.name for p in custom.get_parameters()]
+    path = str(tmp_path / "native.ckpt")
+    ms.save_checkpoint(native, path)
+    ms.load_param_into_net(custom, ms.load_checkpoint(path), strict_load=True)
+    for net in (native, custom):
+        net.set_train(False)
+    x = ms.Tensor(np.random.RandomState(4).uniform(-1, 1, (2, 3) + tuple(image_size)).astype(np.float32))
+    expected = native(x).asnumpy()
+    np.testing.assert_allclose(custom(x).asnumpy(), expected, rtol=rtol, atol=1e-5 * np.abs(expected).max())

@@ -14,7 +14,12 @@ from src.model_utils.device import configured_cpu_threads
 from src.network import build_backbone, build_backbone_from_config, resolve_conv_kernel
 from src.network.conv import Conv2d, conv2d, conv_library
 from src.network.fold_bn import fold_batch_norms
-from tests.kernel_helpers import assert_kernel_resolution, assert_same_training_step, value_and_grads
+from tests.kernel_helpers import (
+    assert_checkpoints_interchange,
+    assert_kernel_resolution,
+    assert_same_training_step,
+    value_and_grads,
+)
 
 SIZE = (32, 32)
 SPHERE = {"embedding_size": 16, "image_size": SIZE, "width": 0.125}  # 8/16/32/64 channels
@@ -102,16 +107,8 @@ def kernel_cells(net):
 def test_checkpoints_are_interchangeable(tmp_path, name, kwargs, count):
     native = build_backbone(name, conv_kernel="native", embedding_size=16, image_size=SIZE, **kwargs)
     custom = build_backbone(name, conv_kernel="cpu_aot", embedding_size=16, image_size=SIZE, **kwargs)
-    assert [p.name for p in native.get_parameters()] == [p.name for p in custom.get_parameters()]
     assert len(kernel_cells(custom)) == count and not kernel_cells(native)
-    path = str(tmp_path / "native.ckpt")
-    ms.save_checkpoint(native, path)
-    ms.load_param_into_net(custom, ms.load_checkpoint(path), strict_load=True)
-    for net in (native, custom):
-        net.set_train(False)
-    x = ms.Tensor(np.random.RandomState(4).uniform(-1, 1, (2, 3) + SIZE).astype(np.float32))
-    expected = native(x).asnumpy()
-    np.testing.assert_allclose(custom(x).asnumpy(), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    assert_checkpoints_interchange(native, custom, tmp_path, SIZE, rtol=1e-4)
 
 
 def test_batch_norm_folds_into_the_kernel_cell():
