@@ -102,6 +102,7 @@ def kernel_cells(net):
     [
         ("sphere10", {"width": 0.125}, 10),  # 4 stride-2 convolutions + 3 units x 2
         ("iresnet18", {}, 21),  # conv1, 8 blocks x 2, 4 downsampling 1x1
+        ("mobilefacenet", {}, 33),  # conv1, 15 bottlenecks x 2 (1x1), conv2, linear1
     ],
 )
 def test_checkpoints_are_interchangeable(tmp_path, name, kwargs, count):
@@ -133,8 +134,9 @@ def test_batch_norm_folds_into_the_kernel_cell():
     np.testing.assert_allclose(folded(x).asnumpy(), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
 
 
-def test_training_step_matches_native():
-    assert_same_training_step("sphere10", SIZE, "conv_kernel", width=0.125, prelu_kernel="native")
+@pytest.mark.parametrize("name, kwargs", [("sphere10", {"width": 0.125}), ("mobilefacenet", {})])
+def test_training_step_matches_native(name, kwargs):
+    assert_same_training_step(name, SIZE, "conv_kernel", prelu_kernel="native", **kwargs)
 
 
 def test_export_builds_native_convolutions(tmp_path):

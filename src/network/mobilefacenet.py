@@ -14,13 +14,15 @@ Cell names follow the common PyTorch implementation (``conv1``, ``dw_conv1``, ``
 PyTorch state_dict only renames parameter suffixes (see ``tools/convert_torch.py``). Initialisation:
 He-normal convolutions with fan-out (std sqrt(2 / (k*k*out_channels))), BatchNorm gamma 1 / beta 0,
 PReLU slopes 0.25. The depthwise convolutions (``dw_conv1``, each bottleneck's ``conv.3``, ``linear7``) are
-``nn.Conv2d(group=C)`` or the CPU kernel of src/network/depthwise.py, chosen by ``depthwise_kernel``, with the same
-parameters either way.
+``nn.Conv2d(group=C)`` or the CPU kernel of src/network/depthwise.py, chosen by ``depthwise_kernel``, and the dense
+ones (``conv1``, the 1x1 convolutions) ``nn.Conv2d`` or the oneDNN kernel of src/network/conv.py, chosen by
+``conv_kernel``, with the same parameters either way.
 """
 
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
+from src.network.conv import conv2d
 from src.network.depthwise import depthwise_conv2d
 from src.network.layers import batch_norm, feature_map_size
 from src.network.prelu import prelu_class
@@ -34,32 +36,35 @@ def he_normal():
     return HeNormal(mode="fan_out", nonlinearity="relu")
 
 
-def conv(in_channels, out_channels, kernel_size, stride=1, padding=0):
-    """Bias-free convolution with He-normal (fan-out) initialisation."""
-    return nn.Conv2d(
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=stride,
-        pad_mode="pad",
-        padding=padding,
-        has_bias=False,
-        weight_init=he_normal(),
+def conv(conv_kernel, in_channels, out_channels, kernel_size, stride=1, padding=0):
+    """Bias-free dense convolution with He-normal (fan-out) initialisation, through ``conv_kernel`` ("native":
+    nn.Conv2d, "cpu_aot": src/network/conv.py)."""
+    return conv2d(
+        conv_kernel, in_channels, out_channels, kernel_size, stride, padding, has_bias=False, weight_init=he_normal()
     )
 
 
 class ConvBlock(nn.Cell):
-    """conv -> BN (-> PReLU unless ``linear``); a depthwise convolution of the ``depthwise`` kernel ("native" or
-    "cpu_aot"; in_channels = out_channels) when given."""
+    """conv (of the ``conv_kernel``) -> BN (-> PReLU unless ``linear``); a depthwise convolution of the
+    ``depthwise`` kernel ("native" or "cpu_aot"; in_channels = out_channels) when given."""
 
     FOLDABLE = (("conv", "bn"),)  # src/network/fold_bn.py
 
     def __init__(
-        self, in_channels, out_channels, kernel_size, prelu, stride=1, padding=0, depthwise=None, linear=False
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        prelu,
+        stride=1,
+        padding=0,
+        depthwise=None,
+        linear=False,
+        conv_kernel="native",
     ):
         super().__init__()
         if depthwise is None:
-            self.conv = conv(in_channels, out_channels, kernel_size, stride, padding)
+            self.conv = conv(conv_kernel, in_channels, out_channels, kernel_size, stride, padding)
         else:
             self.conv = depthwise_conv2d(depthwise, in_channels, kernel_size, stride, padding, he_normal())
         self.bn = batch_norm(out_channels)
@@ -74,21 +79,21 @@ class ConvBlock(nn.Cell):
 
 class Bottleneck(nn.Cell):
     """Inverted residual: 1x1 expand (x t), BN, PReLU, depthwise 3x3 (stride; the ``depthwise`` kernel), BN,
-    PReLU, 1x1 project, BN."""
+    PReLU, 1x1 project, BN; the 1x1 convolutions through ``conv_kernel``."""
 
-    def __init__(self, in_channels, out_channels, stride, expansion, prelu, depthwise):
+    def __init__(self, in_channels, out_channels, stride, expansion, prelu, depthwise, conv_kernel):
         super().__init__()
         hidden = in_channels * expansion
         self.residual = stride == 1 and in_channels == out_channels
         self.conv = nn.SequentialCell(
             [
-                conv(in_channels, hidden, 1),
+                conv(conv_kernel, in_channels, hidden, 1),
                 batch_norm(hidden),
                 prelu(hidden),
                 depthwise_conv2d(depthwise, hidden, 3, stride, 1, he_normal()),
                 batch_norm(hidden),
                 prelu(hidden),
-                conv(hidden, out_channels, 1),
+                conv(conv_kernel, hidden, out_channels, 1),
                 batch_norm(out_channels),
             ]
         )
@@ -102,24 +107,39 @@ class Bottleneck(nn.Cell):
 class MobileFaceNet(nn.Cell):
     """MobileFaceNet: NCHW images (3 x image_size) -> raw ``embedding_size`` embeddings."""
 
-    def __init__(self, embedding_size=128, image_size=(112, 96), prelu_kernel="native", depthwise_kernel="native"):
+    def __init__(
+        self,
+        embedding_size=128,
+        image_size=(112, 96),
+        prelu_kernel="native",
+        depthwise_kernel="native",
+        conv_kernel="native",
+    ):
         super().__init__()
         prelu = prelu_class(prelu_kernel)
-        self.conv1 = ConvBlock(3, 64, 3, prelu, stride=2, padding=1)
+        self.conv1 = ConvBlock(3, 64, 3, prelu, stride=2, padding=1, conv_kernel=conv_kernel)
         self.dw_conv1 = ConvBlock(64, 64, 3, prelu, stride=1, padding=1, depthwise=depthwise_kernel)
         blocks = []
         in_channels = 64
         for expansion, out_channels, repeats, stride in BOTTLENECK_SETTINGS:
             for i in range(repeats):
                 blocks.append(
-                    Bottleneck(in_channels, out_channels, stride if i == 0 else 1, expansion, prelu, depthwise_kernel)
+                    Bottleneck(
+                        in_channels,
+                        out_channels,
+                        stride if i == 0 else 1,
+                        expansion,
+                        prelu,
+                        depthwise_kernel,
+                        conv_kernel,
+                    )
                 )
                 in_channels = out_channels
         self.blocks = nn.SequentialCell(blocks)
-        self.conv2 = ConvBlock(in_channels, 512, 1, prelu)
+        self.conv2 = ConvBlock(in_channels, 512, 1, prelu, conv_kernel=conv_kernel)
         # conv1 and the three stride-2 bottlenecks halve the size (rounding up): 112x96 -> 7x6.
         self.linear7 = ConvBlock(512, 512, feature_map_size(image_size), prelu, depthwise=depthwise_kernel, linear=True)
-        self.linear1 = ConvBlock(512, embedding_size, 1, prelu, linear=True)
+        self.linear1 = ConvBlock(512, embedding_size, 1, prelu, linear=True, conv_kernel=conv_kernel)
         self.flatten = nn.Flatten()
 
     def construct(self, x):
@@ -129,11 +149,14 @@ class MobileFaceNet(nn.Cell):
 
 
 @BACKBONES.register("mobilefacenet")
-def mobilefacenet(embedding_size=128, image_size=(112, 96), prelu_kernel="native", depthwise_kernel="native"):
+def mobilefacenet(
+    embedding_size=128, image_size=(112, 96), prelu_kernel="native", depthwise_kernel="native", conv_kernel="native"
+):
     """MobileFaceNet, 15 bottlenecks, 128-d embedding by default."""
     return MobileFaceNet(
         embedding_size=embedding_size,
         image_size=tuple(image_size),
         prelu_kernel=prelu_kernel,
         depthwise_kernel=depthwise_kernel,
+        conv_kernel=conv_kernel,
     )
