@@ -42,6 +42,7 @@ from src.model_utils.cli import run_main
 from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
+from src.network import kernel_convolutions
 
 LOG = logging.getLogger("facerec.eval")
 
@@ -172,10 +173,20 @@ def evaluate_ijb(cfg):
     return record
 
 
+def checkpoints_through_kernels(cfg):
+    """Whether every model this evaluation runs is a checkpoint of the configured backbone whose convolutions all
+    go through the project's kernels (``kernel_convolutions``); a MINDIR holds MindSpore's own convolutions."""
+    try:
+        checkpoints = cfg.ckpt_file is not None and all(p.endswith(".ckpt") for p in model_files(cfg.ckpt_file))
+    except FileNotFoundError:  # reported where the models are loaded
+        return False
+    return checkpoints and kernel_convolutions(cfg)
+
+
 def evaluate(cfg):
     """Evaluate every model ``cfg.ckpt_file`` names on ``cfg.eval_pairs`` (one set: LFWACC lines), on every
     ``cfg.val_targets`` set (a table per model), or on the IJB set ``cfg.ijb``; returns the JSON record."""
-    init_device(cfg)
+    init_device(cfg, checkpoints_through_kernels(cfg))
     setup_logging()
     LOG.info(describe_device(cfg))
     if cfg.ijb:

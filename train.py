@@ -25,7 +25,7 @@ from src.model_utils.cli import run_main
 from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
-from src.network import build_backbone_from_config
+from src.network import build_backbone_from_config, kernel_convolutions
 from src.train.amp import apply_amp, build_loss_scaler, check_amp
 from src.train.checkpoint import CheckpointManager, find_resume, restore
 from src.train.interrupt import StopSignals
@@ -187,7 +187,7 @@ class AnyRank(nn.Cell):
 
 def train(cfg):
     check_train_config(cfg)
-    rank, group_size = init_device(cfg)
+    rank, group_size = init_device(cfg, kernel_convolutions(cfg))
     lock = RunLock(cfg.output_dir) if rank == 0 else None
     lock_warning = lock.acquire() if lock is not None else None
     try:

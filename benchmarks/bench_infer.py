@@ -51,6 +51,7 @@ COLUMNS = [
     ("runtime", "runtime"),
     ("mode", "mode"),
     ("variant", "settings"),
+    ("onednn_cap", "oneDNN cap"),
     ("img_s", "img/s (median)"),
     ("img_s_min", "min"),
     ("img_s_max", "max"),
@@ -81,7 +82,6 @@ def write_checkpoint(c):
     import mindspore as ms
 
     from benchmarks.ms_side import load_twin_weights
-    from src.model_utils.cpu_isa import apply_cpu_isa
     from src.network import build_backbone
 
     apply_cpu_isa("auto")
@@ -121,7 +121,7 @@ def forward_mindspore_ckpt(c, images):
     from src.network.fold_bn import fold_batch_norms
     from src.network.weights import load_backbone_weights
 
-    kernels = setup_device(c["mode"], c["settings"])
+    kernels = setup_device(c["mode"], c["settings"], c["backbone"])
     embedding_size, image_size = NETWORKS[c["backbone"]]
     backbone = load_backbone_weights(
         build_backbone(c["backbone"], **kernels, embedding_size=embedding_size, image_size=image_size),
@@ -208,10 +208,7 @@ RUNTIMES = {
 
 
 def worker(c):
-    if c["job"] in ("init", "torch", "pytorch"):
-        # PyTorch's oneDNN reads ONEDNN_MAX_CPU_ISA too, and on AVX-512 CPUs is faster capped at AVX2 as well
-        # (benchmarks/onednn_paths.py --torch): each framework runs at its best setting.
-        apply_cpu_isa("auto")
+    common.apply_worker_isa(c)
     if c["job"] == "init":
         return init_weights(c)
     if c["job"] == "checkpoint":
@@ -294,6 +291,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--threads", type=int, default=2, help="PyTorch and ONNX Runtime intra-op threads, MindSpore Lite threads"
     )
+    common.torch_isa_argument(parser)
     parser.add_argument(
         "--ms_settings",
         action="append",
@@ -336,6 +334,7 @@ def main(argv=None):
                 "steps": args.steps,
                 "warmup": args.warmup,
                 "threads": args.threads,
+                "torch_isa": args.torch_isa,
                 "weights": os.path.join(workdir, f"{backbone}.npz"),
                 "checkpoint": os.path.join(workdir, f"{backbone}.ckpt"),
             }
@@ -374,6 +373,7 @@ def main(argv=None):
                     row.update(
                         first_step_s=min(r["first_step_s"] for r in ok),
                         peak_rss_mib=max(r["peak_rss_mib"] for r in ok),
+                        onednn_cap=ok[0]["onednn_cap"],
                         load=ok[-1]["load_after"],
                         max_diff=float(np.abs(np.load(ok[0]["output"]) - reference).max()),
                         runs=[{k: r[k] for k in ("img_s", "load_before", "load_after", "wall_s")} for r in ok],

@@ -25,7 +25,6 @@ sys.path.insert(0, os.path.dirname(BENCH_DIR))
 
 from benchmarks import common  # noqa: E402
 from benchmarks.nets import HEADS, NETWORKS, make_batch, parse_variant  # noqa: E402
-from src.model_utils.cpu_isa import apply_cpu_isa  # noqa: E402
 
 LR = 0.01
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
@@ -46,6 +45,7 @@ COLUMNS = [
     ("framework", "framework"),
     ("mode", "mode"),
     ("variant", "settings"),
+    ("onednn_cap", "oneDNN cap"),
     ("img_s", "img/s (median)"),
     ("img_s_min", "min"),
     ("img_s_max", "max"),
@@ -122,7 +122,7 @@ def build_mindspore(c):
     from src.train.train_network import FaceTrainNetwork
     from src.train.train_step import TrainStep
 
-    kernels = setup_device(c["mode"], c["settings"])
+    kernels = setup_device(c["mode"], c["settings"], c["backbone"])
     embedding_size, image_size = NETWORKS[c["backbone"]]
     net = FaceTrainNetwork(
         build_backbone(c["backbone"], **kernels, embedding_size=embedding_size, image_size=image_size),
@@ -162,10 +162,7 @@ BUILDERS = {"torch": build_torch, "mindspore": build_mindspore}
 
 
 def worker(c):
-    if c["job"] in ("init", "torch", "pytorch"):
-        # PyTorch's oneDNN reads ONEDNN_MAX_CPU_ISA too, and on AVX-512 CPUs is faster capped at AVX2 as well
-        # (benchmarks/onednn_paths.py --torch): each framework runs at its best setting.
-        apply_cpu_isa("auto")
+    common.apply_worker_isa(c)
     if c["job"] == "init":
         return init_weights(c)
     return run_timed(BUILDERS[c["job"]], c)
@@ -183,6 +180,7 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (the first compiles)")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each configuration, order alternating")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
+    common.torch_isa_argument(parser)
     parser.add_argument(
         "--ms_settings",
         action="append",
@@ -224,6 +222,7 @@ def summarise(group_key, runs):
         loss_first=ok[0]["loss_first"],
         nonfinite_steps=sum(r["nonfinite_steps"] for r in ok),
         peak_rss_mib=max(r["peak_rss_mib"] for r in ok),
+        onednn_cap=ok[0]["onednn_cap"],
         load=ok[-1]["load_after"],
         runs=[{k: r[k] for k in ("img_s", "load_before", "load_after", "wall_s")} for r in ok],
     )
@@ -245,6 +244,7 @@ def main(argv=None):
                 "steps": args.steps,
                 "warmup": args.warmup,
                 "threads": args.threads,
+                "torch_isa": args.torch_isa,
                 "weights": os.path.join(workdir, f"{backbone}_{head}.npz"),
             }
             if not os.path.exists(base["weights"]):

@@ -67,14 +67,43 @@ def rate_summary(durations, batch_size):
     }
 
 
+def onednn_cap():
+    """The oneDNN instruction set cap this process ran with (``ONEDNN_MAX_CPU_ISA``), "none" for oneDNN's own."""
+    return os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "none"
+
+
+def torch_isa_argument(parser):
+    """The ``--torch_isa`` option: PyTorch's oneDNN cap, as the project's cpu_isa values."""
+    parser.add_argument(
+        "--torch_isa",
+        default="native",
+        help="PyTorch's oneDNN instruction set cap, a cpu_isa value (default native: PyTorch's own choice, its "
+        "fastest on the AVX-512 CPU of the README's tables; auto: the project's cap). ONEDNN_MAX_CPU_ISA in the "
+        "environment overrides both frameworks' choice",
+    )
+
+
+def apply_worker_isa(config):
+    """A worker's oneDNN cap, before its first operator: ``torch_isa`` for a PyTorch job (PyTorch's oneDNN reads
+    ONEDNN_MAX_CPU_ISA too), the project's ``auto`` for the job writing the initial weights; MindSpore jobs set
+    theirs as the project does (benchmarks/ms_side.py)."""
+    from src.model_utils.cpu_isa import apply_cpu_isa
+
+    if config["job"] in ("torch", "pytorch"):
+        apply_cpu_isa(config["torch_isa"])
+    elif config["job"] == "init":
+        apply_cpu_isa("auto")
+
+
 def worker_main(run, argv=None):
     """Entry of a worker process: ``--worker '<json>'`` -> ``run(config)`` -> one ``RESULT`` line with the
-    rates, peak RSS (this process's, unless ``run`` measured it itself) and load added."""
+    rates, peak RSS (this process's, unless ``run`` measured it itself), oneDNN cap and load added."""
     argv = sys.argv[1:] if argv is None else argv
     config = json.loads(argv[argv.index("--worker") + 1])
     load_before = load_average()
     result = run(config)
     result.setdefault("peak_rss_mib", peak_rss_mib())
+    result.setdefault("onednn_cap", onednn_cap())
     result.update(load_before=load_before, load_after=load_average())
     print(RESULT_MARK + json.dumps(result), flush=True)
 

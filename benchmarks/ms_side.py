@@ -26,18 +26,24 @@ SETTING_KEYS = (
 KERNEL_KEYS = ("prelu_kernel", "depthwise_kernel", "conv_kernel")
 
 
-def setup_device(mode, settings):
-    """The project's device setup (``init_device`` from the schema defaults) when ``settings`` is None, else
-    ``setup_mindspore``. Returns the kernels to build networks with, ``build_backbone``'s keyword arguments
-    {prelu_kernel, depthwise_kernel, conv_kernel}: the schema's values resolved for the CPU, or the variant's
-    (MindSpore's own ``native`` unless given)."""
+def setup_device(mode, settings, backbone=None):
+    """The project's device setup (``init_device`` from the schema defaults, with its ``cpu_isa`` decision for a
+    run of ``backbone``: uncapped when all its convolutions go through the kernels; None, as for a MINDIR: capped)
+    when ``settings`` is None, else ``setup_mindspore``. Returns the kernels to build networks with,
+    ``build_backbone``'s keyword arguments {prelu_kernel, depthwise_kernel, conv_kernel}: the schema's values
+    resolved for the CPU, or the variant's (MindSpore's own ``native`` unless given)."""
     if settings is None:
         from src.model_utils.config import load_config
         from src.model_utils.device import init_device
-        from src.network import resolve_conv_kernel, resolve_depthwise_kernel, resolve_prelu_kernel
+        from src.network import (
+            kernel_convolutions,
+            resolve_conv_kernel,
+            resolve_depthwise_kernel,
+            resolve_prelu_kernel,
+        )
 
-        cfg = load_config([f"--mode={mode}", "--device_target=CPU"])
-        init_device(cfg)
+        cfg = load_config([f"--mode={mode}", "--device_target=CPU"] + ([f"--backbone={backbone}"] if backbone else []))
+        init_device(cfg, backbone is not None and kernel_convolutions(cfg))
         return {
             "prelu_kernel": resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target),
             "depthwise_kernel": resolve_depthwise_kernel(cfg.depthwise_kernel, cfg.device_target),

@@ -78,6 +78,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=2, help="profiled steps")
     parser.add_argument("--warmup", type=int, default=2, help="unprofiled steps first (the first compiles)")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
+    common.torch_isa_argument(parser)
     parser.add_argument(
         "--ms_settings",
         default="project:",
@@ -98,6 +99,7 @@ def main(argv=None):
             "steps": args.steps,
             "warmup": args.warmup,
             "threads": args.threads,
+            "torch_isa": args.torch_isa,
             "mode": args.mode,
             "settings": settings,
             "weights": os.path.join(workdir, "weights.npz"),
@@ -155,6 +157,6 @@ def main(argv=None):
 
 if __name__ == "__main__":
     if "--worker" in sys.argv:
-        common.worker_main(lambda c: PROFILERS[c["job"]](c))
+        common.worker_main(lambda c: common.apply_worker_isa(c) or PROFILERS[c["job"]](c))
     else:
         main()

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from tiny_training import PYTHON, ROOT, digits_subset, load_params, tiny_args
 
+from src.kernels.build import KernelBuildError
 from src.model_utils.config import ConfigError, load_config, load_schema
 from src.model_utils.cpu_isa import CHOICES, ENV_VARIABLES, apply_cpu_isa, choose_isa, cpu_flags
-from src.model_utils.device import describe_device
+from src.model_utils.device import describe_device, init_device
+from src.network import kernel_convolutions
 
 AVX512_FLAGS = {"sse4_1", "avx", "avx2", "avx512f", "avx512bw", "amx_tile"}
 AVX2_FLAGS = {"sse4_1", "avx", "avx2", "fma"}
@@ -47,6 +49,15 @@ def test_choose_isa(setting, flags, expected):
     assert choose_isa(setting, flags) == expected
 
 
+@pytest.mark.parametrize(
+    "setting, flags, expected",
+    [("auto", AVX512_FLAGS, None), ("auto", AVX2_FLAGS, None), ("avx2", AVX512_FLAGS, "AVX2"), ("native", set(), None)],
+)
+def test_choose_isa_when_every_convolution_goes_through_the_kernels(setting, flags, expected):
+    """auto leaves an AVX-512 CPU uncapped when the run has no MindSpore NCHW convolution; an explicit cap stays."""
+    assert choose_isa(setting, flags, kernel_convolutions=True) == expected
+
+
 def test_choose_isa_refuses_an_unknown_value():
     with pytest.raises(ValueError, match="avx9"):
         choose_isa("avx9", AVX2_FLAGS)
@@ -64,6 +75,13 @@ def test_apply_sets_the_cap_on_an_avx512_cpu(tmp_path):
     line = apply_cpu_isa("auto", "CPU", environ, write_cpuinfo(tmp_path / "cpuinfo", AVX512_FLAGS))
     assert environ == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
     assert "ONEDNN_MAX_CPU_ISA=AVX2" in line and "avx512f" in line
+
+
+def test_apply_leaves_an_avx512_cpu_uncapped_for_kernel_convolutions(tmp_path):
+    environ = {}
+    cpuinfo = write_cpuinfo(tmp_path / "cpuinfo", AVX512_FLAGS)
+    line = apply_cpu_isa("auto", "CPU", environ, cpuinfo, kernel_convolutions=True)
+    assert environ == {} and "every convolution runs through the project's kernels" in line
 
 
 def test_apply_leaves_other_cpus_and_native_alone(tmp_path):
@@ -87,13 +105,39 @@ def test_a_cap_from_the_environment_is_kept(tmp_path, name):
     assert environ == {name: "AVX512_CORE"} and f"kept {name}=AVX512_CORE" in line
 
 
-def test_describe_device_names_the_cap_and_its_source(monkeypatch):
+def test_describe_device_says_what_cpu_isa_did():
+    """The line of the process's first init_device (here: the test session's, whose cap comes from conftest.py)."""
     cfg = load_config(["--device_target=CPU"])
-    for name in ENV_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "SSE41")
-    assert "ONEDNN_MAX_CPU_ISA=SSE41 (from the environment)" in describe_device(cfg)
+    init_device(cfg)
+    line = describe_device(cfg)
+    assert line.startswith("device CPU GRAPH, 2 operator threads, cpu_isa auto: ")
+    if any(os.environ.get(name) for name in ENV_VARIABLES):
+        assert "kept ONEDNN_MAX_CPU_ISA=" in line or "ONEDNN_MAX_CPU_ISA=AVX2" in line
     assert describe_device(load_config(["--device_target=GPU"])) == "device GPU GRAPH"
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--backbone=sphere10"], True),
+        (["--backbone=iresnet18"], True),
+        (["--backbone=mobilefacenet"], True),
+        (["--backbone=sphere10", "--conv_kernel=native"], False),
+        (["--backbone=mobilefacenet", "--depthwise_kernel=native"], False),
+        (["--backbone=sphere10", "--device_target=GPU"], False),
+    ],
+)
+def test_kernel_convolutions(args, expected):
+    """Which runs have every convolution in the project's kernels (the kernels build in this session)."""
+    assert kernel_convolutions(load_config(args)) is expected
+
+
+def test_kernel_convolutions_is_false_when_the_kernel_cannot_build(monkeypatch):
+    def fail():
+        raise KernelBuildError("no compiler")
+
+    monkeypatch.setattr("src.network.build_conv_library", fail)
+    assert kernel_convolutions(load_config(["--backbone=sphere10"])) is False
 
 
 def clean_environment():
@@ -121,6 +165,30 @@ def test_entry_point_caps_before_the_first_operator(tmp_path):
     assert "info,cpu,isa:Intel AVX2\n" in out
 
 
+def test_kernel_convolutions_run_uncapped_on_the_jit_path(tmp_path):
+    """A fresh process set up as train.py does for a sphere network (every convolution through the project's
+    kernel): on an AVX-512 CPU no cap is set, and oneDNN runs the kernel's blocked-layout convolutions, forward and
+    backward, on a JIT path at the CPU's own instruction set, not the reference path."""
+    script = tmp_path / "kernel_conv.py"
+    script.write_text(
+        "import numpy as np\nimport mindspore as ms\nfrom tests.kernel_helpers import value_and_grads\n"
+        "from src.model_utils.config import load_config\nfrom src.model_utils.device import init_device\n"
+        "from src.network import build_backbone_from_config, kernel_convolutions\n"
+        "cfg = load_config(['--backbone=sphere4', '--backbone_width=0.25', '--embedding_size=16',"
+        " '--image_size=[32,32]'])\n"
+        "init_device(cfg, kernel_convolutions(cfg))\n"
+        "net = build_backbone_from_config(cfg)\n"
+        "value_and_grads(net, ms.Tensor(np.ones((2, 3, 32, 32), np.float32)))\n"
+    )
+    env = dict(clean_environment(), ONEDNN_VERBOSE="1", PYTHONPATH=ROOT)
+    out = subprocess.run([PYTHON, str(script)], capture_output=True, text=True, env=env, cwd=ROOT, check=True).stdout
+    executions = [line.split(",") for line in out.splitlines() if ",exec,cpu,convolution," in line]
+    assert {fields[7] for fields in executions} >= {"forward_training", "backward_data", "backward_weights"}, out
+    assert all("ref" not in fields[6] for fields in executions), executions
+    if "avx512f" in cpu_flags():
+        assert "info,cpu,isa:Intel AVX-512" in out and "AVX2\n" not in out
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return digits_subset(str(tmp_path_factory.mktemp("digits")))
@@ -144,7 +212,7 @@ def test_training_is_the_same_both_ways(data, tmp_path):
             cwd=ROOT,
         )
         log = (output / "log_rank0.txt").read_text()
-        assert f"cpu_isa {isa})" in log, log
+        assert f"cpu_isa {isa}: " in log, log
         finals.append(load_params(str(output / "checkpoints" / "step_00000003.ckpt")))
     first, second = finals
     assert sorted(first) == sorted(second)

@@ -100,8 +100,10 @@ def _init_worker(weights, min_face, threads):
     import mindspore as ms
 
     from src.detect import FaceDetector
+    from src.model_utils.cpu_isa import apply_cpu_isa
     from src.model_utils.device import set_cpu_threads
 
+    apply_cpu_isa("auto")  # MTCNN's nn.Conv2d: the NCHW path (src/model_utils/cpu_isa.py), before the first operator
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
     set_cpu_threads(threads)

@@ -7,12 +7,13 @@ import mindspore as ms
 from mindspore.communication import get_group_size, get_rank, init
 
 from src.model_utils.config import ConfigError
-from src.model_utils.cpu_isa import ENV_VARIABLES, apply_cpu_isa, choose_isa, cpu_flags
+from src.model_utils.cpu_isa import apply_cpu_isa
 
 MODES = {"GRAPH": ms.GRAPH_MODE, "PYNATIVE": ms.PYNATIVE_MODE}
 # Environment variables by which each launcher announces a multi-process run.
 LAUNCHER_VARIABLES = ("MS_WORKER_NUM", "RANK_TABLE_FILE", "OMPI_COMM_WORLD_SIZE")
 _cpu_threads = []
+_isa_lines = []  # what cpu_isa did, from the first init_device of this process
 
 
 def set_cpu_threads(count):
@@ -39,16 +40,20 @@ def cpu_threads(cfg):
     return cfg.num_threads or len(os.sched_getaffinity(0))
 
 
-def init_device(cfg):
+def init_device(cfg, kernel_convolutions=False):
     """Select ``cfg.device_target`` and ``cfg.mode``; returns (rank, group_size).
 
     On the CPU, ``cfg.cpu_isa`` caps oneDNN's instruction set first (src/model_utils/cpu_isa.py): this must come
-    before MindSpore runs its first CPU operator. Standalone runs use ``cfg.device_id``. Under a launcher,
+    before MindSpore runs its first CPU operator. ``kernel_convolutions``: every convolution of the run goes through
+    the project's kernels (``src.network.kernel_convolutions(cfg)`` for a run of the configured backbone), so
+    ``auto`` leaves oneDNN uncapped. Standalone runs use ``cfg.device_id``. Under a launcher,
     ``mindspore.communication.init()`` picks the backend for the device (HCCL on Ascend, NCCL on GPU, the CPU
     collective library on CPU), the device id follows the local rank, and gradients are averaged over ranks (data
     parallel).
     """
-    apply_cpu_isa(cfg.cpu_isa, cfg.device_target)
+    line = apply_cpu_isa(cfg.cpu_isa, cfg.device_target, kernel_convolutions=kernel_convolutions)
+    if not _isa_lines:
+        _isa_lines.append(line)
     distributed = launched_distributed()
     device_id = int(os.environ.get("DEVICE_ID", cfg.device_id))
     if cfg.device_target == "CPU":
@@ -79,16 +84,9 @@ def init_device(cfg):
 
 
 def describe_device(cfg):
-    """One line for the run's log: the device, and on the CPU the operator threads and oneDNN's instruction set
-    cap (and whether ``cpu_isa`` or the environment set it)."""
+    """One line for the run's log: the device, and on the CPU the operator threads and what ``cpu_isa`` did with
+    oneDNN's instruction set when this process first set up its device."""
     if cfg.device_target != "CPU":
         return f"device {cfg.device_target} {cfg.mode}"
-    name = next((n for n in ENV_VARIABLES if os.environ.get(n)), None)
-    if name is None:
-        isa = f"oneDNN's own instruction set (cpu_isa {cfg.cpu_isa})"
-    else:
-        source = (
-            f"cpu_isa {cfg.cpu_isa}" if os.environ[name] == choose_isa(cfg.cpu_isa, cpu_flags()) else "the environment"
-        )
-        isa = f"{name}={os.environ[name]} (from {source})"
+    isa = _isa_lines[0] if _isa_lines else f"cpu_isa {cfg.cpu_isa}: not applied yet"
     return f"device CPU {cfg.mode}, {configured_cpu_threads()} operator threads, {isa}"

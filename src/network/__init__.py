@@ -9,8 +9,9 @@ from mindspore import nn
 
 from src.model_utils.config import Config, ConfigError
 from src.network import iresnet, mobilefacenet, sphere  # noqa: F401  (each registers its backbones)
-from src.network.conv import resolve_conv_kernel
-from src.network.depthwise import resolve_depthwise_kernel
+from src.network.conv import build_conv_library, resolve_conv_kernel
+from src.network.cpu_kernels import kernel_builds
+from src.network.depthwise import build_depthwise_library, resolve_depthwise_kernel
 from src.network.prelu import resolve_prelu_kernel
 from src.network.registry import BACKBONES
 
@@ -24,6 +25,19 @@ def takes(name: str, argument: str) -> bool:
 def has_depthwise_layers(name: str) -> bool:
     """Whether backbone ``name`` has depthwise convolutions (takes a ``depthwise_kernel``)."""
     return takes(name, "depthwise_kernel")
+
+
+def kernel_convolutions(cfg: Config) -> bool:
+    """Whether every convolution of the backbone ``cfg`` builds will run through the project's CPU kernels: on
+    the CPU, ``conv_kernel`` (and ``depthwise_kernel``, for a backbone that has depthwise layers) resolving to
+    cpu_aot. Then no convolution of the run reaches MindSpore's NCHW oneDNN path, and ``cpu_isa: auto`` leaves
+    oneDNN uncapped (src/model_utils/cpu_isa.py). Compiles the kernels' libraries if needed, loads nothing: call
+    it before ``init_device``."""
+    if cfg.device_target != "CPU" or not takes(cfg.backbone, "conv_kernel"):
+        return False
+    if not kernel_builds(cfg.conv_kernel, build_conv_library):
+        return False
+    return not has_depthwise_layers(cfg.backbone) or kernel_builds(cfg.depthwise_kernel, build_depthwise_library)
 
 
 def build_backbone(

@@ -25,7 +25,9 @@ from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import initializer
 
 from src.kernels.onednn import compile_flags
-from src.network.cpu_kernels import check_kernel, kernel_library, resolve_kernel
+from src.network.cpu_kernels import build_library, check_kernel, kernel_library, resolve_kernel
+
+SOURCE = "conv_onednn.cc"
 
 
 def pair(value):
@@ -143,4 +145,9 @@ def resolve_conv_kernel(requested, device_target):
 
 def conv_library():
     """The compiled oneDNN convolution library this process uses (threads: MindSpore's CPU operator count)."""
-    return kernel_library("conv_onednn.cc", "ConvSetThreads", compile_flags)
+    return kernel_library(SOURCE, "ConvSetThreads", compile_flags)
+
+
+def build_conv_library():
+    """Compile the convolution library if needed, without loading it (before the device is set up)."""
+    return build_library(SOURCE, compile_flags)

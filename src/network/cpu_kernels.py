@@ -46,6 +46,25 @@ def resolve_kernel(key, requested, device_target, build, native_name):
     return "cpu_aot"
 
 
+def kernel_builds(requested, build):
+    """Whether a kernel config value ``requested`` (auto/native/cpu_aot) will run the CPU kernel: not native, and
+    ``build()`` (which compiles the library without loading it) succeeds. Quiet: ``resolve_kernel`` warns later."""
+    if requested == "native":
+        return False
+    try:
+        build()
+    except KernelBuildError:
+        return False
+    return True
+
+
+def build_library(source_name, extra_flags=None):
+    """Path of the library compiled from ``src/kernels/<source_name>`` (with the compiler flags ``extra_flags()``
+    returns, if given), compiling it once; KernelBuildError when it cannot be built. Nothing is loaded, so this
+    may run before the device is set up."""
+    return compiled_library(source_name, extra_flags() if extra_flags else ())
+
+
 @functools.cache
 def kernel_library(source_name, threads_symbol, extra_flags=None):
     """Path of the library compiled from ``src/kernels/<source_name>`` (with the compiler flags ``extra_flags()``
@@ -57,6 +76,6 @@ def kernel_library(source_name, threads_symbol, extra_flags=None):
     (they sleep instead), MobileFaceNet batch 32 trained at 18.5 img/s instead of 12.7 (benchmarks/bench_train.py).
     A policy set in the environment is kept; it takes effect only if libgomp is not loaded yet (PyTorch loads it)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    library = compiled_library(source_name, extra_flags() if extra_flags else ())
+    library = build_library(source_name, extra_flags)
     getattr(ctypes.CDLL(library), threads_symbol)(configured_cpu_threads())
     return library

@@ -22,7 +22,9 @@ cell then carries a bias).
 from mindspore import nn
 
 from src.network.conv import KernelConv2d, native_padding, pair
-from src.network.cpu_kernels import check_kernel, kernel_library, resolve_kernel
+from src.network.cpu_kernels import build_library, check_kernel, kernel_library, resolve_kernel
+
+SOURCE = "depthwise_cpu.cc"
 
 
 def depthwise_conv2d(kernel, channels, kernel_size, stride=1, padding=0, weight_init="normal"):
@@ -52,7 +54,12 @@ def resolve_depthwise_kernel(requested, device_target):
 
 def depthwise_library():
     """The compiled depthwise library this process uses (threads: MindSpore's CPU operator count)."""
-    return kernel_library("depthwise_cpu.cc", "DepthwiseSetThreads")
+    return kernel_library(SOURCE, "DepthwiseSetThreads")
+
+
+def build_depthwise_library():
+    """Compile the depthwise library if needed, without loading it (before the device is set up)."""
+    return build_library(SOURCE)
 
 
 class DepthwiseConv2d(KernelConv2d):
