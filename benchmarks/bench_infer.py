@@ -55,7 +55,7 @@ COLUMNS = [
     ("img_s", "img/s (median)"),
     ("img_s_min", "min"),
     ("img_s_max", "max"),
-    ("ratio", "vs PT"),
+    ("ratio", "vs fastest PT"),
     ("max_diff", "max abs diff vs PT"),
     ("peak_rss_mib", "peak RSS MiB"),
     ("load", "load 1/5/15"),
@@ -334,7 +334,6 @@ def main(argv=None):
                 "steps": args.steps,
                 "warmup": args.warmup,
                 "threads": args.threads,
-                "torch_isa": args.torch_isa,
                 "weights": os.path.join(workdir, f"{backbone}.npz"),
                 "checkpoint": os.path.join(workdir, f"{backbone}.ckpt"),
             }
@@ -343,7 +342,7 @@ def main(argv=None):
                 if "error" in result:
                     raise SystemExit(f"{backbone}: {job} failed: {result['error']}")
             base.update(mindir=export(base, "MINDIR", workdir), onnx=export(base, "ONNX", workdir))
-            jobs = [("pytorch", "-", "-", None, None), ("onnxruntime", "-", "-", None, None)]
+            jobs = common.torch_jobs("pytorch", args.torch_isa) + [("onnxruntime", "-", "-", None, None)]
             lite_error = None
             if lite_home:
                 lite_model, lite_error = convert_to_lite(base["onnx"], lite_home)
@@ -361,7 +360,7 @@ def main(argv=None):
                 return {"output": os.path.join(workdir, f"{backbone}_{job[0]}_{job[1]}_{job[2]}.npy")}
 
             runs = common.run_rounds(script, base, jobs, args.rounds, f"{backbone} batch {args.batch}", extra=output_of)
-            reference = np.load(runs[("pytorch", "-", "-")][0]["output"])
+            reference = np.load(runs[jobs[0][:3]][0]["output"])
             group = []
             for (runtime, mode, name), results in runs.items():
                 row = {"backbone": backbone, "batch": args.batch, "runtime": runtime, "mode": mode, "variant": name}
@@ -382,7 +381,7 @@ def main(argv=None):
             if lite_error:
                 row = {"backbone": backbone, "batch": args.batch, "runtime": "lite-cpp", "mode": "-", "variant": "-"}
                 group.append(dict(row, error=lite_error))
-            torch_rate = group[0].get("img_s")
+            torch_rate = max((r.get("img_s") or 0 for r in group if r["runtime"] == "pytorch"), default=None)
             for row in group:
                 if torch_rate and row.get("img_s"):
                     row["ratio"] = round(row["img_s"] / torch_rate, 2)

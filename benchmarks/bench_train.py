@@ -49,7 +49,7 @@ COLUMNS = [
     ("img_s", "img/s (median)"),
     ("img_s_min", "min"),
     ("img_s_max", "max"),
-    ("ratio", "MS/PT"),
+    ("ratio", "MS/PT (fastest PT)"),
     ("first_step_s", "1st step s"),
     ("loss_first", "loss@1"),
     ("peak_rss_mib", "peak RSS MiB"),
@@ -244,14 +244,13 @@ def main(argv=None):
                 "steps": args.steps,
                 "warmup": args.warmup,
                 "threads": args.threads,
-                "torch_isa": args.torch_isa,
                 "weights": os.path.join(workdir, f"{backbone}_{head}.npz"),
             }
             if not os.path.exists(base["weights"]):
                 init = common.run_worker(script, dict(base, job="init"))
                 if "error" in init:
                     raise SystemExit(f"{backbone}/{head}: writing the twin weights failed: {init['error']}")
-            jobs = [] if args.no_torch else [("torch", "-", "pytorch", None, None)]
+            jobs = [] if args.no_torch else common.torch_jobs("torch", args.torch_isa)
             jobs += [
                 ("mindspore", mode, name, settings, root)
                 for mode in args.modes
@@ -265,7 +264,7 @@ def main(argv=None):
                 )
                 for (f, m, n), results in runs.items()
             ]
-            torch_rate = next((r.get("img_s") for r in group if r["framework"] == "torch"), None)
+            torch_rate = max((r.get("img_s") or 0 for r in group if r["framework"] == "torch"), default=None)
             for row in group:
                 if torch_rate and row.get("img_s") and row["framework"] == "mindspore":
                     row["ratio"] = round(row["img_s"] / torch_rate, 2)

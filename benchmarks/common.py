@@ -72,25 +72,33 @@ def onednn_cap():
     return os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "none"
 
 
-def torch_isa_argument(parser):
-    """The ``--torch_isa`` option: PyTorch's oneDNN cap, as the project's cpu_isa values."""
+def torch_isa_argument(parser, several=True):
+    """The ``--torch_isa`` option: PyTorch's oneDNN cap(s), as the project's cpu_isa values (``several``: a PyTorch
+    run per cap, see ``torch_jobs``)."""
     parser.add_argument(
         "--torch_isa",
-        default="native",
+        nargs="+" if several else None,
+        default=["native"] if several else "native",
         help="PyTorch's oneDNN instruction set cap, a cpu_isa value (default native: PyTorch's own choice, its "
-        "fastest on the AVX-512 CPU of the README's tables; auto: the project's cap). ONEDNN_MAX_CPU_ISA in the "
-        "environment overrides both frameworks' choice",
+        "fastest on the AVX-512 CPU of the README's tables; auto: the project's cap)"
+        + ("; several: one PyTorch run each, the ratios against the fastest" if several else "")
+        + ". ONEDNN_MAX_CPU_ISA in the environment overrides every run's choice",
     )
 
 
+def torch_jobs(runtime, isas):
+    """One PyTorch job (runtime, mode, variant, settings, root) per oneDNN cap of ``isas``."""
+    return [(runtime, "-", f"torch_isa={isa}", {"torch_isa": isa}, None) for isa in isas]
+
+
 def apply_worker_isa(config):
-    """A worker's oneDNN cap, before its first operator: ``torch_isa`` for a PyTorch job (PyTorch's oneDNN reads
-    ONEDNN_MAX_CPU_ISA too), the project's ``auto`` for the job writing the initial weights; MindSpore jobs set
-    theirs as the project does (benchmarks/ms_side.py)."""
+    """A worker's oneDNN cap, before its first operator: its ``settings["torch_isa"]`` for a PyTorch job
+    (PyTorch's oneDNN reads ONEDNN_MAX_CPU_ISA too), the project's ``auto`` for the job writing the initial
+    weights; MindSpore jobs set theirs as the project does (benchmarks/ms_side.py)."""
     from src.model_utils.cpu_isa import apply_cpu_isa
 
     if config["job"] in ("torch", "pytorch"):
-        apply_cpu_isa(config["torch_isa"])
+        apply_cpu_isa(config["settings"]["torch_isa"])
     elif config["job"] == "init":
         apply_cpu_isa("auto")
 

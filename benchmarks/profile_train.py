@@ -78,7 +78,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=2, help="profiled steps")
     parser.add_argument("--warmup", type=int, default=2, help="unprofiled steps first (the first compiles)")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
-    common.torch_isa_argument(parser)
+    common.torch_isa_argument(parser, several=False)
     parser.add_argument(
         "--ms_settings",
         default="project:",
@@ -99,7 +99,6 @@ def main(argv=None):
             "steps": args.steps,
             "warmup": args.warmup,
             "threads": args.threads,
-            "torch_isa": args.torch_isa,
             "mode": args.mode,
             "settings": settings,
             "weights": os.path.join(workdir, "weights.npz"),
@@ -109,7 +108,10 @@ def main(argv=None):
         if "error" in init:
             raise SystemExit(f"writing the twin weights failed: {init['error']}")
         for framework in ("torch", "mindspore"):
-            results[framework] = common.run_worker(os.path.abspath(__file__), dict(base, job=framework))
+            config = dict(base, job=framework)
+            if framework == "torch":
+                config["settings"] = {"torch_isa": args.torch_isa}
+            results[framework] = common.run_worker(os.path.abspath(__file__), config)
             if "error" in results[framework]:
                 raise SystemExit(f"{framework} profile failed: {results[framework]['error']}")
     rows = []
