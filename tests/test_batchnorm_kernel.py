@@ -118,6 +118,18 @@ def test_statistics_of_a_large_offset_channel():
     np.testing.assert_allclose(y, expected, rtol=0, atol=1e-4)
 
 
+def test_single_value_channels_keep_a_finite_moving_variance():
+    """M = 1 value per channel (batch 1, 1x1 maps): the batch variance is 0 and stays 0 in the moving variance's
+    update (nn.BatchNorm2d's M / (M - 1) makes it NaN); the output is beta, as nn.BatchNorm2d's."""
+    native, custom = twins(3)
+    x = ms.Tensor(np.random.RandomState(8).randn(1, 3, 1, 1).astype(np.float32))
+    before = custom.moving_variance.asnumpy().copy()
+    np.testing.assert_allclose(custom(x).asnumpy(), native(x).asnumpy(), atol=1e-6)
+    np.testing.assert_allclose(custom.moving_mean.asnumpy(), native.moving_mean.asnumpy(), rtol=1e-6)
+    np.testing.assert_allclose(custom.moving_variance.asnumpy(), 0.9 * before, rtol=1e-6)
+    assert np.isnan(native.moving_variance.asnumpy()).all()
+
+
 def test_thread_count():
     """Every output and gradient is the same for 1 and 2 threads (each channel summed by one thread)."""
     shape = (8, 16, 24, 20)  # above kernel_threads.h's one-thread size
