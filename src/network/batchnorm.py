@@ -10,8 +10,10 @@ Two kernels behind one parameter layout (``moving_mean``, ``moving_variance``, `
              updates them (momentum 0.9 on the old value; the batch variance made unbiased, M / (M - 1) over the
              M = N*H*W values of a channel). In inference (``set_train(False)``) it runs MindSpore's own
              inference BatchNorm on the moving statistics, as nn.BatchNorm2d does. MindSpore 2.10's CPU
-             BatchNorm and BatchNormGrad took 160 + 252 ms of a MobileFaceNet training step at batch 32 where
-             PyTorch's took 73 + 53 ms (benchmarks/profile_train.py).
+             BatchNorm and BatchNormGrad took 150 + 242 ms of a MobileFaceNet training step at batch 32 where
+             PyTorch's took 87 + 67 ms (benchmarks/profile_train.py, oneDNN uncapped); the kernel's forward +
+             backward take about 50 ms there, and on 32x64x56x48 7.3 ms against 18.7 for nn.BatchNorm2d and
+             11.5 for PyTorch (benchmarks/bench_ops.py, batchnorm case).
 
 A backbone's BatchNorm2d layers are built with ``src.network.layers.batch_norm(channels, kernel)``;
 ``resolve_batchnorm_kernel`` turns the config's ``batchnorm_kernel`` (auto/native/cpu_aot) into one of the two.
