@@ -144,11 +144,13 @@ def verify(backbone, cfg, path):
 
 
 def load_backbone(cfg, fold_bn=False, prelu_kernel="native"):
-    """The checkpoint's backbone in inference mode, its PReLUs built with ``prelu_kernel`` and its depthwise and
-    dense convolutions as nn.Conv2d (with ``fold_bn``: its BatchNorms folded, src/network/fold_bn.py), and the number of
-    BatchNorms folded."""
+    """The checkpoint's backbone in inference mode, its PReLUs built with ``prelu_kernel``, its depthwise and
+    dense convolutions as nn.Conv2d and its BatchNorms as nn.BatchNorm2d (with ``fold_bn``: folded,
+    src/network/fold_bn.py), and the number of BatchNorms folded."""
     backbone = load_backbone_weights(
-        build_backbone_from_config(cfg, prelu_kernel=prelu_kernel, depthwise_kernel="native", conv_kernel="native"),
+        build_backbone_from_config(
+            cfg, prelu_kernel=prelu_kernel, depthwise_kernel="native", conv_kernel="native", batchnorm_kernel="native"
+        ),
         cfg.ckpt_file,
     )
     folded = fold_batch_norms(backbone) if fold_bn else 0

@@ -18,6 +18,13 @@
                (Conv2d, src/kernels/conv_onednn.cc; conv_kernel: auto on the CPU: the same oneDNN with blocked
                layouts, jit:avx2, the reorders from and to NCHW included) vs PyTorch (the same with its own
                oneDNN), forward and forward + backward (input and weight gradients); measured: CONV_TABLE below;
+  batchnorm    training-mode BatchNorm2d (batch statistics, moving-statistics update) on MobileFaceNet's 28x24 and
+               56x48 stages (batch x 128 x 28 x 24, batch x 64 x 56 x 48): nn.BatchNorm2d (MindSpore's CPU
+               BatchNorm / BatchNormGrad) vs the project's C++ AOT kernel (CpuBatchNorm2d,
+               src/kernels/batchnorm_cpu.cc; batchnorm_kernel: auto on the CPU) vs torch.nn.BatchNorm2d, forward
+               and forward + backward (input, gamma and beta gradients) from a given output gradient dy: the other
+               cases' gradient of a sum costs MindSpore more than a BatchNorm (its ReduceSum and the broadcast of
+               the sum's gradient: 25-33 ms on 32x64x56x48, against 2 ms for PyTorch's sum().backward());
   cosine       the cosine head's x_n W_n^T: a Transpose + MatMul vs one MatMul(transpose_b), and the cost of
                re-normalising W (10,575 x 512) each step vs a cached W_n (possible only when W is frozen);
   finite_check TrainStep's NaN guard over sphere20a + head gradients: isfinite(g).all() per gradient vs one
@@ -102,7 +109,10 @@ CONV_CASES = (
     (32, (256, 14, 12), 512, 2),
     (32, (512, 7, 6), 512, 1),
 )
-CASES = ("prelu", "depthwise", "conv", "cosine", "finite_check", "optimizer")
+# (channels, height, width) of a training-mode BatchNorm2d's input: MobileFaceNet at 112x96, a bottleneck's expanded
+# 28x24 and 56x48 maps.
+BATCHNORM_CASES = ((128, 28, 24), (64, 56, 48))
+CASES = ("prelu", "depthwise", "conv", "batchnorm", "cosine", "finite_check", "optimizer")
 
 
 def conv_shape(batch, channels, height, width, out_channels, stride):
@@ -130,6 +140,7 @@ def mindspore_cases(args):
     from src.network import build_backbone
     from src.network.conv import conv2d
     from src.network.depthwise import depthwise_conv2d
+    from src.network.layers import batch_norm
     from src.network.prelu import CpuPReLU
     from src.train.optimizer import MomentumSGD, param_groups
 
@@ -153,6 +164,17 @@ def mindspore_cases(args):
 
     def forward(cell, *inputs):
         return lambda: cell(*inputs).asnumpy()
+
+    def backward_from(cell, x, dy):
+        """Forward + backward of ``cell`` at ``x`` with the output gradient ``dy`` (no loss)."""
+        grad = ops.GradOperation(get_all=True, get_by_list=True, sens_param=True)
+        weights = ms.ParameterTuple(cell.trainable_params())
+
+        @ms.jit
+        def step(x, dy):
+            return grad(cell, weights)(x, dy)
+
+        return lambda: step(x, dy)[0][0].asnumpy()
 
     def run(case, variant, fn):
         rows.append(
@@ -200,6 +222,15 @@ def mindspore_cases(args):
             cell = conv2d(name, channels, out_channels, 3, stride, 1)
             run("conv", f"{shape} {label} forward", forward(cell, x))
             run("conv", f"{shape} {label} forward + backward", forward_backward(cell, x))
+
+    for channels, height, width in BATCHNORM_CASES if "batchnorm" in args.cases else ():
+        x, dy = (ms.Tensor(rng.standard_normal((args.batch, channels, height, width)).astype(np.float32)) for _ in "xy")
+        shape = f"{args.batch}x{channels}x{height}x{width}"
+        for name, label in (("native", "nn.BatchNorm2d"), ("cpu_aot", "CpuBatchNorm2d (C++ AOT)")):
+            cell = batch_norm(channels, name)
+            cell.set_train(True)
+            run("batchnorm", f"{shape} {label} forward", forward(cell, x))
+            run("batchnorm", f"{shape} {label} forward + backward (given dy)", backward_from(cell, x, dy))
 
     class Cosine(nn.Cell):
         def __init__(self, transpose_b, cached):
@@ -315,6 +346,17 @@ def torch_cases(args):
         shape = conv_shape(batch, channels, height, width, out_channels, stride)
         run("conv", f"{shape} nn.Conv2d forward", lambda conv=conv, x=x: forward(conv, x))
         run("conv", f"{shape} nn.Conv2d forward + backward", lambda conv=conv, x=x: conv(x).sum().backward())
+    for channels, height, width in BATCHNORM_CASES if "batchnorm" in args.cases else ():
+        x = torch.randn(args.batch, channels, height, width, requires_grad=True)
+        dy = torch.randn(args.batch, channels, height, width)
+        bn = torch.nn.BatchNorm2d(channels)  # training mode
+        shape = f"{args.batch}x{channels}x{height}x{width}"
+        run("batchnorm", f"{shape} nn.BatchNorm2d forward", lambda bn=bn, x=x: forward(bn, x))
+        run(
+            "batchnorm",
+            f"{shape} nn.BatchNorm2d forward + backward (given dy)",
+            lambda bn=bn, x=x, dy=dy: bn(x).backward(dy),
+        )
     if "cosine" in args.cases:
         weight = torch.randn(args.num_classes, 512, requires_grad=True)
         e = torch.randn(args.batch, 512, requires_grad=True)

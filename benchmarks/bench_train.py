@@ -37,6 +37,7 @@ EXPLORE = (
     "prelu-native:threads=2,prelu_kernel=native",
     "dw-native:threads=2,prelu_kernel=cpu_aot,depthwise_kernel=native",
     "conv-native:threads=2,prelu_kernel=cpu_aot,depthwise_kernel=cpu_aot,conv_kernel=native",
+    "bn-native:threads=2,prelu_kernel=cpu_aot,depthwise_kernel=cpu_aot,conv_kernel=cpu_aot,batchnorm_kernel=native",
 )
 COLUMNS = [
     ("backbone", "backbone"),
@@ -186,9 +187,9 @@ def parse_args(argv=None):
         action="append",
         default=None,
         help="MindSpore variant 'name:key=value,...' (keys: threads, jit_level, graph_kernel, "
-        "dispatch_threads, prelu_kernel, depthwise_kernel, conv_kernel; root=PATH runs it from another copy of the "
-        "project; project=true or the name 'project' (the default) uses init_device with the schema "
-        "defaults)",
+        "dispatch_threads, prelu_kernel, depthwise_kernel, conv_kernel, batchnorm_kernel; root=PATH runs it from "
+        "another copy of the project; project=true or the name 'project' (the default) uses init_device with the "
+        "schema defaults)",
     )
     parser.add_argument("--no_torch", action="store_true", help="MindSpore only")
     parser.add_argument("--explore", action="store_true", help="add the MindSpore setting variants " + str(EXPLORE))

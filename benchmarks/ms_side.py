@@ -8,10 +8,10 @@ from src.model_utils.cpu_isa import apply_cpu_isa
 from src.model_utils.device import MODES
 from tools.convert_torch import MAPPINGS, convert
 
-# MindSpore settings a benchmark may vary; None leaves MindSpore's own default (prelu_kernel, depthwise_kernel and
-# conv_kernel: native), except cpu_isa, which is the project's "auto" unless given (a variant measures the slow path
-# with cpu_isa=native). fold_bn (inference benchmarks): BatchNorms folded as the project's load_network does (the
-# project variant folds).
+# MindSpore settings a benchmark may vary; None leaves MindSpore's own default (prelu_kernel, depthwise_kernel,
+# conv_kernel and batchnorm_kernel: native), except cpu_isa, which is the project's "auto" unless given (a variant
+# measures the slow path with cpu_isa=native). fold_bn (inference benchmarks): BatchNorms folded as the project's
+# load_network does (the project variant folds).
 SETTING_KEYS = (
     "threads",
     "jit_level",
@@ -20,23 +20,25 @@ SETTING_KEYS = (
     "prelu_kernel",
     "depthwise_kernel",
     "conv_kernel",
+    "batchnorm_kernel",
     "cpu_isa",
     "fold_bn",
 )
-KERNEL_KEYS = ("prelu_kernel", "depthwise_kernel", "conv_kernel")
+KERNEL_KEYS = ("prelu_kernel", "depthwise_kernel", "conv_kernel", "batchnorm_kernel")
 
 
 def setup_device(mode, settings, backbone=None):
     """The project's device setup (``init_device`` from the schema defaults, with its ``cpu_isa`` decision for a
     run of ``backbone``: uncapped when all its convolutions go through the kernels; None, as for a MINDIR: capped)
     when ``settings`` is None, else ``setup_mindspore``. Returns the kernels to build networks with,
-    ``build_backbone``'s keyword arguments {prelu_kernel, depthwise_kernel, conv_kernel}: the schema's values
-    resolved for the CPU, or the variant's (MindSpore's own ``native`` unless given)."""
+    ``build_backbone``'s keyword arguments {prelu_kernel, depthwise_kernel, conv_kernel, batchnorm_kernel}: the
+    schema's values resolved for the CPU, or the variant's (MindSpore's own ``native`` unless given)."""
     if settings is None:
         from src.model_utils.config import load_config
         from src.model_utils.device import init_device
         from src.network import (
             kernel_convolutions,
+            resolve_batchnorm_kernel,
             resolve_conv_kernel,
             resolve_depthwise_kernel,
             resolve_prelu_kernel,
@@ -48,6 +50,7 @@ def setup_device(mode, settings, backbone=None):
             "prelu_kernel": resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target),
             "depthwise_kernel": resolve_depthwise_kernel(cfg.depthwise_kernel, cfg.device_target),
             "conv_kernel": resolve_conv_kernel(cfg.conv_kernel, cfg.device_target),
+            "batchnorm_kernel": resolve_batchnorm_kernel(cfg.batchnorm_kernel, cfg.device_target),
         }
     setup_mindspore(mode, settings)
     return {key: settings.get(key, "native") for key in KERNEL_KEYS}

@@ -9,6 +9,7 @@ from mindspore import nn
 
 from src.model_utils.config import Config, ConfigError
 from src.network import iresnet, mobilefacenet, sphere  # noqa: F401  (each registers its backbones)
+from src.network.batchnorm import resolve_batchnorm_kernel
 from src.network.conv import build_conv_library, resolve_conv_kernel
 from src.network.cpu_kernels import kernel_builds
 from src.network.depthwise import build_depthwise_library, resolve_depthwise_kernel
@@ -18,7 +19,8 @@ from src.network.registry import BACKBONES
 
 def takes(name: str, argument: str) -> bool:
     """Whether backbone ``name``'s factory takes ``argument`` (``depthwise_kernel``: it has depthwise convolutions;
-    ``conv_kernel``: its dense convolutions can run through src/network/conv.py)."""
+    ``conv_kernel``: its dense convolutions can run through src/network/conv.py; ``batchnorm_kernel``: it has
+    BatchNorm2d layers, which can run through src/network/batchnorm.py)."""
     return argument in inspect.signature(BACKBONES.get(name)).parameters
 
 
@@ -45,26 +47,36 @@ def build_backbone(
     prelu_kernel: str = "native",
     depthwise_kernel: str = "native",
     conv_kernel: str = "native",
+    batchnorm_kernel: str = "native",
     **kwargs: Any,
 ) -> nn.Cell:
     """Build a registered backbone, e.g. ``build_backbone("sphere20a", embedding_size=512, image_size=(112, 96))``;
     its PReLUs use ``prelu_kernel`` ("native", "cpu_aot" or "elementwise", see src/network/prelu.py), its
     depthwise convolutions, if it has any, ``depthwise_kernel`` ("native" or "cpu_aot", see depthwise.py) and its
-    dense convolutions, if the backbone takes it, ``conv_kernel`` ("native" or "cpu_aot", see conv.py)."""
-    for argument, kernel in (("depthwise_kernel", depthwise_kernel), ("conv_kernel", conv_kernel)):
+    dense convolutions, if the backbone takes it, ``conv_kernel`` ("native" or "cpu_aot", see conv.py) and its
+    BatchNorm2d layers, if it has any, ``batchnorm_kernel`` ("native" or "cpu_aot", see batchnorm.py)."""
+    for argument, kernel in (
+        ("depthwise_kernel", depthwise_kernel),
+        ("conv_kernel", conv_kernel),
+        ("batchnorm_kernel", batchnorm_kernel),
+    ):
         if takes(name, argument):
             kwargs[argument] = kernel
     return BACKBONES.build(name, prelu_kernel=prelu_kernel, **kwargs)
 
 
 def build_backbone_from_config(
-    cfg: Config, prelu_kernel: str | None = None, depthwise_kernel: str | None = None, conv_kernel: str | None = None
+    cfg: Config,
+    prelu_kernel: str | None = None,
+    depthwise_kernel: str | None = None,
+    conv_kernel: str | None = None,
+    batchnorm_kernel: str | None = None,
 ) -> nn.Cell:
     """The backbone named by ``cfg.backbone`` for ``cfg.image_size`` and ``cfg.embedding_size``; ``backbone_width``
     is passed only when it differs from 1.0 and ``embedding_bn`` only when true (only the sphere networks take
     them: set for another backbone, ``ConfigError`` names the key). The PReLU kernel is ``prelu_kernel`` if given,
-    else ``cfg.prelu_kernel`` resolved for ``cfg.device_target``; the depthwise and dense convolution kernels
-    likewise (resolved only for a backbone that takes them)."""
+    else ``cfg.prelu_kernel`` resolved for ``cfg.device_target``; the depthwise and dense convolution and the
+    BatchNorm2d kernels likewise (resolved only for a backbone that takes them)."""
     kwargs = {"embedding_size": cfg.embedding_size, "image_size": tuple(cfg.image_size)}
     accepted = inspect.signature(BACKBONES.get(cfg.backbone)).parameters
     for key, argument, value, unset in (
@@ -83,10 +95,13 @@ def build_backbone_from_config(
         depthwise_kernel = depthwise_kernel or resolve_depthwise_kernel(cfg.depthwise_kernel, cfg.device_target)
     if takes(cfg.backbone, "conv_kernel"):
         conv_kernel = conv_kernel or resolve_conv_kernel(cfg.conv_kernel, cfg.device_target)
+    if takes(cfg.backbone, "batchnorm_kernel"):
+        batchnorm_kernel = batchnorm_kernel or resolve_batchnorm_kernel(cfg.batchnorm_kernel, cfg.device_target)
     return build_backbone(
         cfg.backbone,
         prelu_kernel=prelu_kernel,
         depthwise_kernel=depthwise_kernel or "native",
         conv_kernel=conv_kernel or "native",
+        batchnorm_kernel=batchnorm_kernel or "native",
         **kwargs,
     )

@@ -1,6 +1,6 @@
 """What the C++ CPU kernels of ``src/kernels`` share on the Python side: choosing between a layer's ``native``
 MindSpore implementation and its ``cpu_aot`` kernel from a config key (``prelu_kernel``, ``depthwise_kernel``,
-``conv_kernel``), and loading a kernel library set to MindSpore's CPU thread count.
+``conv_kernel``, ``batchnorm_kernel``), and loading a kernel library set to MindSpore's CPU thread count.
 """
 
 import ctypes

@@ -8,7 +8,8 @@ the output of a convolution or dense layer z = W x + b, the two are one layer wi
 so the BatchNorm's pass over the activations disappears. A backbone lists where a BatchNorm directly follows such a
 layer: a cell attribute ``FOLDABLE = (("conv", "bn"), ...)`` names (layer, BatchNorm) attribute pairs, and inside an
 ``nn.SequentialCell`` every (nn.Conv2d, a kernel convolution (src/network/conv.py, depthwise.py) or Dense, BatchNorm)
-neighbour pair is folded. A BatchNorm
+neighbour pair is folded; a BatchNorm is nn.BatchNorm2d / BatchNorm1d or src/network/batchnorm.py's CpuBatchNorm2d
+(the same parameters and ``eps``). A BatchNorm
 before a padded convolution (iResNet's pre-activation ``bn1``) is not foldable: the zero padding would be shifted,
 so it stays.
 """
@@ -16,9 +17,10 @@ so it stays.
 import numpy as np
 from mindspore import Tensor, nn
 
+from src.network.batchnorm import CpuBatchNorm2d
 from src.network.conv import KernelConv2d
 
-BATCH_NORMS = (nn.BatchNorm2d, nn.BatchNorm1d)
+BATCH_NORMS = (nn.BatchNorm2d, nn.BatchNorm1d, CpuBatchNorm2d)
 LAYERS = (nn.Conv2d, nn.Dense, KernelConv2d)
 
 

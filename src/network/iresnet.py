@@ -12,7 +12,9 @@ gamma 1 / beta 0, PReLU slopes 0.25, the fully connected layer PyTorch's Linear 
 
 Cell names follow insightface (``conv1``, ``bn1``, ``prelu``, ``layerK.i.{bn1,conv1,bn2,prelu,conv2,bn3}``,
 ``layerK.0.downsample.{0,1}``, ``bn2``, ``fc``, ``features``), so converting a PyTorch state_dict only renames
-parameter suffixes (see ``tools/convert_torch.py``).
+parameter suffixes (see ``tools/convert_torch.py``). The convolutions are built through ``conv_kernel``
+(src/network/conv.py) and the BatchNorm2d layers through ``batchnorm_kernel`` (src/network/batchnorm.py);
+``features`` stays nn.BatchNorm1d.
 """
 
 import math
@@ -50,22 +52,23 @@ def conv(conv_kernel, in_channels, out_channels, kernel_size, stride=1):
 
 
 class IBasicBlock(nn.Cell):
-    """BN, conv3x3, BN, PReLU, conv3x3 (stride), BN, + shortcut (identity, or 1x1 conv + BN)."""
+    """BN, conv3x3, BN, PReLU, conv3x3 (stride), BN, + shortcut (identity, or 1x1 conv + BN); the convolutions
+    through ``conv_kernel``, the BNs through ``batchnorm_kernel``."""
 
     FOLDABLE = (("conv1", "bn2"), ("conv2", "bn3"))  # bn1 precedes a padded conv: not foldable
 
-    def __init__(self, in_channels, channels, stride, prelu, conv_kernel):
+    def __init__(self, in_channels, channels, stride, prelu, conv_kernel, batchnorm_kernel):
         super().__init__()
-        self.bn1 = batch_norm(in_channels)
+        self.bn1 = batch_norm(in_channels, batchnorm_kernel)
         self.conv1 = conv(conv_kernel, in_channels, channels, 3)
-        self.bn2 = batch_norm(channels)
+        self.bn2 = batch_norm(channels, batchnorm_kernel)
         self.prelu = prelu(channels)
         self.conv2 = conv(conv_kernel, channels, channels, 3, stride)
-        self.bn3 = batch_norm(channels)
+        self.bn3 = batch_norm(channels, batchnorm_kernel)
         self.downsample = None
         if stride != 1 or in_channels != channels:
             self.downsample = nn.SequentialCell(
-                [conv(conv_kernel, in_channels, channels, 1, stride), batch_norm(channels)]
+                [conv(conv_kernel, in_channels, channels, 1, stride), batch_norm(channels, batchnorm_kernel)]
             )
 
     def construct(self, x):
@@ -88,21 +91,29 @@ class IResNet(nn.Cell):
         dropout=0.0,
         prelu_kernel="native",
         conv_kernel="native",
+        batchnorm_kernel="native",
     ):
         super().__init__()
         prelu = prelu_class(prelu_kernel)
         self.conv1 = conv(conv_kernel, 3, 64, 3)
-        self.bn1 = batch_norm(64)
+        self.bn1 = batch_norm(64, batchnorm_kernel)
         self.prelu = prelu(64)
         in_channels = 64
         for index, (blocks, channels) in enumerate(zip(layers, STAGE_CHANNELS), start=1):
             stage = [
-                IBasicBlock(in_channels if i == 0 else channels, channels, 2 if i == 0 else 1, prelu, conv_kernel)
+                IBasicBlock(
+                    in_channels if i == 0 else channels,
+                    channels,
+                    2 if i == 0 else 1,
+                    prelu,
+                    conv_kernel,
+                    batchnorm_kernel,
+                )
                 for i in range(blocks)
             ]
             setattr(self, f"layer{index}", nn.SequentialCell(stage))
             in_channels = channels
-        self.bn2 = batch_norm(in_channels)
+        self.bn2 = batch_norm(in_channels, batchnorm_kernel)
         self.dropout = nn.Dropout(p=dropout)
         self.flatten = nn.Flatten()
         height, width = feature_map_size(image_size)
@@ -124,13 +135,20 @@ class IResNet(nn.Cell):
 
 def _register(name, layers):
     @BACKBONES.register(name)
-    def factory(embedding_size=512, image_size=(112, 112), prelu_kernel="native", conv_kernel="native"):
+    def factory(
+        embedding_size=512,
+        image_size=(112, 112),
+        prelu_kernel="native",
+        conv_kernel="native",
+        batchnorm_kernel="native",
+    ):
         return IResNet(
             layers,
             embedding_size=embedding_size,
             image_size=tuple(image_size),
             prelu_kernel=prelu_kernel,
             conv_kernel=conv_kernel,
+            batchnorm_kernel=batchnorm_kernel,
         )
 
     factory.__doc__ = f"{name}: IBasicBlocks per stage {layers}."

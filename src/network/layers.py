@@ -4,6 +4,8 @@ import math
 
 from mindspore import nn
 
+from src.network.batchnorm import batch_norm_class
+
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.9  # MindSpore's convention; equals PyTorch's momentum 0.1.
 BN_SETTINGS = {
@@ -24,9 +26,10 @@ def feature_map_size(image_size, num_stages=4):
     return height, width
 
 
-def batch_norm(channels):
-    """BatchNorm2d with PyTorch's defaults (eps 1e-5, momentum 0.1) and explicit initialisation."""
-    return nn.BatchNorm2d(channels, **BN_SETTINGS)
+def batch_norm(channels, kernel="native"):
+    """BatchNorm2d with PyTorch's defaults (eps 1e-5, momentum 0.1) and explicit initialisation, through ``kernel``
+    ("native": nn.BatchNorm2d, "cpu_aot": src/network/batchnorm.py's CpuBatchNorm2d)."""
+    return batch_norm_class(kernel)(channels, **BN_SETTINGS)
 
 
 def embedding_batch_norm(size):

@@ -16,7 +16,8 @@ He-normal convolutions with fan-out (std sqrt(2 / (k*k*out_channels))), BatchNor
 PReLU slopes 0.25. The depthwise convolutions (``dw_conv1``, each bottleneck's ``conv.3``, ``linear7``) are
 ``nn.Conv2d(group=C)`` or the CPU kernel of src/network/depthwise.py, chosen by ``depthwise_kernel``, and the dense
 ones (``conv1``, the 1x1 convolutions) ``nn.Conv2d`` or the oneDNN kernel of src/network/conv.py, chosen by
-``conv_kernel``, with the same parameters either way.
+``conv_kernel``, and the BatchNorms ``nn.BatchNorm2d`` or the CPU kernel of src/network/batchnorm.py, chosen by
+``batchnorm_kernel``, with the same parameters either way.
 """
 
 from mindspore import nn
@@ -45,8 +46,8 @@ def conv(conv_kernel, in_channels, out_channels, kernel_size, stride=1, padding=
 
 
 class ConvBlock(nn.Cell):
-    """conv (of the ``conv_kernel``) -> BN (-> PReLU unless ``linear``); a depthwise convolution of the
-    ``depthwise`` kernel ("native" or "cpu_aot"; in_channels = out_channels) when given."""
+    """conv (of the ``conv_kernel``) -> BN (of the ``batchnorm_kernel``) (-> PReLU unless ``linear``); a depthwise
+    convolution of the ``depthwise`` kernel ("native" or "cpu_aot"; in_channels = out_channels) when given."""
 
     FOLDABLE = (("conv", "bn"),)  # src/network/fold_bn.py
 
@@ -61,13 +62,14 @@ class ConvBlock(nn.Cell):
         depthwise=None,
         linear=False,
         conv_kernel="native",
+        batchnorm_kernel="native",
     ):
         super().__init__()
         if depthwise is None:
             self.conv = conv(conv_kernel, in_channels, out_channels, kernel_size, stride, padding)
         else:
             self.conv = depthwise_conv2d(depthwise, in_channels, kernel_size, stride, padding, he_normal())
-        self.bn = batch_norm(out_channels)
+        self.bn = batch_norm(out_channels, batchnorm_kernel)
         self.prelu = None if linear else prelu(out_channels)
 
     def construct(self, x):
@@ -79,22 +81,22 @@ class ConvBlock(nn.Cell):
 
 class Bottleneck(nn.Cell):
     """Inverted residual: 1x1 expand (x t), BN, PReLU, depthwise 3x3 (stride; the ``depthwise`` kernel), BN,
-    PReLU, 1x1 project, BN; the 1x1 convolutions through ``conv_kernel``."""
+    PReLU, 1x1 project, BN; the 1x1 convolutions through ``conv_kernel``, the BNs through ``batchnorm_kernel``."""
 
-    def __init__(self, in_channels, out_channels, stride, expansion, prelu, depthwise, conv_kernel):
+    def __init__(self, in_channels, out_channels, stride, expansion, prelu, depthwise, conv_kernel, batchnorm_kernel):
         super().__init__()
         hidden = in_channels * expansion
         self.residual = stride == 1 and in_channels == out_channels
         self.conv = nn.SequentialCell(
             [
                 conv(conv_kernel, in_channels, hidden, 1),
-                batch_norm(hidden),
+                batch_norm(hidden, batchnorm_kernel),
                 prelu(hidden),
                 depthwise_conv2d(depthwise, hidden, 3, stride, 1, he_normal()),
-                batch_norm(hidden),
+                batch_norm(hidden, batchnorm_kernel),
                 prelu(hidden),
                 conv(conv_kernel, hidden, out_channels, 1),
-                batch_norm(out_channels),
+                batch_norm(out_channels, batchnorm_kernel),
             ]
         )
 
@@ -114,11 +116,13 @@ class MobileFaceNet(nn.Cell):
         prelu_kernel="native",
         depthwise_kernel="native",
         conv_kernel="native",
+        batchnorm_kernel="native",
     ):
         super().__init__()
         prelu = prelu_class(prelu_kernel)
-        self.conv1 = ConvBlock(3, 64, 3, prelu, stride=2, padding=1, conv_kernel=conv_kernel)
-        self.dw_conv1 = ConvBlock(64, 64, 3, prelu, stride=1, padding=1, depthwise=depthwise_kernel)
+        bn = {"batchnorm_kernel": batchnorm_kernel}
+        self.conv1 = ConvBlock(3, 64, 3, prelu, stride=2, padding=1, conv_kernel=conv_kernel, **bn)
+        self.dw_conv1 = ConvBlock(64, 64, 3, prelu, stride=1, padding=1, depthwise=depthwise_kernel, **bn)
         blocks = []
         in_channels = 64
         for expansion, out_channels, repeats, stride in BOTTLENECK_SETTINGS:
@@ -132,14 +136,16 @@ class MobileFaceNet(nn.Cell):
                         prelu,
                         depthwise_kernel,
                         conv_kernel,
+                        batchnorm_kernel,
                     )
                 )
                 in_channels = out_channels
         self.blocks = nn.SequentialCell(blocks)
-        self.conv2 = ConvBlock(in_channels, 512, 1, prelu, conv_kernel=conv_kernel)
+        self.conv2 = ConvBlock(in_channels, 512, 1, prelu, conv_kernel=conv_kernel, **bn)
         # conv1 and the three stride-2 bottlenecks halve the size (rounding up): 112x96 -> 7x6.
-        self.linear7 = ConvBlock(512, 512, feature_map_size(image_size), prelu, depthwise=depthwise_kernel, linear=True)
-        self.linear1 = ConvBlock(512, embedding_size, 1, prelu, linear=True, conv_kernel=conv_kernel)
+        size = feature_map_size(image_size)
+        self.linear7 = ConvBlock(512, 512, size, prelu, depthwise=depthwise_kernel, linear=True, **bn)
+        self.linear1 = ConvBlock(512, embedding_size, 1, prelu, linear=True, conv_kernel=conv_kernel, **bn)
         self.flatten = nn.Flatten()
 
     def construct(self, x):
@@ -150,7 +156,12 @@ class MobileFaceNet(nn.Cell):
 
 @BACKBONES.register("mobilefacenet")
 def mobilefacenet(
-    embedding_size=128, image_size=(112, 96), prelu_kernel="native", depthwise_kernel="native", conv_kernel="native"
+    embedding_size=128,
+    image_size=(112, 96),
+    prelu_kernel="native",
+    depthwise_kernel="native",
+    conv_kernel="native",
+    batchnorm_kernel="native",
 ):
     """MobileFaceNet, 15 bottlenecks, 128-d embedding by default."""
     return MobileFaceNet(
@@ -159,4 +170,5 @@ def mobilefacenet(
         prelu_kernel=prelu_kernel,
         depthwise_kernel=depthwise_kernel,
         conv_kernel=conv_kernel,
+        batchnorm_kernel=batchnorm_kernel,
     )
