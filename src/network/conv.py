@@ -94,7 +94,10 @@ class KernelConv2d(nn.Cell):
     def construct(self, x):
         y = self.forward(x, self.weight, self.geometry)
         if self.bias is not None:
-            y = y + self.bias.reshape((1, -1, 1, 1))
+            # BiasAdd, not y + bias.reshape(1, C, 1, 1): after the custom operator, that broadcast Add kept every
+            # intermediate output of a GRAPH alive (20 such 1x1 convolutions on 64x64x56x48: 4,087 MiB peak RSS
+            # against 720; MobileFaceNet with folded BatchNorms at batch 64: 3,540 against 773 unfolded).
+            y = ops.bias_add(y, self.bias)
         return y
 
 
