@@ -1,14 +1,15 @@
-"""TrainStep's NaN guard (one isfinite over loss + the sum of per-gradient sums): a finite step updates the
-weights, a step with a NaN input is reported and leaves every weight as it was."""
+"""TrainStep's NaN guard (one isfinite over loss + the sum of per-gradient sums, ``element_sum``): a finite step
+updates the weights, a step with a NaN input is reported and leaves every weight as it was."""
 
 import mindspore as ms
 import numpy as np
+import pytest
 
 from src.heads import build_head
 from src.network import build_backbone
 from src.train.optimizer import build_optimizer
 from src.train.train_network import FaceTrainNetwork
-from src.train.train_step import TrainStep
+from src.train.train_step import TrainStep, element_sum
 
 
 def make_step():
@@ -43,3 +44,13 @@ def test_finite_step_updates_and_nan_step_is_skipped():
     unchanged = weights(step)
     for name, value in after.items():
         np.testing.assert_array_equal(unchanged[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("shape", [(7,), (5, 3), (4, 3, 3, 3)])
+def test_element_sum_is_the_sum_and_carries_non_finite_values(shape):
+    values = np.random.RandomState(0).uniform(-1, 1, shape).astype(np.float32)
+    assert float(element_sum(ms.Tensor(values)).asnumpy()) == pytest.approx(float(values.sum()), abs=1e-5)
+    for bad in (np.nan, np.inf, -np.inf):
+        broken = values.copy()
+        broken.flat[values.size // 2] = bad
+        assert not np.isfinite(element_sum(ms.Tensor(broken)).asnumpy())

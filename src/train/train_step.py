@@ -10,6 +10,20 @@ from src.heads.partial_fc import sharded_parameters
 from src.train.grad_reduce import GradReducer, clip_by_global_norm
 
 
+def element_sum(tensor):
+    """The sum of all of ``tensor``'s elements, non-finite if any element is (the finiteness check's measure).
+
+    Taken as a matrix-vector product with ones, (first axis, the rest) x (the rest,), then summed over the rows:
+    MindSpore 2.10's CPU ReduceSum over a whole tensor runs at about 0.3 G elements/s (38 ms for sphere20a's
+    11 M-element fc5 gradient, 85 ms of its 1.4 s training step for all gradients), the product about 4x faster.
+    An infinity or NaN propagates through the product as through the sum."""
+    if tensor.ndim < 2:
+        return tensor.sum()
+    rows = tensor.shape[0]
+    columns = tensor.size // rows
+    return ops.matmul(tensor.reshape(rows, columns), ops.ones((columns,), tensor.dtype)).sum()
+
+
 def is_data_parallel():
     return ms.get_auto_parallel_context("parallel_mode") in (ParallelMode.DATA_PARALLEL, ParallelMode.HYBRID_PARALLEL)
 
@@ -96,9 +110,9 @@ class TrainStep(nn.Cell):
                 finite = self.reducer.on_every_rank(finite)
             self.loss_scaler.adjust(finite)
         elif self.sharded:
-            finite = ops.isfinite(loss + self.reducer.total([grad.sum() for grad in grads]))
+            finite = ops.isfinite(loss + self.reducer.total([element_sum(grad) for grad in grads]))
         else:
-            finite = ops.isfinite(ops.addn([loss] + [grad.sum() for grad in grads]))
+            finite = ops.isfinite(ops.addn([loss] + [element_sum(grad) for grad in grads]))
         if self.clip_grad_norm > 0 and self.sharded:
             grads = clip_by_global_norm(grads, self.clip_grad_norm, self.reducer)
         elif self.clip_grad_norm > 0:
