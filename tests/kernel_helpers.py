@@ -10,8 +10,8 @@ from mindspore import Parameter, nn
 
 from src.heads import build_head
 from src.kernels.build import KernelBuildError
-from src.model_utils.config import ConfigError
-from src.network import build_backbone
+from src.model_utils.config import ConfigError, load_config
+from src.network import build_backbone, build_backbone_from_config
 from src.train.optimizer import build_optimizer
 from src.train.train_network import FaceTrainNetwork
 from src.train.train_step import TrainStep
@@ -115,3 +115,27 @@ def assert_checkpoints_interchange(native, custom, tmp_path, image_size, rtol):
     x = ms.Tensor(np.random.RandomState(4).uniform(-1, 1, (2, 3) + tuple(image_size)).astype(np.float32))
     expected = native(x).asnumpy()
     np.testing.assert_allclose(custom(x).asnumpy(), expected, rtol=rtol, atol=1e-5 * np.abs(expected).max())
+
+
+def assert_config_key(key, backbone_args, cells, count):
+    """The config key ``key`` defaults to auto and refuses an unknown value, naming the key; for the backbone of
+    ``backbone_args`` (config arguments), auto builds ``count`` kernel cells (``cells(network)`` lists them) on the
+    CPU and native none."""
+    assert getattr(load_config([]), key) == "auto"
+    with pytest.raises(ConfigError, match=f"config key '{key}': 'fast' is not one of"):
+        load_config([f"--{key}=fast"])
+    cfg = load_config(backbone_args)
+    assert len(cells(build_backbone_from_config(cfg))) == count
+    assert not cells(build_backbone_from_config(cfg, **{key: "native"}))
+
+
+def randomise_batch_norms(net, seed=0):
+    """Give ``net``'s BatchNorms non-trivial statistics and affine parameters (moving means and betas ~ N(0, 0.2),
+    moving variances and gammas ~ U(0.5, 1.5)); returns ``net``."""
+    rng = np.random.RandomState(seed)
+    for param in net.get_parameters():
+        if param.name.endswith(("moving_mean", "beta")):
+            param.set_data(ms.Tensor(rng.normal(0, 0.2, param.shape).astype(np.float32)))
+        elif param.name.endswith(("moving_variance", "gamma")):
+            param.set_data(ms.Tensor(rng.uniform(0.5, 1.5, param.shape).astype(np.float32)))
+    return net

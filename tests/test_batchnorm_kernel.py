@@ -9,13 +9,19 @@ import numpy as np
 import pytest
 from mindspore import Parameter, nn
 
-from src.model_utils.config import ConfigError, load_config
+from src.model_utils.config import load_config
 from src.model_utils.device import configured_cpu_threads
-from src.network import build_backbone, build_backbone_from_config, resolve_batchnorm_kernel
+from src.network import build_backbone, resolve_batchnorm_kernel
 from src.network.batchnorm import CpuBatchNorm2d, batchnorm_library
 from src.network.fold_bn import fold_batch_norms
 from src.network.layers import batch_norm
-from tests.kernel_helpers import assert_checkpoints_interchange, assert_kernel_resolution, assert_same_training_step
+from tests.kernel_helpers import (
+    assert_checkpoints_interchange,
+    assert_config_key,
+    assert_kernel_resolution,
+    assert_same_training_step,
+    randomise_batch_norms,
+)
 
 SIZE = (32, 32)
 
@@ -153,13 +159,7 @@ def test_thread_count():
 def randomised(name, batchnorm_kernel, seed=0):
     """Backbone ``name`` (32x32, 16-d) whose BatchNorms have non-trivial statistics and affine parameters."""
     net = build_backbone(name, batchnorm_kernel=batchnorm_kernel, embedding_size=16, image_size=SIZE)
-    rng = np.random.RandomState(seed)
-    for param in net.get_parameters():
-        if param.name.endswith(("moving_mean", "beta")):
-            param.set_data(ms.Tensor(rng.normal(0, 0.2, param.shape).astype(np.float32)))
-        elif param.name.endswith(("moving_variance", "gamma")):
-            param.set_data(ms.Tensor(rng.uniform(0.5, 1.5, param.shape).astype(np.float32)))
-    return net
+    return randomise_batch_norms(net, seed)
 
 
 def kernel_cells(net):
@@ -215,12 +215,9 @@ def test_export_builds_native_batch_norms(tmp_path):
 
 
 def test_config_key_is_validated_and_resolved():
-    assert load_config([]).batchnorm_kernel == "auto"
-    with pytest.raises(ConfigError, match="config key 'batchnorm_kernel': 'fast' is not one of"):
-        load_config(["--batchnorm_kernel=fast"])
-    cfg = load_config(["--backbone=iresnet18", "--embedding_size=16", "--image_size=[32,32]"])
-    assert len(kernel_cells(build_backbone_from_config(cfg))) == 30  # auto on the CPU
-    assert not kernel_cells(build_backbone_from_config(cfg, batchnorm_kernel="native"))
+    assert_config_key(
+        "batchnorm_kernel", ["--backbone=iresnet18", "--embedding_size=16", "--image_size=[32,32]"], kernel_cells, 30
+    )
 
 
 def test_resolve_batchnorm_kernel(monkeypatch, caplog):

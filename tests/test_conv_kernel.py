@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from mindspore import Parameter, nn
 
-from src.model_utils.config import ConfigError, load_config
+from src.model_utils.config import load_config
 from src.model_utils.device import configured_cpu_threads
-from src.network import build_backbone, build_backbone_from_config, resolve_conv_kernel
+from src.network import build_backbone, resolve_conv_kernel
 from src.network.conv import Conv2d, conv2d, conv_library
 from src.network.fold_bn import fold_batch_norms
 from tests.kernel_helpers import (
     assert_checkpoints_interchange,
+    assert_config_key,
     assert_kernel_resolution,
     assert_same_training_step,
     value_and_grads,
@@ -155,12 +156,12 @@ def test_export_builds_native_convolutions(tmp_path):
 
 
 def test_config_key_is_validated_and_resolved():
-    assert load_config([]).conv_kernel == "auto"
-    with pytest.raises(ConfigError, match="config key 'conv_kernel': 'fast' is not one of"):
-        load_config(["--conv_kernel=fast"])
-    cfg = load_config(["--backbone=sphere10", "--embedding_size=16", "--image_size=[32,32]", "--backbone_width=0.125"])
-    assert len(kernel_cells(build_backbone_from_config(cfg))) == 10  # auto on the CPU
-    assert not kernel_cells(build_backbone_from_config(cfg, conv_kernel="native"))
+    assert_config_key(
+        "conv_kernel",
+        ["--backbone=sphere10", "--embedding_size=16", "--image_size=[32,32]", "--backbone_width=0.125"],
+        kernel_cells,
+        10,
+    )
 
 
 def test_resolve_conv_kernel(monkeypatch, caplog):

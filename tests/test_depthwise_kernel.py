@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 from mindspore import Parameter, nn
 
-from src.model_utils.config import ConfigError, load_config
 from src.model_utils.device import configured_cpu_threads
-from src.network import build_backbone, build_backbone_from_config, resolve_depthwise_kernel
+from src.network import build_backbone, resolve_depthwise_kernel
 from src.network.depthwise import DepthwiseConv2d, depthwise_conv2d, depthwise_library
 from src.network.fold_bn import fold_batch_norms
 from tests.kernel_helpers import (
     assert_checkpoints_interchange,
+    assert_config_key,
     assert_kernel_resolution,
     assert_same_training_step,
+    randomise_batch_norms,
     value_and_grads,
 )
 
@@ -93,13 +94,7 @@ def test_weight_gradient_does_not_depend_on_the_thread_count(shape, kernel, stri
 def mobilefacenet(depthwise_kernel, seed=0):
     """A MobileFaceNet (32x32, 16-d) whose BatchNorms have non-trivial statistics and affine parameters."""
     net = build_backbone("mobilefacenet", depthwise_kernel=depthwise_kernel, embedding_size=16, image_size=SIZE)
-    rng = np.random.RandomState(seed)
-    for param in net.get_parameters():
-        if param.name.endswith(("moving_mean", "beta")):
-            param.set_data(ms.Tensor(rng.normal(0, 0.2, param.shape).astype(np.float32)))
-        elif param.name.endswith(("moving_variance", "gamma")):
-            param.set_data(ms.Tensor(rng.uniform(0.5, 1.5, param.shape).astype(np.float32)))
-    return net
+    return randomise_batch_norms(net, seed)
 
 
 def depthwise_cells(net):
@@ -137,12 +132,12 @@ def test_training_step_matches_native():
 
 
 def test_config_key_is_validated_and_resolved():
-    assert load_config([]).depthwise_kernel == "auto"
-    with pytest.raises(ConfigError, match="config key 'depthwise_kernel': 'fast' is not one of"):
-        load_config(["--depthwise_kernel=fast"])
-    cfg = load_config(["--backbone=mobilefacenet", "--embedding_size=16", "--image_size=[32,32]"])
-    assert len(depthwise_cells(build_backbone_from_config(cfg))) == 17  # auto on the CPU
-    assert not depthwise_cells(build_backbone_from_config(cfg, depthwise_kernel="native"))
+    assert_config_key(
+        "depthwise_kernel",
+        ["--backbone=mobilefacenet", "--embedding_size=16", "--image_size=[32,32]"],
+        depthwise_cells,
+        17,
+    )
 
 
 def test_resolve_depthwise_kernel(monkeypatch, caplog):

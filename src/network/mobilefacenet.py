@@ -106,8 +106,9 @@ class Bottleneck(nn.Cell):
         return self.conv(x)
 
 
+@BACKBONES.register("mobilefacenet")
 class MobileFaceNet(nn.Cell):
-    """MobileFaceNet: NCHW images (3 x image_size) -> raw ``embedding_size`` embeddings."""
+    """MobileFaceNet: NCHW images (3 x image_size) -> raw ``embedding_size`` embeddings (128-d by default)."""
 
     def __init__(
         self,
@@ -152,23 +153,3 @@ class MobileFaceNet(nn.Cell):
         x = self.dw_conv1(self.conv1(x))
         x = self.conv2(self.blocks(x))
         return self.flatten(self.linear1(self.linear7(x)))
-
-
-@BACKBONES.register("mobilefacenet")
-def mobilefacenet(
-    embedding_size=128,
-    image_size=(112, 96),
-    prelu_kernel="native",
-    depthwise_kernel="native",
-    conv_kernel="native",
-    batchnorm_kernel="native",
-):
-    """MobileFaceNet, 15 bottlenecks, 128-d embedding by default."""
-    return MobileFaceNet(
-        embedding_size=embedding_size,
-        image_size=tuple(image_size),
-        prelu_kernel=prelu_kernel,
-        depthwise_kernel=depthwise_kernel,
-        conv_kernel=conv_kernel,
-        batchnorm_kernel=batchnorm_kernel,
-    )
