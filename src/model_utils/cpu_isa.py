@@ -8,8 +8,8 @@ dispatches, so the variable must be in this process's environment before MindSpo
 worker processes (msrun, multiprocessing) inherit it.
 
 The project's own convolution kernel (src/network/conv.py) asks oneDNN for blocked layouts instead, for which
-oneDNN's AVX-512 JIT convolutions are the fastest on such a CPU: uncapped, sphere20a trains 2.3x faster through it
-than capped, and MobileFaceNet (with its depthwise kernel) 1.15x (README, "Each framework at its best ISA").
+oneDNN's AVX-512 JIT convolutions are the fastest on such a CPU: uncapped, sphere20a trains 2.1x faster through it
+than capped, iResNet-50 3.4x, MobileFaceNet (with its depthwise kernel) 1.15x (README, "CPU instruction set").
 
 ``cpu_isa`` (config key): ``auto`` caps at AVX2 on CPUs that report ``avx512f`` (and leaves other CPUs alone) unless
 every convolution of the run goes through the project's kernels (the caller says so: ``kernel_convolutions``),
