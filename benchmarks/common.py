@@ -75,9 +75,12 @@ def onednn_cap():
 def torch_isa_argument(parser, several=True):
     """The ``--torch_isa`` option: PyTorch's oneDNN cap(s), as the project's cpu_isa values (``several``: a PyTorch
     run per cap, see ``torch_jobs``)."""
+    from src.model_utils.cpu_isa import CHOICES
+
     parser.add_argument(
         "--torch_isa",
         nargs="+" if several else None,
+        choices=CHOICES,
         default=["native"] if several else "native",
         help="PyTorch's oneDNN instruction set cap, a cpu_isa value (default native: PyTorch's own choice, its "
         "fastest on the AVX-512 CPU of the README's tables; auto: the project's cap)"

@@ -225,3 +225,20 @@ def test_the_test_session_itself_runs_capped_where_it_must():
     if choose_isa("auto", cpu_flags()) is None:
         pytest.skip("this CPU has no avx512f: cpu_isa auto sets no cap")
     assert any(os.environ.get(name) for name in ENV_VARIABLES)
+
+
+def test_evaluation_goes_uncapped_only_for_checkpoints(tmp_path):
+    """eval.py's decision: every model a checkpoint of a backbone whose convolutions all run in the kernels; a
+    MINDIR (MindSpore's own convolutions), a folder without checkpoints or a missing file keep the cap."""
+    from eval import checkpoints_through_kernels
+
+    (tmp_path / "model.ckpt").write_bytes(b"")
+    (tmp_path / "model.mindir").write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    args = ["--backbone=sphere10", "--embedding_size=16", "--image_size=[32,32]"]
+    assert checkpoints_through_kernels(load_config(args + [f"--ckpt_file={tmp_path / 'model.ckpt'}"])) is True
+    assert checkpoints_through_kernels(load_config(args + [f"--ckpt_file={tmp_path}"])) is True
+    for path in (tmp_path / "model.mindir", tmp_path / "empty", tmp_path / "absent.ckpt"):
+        assert checkpoints_through_kernels(load_config(args + [f"--ckpt_file={path}"])) is False
+    native = args + ["--conv_kernel=native", f"--ckpt_file={tmp_path / 'model.ckpt'}"]
+    assert checkpoints_through_kernels(load_config(native)) is False
