@@ -38,11 +38,11 @@ from src.eval.report import (
 from src.eval.targets import check_select, load_target, selection_score, targets_from_config
 from src.eval.thresholds import deployable_thresholds
 from src.eval.verify import evaluate_embeddings
+from src.kernels.accelerate import kernels_enabled
 from src.model_utils.cli import run_main
 from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
-from src.network import kernel_convolutions
 
 LOG = logging.getLogger("facerec.eval")
 
@@ -174,13 +174,13 @@ def evaluate_ijb(cfg):
 
 
 def checkpoints_through_kernels(cfg):
-    """Whether every model this evaluation runs is a checkpoint of the configured backbone whose convolutions all
-    go through the project's kernels (``kernel_convolutions``); a MINDIR holds MindSpore's own convolutions."""
+    """Whether every model this evaluation runs is a checkpoint and the CPU kernels run (``cpu_kernels``); a MINDIR
+    holds MindSpore's own convolutions."""
     try:
         checkpoints = cfg.ckpt_file is not None and all(p.endswith(".ckpt") for p in model_files(cfg.ckpt_file))
     except FileNotFoundError:  # reported where the models are loaded
         return False
-    return checkpoints and kernel_convolutions(cfg)
+    return checkpoints and kernels_enabled(cfg.cpu_kernels, cfg.device_target)
 
 
 def evaluate(cfg):

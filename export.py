@@ -41,7 +41,7 @@ from src.model_utils.cli import run_main
 from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
-from src.network import build_backbone_from_config, resolve_prelu_kernel
+from src.network import build_backbone_from_config
 from src.network.fold_bn import fold_batch_norms
 from src.network.weights import load_backbone_weights
 
@@ -143,16 +143,10 @@ def verify(backbone, cfg, path):
     return record
 
 
-def load_backbone(cfg, fold_bn=False, prelu_kernel="native"):
-    """The checkpoint's backbone in inference mode, its PReLUs built with ``prelu_kernel``, its depthwise and
-    dense convolutions as nn.Conv2d and its BatchNorms as nn.BatchNorm2d (with ``fold_bn``: folded,
-    src/network/fold_bn.py), and the number of BatchNorms folded."""
-    backbone = load_backbone_weights(
-        build_backbone_from_config(
-            cfg, prelu_kernel=prelu_kernel, depthwise_kernel="native", conv_kernel="native", batchnorm_kernel="native"
-        ),
-        cfg.ckpt_file,
-    )
+def load_backbone(cfg, fold_bn=False):
+    """The checkpoint's backbone in inference mode, in MindSpore's own layers (with ``fold_bn``: its BatchNorms
+    folded, src/network/fold_bn.py), and the number of BatchNorms folded."""
+    backbone = load_backbone_weights(build_backbone_from_config(cfg), cfg.ckpt_file)
     folded = fold_batch_norms(backbone) if fold_bn else 0
     backbone.set_train(False)
     return backbone, folded
@@ -175,9 +169,7 @@ def export(cfg):
             cfg.threshold_from, cfg.ckpt_file, cfg.threshold_rule, cfg.threshold_target
         )
         LOG.info("threshold %.4f (%s) from %s", record["threshold"]["value"], cfg.threshold_rule, cfg.threshold_from)
-    record["prelu_kernel"] = resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target, cfg.file_format)
-    backbone, record["batch_norms_folded"] = load_backbone(cfg, cfg.fold_bn, record["prelu_kernel"])
-    LOG.info("PReLU as %s (prelu_kernel %s, %s)", record["prelu_kernel"], cfg.prelu_kernel, cfg.file_format)
+    backbone, record["batch_norms_folded"] = load_backbone(cfg, cfg.fold_bn)
     path = write_file(backbone, cfg, export_name(cfg))
     write_sidecar(path, record)
     LOG.info("exported %s (+ %s.json)", path, path)
@@ -186,7 +178,7 @@ def export(cfg):
 
 def verify_export(cfg, path):
     """The parity check of an export of ``cfg`` at ``path``: printed, added to the sidecar, and returned."""
-    report = verify(load_backbone(cfg)[0], cfg, path)  # the checkpoint's network: BatchNorms unfolded, nn.PReLU
+    report = verify(load_backbone(cfg)[0], cfg, path)  # the checkpoint's network, BatchNorms unfolded
     with open(path + ".json", encoding="utf-8") as f:
         record = json.load(f)
     record["parity"] = report

@@ -21,11 +21,12 @@ from src.data.sampler import epoch_of_step, steps_per_epoch
 from src.eval.targets import check_select, targets_from_config
 from src.heads import build_head_from_config
 from src.heads.partial_fc import gather_sharded
+from src.kernels.accelerate import accelerate, kernels_enabled
 from src.model_utils.cli import run_main
 from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
-from src.network import build_backbone_from_config, kernel_convolutions
+from src.network import build_backbone_from_config
 from src.train.amp import apply_amp, build_loss_scaler, check_amp
 from src.train.checkpoint import CheckpointManager, find_resume, restore
 from src.train.interrupt import StopSignals
@@ -73,7 +74,8 @@ def device_batch_size(cfg, group_size):
 
 
 def build_training(cfg, num_classes, total_steps, batch_size, rank=0, group_size=1):
-    backbone = apply_amp(build_backbone_from_config(cfg), cfg)
+    backbone = accelerate(build_backbone_from_config(cfg), cfg.cpu_kernels, cfg.device_target)
+    backbone = apply_amp(backbone, cfg)
     head = build_head_from_config(cfg, num_classes, batch_size, group_size, rank)
     network = FaceTrainNetwork(backbone, head)
     lrs = learning_rates(
@@ -187,7 +189,7 @@ class AnyRank(nn.Cell):
 
 def train(cfg):
     check_train_config(cfg)
-    rank, group_size = init_device(cfg, kernel_convolutions(cfg))
+    rank, group_size = init_device(cfg, kernels_enabled(cfg.cpu_kernels, cfg.device_target))
     lock = RunLock(cfg.output_dir) if rank == 0 else None
     lock_warning = lock.acquire() if lock is not None else None
     try:

@@ -76,10 +76,10 @@ def test_embedding_bn_centres_the_embedding_over_the_batch():
     """``embedding_bn: true``: a BatchNorm1d after fc5 with its scale fixed at 1, so in training every embedding
     dimension has mean 0 and variance 1 over the batch; without the key the network has no such layer (old
     checkpoints keep their parameter names)."""
-    plain = build_backbone_from_config(tiny_config(), prelu_kernel="native")
+    plain = build_backbone_from_config(tiny_config())
     assert plain.embedding_bn is None
     assert not [p.name for p in plain.get_parameters() if "embedding_bn" in p.name]
-    net = build_backbone_from_config(tiny_config("--embedding_bn=true"), prelu_kernel="native")
+    net = build_backbone_from_config(tiny_config("--embedding_bn=true"))
     assert {p.name for p in net.trainable_params() if "embedding_bn" in p.name} == {"embedding_bn.beta"}
     assert not net.embedding_bn.gamma.requires_grad
     x = ms.Tensor(np.random.default_rng(0).normal(size=(16, 3, 32, 32)).astype(np.float32))
@@ -94,6 +94,5 @@ def test_embedding_bn_centres_the_embedding_over_the_batch():
 def test_sphere_only_keys_are_refused_for_other_backbones():
     with pytest.raises(ConfigError, match="config key 'embedding_bn' does not apply to backbone 'mobilefacenet'"):
         build_backbone_from_config(
-            tiny_config("--backbone=mobilefacenet", "--backbone_width=1.0", "--embedding_bn=true"),
-            prelu_kernel="native",
+            tiny_config("--backbone=mobilefacenet", "--backbone_width=1.0", "--embedding_bn=true")
         )

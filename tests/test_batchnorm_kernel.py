@@ -1,29 +1,23 @@
-"""The training-mode BatchNorm2d kernel (src/kernels/batchnorm_cpu.cc via src/network/batchnorm.py) against
-nn.BatchNorm2d: output, gradients and moving statistics in training, inference, in the backbones (checkpoints,
-BatchNorm folding, export, a training step), and how the config's batchnorm_kernel is resolved."""
+"""The training-mode BatchNorm2d kernel (src/kernels/batchnorm_cpu.cc via src/kernels/batchnorm.py) against
+nn.BatchNorm2d: output, gradients and moving statistics in training, and inference."""
 
 import ctypes
 
 import mindspore as ms
 import numpy as np
 import pytest
-from mindspore import Parameter, nn
+from mindspore import nn
 
-from src.model_utils.config import load_config
+from src.kernels.batchnorm import CpuBatchNorm2d
+from src.kernels.library import kernel_library
 from src.model_utils.device import configured_cpu_threads
-from src.network import build_backbone, resolve_batchnorm_kernel
-from src.network.batchnorm import CpuBatchNorm2d, batchnorm_library
-from src.network.fold_bn import fold_batch_norms
 from src.network.layers import batch_norm
-from tests.kernel_helpers import (
-    assert_checkpoints_interchange,
-    assert_config_key,
-    assert_kernel_resolution,
-    assert_same_training_step,
-    randomise_batch_norms,
-)
+from tests.kernel_helpers import require_kernels
 
-SIZE = (32, 32)
+
+@pytest.fixture(autouse=True)
+def kernels():
+    require_kernels()
 
 
 class WeightedSum(nn.Cell):
@@ -40,9 +34,8 @@ class WeightedSum(nn.Cell):
 
 def twins(channels, seed=0):
     """(nn.BatchNorm2d, CpuBatchNorm2d) of the project's settings with the same random gamma, beta and moving
-    statistics, in training mode."""
-    native, custom = batch_norm(channels, "native"), batch_norm(channels, "cpu_aot")
-    assert isinstance(custom, CpuBatchNorm2d)
+    statistics (Parameters of their own, so that each updates its statistics), in training mode."""
+    native, custom = batch_norm(channels), CpuBatchNorm2d(batch_norm(channels))
     rng = np.random.RandomState(seed)
     values = {
         "gamma": rng.uniform(0.5, 1.5, channels),
@@ -142,7 +135,7 @@ def test_thread_count():
     rng = np.random.RandomState(3)
     x = ms.Tensor(rng.randn(*shape).astype(np.float32))
     weights = rng.randn(*shape).astype(np.float32)
-    library = ctypes.CDLL(batchnorm_library())
+    library = ctypes.CDLL(kernel_library("batchnorm_cpu.cc"))
     results = []
     try:
         for threads in (1, 2):
@@ -154,83 +147,3 @@ def test_thread_count():
         library.BatchNormSetThreads(configured_cpu_threads())
     for want, have in zip(*results):
         np.testing.assert_array_equal(have, want)
-
-
-def randomised(name, batchnorm_kernel, seed=0):
-    """Backbone ``name`` (32x32, 16-d) whose BatchNorms have non-trivial statistics and affine parameters."""
-    net = build_backbone(name, batchnorm_kernel=batchnorm_kernel, embedding_size=16, image_size=SIZE)
-    return randomise_batch_norms(net, seed)
-
-
-def kernel_cells(net):
-    return [name for name, cell in net.cells_and_names() if isinstance(cell, CpuBatchNorm2d)]
-
-
-@pytest.mark.parametrize(
-    "name, count",
-    [
-        ("mobilefacenet", 50),  # conv1, dw_conv1, 15 bottlenecks x 3, conv2, linear7, linear1
-        ("iresnet18", 30),  # bn1, 8 blocks x 3, 4 downsampling, bn2 (features: BatchNorm1d, native)
-    ],
-)
-def test_checkpoints_are_interchangeable(tmp_path, name, count):
-    native, custom = randomised(name, "native"), randomised(name, "cpu_aot", seed=1)
-    assert len(kernel_cells(custom)) == count and not kernel_cells(native)
-    assert_checkpoints_interchange(native, custom, tmp_path, SIZE, rtol=1e-5)
-    (tmp_path / "back").mkdir()
-    assert_checkpoints_interchange(randomised(name, "cpu_aot", seed=2), native, tmp_path / "back", SIZE, rtol=1e-5)
-
-
-def test_batch_norms_fold():
-    reference = randomised("mobilefacenet", "cpu_aot")
-    reference.set_train(False)
-    x = ms.Tensor(np.random.RandomState(5).uniform(-1, 1, (2, 3) + SIZE).astype(np.float32))
-    expected = reference(x).asnumpy()
-    folded = build_backbone("mobilefacenet", batchnorm_kernel="cpu_aot", embedding_size=16, image_size=SIZE)
-    ms.load_param_into_net(folded, {p.name: Parameter(p.data.copy(), name=p.name) for p in reference.get_parameters()})
-    assert fold_batch_norms(folded) == 50
-    assert not kernel_cells(folded)
-    folded.set_train(False)
-    np.testing.assert_allclose(folded(x).asnumpy(), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
-
-
-@pytest.mark.parametrize("name", ["mobilefacenet", "iresnet18"])
-def test_training_step_matches_native(name):
-    assert_same_training_step(name, SIZE, "batchnorm_kernel")
-
-
-def test_export_builds_native_batch_norms(tmp_path):
-    """export.py writes nn.BatchNorm2d whatever batchnorm_kernel says (a MINDIR cannot hold the AOT operator)."""
-    from export import load_backbone
-
-    path = str(tmp_path / "mobilefacenet.ckpt")
-    ms.save_checkpoint(randomised("mobilefacenet", "cpu_aot"), path)
-    cfg = load_config(
-        ["--backbone=mobilefacenet", "--embedding_size=16", "--image_size=[32,32]"]
-        + [f"--ckpt_file={path}", "--batchnorm_kernel=cpu_aot"]
-    )
-    backbone, _ = load_backbone(cfg)
-    assert not kernel_cells(backbone)
-    assert len([cell for _, cell in backbone.cells_and_names() if isinstance(cell, nn.BatchNorm2d)]) == 50
-
-
-def test_config_key_is_validated_and_resolved():
-    assert_config_key(
-        "batchnorm_kernel", ["--backbone=iresnet18", "--embedding_size=16", "--image_size=[32,32]"], kernel_cells, 30
-    )
-
-
-def test_resolve_batchnorm_kernel(monkeypatch, caplog):
-    assert_kernel_resolution(
-        resolve_batchnorm_kernel,
-        "batchnorm_kernel",
-        "src.network.batchnorm.batchnorm_library",
-        "nn.BatchNorm2d",
-        monkeypatch,
-        caplog,
-    )
-
-
-def test_unknown_kernel_is_refused():
-    with pytest.raises(ValueError, match="batchnorm_kernel must be one of native, cpu_aot, got 'fast'"):
-        build_backbone("iresnet18", batchnorm_kernel="fast", embedding_size=16, image_size=SIZE)

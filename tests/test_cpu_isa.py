@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 from tiny_training import PYTHON, ROOT, digits_subset, load_params, tiny_args
 
-from src.kernels.build import KernelBuildError
 from src.model_utils.config import ConfigError, load_config, load_schema
 from src.model_utils.cpu_isa import CHOICES, ENV_VARIABLES, apply_cpu_isa, choose_isa, cpu_flags
 from src.model_utils.device import describe_device, init_device
-from src.network import kernel_convolutions
+from tests.kernel_helpers import require_kernels
 
 AVX512_FLAGS = {"sse4_1", "avx", "avx2", "avx512f", "avx512bw", "amx_tile"}
 AVX2_FLAGS = {"sse4_1", "avx", "avx2", "fma"}
@@ -116,30 +115,6 @@ def test_describe_device_says_what_cpu_isa_did():
     assert describe_device(load_config(["--device_target=GPU"])) == "device GPU GRAPH"
 
 
-@pytest.mark.parametrize(
-    "args, expected",
-    [
-        (["--backbone=sphere10"], True),
-        (["--backbone=iresnet18"], True),
-        (["--backbone=mobilefacenet"], True),
-        (["--backbone=sphere10", "--conv_kernel=native"], False),
-        (["--backbone=mobilefacenet", "--depthwise_kernel=native"], False),
-        (["--backbone=sphere10", "--device_target=GPU"], False),
-    ],
-)
-def test_kernel_convolutions(args, expected):
-    """Which runs have every convolution in the project's kernels (the kernels build in this session)."""
-    assert kernel_convolutions(load_config(args)) is expected
-
-
-def test_kernel_convolutions_is_false_when_the_kernel_cannot_build(monkeypatch):
-    def fail():
-        raise KernelBuildError("no compiler")
-
-    monkeypatch.setattr("src.network.build_conv_library", fail)
-    assert kernel_convolutions(load_config(["--backbone=sphere10"])) is False
-
-
 def clean_environment():
     return {k: v for k, v in os.environ.items() if k not in ENV_VARIABLES}
 
@@ -169,15 +144,17 @@ def test_kernel_convolutions_run_uncapped_on_the_jit_path(tmp_path):
     """A fresh process set up as train.py does for a sphere network (every convolution through the project's
     kernel): on an AVX-512 CPU no cap is set, and oneDNN runs the kernel's blocked-layout convolutions, forward and
     backward, on a JIT path at the CPU's own instruction set, not the reference path."""
+    require_kernels()
     script = tmp_path / "kernel_conv.py"
     script.write_text(
         "import numpy as np\nimport mindspore as ms\nfrom tests.kernel_helpers import value_and_grads\n"
         "from src.model_utils.config import load_config\nfrom src.model_utils.device import init_device\n"
-        "from src.network import build_backbone_from_config, kernel_convolutions\n"
+        "from src.kernels.accelerate import accelerate, kernels_enabled\n"
+        "from src.network import build_backbone_from_config\n"
         "cfg = load_config(['--backbone=sphere4', '--backbone_width=0.25', '--embedding_size=16',"
         " '--image_size=[32,32]'])\n"
-        "init_device(cfg, kernel_convolutions(cfg))\n"
-        "net = build_backbone_from_config(cfg)\n"
+        "init_device(cfg, kernels_enabled(cfg.cpu_kernels, cfg.device_target))\n"
+        "net = accelerate(build_backbone_from_config(cfg), cfg.cpu_kernels, cfg.device_target)\n"
         "value_and_grads(net, ms.Tensor(np.ones((2, 3, 32, 32), np.float32)))\n"
     )
     env = dict(clean_environment(), ONEDNN_VERBOSE="1", PYTHONPATH=ROOT)
@@ -228,8 +205,9 @@ def test_the_test_session_itself_runs_capped_where_it_must():
 
 
 def test_evaluation_goes_uncapped_only_for_checkpoints(tmp_path):
-    """eval.py's decision: every model a checkpoint of a backbone whose convolutions all run in the kernels; a
-    MINDIR (MindSpore's own convolutions), a folder without checkpoints or a missing file keep the cap."""
+    """eval.py's decision: every model a checkpoint, run through the kernels; a MINDIR (MindSpore's own
+    convolutions), a folder without checkpoints, a missing file or cpu_kernels off keep the cap."""
+    require_kernels()
     from eval import checkpoints_through_kernels
 
     (tmp_path / "model.ckpt").write_bytes(b"")
@@ -240,5 +218,5 @@ def test_evaluation_goes_uncapped_only_for_checkpoints(tmp_path):
     assert checkpoints_through_kernels(load_config(args + [f"--ckpt_file={tmp_path}"])) is True
     for path in (tmp_path / "model.mindir", tmp_path / "empty", tmp_path / "absent.ckpt"):
         assert checkpoints_through_kernels(load_config(args + [f"--ckpt_file={path}"])) is False
-    native = args + ["--conv_kernel=native", f"--ckpt_file={tmp_path / 'model.ckpt'}"]
+    native = args + ["--cpu_kernels=off", f"--ckpt_file={tmp_path / 'model.ckpt'}"]
     assert checkpoints_through_kernels(load_config(native)) is False

@@ -40,6 +40,7 @@ def demo_config(digits, out_dir, *extra):
             "--log_interval=5",
             "--max_steps=40",
             "--batch_size=32",
+            "--cpu_kernels=off",
             *extra,
         ]
     )

@@ -1,39 +1,30 @@
-"""The CPU depthwise convolution kernel (src/kernels/depthwise_cpu.cc via src/network/depthwise.py) against
-nn.Conv2d(group=C), in MobileFaceNet (checkpoints, BatchNorm folding, a training step), and how the config's
-depthwise_kernel is resolved."""
+"""The depthwise convolution kernel (src/kernels/depthwise_cpu.cc via src/kernels/conv.py) against
+nn.Conv2d(group=C)."""
 
 import ctypes
 
 import mindspore as ms
 import numpy as np
 import pytest
-from mindspore import Parameter, nn
 
+from src.kernels.conv import DEPTHWISE, KernelConv2d, kernel_of
+from src.kernels.library import kernel_library
 from src.model_utils.device import configured_cpu_threads
-from src.network import build_backbone, resolve_depthwise_kernel
-from src.network.depthwise import DepthwiseConv2d, depthwise_conv2d, depthwise_library
-from src.network.fold_bn import fold_batch_norms
-from tests.kernel_helpers import (
-    assert_checkpoints_interchange,
-    assert_config_key,
-    assert_kernel_resolution,
-    assert_same_training_step,
-    randomise_batch_norms,
-    value_and_grads,
-)
+from src.network.layers import conv2d
+from tests.kernel_helpers import require_kernels, value_and_grads
 
-SIZE = (32, 32)  # MobileFaceNet: 2x2 before linear7
+
+@pytest.fixture(autouse=True)
+def kernels():
+    require_kernels()
 
 
 def twins(channels, kernel, stride, padding, seed=0):
-    """(nn.Conv2d(group=C), DepthwiseConv2d) with the same random weight."""
-    native = depthwise_conv2d("native", channels, kernel, stride, padding)
-    custom = depthwise_conv2d("cpu_aot", channels, kernel, stride, padding)
-    assert isinstance(custom, DepthwiseConv2d) and custom.weight.shape == native.weight.shape
-    weight = np.random.RandomState(seed).randn(*native.weight.shape).astype(np.float32)
-    native.weight.set_data(ms.Tensor(weight))
-    custom.weight.set_data(ms.Tensor(weight))
-    return native, custom
+    """(nn.Conv2d(group=C) with a random weight, the kernel cell over the same Parameter)."""
+    native = conv2d(channels, channels, kernel, stride, padding, group=channels, has_bias=False)
+    assert kernel_of(native) == DEPTHWISE
+    native.weight.set_data(ms.Tensor(np.random.RandomState(seed).randn(*native.weight.shape).astype(np.float32)))
+    return native, KernelConv2d(native)
 
 
 @pytest.mark.parametrize(
@@ -79,7 +70,7 @@ def test_pynative_matches_grouped_conv2d():
 def test_weight_gradient_does_not_depend_on_the_thread_count(shape, kernel, stride):
     _, cell = twins(shape[1], kernel, stride, 0 if isinstance(kernel, tuple) else 1)
     x = ms.Tensor(np.random.RandomState(3).randn(*shape).astype(np.float32))
-    library = ctypes.CDLL(depthwise_library())
+    library = ctypes.CDLL(kernel_library("depthwise_cpu.cc"))
     results = []
     try:
         for threads in (1, 2):
@@ -89,68 +80,3 @@ def test_weight_gradient_does_not_depend_on_the_thread_count(shape, kernel, stri
         library.DepthwiseSetThreads(configured_cpu_threads())
     for want, have in zip(*results):
         np.testing.assert_array_equal(have, want)
-
-
-def mobilefacenet(depthwise_kernel, seed=0):
-    """A MobileFaceNet (32x32, 16-d) whose BatchNorms have non-trivial statistics and affine parameters."""
-    net = build_backbone("mobilefacenet", depthwise_kernel=depthwise_kernel, embedding_size=16, image_size=SIZE)
-    return randomise_batch_norms(net, seed)
-
-
-def depthwise_cells(net):
-    return [name for name, cell in net.cells_and_names() if isinstance(cell, DepthwiseConv2d)]
-
-
-def test_checkpoints_are_interchangeable(tmp_path):
-    native, custom = (
-        mobilefacenet("native"),
-        build_backbone("mobilefacenet", depthwise_kernel="cpu_aot", embedding_size=16, image_size=SIZE),
-    )
-    assert len(depthwise_cells(custom)) == 17 and not depthwise_cells(native)  # dw_conv1, 15 bottlenecks, linear7
-    assert_checkpoints_interchange(native, custom, tmp_path, SIZE, rtol=1e-5)
-
-
-def test_batch_norms_fold_into_the_custom_cell():
-    reference = mobilefacenet("cpu_aot")
-    reference.set_train(False)
-    x = ms.Tensor(np.random.RandomState(5).uniform(-1, 1, (2, 3) + SIZE).astype(np.float32))
-    expected = reference(x).asnumpy()
-    folded = build_backbone("mobilefacenet", depthwise_kernel="cpu_aot", embedding_size=16, image_size=SIZE)
-    ms.load_param_into_net(folded, {p.name: Parameter(p.data.copy(), name=p.name) for p in reference.get_parameters()})
-    assert fold_batch_norms(folded) > 0
-    folded.set_train(False)
-    layers = [cell for _, cell in folded.cells_and_names() if isinstance(cell, DepthwiseConv2d)]
-    assert len(layers) == 17 and all(layer.bias is not None for layer in layers)
-    assert not [name for name, cell in folded.cells_and_names() if isinstance(cell, nn.BatchNorm2d)]
-    np.testing.assert_allclose(folded(x).asnumpy(), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
-    names = [p.name for p in folded.get_parameters()]
-    assert "dw_conv1.conv.bias" in names and "blocks.0.conv.3.bias" in names and len(names) == len(set(names))
-
-
-def test_training_step_matches_native():
-    assert_same_training_step("mobilefacenet", SIZE, "depthwise_kernel")
-
-
-def test_config_key_is_validated_and_resolved():
-    assert_config_key(
-        "depthwise_kernel",
-        ["--backbone=mobilefacenet", "--embedding_size=16", "--image_size=[32,32]"],
-        depthwise_cells,
-        17,
-    )
-
-
-def test_resolve_depthwise_kernel(monkeypatch, caplog):
-    assert_kernel_resolution(
-        resolve_depthwise_kernel,
-        "depthwise_kernel",
-        "src.network.depthwise.depthwise_library",
-        "nn.Conv2d(group=C)",
-        monkeypatch,
-        caplog,
-    )
-
-
-def test_unknown_kernel_is_refused():
-    with pytest.raises(ValueError, match="depthwise_kernel must be one of native, cpu_aot, got 'fast'"):
-        build_backbone("mobilefacenet", depthwise_kernel="fast", embedding_size=8, image_size=SIZE)

@@ -1,6 +1,7 @@
 """Tiny training runs for the training tests: the digits demo data (src/data/digits.py) cut to 16 images per
 training class (7 classes, 112 images: 7 whole global batches of 16 on 1 or 2 workers), and the arguments of a
-sphere4 (width 0.125, 32x32 inputs) + A-Softmax run on the CPU in GRAPH mode."""
+sphere4 (width 0.125, 32x32 inputs) + A-Softmax run on the CPU in GRAPH mode, in MindSpore's own layers (cpu_kernels
+off: what GPU and Ascend run; tests/test_cpu_kernels.py trains through the kernels)."""
 
 import os
 import sys
@@ -14,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
 TINY = {
     "device_target": "CPU",
+    "cpu_kernels": "off",
     "mode": "GRAPH",
     "seed": 3,
     "image_size": "[32,32]",
@@ -39,6 +41,7 @@ TINY = {
 # append their own keys (a later --key wins).
 TINY_EVAL = [
     "--device_target=CPU",
+    "--cpu_kernels=off",
     "--config_path=",
     "--backbone=sphere4",
     "--backbone_width=0.125",

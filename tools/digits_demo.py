@@ -38,11 +38,12 @@ from src.eval.pair_images import load_pair_images  # noqa: E402
 from src.eval.sources import read_pair_set  # noqa: E402
 from src.eval.verify import evaluate_network, summary, verification_metrics  # noqa: E402
 from src.heads import MARGINS  # noqa: E402
+from src.kernels.accelerate import kernels_enabled  # noqa: E402
 from src.model_utils.cli import run_main  # noqa: E402
 from src.model_utils.config import load_config  # noqa: E402
 from src.model_utils.device import init_device  # noqa: E402
 from src.model_utils.logger import setup_logging  # noqa: E402
-from src.network import build_backbone_from_config, kernel_convolutions  # noqa: E402
+from src.network import build_backbone_from_config  # noqa: E402
 from src.train.checkpoint import list_checkpoints  # noqa: E402
 from train import train  # noqa: E402
 
@@ -80,7 +81,7 @@ def baseline_metrics(cfg, pair_set):
     images = load_pair_images(pair_set, cfg.image_size, None, cfg.eval_fit)
     raw, _ = verification_metrics(images.reshape(len(images), -1).astype(np.float32), pair_set)
     centred, _ = verification_metrics(to_input(images).reshape(len(images), -1), pair_set)
-    init_device(cfg, kernel_convolutions(cfg))
+    init_device(cfg, kernels_enabled(cfg.cpu_kernels, cfg.device_target))
     network = build_backbone_from_config(cfg)
     network.set_train(False)
     untrained, _ = evaluate_network(network, images, pair_set, cfg.eval_batch_size, cfg.fusion)

@@ -6,6 +6,7 @@ import os
 import re
 
 from src.deploy.exported import load_mindir
+from src.kernels.accelerate import accelerate
 from src.model_utils.config import ConfigError
 from src.network import build_backbone_from_config
 from src.network.fold_bn import fold_batch_norms
@@ -54,11 +55,11 @@ def mindir_batch_size(path, cfg):
 def load_network(cfg, path):
     """(network in eval mode, the batch size to feed it): a MINDIR as ``nn.GraphCell`` (at its exported batch
     size), or the configured backbone with the checkpoint's weights (at ``eval_batch_size``), its BatchNorms folded
-    into the layers before them when ``fold_bn``."""
+    into the layers before them when ``fold_bn``, then the CPU kernels applied as ``cpu_kernels`` says."""
     if path.endswith(".mindir"):
         return load_mindir(path), mindir_batch_size(path, cfg)
     backbone = load_backbone_weights(build_backbone_from_config(cfg), path)
     if cfg.fold_bn:
         fold_batch_norms(backbone)
     backbone.set_train(False)
-    return backbone, cfg.eval_batch_size
+    return accelerate(backbone, cfg.cpu_kernels, cfg.device_target), cfg.eval_batch_size

@@ -1,6 +1,6 @@
 // Training-mode batch normalisation forward and backward for float32 NC... tensors (NCHW) on CPU, as MindSpore AOT
 // custom operators (ops.Custom(func_type="aot")). Built and cached by src/kernels/build.py; used by
-// src/network/batchnorm.py.
+// src/kernels/batchnorm.py.
 //
 // Per channel c, over its M = N * H * W values:
 //   mean = sum(x) / M,   var = sum((x - mean)^2) / M (biased),   invstd = 1 / sqrt(var + eps)
@@ -21,12 +21,11 @@
 //
 // Parallelism: over channels, each channel's sums taken by one thread in a fixed order (planes in batch order,
 // blocks in plane order), so every output is bit-identical for any thread count. BatchNormSetThreads sets the
-// thread count (src/network/cpu_kernels.py passes the process's MindSpore CPU thread count; kernel_threads.h).
+// thread count (src/kernels/library.py passes the process's MindSpore CPU thread count; kernel_threads.h).
 //
 // Each channel's values are read three times forward (sum, centred sums, normalise) and twice backward, from the
-// cache after the first (a channel of a 32 x 64 x 56 x 48 tensor is 344 KB): the kernel runs at memory speed,
-// about 4-5 ms forward and 4-5 ms backward on that tensor, 2 ms each on 32 x 128 x 28 x 24 (one thread, ctypes).
-// AVX2 clones of the loops (target_clones, as depthwise_cpu.cc has) measured the same as the x86-64 baseline, so
+// cache after the first (a channel of a 32 x 64 x 56 x 48 tensor is 344 KB): the kernel runs at memory speed.
+// AVX2 clones of the loops (target_clones, as depthwise_cpu.cc has) gained nothing over the x86-64 baseline, so
 // there are none.
 #include <algorithm>
 #include <cmath>

@@ -1,11 +1,15 @@
 """Compile a C++ kernel source of this folder into a shared library once, and cache it.
 
 The library goes to ``$FACEREC_KERNEL_CACHE`` (default ``~/.cache/facerec_ms/kernels``) under a name carrying
-the SHA-256 of the source and of this folder's headers (``kernel_threads.h``), so an edited source or header is
-rebuilt and concurrent processes (distributed workers) never see a half-written file (compiled to a temporary name,
-then renamed). The compiler is ``$CXX`` (default ``g++``); flags are portable (no ``-march=native``: a cache
-directory may be shared by machines with other CPUs). A kernel that needs more (include paths, a library to link:
-src/kernels/onednn.py) passes them as ``extra_flags``, which also go into the name.
+the SHA-256 of the source and of this folder's headers (``kernel_threads.h``, ``conv_geometry.h``), so an edited
+source or header is rebuilt and concurrent processes (distributed workers) never see a half-written file (compiled
+to a temporary name, then renamed). The compiler is ``$CXX`` (default ``g++``); flags are portable (no
+``-march=native``: a cache directory may be shared by machines with other CPUs). A kernel that needs more
+(include paths, a library to link: onednn.py) passes them as ``extra_flags``, which also go into the name.
+
+A failure is remembered for the process: a second call raises the same error without running the compiler again.
+
+    python -m src.kernels.build        # compile every kernel ahead of a run (otherwise: on first use)
 """
 
 import hashlib
@@ -13,11 +17,13 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 CXX_FLAGS = ("-O3", "-std=c++17", "-fopenmp", "-shared", "-fPIC")
 LOG = logging.getLogger("facerec.kernels")
+_failures = {}  # (compiler, source, flags, cache) -> the KernelBuildError of this process's attempt
 
 
 class KernelBuildError(RuntimeError):
@@ -32,7 +38,18 @@ def cache_dir():
 
 def compiled_library(source_name, extra_flags=()):
     """Path of the shared library built from ``src/kernels/<source_name>`` (with ``extra_flags`` after the source),
-    compiling it if not cached."""
+    compiling it if not cached; KernelBuildError (the same one on every later call) when it cannot be built."""
+    key = (os.environ.get("CXX", "g++"), os.path.join(KERNEL_DIR, source_name), tuple(extra_flags), cache_dir())
+    if key in _failures:
+        raise _failures[key]
+    try:
+        return _compile(source_name, tuple(extra_flags))
+    except KernelBuildError as error:
+        _failures[key] = error
+        raise
+
+
+def _compile(source_name, extra_flags):
     source = os.path.join(KERNEL_DIR, source_name)
     digest = hashlib.sha256(" ".join(CXX_FLAGS + tuple(extra_flags)).encode())
     headers = sorted(name for name in os.listdir(KERNEL_DIR) if name.endswith(".h"))
@@ -66,3 +83,14 @@ def compiled_library(source_name, extra_flags=()):
             os.remove(partial)
     LOG.info("built %s -> %s", source_name, target)
     return target
+
+
+if __name__ == "__main__":
+    from src.kernels.library import build_all
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        for path in build_all():
+            print(path)
+    except KernelBuildError as error:
+        sys.exit(f"error: {error}")

@@ -1,7 +1,7 @@
 // Dense 2-D convolution (groups 1, no bias) forward and backward for float32 NCHW tensors on CPU, as MindSpore
 // AOT custom operators, through oneDNN with the layouts its fastest implementation wants. Built and cached by
-// src/kernels/build.py against MindSpore's own libdnnl.so.3 (src/kernels/onednn.py fetches the headers); used by
-// src/network/conv.py.
+// src/kernels/build.py against MindSpore's own libdnnl.so.3, with the headers of third_party/onednn
+// (src/kernels/onednn.py); used by src/kernels/conv.py.
 //
 // MindSpore 2.10's CPU Conv2D and its gradients call the same oneDNN with plain NCHW / OIHW memory, for which
 // oneDNN has only im2col + GEMM (gemm:jit). Here each primitive is created with format_tag::any, so oneDNN
@@ -15,9 +15,8 @@
 //
 // Threads: MindSpore's oneDNN is built for the THREADPOOL runtime, where a primitive runs in parallel only on a
 // stream given a threadpool; OmpThreadpool runs oneDNN's closures on an OpenMP team of kernel_threads::Threads()
-// (ConvSetThreads: MindSpore's CPU thread count, src/network/cpu_kernels.py). oneDNN splits the
+// (ConvSetThreads: MindSpore's CPU thread count, src/kernels/library.py). oneDNN splits the
 // backward-weights reduction by thread, so dw may differ in the last bits between thread counts.
-#include "onednn_config.h"  // before oneDNN's headers: replaces the wheel's SYCL configuration
 
 #include <array>
 #include <cstdlib>

@@ -1,6 +1,6 @@
 // Depthwise 2-D convolution (channel multiplier 1, no bias) forward and backward for float32 NCHW tensors on
 // CPU, as MindSpore AOT custom operators (ops.Custom(func_type="aot")). Built and cached by
-// src/kernels/build.py; used by src/network/depthwise.py.
+// src/kernels/build.py; used by src/kernels/conv.py.
 //
 //   y[n,c,i,j]  = sum_{a,b} w[c,0,a,b] x[n,c, i*sh - ph + a, j*sw - pw + b]    (x is 0 outside the image)
 //   dx[n,c,.,.] = the same sum scattered back: each dy[n,c,i,j] w[c,0,a,b] goes to x's position above
@@ -16,14 +16,13 @@
 //
 // Parallelism: forward and dx over the N*C planes (each plane independent), dw over channels; each channel's
 // dw accumulates its planes in batch order (float per plane, double over the batch), so it is bit-identical
-// for any thread count. DepthwiseSetThreads sets the thread count (src/network/cpu_kernels.py passes the
+// for any thread count. DepthwiseSetThreads sets the thread count (src/kernels/library.py passes the
 // process's MindSpore CPU thread count; kernel_threads.h). Inner loops run along an output row (dw: into one
 // row of float sums per tap, reduced once per plane rather than once per row); with stride 1 they are
-// contiguous and vectorise. Two shapes have their own paths (single-thread times of the MobileFaceNet-like
-// shapes at batch 32): 3x3 stride 1 padding 1 (forward in one pass per output row, the nine products summed in
-// registers: 1.8 vs 6.2 ms on 128x28x24 for the tap-by-tap loop; dx is the same correlation of dy with the
-// flipped kernel) and a kernel covering the whole unpadded plane (linear7: a dot product per plane, dx = dy w,
-// dw = the float sum over the batch of dy x; forward 0.1 vs 2.2 ms, backward 0.2 vs 7.2 ms on 512x7x6). The
+// contiguous and vectorise. Two shapes have their own paths, each faster than the tap-by-tap loop on the
+// MobileFaceNet shapes: 3x3 stride 1 padding 1 (forward in one pass per output row, the nine products summed in
+// registers; dx is the same correlation of dy with the flipped kernel) and a kernel covering the whole unpadded
+// plane (linear7: a dot product per plane, dx = dy w, dw = the float sum over the batch of dy x). The
 // plane functions are compiled twice (target_clones: AVX2 + FMA and the x86-64 baseline), the loader picking
 // one for the CPU it runs on, so the cached library stays portable (no -march=native).
 #include <algorithm>

@@ -1,5 +1,5 @@
 // PReLU forward and backward for float32 NC... tensors on CPU, as MindSpore AOT custom operators
-// (ops.Custom(func_type="aot")). Built and cached by src/kernels/build.py; used by src/network/prelu.py.
+// (ops.Custom(func_type="aot")). Built and cached by src/kernels/build.py; used by src/kernels/prelu.py.
 //
 //   y = x            if x > 0        dL/dx = dL/dy        if x > 0
 //   y = w[c] * x     otherwise       dL/dx = w[c] dL/dy   otherwise
@@ -7,7 +7,7 @@
 //
 // Every (n, c) plane is contiguous (hw elements). The weight gradient accumulates each channel over the
 // batch in a fixed order, so it is bit-identical for any thread count. PReLUSetThreads sets the thread count
-// (src/network/cpu_kernels.py passes the process's MindSpore CPU thread count); small tensors run on one thread
+// (src/kernels/library.py passes the process's MindSpore CPU thread count); small tensors run on one thread
 // (kernel_threads.h).
 #include <algorithm>
 #include <cstdint>

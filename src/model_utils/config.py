@@ -154,6 +154,14 @@ def _check_scalar(key, value, type_name):
     return value
 
 
+def _yaml_word(value, spec):
+    """A str key whose choices include "off" (or "on") takes the bool YAML 1.1 reads from the bare word back as that
+    word: ``cpu_kernels: off`` in a file means "off"."""
+    if isinstance(value, bool) and spec["type"] == "str" and ("on" if value else "off") in spec.get("choices", ()):
+        return "on" if value else "off"
+    return value
+
+
 def check_value(key, value, spec):
     """Return ``value`` converted to the schema type of ``key`` or raise ``ConfigError`` naming the key."""
     if value is None:
@@ -174,7 +182,7 @@ def check_value(key, value, spec):
         if length is not None and len(value) != length:
             raise ConfigError(f"config key '{key}': expected {length} items, got {len(value)}")
     else:
-        value = _check_scalar(key, value, type_name)
+        value = _check_scalar(key, _yaml_word(value, spec), type_name)
     choices = spec.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(f"config key '{key}': {value!r} is not one of {choices}")

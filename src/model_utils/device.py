@@ -44,12 +44,11 @@ def init_device(cfg, kernel_convolutions=False):
     """Select ``cfg.device_target`` and ``cfg.mode``; returns (rank, group_size).
 
     On the CPU, ``cfg.cpu_isa`` caps oneDNN's instruction set first (src/model_utils/cpu_isa.py): this must come
-    before MindSpore runs its first CPU operator. ``kernel_convolutions``: every convolution of the run goes through
-    the project's kernels (``src.network.kernel_convolutions(cfg)`` for a run of the configured backbone), so
-    ``auto`` leaves oneDNN uncapped. Standalone runs use ``cfg.device_id``. Under a launcher,
-    ``mindspore.communication.init()`` picks the backend for the device (HCCL on Ascend, NCCL on GPU, the CPU
-    collective library on CPU), the device id follows the local rank, and gradients are averaged over ranks (data
-    parallel).
+    before MindSpore runs its first CPU operator. ``kernel_convolutions``: the run's convolutions go through the
+    project's CPU kernels (``src.kernels.accelerate.kernels_enabled``), so ``auto`` leaves oneDNN uncapped.
+    Standalone runs use ``cfg.device_id``. Under a launcher, ``mindspore.communication.init()`` picks the backend
+    for the device (HCCL on Ascend, NCCL on GPU, the CPU collective library on CPU), the device id follows the local
+    rank, and gradients are averaged over ranks (data parallel).
     """
     line = apply_cpu_isa(cfg.cpu_isa, cfg.device_target, kernel_convolutions=kernel_convolutions)
     if not _isa_lines:

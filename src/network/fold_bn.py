@@ -7,9 +7,7 @@ the output of a convolution or dense layer z = W x + b, the two are one layer wi
 
 so the BatchNorm's pass over the activations disappears. A backbone lists where a BatchNorm directly follows such a
 layer: a cell attribute ``FOLDABLE = (("conv", "bn"), ...)`` names (layer, BatchNorm) attribute pairs, and inside an
-``nn.SequentialCell`` every (nn.Conv2d, a kernel convolution (src/network/conv.py, depthwise.py) or Dense, BatchNorm)
-neighbour pair is folded; a BatchNorm is nn.BatchNorm2d / BatchNorm1d or src/network/batchnorm.py's CpuBatchNorm2d
-(the same parameters and ``eps``). A BatchNorm
+``nn.SequentialCell`` every (nn.Conv2d or Dense, nn.BatchNorm2d or BatchNorm1d) neighbour pair is folded. A BatchNorm
 before a padded convolution (iResNet's pre-activation ``bn1``) is not foldable: the zero padding would be shifted,
 so it stays.
 """
@@ -17,11 +15,8 @@ so it stays.
 import numpy as np
 from mindspore import Tensor, nn
 
-from src.network.batchnorm import CpuBatchNorm2d
-from src.network.conv import KernelConv2d
-
-BATCH_NORMS = (nn.BatchNorm2d, nn.BatchNorm1d, CpuBatchNorm2d)
-LAYERS = (nn.Conv2d, nn.Dense, KernelConv2d)
+BATCH_NORMS = (nn.BatchNorm2d, nn.BatchNorm1d)
+LAYERS = (nn.Conv2d, nn.Dense)
 
 
 def folded_weights(layer, bn):
@@ -36,11 +31,8 @@ def folded_weights(layer, bn):
 
 
 def folded_layer(layer, bn):
-    """A new nn.Conv2d / Dense / kernel convolution (src/network/conv.py's Conv2d, depthwise.py's
-    DepthwiseConv2d) with bias equal to ``layer`` followed by ``bn`` in inference."""
+    """A new nn.Conv2d / Dense with bias equal to ``layer`` followed by ``bn`` in inference."""
     weight, bias = folded_weights(layer, bn)
-    if isinstance(layer, KernelConv2d):
-        return type(layer)(*layer.arguments, has_bias=True, weight_init=Tensor(weight), bias_init=Tensor(bias))
     if isinstance(layer, nn.Dense):
         return nn.Dense(
             layer.in_channels, layer.out_channels, weight_init=Tensor(weight), bias_init=Tensor(bias), has_bias=True

@@ -12,9 +12,7 @@ gamma 1 / beta 0, PReLU slopes 0.25, the fully connected layer PyTorch's Linear 
 
 Cell names follow insightface (``conv1``, ``bn1``, ``prelu``, ``layerK.i.{bn1,conv1,bn2,prelu,conv2,bn3}``,
 ``layerK.0.downsample.{0,1}``, ``bn2``, ``fc``, ``features``), so converting a PyTorch state_dict only renames
-parameter suffixes (see ``tools/convert_torch.py``). The convolutions are built through ``conv_kernel``
-(src/network/conv.py) and the BatchNorm2d layers through ``batchnorm_kernel`` (src/network/batchnorm.py);
-``features`` stays nn.BatchNorm1d.
+parameter suffixes (see ``tools/convert_torch.py``).
 """
 
 import math
@@ -22,9 +20,7 @@ import math
 from mindspore import nn
 from mindspore.common.initializer import HeUniform, Normal, Uniform
 
-from src.network.conv import conv2d
-from src.network.layers import batch_norm, embedding_batch_norm, feature_map_size
-from src.network.prelu import prelu_class
+from src.network.layers import batch_norm, conv2d, embedding_batch_norm, feature_map_size
 from src.network.registry import BACKBONES
 
 STAGE_CHANNELS = (64, 128, 256, 512)
@@ -36,40 +32,29 @@ DEPTHS = {
 }
 
 
-def conv(conv_kernel, in_channels, out_channels, kernel_size, stride=1):
-    """Bias-free convolution ('same' padding for 3x3), Normal(0, 0.1) initialisation, through ``conv_kernel``
-    (src/network/conv.py)."""
+def conv(in_channels, out_channels, kernel_size, stride=1):
+    """Bias-free convolution ('same' padding for 3x3), Normal(0, 0.1) initialisation."""
     return conv2d(
-        conv_kernel,
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride,
-        kernel_size // 2,
-        has_bias=False,
-        weight_init=Normal(0.1),
+        in_channels, out_channels, kernel_size, stride, kernel_size // 2, has_bias=False, weight_init=Normal(0.1)
     )
 
 
 class IBasicBlock(nn.Cell):
-    """BN, conv3x3, BN, PReLU, conv3x3 (stride), BN, + shortcut (identity, or 1x1 conv + BN); the convolutions
-    through ``conv_kernel``, the BNs through ``batchnorm_kernel``."""
+    """BN, conv3x3, BN, PReLU, conv3x3 (stride), BN, + shortcut (identity, or 1x1 conv + BN)."""
 
     FOLDABLE = (("conv1", "bn2"), ("conv2", "bn3"))  # bn1 precedes a padded conv: not foldable
 
-    def __init__(self, in_channels, channels, stride, prelu, conv_kernel, batchnorm_kernel):
+    def __init__(self, in_channels, channels, stride):
         super().__init__()
-        self.bn1 = batch_norm(in_channels, batchnorm_kernel)
-        self.conv1 = conv(conv_kernel, in_channels, channels, 3)
-        self.bn2 = batch_norm(channels, batchnorm_kernel)
-        self.prelu = prelu(channels)
-        self.conv2 = conv(conv_kernel, channels, channels, 3, stride)
-        self.bn3 = batch_norm(channels, batchnorm_kernel)
+        self.bn1 = batch_norm(in_channels)
+        self.conv1 = conv(in_channels, channels, 3)
+        self.bn2 = batch_norm(channels)
+        self.prelu = nn.PReLU(channels)
+        self.conv2 = conv(channels, channels, 3, stride)
+        self.bn3 = batch_norm(channels)
         self.downsample = None
         if stride != 1 or in_channels != channels:
-            self.downsample = nn.SequentialCell(
-                [conv(conv_kernel, in_channels, channels, 1, stride), batch_norm(channels, batchnorm_kernel)]
-            )
+            self.downsample = nn.SequentialCell([conv(in_channels, channels, 1, stride), batch_norm(channels)])
 
     def construct(self, x):
         out = self.bn3(self.conv2(self.prelu(self.bn2(self.conv1(self.bn1(x))))))
@@ -89,31 +74,19 @@ class IResNet(nn.Cell):
         embedding_size=512,
         image_size=(112, 112),
         dropout=0.0,
-        prelu_kernel="native",
-        conv_kernel="native",
-        batchnorm_kernel="native",
     ):
         super().__init__()
-        prelu = prelu_class(prelu_kernel)
-        self.conv1 = conv(conv_kernel, 3, 64, 3)
-        self.bn1 = batch_norm(64, batchnorm_kernel)
-        self.prelu = prelu(64)
+        self.conv1 = conv(3, 64, 3)
+        self.bn1 = batch_norm(64)
+        self.prelu = nn.PReLU(64)
         in_channels = 64
         for index, (blocks, channels) in enumerate(zip(layers, STAGE_CHANNELS), start=1):
             stage = [
-                IBasicBlock(
-                    in_channels if i == 0 else channels,
-                    channels,
-                    2 if i == 0 else 1,
-                    prelu,
-                    conv_kernel,
-                    batchnorm_kernel,
-                )
-                for i in range(blocks)
+                IBasicBlock(in_channels if i == 0 else channels, channels, 2 if i == 0 else 1) for i in range(blocks)
             ]
             setattr(self, f"layer{index}", nn.SequentialCell(stage))
             in_channels = channels
-        self.bn2 = batch_norm(in_channels, batchnorm_kernel)
+        self.bn2 = batch_norm(in_channels)
         self.dropout = nn.Dropout(p=dropout)
         self.flatten = nn.Flatten()
         height, width = feature_map_size(image_size)
@@ -135,21 +108,8 @@ class IResNet(nn.Cell):
 
 def _register(name, layers):
     @BACKBONES.register(name)
-    def factory(
-        embedding_size=512,
-        image_size=(112, 112),
-        prelu_kernel="native",
-        conv_kernel="native",
-        batchnorm_kernel="native",
-    ):
-        return IResNet(
-            layers,
-            embedding_size=embedding_size,
-            image_size=tuple(image_size),
-            prelu_kernel=prelu_kernel,
-            conv_kernel=conv_kernel,
-            batchnorm_kernel=batchnorm_kernel,
-        )
+    def factory(embedding_size=512, image_size=(112, 112)):
+        return IResNet(layers, embedding_size=embedding_size, image_size=tuple(image_size))
 
     factory.__doc__ = f"{name}: IBasicBlocks per stage {layers}."
     return factory

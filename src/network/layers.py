@@ -1,10 +1,9 @@
-"""Building blocks the backbones share: the feature-map arithmetic and BatchNorm with PyTorch's defaults."""
+"""Building blocks the backbones share: the feature-map arithmetic, convolutions with symmetric zero padding, and
+BatchNorm with PyTorch's defaults. Plain MindSpore layers only: what every device runs."""
 
 import math
 
 from mindspore import nn
-
-from src.network.batchnorm import batch_norm_class
 
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.9  # MindSpore's convention; equals PyTorch's momentum 0.1.
@@ -26,10 +25,19 @@ def feature_map_size(image_size, num_stages=4):
     return height, width
 
 
-def batch_norm(channels, kernel="native"):
-    """BatchNorm2d with PyTorch's defaults (eps 1e-5, momentum 0.1) and explicit initialisation, through ``kernel``
-    ("native": nn.BatchNorm2d, "cpu_aot": src/network/batchnorm.py's CpuBatchNorm2d)."""
-    return batch_norm_class(kernel)(channels, **BN_SETTINGS)
+def conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, group=1, **init):
+    """``nn.Conv2d`` with symmetric zero ``padding`` (an int or (height, width)); ``init``: has_bias, weight_init,
+    bias_init as nn.Conv2d takes them."""
+    if not isinstance(padding, int):
+        padding = (padding[0], padding[0], padding[1], padding[1])
+    return nn.Conv2d(
+        in_channels, out_channels, kernel_size, stride=stride, pad_mode="pad", padding=padding, group=group, **init
+    )
+
+
+def batch_norm(channels):
+    """BatchNorm2d with PyTorch's defaults (eps 1e-5, momentum 0.1) and explicit initialisation."""
+    return nn.BatchNorm2d(channels, **BN_SETTINGS)
 
 
 def embedding_batch_norm(size):

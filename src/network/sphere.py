@@ -17,9 +17,7 @@ without bound: what lets the s = 64 margin heads train on the LFW View 1 recipe 
 from mindspore import nn
 from mindspore.common.initializer import Normal, XavierUniform
 
-from src.network.conv import conv2d
-from src.network.layers import embedding_batch_norm, feature_map_size
-from src.network.prelu import prelu_class
+from src.network.layers import conv2d, embedding_batch_norm, feature_map_size
 from src.network.registry import BACKBONES
 
 STAGE_CHANNELS = (64, 128, 256, 512)
@@ -32,27 +30,26 @@ DEPTHS = {
 }
 
 
-def conv3x3(conv_kernel, in_channels, out_channels, stride, residual):
-    """3x3 convolution, padding 1, with the Caffe release's initialisation for its role, through ``conv_kernel``
-    (src/network/conv.py)."""
+def conv3x3(in_channels, out_channels, stride, residual):
+    """3x3 convolution, padding 1, with the Caffe release's initialisation for its role."""
     if residual:
         init = {"has_bias": False, "weight_init": Normal(0.01)}
     else:
         init = {"has_bias": True, "weight_init": XavierUniform(), "bias_init": "zeros"}
-    return conv2d(conv_kernel, in_channels, out_channels, 3, stride, 1, **init)
+    return conv2d(in_channels, out_channels, 3, stride, 1, **init)
 
 
 class ResidualUnit(nn.Cell):
     """x + PReLU(conv(PReLU(conv(x))))."""
 
-    def __init__(self, channels, prelu, conv_kernel):
+    def __init__(self, channels):
         super().__init__()
         self.body = nn.SequentialCell(
             [
-                conv3x3(conv_kernel, channels, channels, 1, residual=True),
-                prelu(channels),
-                conv3x3(conv_kernel, channels, channels, 1, residual=True),
-                prelu(channels),
+                conv3x3(channels, channels, 1, residual=True),
+                nn.PReLU(channels),
+                conv3x3(channels, channels, 1, residual=True),
+                nn.PReLU(channels),
             ]
         )
 
@@ -72,17 +69,14 @@ class SphereNet(nn.Cell):
         image_size=(112, 96),
         width=1.0,
         in_channels=3,
-        prelu_kernel="native",
         embedding_bn=False,
-        conv_kernel="native",
     ):
         super().__init__()
-        prelu = prelu_class(prelu_kernel)
         channels = [max(1, int(round(c * width))) for c in STAGE_CHANNELS]
         layers = []
         for stage_units, out_channels in zip(units, channels):
-            layers += [conv3x3(conv_kernel, in_channels, out_channels, 2, residual=False), prelu(out_channels)]
-            layers += [ResidualUnit(out_channels, prelu, conv_kernel) for _ in range(stage_units)]
+            layers += [conv3x3(in_channels, out_channels, 2, residual=False), nn.PReLU(out_channels)]
+            layers += [ResidualUnit(out_channels) for _ in range(stage_units)]
             in_channels = out_channels
         self.features = nn.SequentialCell(layers)
         self.flatten = nn.Flatten()
@@ -101,22 +95,9 @@ class SphereNet(nn.Cell):
 
 def _register(name, units):
     @BACKBONES.register(name)
-    def factory(
-        embedding_size=512,
-        image_size=(112, 96),
-        width=1.0,
-        prelu_kernel="native",
-        embedding_bn=False,
-        conv_kernel="native",
-    ):
+    def factory(embedding_size=512, image_size=(112, 96), width=1.0, embedding_bn=False):
         return SphereNet(
-            units,
-            embedding_size=embedding_size,
-            image_size=tuple(image_size),
-            width=width,
-            prelu_kernel=prelu_kernel,
-            embedding_bn=embedding_bn,
-            conv_kernel=conv_kernel,
+            units, embedding_size=embedding_size, image_size=tuple(image_size), width=width, embedding_bn=embedding_bn
         )
 
     factory.__doc__ = f"{name}: residual units per stage {units}."

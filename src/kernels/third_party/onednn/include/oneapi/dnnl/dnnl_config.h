@@ -1,9 +1,7 @@
-// oneDNN's dnnl_config.h for the library this project links: MindSpore 2.10's own libdnnl.so.3 (oneDNN 3.10,
-// CPU runtime THREADPOOL, no GPU). The headers come from Intel's onednn-devel wheel (src/kernels/onednn.py), whose
-// dnnl_config.h describes a SYCL build; including this file first defines its include guard, so the wheel's is
-// skipped. Only what the C and C++ API headers read is defined.
-#pragma once
-
+// oneDNN's dnnl_config.h for the library the project's kernels link: MindSpore 2.10's own libdnnl.so.3 (oneDNN
+// 3.10, CPU runtime THREADPOOL, no GPU). Written for this project (the other headers of this folder are oneDNN
+// 3.9.1's, unchanged, see ../../../README.md); only what the C and C++ API headers read is defined.
+#ifndef ONEAPI_DNNL_DNNL_CONFIG_H
 #define ONEAPI_DNNL_DNNL_CONFIG_H
 
 #define DNNL_API
@@ -20,3 +18,5 @@
 #define DNNL_CPU_THREADING_RUNTIME DNNL_RUNTIME_THREADPOOL
 #define DNNL_CPU_RUNTIME DNNL_RUNTIME_THREADPOOL
 #define DNNL_GPU_RUNTIME DNNL_RUNTIME_NONE
+
+#endif
