@@ -83,7 +83,7 @@ def torch_isa_argument(parser, several=True):
         choices=CHOICES,
         default=["native"] if several else "native",
         help="PyTorch's oneDNN instruction set cap, a cpu_isa value (default native: PyTorch's own choice, its "
-        "fastest on the AVX-512 CPU of the README's tables; auto: the project's cap)"
+        "fastest on the AVX-512 CPU of docs/performance.md; auto: the project's cap)"
         + ("; several: one PyTorch run each, the ratios against the fastest" if several else "")
         + ". ONEDNN_MAX_CPU_ISA in the environment overrides every run's choice",
     )

@@ -1,4 +1,4 @@
-"""User errors at the command line of every entry point (see the README table "When things go wrong"): the
+"""User errors at the command line of every entry point (see the fault table, docs/faults.md): the
 message alone, exit status 2 for a usage error and 1 for a data error, the traceback kept for --debug and the
 log file; Ctrl-C in a tool; a device MindSpore was not built for; an output folder that cannot be written."""
 

@@ -1,5 +1,5 @@
-"""Faults of the training data, each stopped with a message naming the file and line (see the README table
-"When things go wrong"): zero-byte images, an empty list, implausible landmarks."""
+"""Faults of the training data, each stopped with a message naming the file and line (see the fault table,
+docs/faults.md): zero-byte images, an empty list, implausible landmarks."""
 
 import logging
 import os

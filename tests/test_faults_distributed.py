@@ -1,4 +1,4 @@
-"""A data-parallel worker killed mid-run (see the README table "When things go wrong"): the CPU launcher ends
+"""A data-parallel worker killed mid-run (see the fault table, docs/faults.md): the CPU launcher ends
 with a message naming the worker, how it ended and the checkpoint to resume from, and rank 0's log ends with it."""
 
 import os

@@ -1,4 +1,4 @@
-"""Faults met by eval.py (see the README table "When things go wrong"): an output folder that does not exist yet,
+"""Faults met by eval.py (see the fault table, docs/faults.md): an output folder that does not exist yet,
 a zero-byte image among the pairs."""
 
 import json

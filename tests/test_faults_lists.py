@@ -1,4 +1,4 @@
-"""Training lists as they come from other people's machines (see the README table "When things go wrong"):
+"""Training lists as they come from other people's machines (see the fault table, docs/faults.md):
 a Windows byte-order mark and CR LF line ends, a list in Latin-1, paths with spaces, labels that start at 1 or
 skip numbers, the same image listed twice."""
 

@@ -1,5 +1,5 @@
-"""A training run meets the outside world (subprocesses of train.py on a tiny network; see the README table "When
-things go wrong"): stop signals, a second run into the same folder, a stale lock, user errors without traceback."""
+"""A training run meets the outside world (subprocesses of train.py on a tiny network; see the fault table,
+docs/faults.md): stop signals, a second run into the same folder, a stale lock, user errors without traceback."""
 
 import json
 import os

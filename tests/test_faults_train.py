@@ -1,4 +1,4 @@
-"""Faults of a training run (tiny network, in process; see the README table "When things go wrong"): non-finite
+"""Faults of a training run (tiny network, in process; see the fault table, docs/faults.md): non-finite
 settings, a NaN streak that must roll back to weights from before it, which of loss and gradient was not
 finite, checkpoints with NaN weights refused by name."""
 

@@ -15,10 +15,8 @@ import os
 import re
 import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from src.eval.verify import summary  # noqa: E402
@@ -110,7 +108,9 @@ def markdown_table(summaries):
 
 
 def plot_curves(summaries, path):
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    fig = Figure(figsize=(6.4, 4.0), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     for s in summaries:
         steps, accuracies = zip(*s["curve"])
         ax.plot(steps, [100 * a for a in accuracies], marker="o", markersize=3, label=s["head"])
@@ -121,7 +121,6 @@ def plot_curves(summaries, path):
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 

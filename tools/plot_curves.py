@@ -8,10 +8,8 @@ import argparse
 import os
 import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from src.model_utils.cli import run_main  # noqa: E402
@@ -37,7 +35,9 @@ def plot_curves(metrics_csv, out_dir):
         present = [(tag, label) for tag, label in curves if tag in series]
         if not present:
             continue
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig = Figure(figsize=(7, 4))
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
         for tag, label in present:
             steps, values = series[tag]
             ax.plot(steps, values, marker="o" if tag.startswith("val/") else None, label=label)
@@ -48,7 +48,6 @@ def plot_curves(metrics_csv, out_dir):
         fig.tight_layout()
         path = os.path.join(out_dir, name)
         fig.savefig(path, dpi=100)
-        plt.close(fig)
         written.append(path)
     return written
 

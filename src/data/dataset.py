@@ -6,14 +6,14 @@ size), optionally jitters the crop (``align_jitter``: align into a window ``alig
 side and crop a random image_size window) and flips, keyed by (seed, epoch, index) so augmentation is
 reproducible whatever the worker scheduling, and turns the image into the network input with ``to_input``
 (``src/data/image_io.py``, the one definition evaluation and export use too) in the same call: a separate
-``map`` operation would cost a second Python call per image (24.5 vs 18.4 ms per batch of 64 digits).
+``map`` operation would cost a second Python call per image.
 ``ShardedStreamSampler`` shards it across ranks.
 
 Workers: one is the fastest here. With ``num_parallel_workers`` > 1, MindSpore 2.10's ``GeneratorDataset`` hands
 the keys to Python worker threads and, whenever a worker's result is not ready yet, sleeps 0.1 s before it looks
 again (``_SamplerFn.process`` in ``mindspore/dataset/engine/datasets_user_defined.py``); the Python work is
-serialised by the GIL anyway. Measured on 2 cores (32x32 digits, batch 64): 134-152 ms per batch with two
-workers, 18 ms with one; with worker processes (``python_multiprocessing``) 72 ms.
+serialised by the GIL anyway. Two worker threads, and worker processes (``python_multiprocessing``), are several
+times slower per batch than one worker (``benchmarks/bench_data.py``; docs/performance.md, "Input pipeline").
 An image that fails to decode (or to align) is logged with its path, counted and replaced by the next readable
 sample; when more distinct images than ``max_bad_fraction`` of the list (at least one is always tolerated) have
 failed, the run stops with an error. Each rank counts the images it reads.

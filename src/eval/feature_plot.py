@@ -1,10 +1,9 @@
 """The SphereFace toy figure: 2-D or 3-D embeddings, normalised, drawn on the unit circle or sphere by class."""
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 
 def plot_features(features, labels, path, title, heldout=()):
@@ -15,9 +14,10 @@ def plot_features(features, labels, path, title, heldout=()):
         raise ValueError(f"feature plots need 2-D or 3-D embeddings, got {features.shape[1]}-D")
     unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
     three_d = unit.shape[1] == 3
-    figure = plt.figure(figsize=(6, 6))
+    figure = Figure(figsize=(6, 6))
+    FigureCanvasAgg(figure)
     axes = figure.add_subplot(projection="3d" if three_d else None)
-    colours = plt.get_cmap("tab10")
+    colours = matplotlib.colormaps["tab10"]
     if three_d:
         u, v = np.mgrid[0 : 2 * np.pi : 40j, 0 : np.pi : 20j]
         axes.plot_wireframe(np.cos(u) * np.sin(v), np.sin(u) * np.sin(v), np.cos(v), color="0.85", linewidth=0.3)
@@ -34,5 +34,4 @@ def plot_features(features, labels, path, title, heldout=()):
     axes.legend(loc="upper right", fontsize=7, markerscale=2)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path

@@ -3,14 +3,12 @@ curve (log false-accept-rate axis) and the histogram of same/different scores (m
 
 import csv
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
-
-from src.eval.metrics import tar_at_far  # noqa: E402
+from src.eval.metrics import tar_at_far
 
 
 def accuracy_line(metrics):
@@ -69,12 +67,19 @@ def write_scores_csv(path, pair_set, scores):
             )
 
 
+def new_figure(**kwargs):
+    """A Figure with one Axes on the Agg canvas (matplotlib's object API: no pyplot state, no backend switch)."""
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
 def plot_roc(path, scores, issame, title):
     """TAR against FAR on a log axis, one curve per fusion mode; the FAR axis starts at 1 / (different pairs), the
     TAR axis just below the lowest TAR there."""
     issame = np.asarray(issame, bool)
     smallest = 1.0 / max(int((~issame).sum()), 1)
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = new_figure(figsize=(6, 4.5))
     lowest = 1.0
     for mode, values in scores.items():
         fpr, tpr, _ = roc_curve(issame, values)
@@ -90,13 +95,12 @@ def plot_roc(path, scores, issame, title):
     ax.legend(title="fusion", loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def plot_histogram(path, scores, issame, threshold, title):
     """Histograms of the same-identity and different-identity cosine scores, with the chosen threshold."""
     issame = np.asarray(issame, bool)
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = new_figure(figsize=(6, 4.5))
     bins = np.linspace(min(-0.2, float(scores.min())), 1.0, 61)
     ax.hist(scores[issame], bins=bins, alpha=0.6, label=f"same ({issame.sum()})", color="tab:green")
     ax.hist(scores[~issame], bins=bins, alpha=0.6, label=f"different ({(~issame).sum()})", color="tab:red")
@@ -107,7 +111,6 @@ def plot_histogram(path, scores, issame, threshold, title):
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 TABLE_FARS = ("1e-3", "1e-4")

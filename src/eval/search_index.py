@@ -3,7 +3,7 @@
 Small galleries are searched with NumPy (one matrix product and a partial sort); from ``FAISS_MIN_SIZE`` entries
 on, faiss' exact inner-product index (``IndexFlatIP``) answers: below that size both are fast and NumPy needs no
 copy of the gallery; above it a single query (the usual search) was faster with faiss (``benchmarks/bench_search.py``;
-the figures are in the README, "The index"). Both return the same neighbours up to ties.
+the figures are in docs/performance.md, "Search index"). Both return the same neighbours up to ties.
 """
 
 import faiss
@@ -40,8 +40,8 @@ class NumpyIndex:
 
 class FaissIndex:
     """Exact search with faiss ``IndexFlatIP``, on ``threads`` OpenMP threads (faiss' setting is per process). One
-    thread by default: on cores shared with other jobs, more threads made a single query far slower (README,
-    "The index")."""
+    thread by default: on cores shared with other jobs, more threads made a single query far slower
+    (docs/performance.md, "Search index")."""
 
     name = "faiss"
 

@@ -1,4 +1,4 @@
-"""Classification heads = class centres + a margin (README "Class centres, margins and Partial FC").
+"""Classification heads = class centres + a margin (docs/heads.md).
 
 * Class centres (``src/heads/centres.py``): the cell that holds W and gives cos(theta) of the batch against every
   centre: replicated (``ClassCentres``) or sharded over the workers (``ShardedClassCentres``, the Partial FC

@@ -3,12 +3,13 @@
 On CPUs with AVX-512, the oneDNN inside MindSpore 2.10 runs plain-layout (NCHW) convolutions, forward and
 backward-data, through ``jit_uni_ncsp:conv+ref:any``, a reference path many times slower than the GEMM path
 (``x64:gemm:jit``) it takes when capped at AVX2 (``benchmarks/onednn_paths.py`` lists the primitives, shapes and
-times; docs/performance.md). oneDNN reads its cap from ``ONEDNN_MAX_CPU_ISA`` once, when it first
-dispatches, so the variable must be in this process's environment before MindSpore runs its first CPU operator;
-worker processes (msrun, multiprocessing) inherit it.
+times; docs/performance.md, "The CPU kernels and the instruction set"). oneDNN reads its cap from
+``ONEDNN_MAX_CPU_ISA`` once, when it first dispatches, so the variable must be in this process's environment
+before MindSpore runs its first CPU operator; worker processes (msrun, multiprocessing) inherit it.
 
-The project's own convolution kernel (src/kernels/conv.py) asks oneDNN for blocked layouts instead, for which
-oneDNN's AVX-512 JIT convolutions are the fastest on such a CPU (docs/performance.md).
+The project's own convolution kernel (src/kernels/conv_onednn.cc) asks oneDNN for blocked layouts instead, for
+which oneDNN's AVX-512 JIT convolutions are the fastest on such a CPU: with the kernels every backbone trains faster
+uncapped than capped (the figures are in docs/performance.md).
 
 ``cpu_isa`` (config key): ``auto`` caps at AVX2 on CPUs that report ``avx512f`` (and leaves other CPUs alone) unless
 every convolution of the run goes through the project's kernels (the caller says so: ``kernel_convolutions``),

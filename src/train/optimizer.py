@@ -18,9 +18,10 @@ class MomentumSGD(nn.Optimizer):
 
     with momentum mu, the weight decay lambda of the parameter's group and the rate eta of the step. One
     ``ApplyMomentum`` per parameter and one buffer per parameter, ``moments.<name>`` in checkpoints. ``nn.SGD``
-    applies the same rule with two buffers of every parameter's shape (``accum.<name>``, ``stat.<name>``) and took
-    116 ms where ``ApplyMomentum`` took 56 for 40 M parameters on this CPU; ``nn.Momentum`` is deprecated in
-    MindSpore 2.10. Checkpoints written with ``nn.SGD`` resume (``src/train/checkpoint.py``, ``legacy_optimizer``).
+    applies the same rule with two buffers of every parameter's shape (``accum.<name>``, ``stat.<name>``) and is
+    slower on the CPU (``benchmarks/bench_ops.py --cases optimizer``; docs/performance.md); ``nn.Momentum`` is
+    deprecated in MindSpore 2.10. Checkpoints written with ``nn.SGD`` resume (``src/train/checkpoint.py``,
+    ``legacy_optimizer``).
     """
 
     def __init__(self, params, learning_rate, momentum):

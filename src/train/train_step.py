@@ -14,8 +14,8 @@ def element_sum(tensor):
     """The sum of all of ``tensor``'s elements, non-finite if any element is (the finiteness check's measure).
 
     Taken as a matrix-vector product with ones, (first axis, the rest) x (the rest,), then summed over the rows:
-    MindSpore 2.10's CPU ReduceSum over a whole tensor runs at about 0.3 G elements/s (38 ms for sphere20a's
-    11 M-element fc5 gradient, 85 ms of its 1.4 s training step for all gradients), the product about 4x faster.
+    MindSpore 2.10's CPU ReduceSum over a whole tensor is slow (the largest operator of a sphere20a step outside the
+    convolutions, mostly this check: ``benchmarks/profile_train.py``), the product several times faster.
     An infinity or NaN propagates through the product as through the sum."""
     if tensor.ndim < 2:
         return tensor.sum()
@@ -58,8 +58,8 @@ class TrainStep(nn.Cell):
     so the learning rate stays a function of the training step.
 
     Without a loss scaler the finiteness check is one ``isfinite`` of loss + sum_i sum(g_i): a NaN or Inf anywhere
-    propagates into that sum (Inf - Inf is NaN). ``isfinite(g).all()`` per gradient gives the same answer at about
-    a hundred times the cost on the CPU (benchmarks/bench_ops.py, case ``finite_check``; README "Performance").
+    propagates into that sum (Inf - Inf is NaN). ``isfinite(g).all()`` per gradient gives the same answer at many
+    times the cost on the CPU (benchmarks/bench_ops.py, case ``finite_check``).
     Float16 training uses ``amp.all_finite``, where a sum could overflow.
     """
 
