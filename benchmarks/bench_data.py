@@ -77,9 +77,9 @@ def bench_training(batch, steps):
     import mindspore as ms
 
     import train
+    from src.kernels.accelerate import kernels_enabled
     from src.model_utils.config import load_config
     from src.model_utils.device import init_device
-    from src.network import kernel_convolutions
 
     cfg = load_config(
         [
@@ -90,7 +90,7 @@ def bench_training(batch, steps):
             "--backbone=sphere20a",
         ]
     )
-    init_device(cfg, kernel_convolutions(cfg))  # as train.py does
+    init_device(cfg, kernels_enabled(cfg.cpu_kernels, cfg.device_target))  # as train.py does
     step_cell, _ = train.build_training(cfg, 10572, steps + 1, batch)
     rng = np.random.default_rng(0)
     image = ms.Tensor(rng.standard_normal((batch, 3) + SIZE).astype(np.float32))

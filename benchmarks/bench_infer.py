@@ -116,7 +116,7 @@ def forward_torch(c, images):
 def forward_mindspore_ckpt(c, images):
     import mindspore as ms
 
-    from benchmarks.ms_side import setup_device
+    from benchmarks.ms_side import accelerate, setup_device
     from src.network import build_backbone
     from src.network.fold_bn import fold_batch_norms
     from src.network.weights import load_backbone_weights
@@ -124,11 +124,11 @@ def forward_mindspore_ckpt(c, images):
     kernels = setup_device(c["mode"], c["settings"], c["backbone"])
     embedding_size, image_size = NETWORKS[c["backbone"]]
     backbone = load_backbone_weights(
-        build_backbone(c["backbone"], **kernels, embedding_size=embedding_size, image_size=image_size),
-        c["checkpoint"],
+        build_backbone(c["backbone"], embedding_size=embedding_size, image_size=image_size), c["checkpoint"]
     )
     if c["settings"] is None or c["settings"].get("fold_bn"):
         fold_batch_norms(backbone)
+    backbone = accelerate(backbone, kernels)
     backbone.set_train(False)
     batch = ms.Tensor(images)
     return lambda: backbone(batch).asnumpy()

@@ -7,21 +7,21 @@
                activations (batch x 64 x 56 x 48). The composite beats nn.PReLU alone but not inside sphere20a
                (benchmarks/profile_train.py: its ReduceSum/Mul/Neg/ReluGrad cost as much as PReLU + PReLUGrad,
                and peak RSS grows from 1.9 to 3.4 GB at batch 32); the AOT kernel is what the networks use on
-               the CPU (prelu_kernel: auto);
+               the CPU (cpu_kernels: auto);
   depthwise    depthwise convolutions on MobileFaceNet-like shapes (3x3 stride 1 and 2, the global 7x6
                ``linear7``): nn.Conv2d(group=C) (oneDNN gemm:jit, one GEMM per group) vs the project's C++
-               AOT kernel (DepthwiseConv2d, src/kernels/depthwise_cpu.cc; depthwise_kernel: auto on the CPU),
+               AOT kernel (DepthwiseConv2d, src/kernels/depthwise_cpu.cc; cpu_kernels: auto),
                forward and forward + backward (input and weight gradients);
   conv         dense 3x3 padding-1 convolutions, the stride-2 and residual ones of each stage of the digits demo's
                sphere10 at width 0.25 (batch 64, 32x32) and of sphere20a (batch 32, 112x96): nn.Conv2d (MindSpore
                calls oneDNN with plain NCHW / OIHW memory: x64:gemm:jit, im2col + GEMM) vs the project's kernel
-               (Conv2d, src/kernels/conv_onednn.cc; conv_kernel: auto on the CPU: the same oneDNN with blocked
+               (Conv2d, src/kernels/conv_onednn.cc; cpu_kernels: auto, the same oneDNN with blocked
                layouts, jit:avx2, the reorders from and to NCHW included) vs PyTorch (the same with its own
                oneDNN), forward and forward + backward (input and weight gradients); measured: CONV_TABLE below;
   batchnorm    training-mode BatchNorm2d (batch statistics, moving-statistics update) on MobileFaceNet's 28x24 and
                56x48 stages (batch x 128 x 28 x 24, batch x 64 x 56 x 48): nn.BatchNorm2d (MindSpore's CPU
                BatchNorm / BatchNormGrad) vs the project's C++ AOT kernel (CpuBatchNorm2d,
-               src/kernels/batchnorm_cpu.cc; batchnorm_kernel: auto on the CPU) vs torch.nn.BatchNorm2d, forward
+               src/kernels/batchnorm_cpu.cc; cpu_kernels: auto) vs torch.nn.BatchNorm2d, forward
                and forward + backward (input, gamma and beta gradients) from a given output gradient dy: the other
                cases' gradient of a sum costs MindSpore more than a BatchNorm (its ReduceSum and the broadcast of
                the sum's gradient: 25-33 ms on 32x64x56x48, against 2 ms for PyTorch's sum().backward());
@@ -136,12 +136,12 @@ def mindspore_cases(args):
     from mindspore import nn, ops
 
     from src.heads.centres import l2_normalize
+    from src.kernels.batchnorm import CpuBatchNorm2d
+    from src.kernels.conv import KernelConv2d
+    from src.kernels.prelu import CpuPReLU
     from src.model_utils.cpu_isa import apply_cpu_isa
     from src.network import build_backbone
-    from src.network.conv import conv2d
-    from src.network.depthwise import depthwise_conv2d
-    from src.network.layers import batch_norm
-    from src.network.prelu import CpuPReLU
+    from src.network.layers import batch_norm, conv2d
     from src.train.optimizer import MomentumSGD, param_groups
 
     apply_cpu_isa(args.cpu_isa)
@@ -204,30 +204,32 @@ def mindspore_cases(args):
         run("prelu", "relu(x) - w relu(-x) forward", forward(CompositePReLU(64), x))
         run("prelu", "nn.PReLU forward + backward", forward_backward(nn.PReLU(64, w=0.25), x))
         run("prelu", "relu(x) - w relu(-x) forward + backward", forward_backward(CompositePReLU(64), x))
-        run("prelu", "CpuPReLU (C++ AOT) forward", forward(CpuPReLU(64), x))
-        run("prelu", "CpuPReLU (C++ AOT) forward + backward", forward_backward(CpuPReLU(64), x))
+        run("prelu", "CpuPReLU (C++ AOT) forward", forward(CpuPReLU(nn.PReLU(64, w=0.25)), x))
+        run("prelu", "CpuPReLU (C++ AOT) forward + backward", forward_backward(CpuPReLU(nn.PReLU(64, w=0.25)), x))
 
     for (channels, height, width), kernel, stride, padding in DEPTHWISE_CASES if "depthwise" in args.cases else ():
         x = ms.Tensor(rng.standard_normal((args.batch, channels, height, width)).astype(np.float32))
         shape = depthwise_shape(args.batch, channels, height, width, kernel, stride)
-        for name, label in (("native", "nn.Conv2d(group=C)"), ("cpu_aot", "DepthwiseConv2d (C++ AOT)")):
-            cell = depthwise_conv2d(name, channels, kernel, stride, padding)
+        for kernel_cell, label in ((False, "nn.Conv2d(group=C)"), (True, "DepthwiseConv2d (C++ AOT)")):
+            cell = conv2d(channels, channels, kernel, stride, padding, group=channels)
+            cell = KernelConv2d(cell) if kernel_cell else cell
             run("depthwise", f"{shape} {label} forward", forward(cell, x))
             run("depthwise", f"{shape} {label} forward + backward", forward_backward(cell, x))
 
     for batch, (channels, height, width), out_channels, stride in CONV_CASES if "conv" in args.cases else ():
         x = ms.Tensor(rng.standard_normal((batch, channels, height, width)).astype(np.float32))
         shape = conv_shape(batch, channels, height, width, out_channels, stride)
-        for name, label in (("native", "nn.Conv2d"), ("cpu_aot", "Conv2d (oneDNN blocked)")):
-            cell = conv2d(name, channels, out_channels, 3, stride, 1)
+        for kernel_cell, label in ((False, "nn.Conv2d"), (True, "Conv2d (oneDNN blocked)")):
+            cell = conv2d(channels, out_channels, 3, stride, 1)
+            cell = KernelConv2d(cell) if kernel_cell else cell
             run("conv", f"{shape} {label} forward", forward(cell, x))
             run("conv", f"{shape} {label} forward + backward", forward_backward(cell, x))
 
     for channels, height, width in BATCHNORM_CASES if "batchnorm" in args.cases else ():
         x, dy = (ms.Tensor(rng.standard_normal((args.batch, channels, height, width)).astype(np.float32)) for _ in "xy")
         shape = f"{args.batch}x{channels}x{height}x{width}"
-        for name, label in (("native", "nn.BatchNorm2d"), ("cpu_aot", "CpuBatchNorm2d (C++ AOT)")):
-            cell = batch_norm(channels, name)
+        for kernel_cell, label in ((False, "nn.BatchNorm2d"), (True, "CpuBatchNorm2d (C++ AOT)")):
+            cell = CpuBatchNorm2d(batch_norm(channels)) if kernel_cell else batch_norm(channels)
             cell.set_train(True)
             run("batchnorm", f"{shape} {label} forward", forward(cell, x))
             run("batchnorm", f"{shape} {label} forward + backward (given dy)", backward_from(cell, x, dy))

@@ -34,10 +34,7 @@ EXPLORE = (
     "jit-O2:threads=2,jit_level=O2",
     "graph-kernel:threads=2,graph_kernel=true",
     "dispatch-1:threads=2,dispatch_threads=1",
-    "prelu-native:threads=2,prelu_kernel=native",
-    "dw-native:threads=2,prelu_kernel=cpu_aot,depthwise_kernel=native",
-    "conv-native:threads=2,prelu_kernel=cpu_aot,depthwise_kernel=cpu_aot,conv_kernel=native",
-    "bn-native:threads=2,prelu_kernel=cpu_aot,depthwise_kernel=cpu_aot,conv_kernel=cpu_aot,batchnorm_kernel=native",
+    "kernels:threads=2,cpu_kernels=auto",
 )
 COLUMNS = [
     ("backbone", "backbone"),
@@ -115,7 +112,7 @@ def build_mindspore(c):
     nonfinite())."""
     import mindspore as ms
 
-    from benchmarks.ms_side import load_twin_weights, setup_device
+    from benchmarks.ms_side import accelerate, load_twin_weights, setup_device
     from src.heads import build_head
     from src.network import build_backbone
     from src.train.lr_schedule import learning_rates
@@ -126,7 +123,7 @@ def build_mindspore(c):
     kernels = setup_device(c["mode"], c["settings"], c["backbone"])
     embedding_size, image_size = NETWORKS[c["backbone"]]
     net = FaceTrainNetwork(
-        build_backbone(c["backbone"], **kernels, embedding_size=embedding_size, image_size=image_size),
+        accelerate(build_backbone(c["backbone"], embedding_size=embedding_size, image_size=image_size), kernels),
         build_head(c["head"], embedding_size=embedding_size, num_classes=c["num_classes"]),
     )
     load_twin_weights(net, c["weights"], c["backbone"], embedding_size, image_size, prefix="backbone.")
@@ -187,7 +184,7 @@ def parse_args(argv=None):
         action="append",
         default=None,
         help="MindSpore variant 'name:key=value,...' (keys: threads, jit_level, graph_kernel, "
-        "dispatch_threads, prelu_kernel, depthwise_kernel, conv_kernel, batchnorm_kernel; root=PATH runs it from "
+        "dispatch_threads, cpu_kernels (auto|off, default off), cpu_isa; root=PATH runs it from "
         "another copy of the project; project=true or the name 'project' (the default) uses init_device with the "
         "schema defaults)",
     )

@@ -8,60 +8,57 @@ from src.model_utils.cpu_isa import apply_cpu_isa
 from src.model_utils.device import MODES
 from tools.convert_torch import MAPPINGS, convert
 
-# MindSpore settings a benchmark may vary; None leaves MindSpore's own default (prelu_kernel, depthwise_kernel,
-# conv_kernel and batchnorm_kernel: native), except cpu_isa, which is the project's "auto" unless given (a variant
-# measures the slow path with cpu_isa=native). fold_bn (inference benchmarks): BatchNorms folded as the project's
+# MindSpore settings a benchmark may vary; None leaves MindSpore's own default (cpu_kernels: off, MindSpore's own
+# layers), except cpu_isa, which is the project's "auto" unless given (a variant measures the slow path with
+# cpu_isa=native). fold_bn (inference benchmarks): BatchNorms folded as the project's
 # load_network does (the project variant folds).
 SETTING_KEYS = (
     "threads",
     "jit_level",
     "graph_kernel",
     "dispatch_threads",
-    "prelu_kernel",
-    "depthwise_kernel",
-    "conv_kernel",
-    "batchnorm_kernel",
+    "cpu_kernels",
     "cpu_isa",
     "fold_bn",
 )
-KERNEL_KEYS = ("prelu_kernel", "depthwise_kernel", "conv_kernel", "batchnorm_kernel")
 
 
 def setup_device(mode, settings, backbone=None):
     """The project's device setup (``init_device`` from the schema defaults, with its ``cpu_isa`` decision for a
-    run of ``backbone``: uncapped when all its convolutions go through the kernels; None, as for a MINDIR: capped)
-    when ``settings`` is None, else ``setup_mindspore``. Returns the kernels to build networks with,
-    ``build_backbone``'s keyword arguments {prelu_kernel, depthwise_kernel, conv_kernel, batchnorm_kernel}: the
-    schema's values resolved for the CPU, or the variant's (MindSpore's own ``native`` unless given)."""
+    run of ``backbone``: uncapped when the CPU kernels run; None, as for a MINDIR: capped) when ``settings`` is
+    None, else ``setup_mindspore``. Returns whether networks are to run through the CPU kernels
+    (``accelerate(network, True)``): the schema's ``cpu_kernels``, or the variant's (off unless given)."""
+    from src.kernels.accelerate import kernels_enabled
+
     if settings is None:
         from src.model_utils.config import load_config
         from src.model_utils.device import init_device
-        from src.network import (
-            kernel_convolutions,
-            resolve_batchnorm_kernel,
-            resolve_conv_kernel,
-            resolve_depthwise_kernel,
-            resolve_prelu_kernel,
-        )
 
         cfg = load_config([f"--mode={mode}", "--device_target=CPU"] + ([f"--backbone={backbone}"] if backbone else []))
-        init_device(cfg, backbone is not None and kernel_convolutions(cfg))
-        return {
-            "prelu_kernel": resolve_prelu_kernel(cfg.prelu_kernel, cfg.device_target),
-            "depthwise_kernel": resolve_depthwise_kernel(cfg.depthwise_kernel, cfg.device_target),
-            "conv_kernel": resolve_conv_kernel(cfg.conv_kernel, cfg.device_target),
-            "batchnorm_kernel": resolve_batchnorm_kernel(cfg.batchnorm_kernel, cfg.device_target),
-        }
-    setup_mindspore(mode, settings)
-    return {key: settings.get(key, "native") for key in KERNEL_KEYS}
+        kernels = backbone is not None and kernels_enabled(cfg.cpu_kernels, "CPU")
+        init_device(cfg, kernels)
+        return kernels
+    kernels = kernels_enabled(settings.get("cpu_kernels", "off"), "CPU")
+    setup_mindspore(mode, settings, kernels)
+    return kernels
 
 
-def setup_mindspore(mode, settings):
-    """CPU device, ``mode`` (GRAPH | PYNATIVE) and the ``settings`` (see SETTING_KEYS) for this process."""
+def accelerate(network, kernels):
+    """``network``, through the CPU kernels when ``kernels`` (what ``setup_device`` returned)."""
+    if kernels:
+        from src.kernels.accelerate import apply_cpu_kernels
+
+        apply_cpu_kernels(network)
+    return network
+
+
+def setup_mindspore(mode, settings, kernels=False):
+    """CPU device, ``mode`` (GRAPH | PYNATIVE) and the ``settings`` (see SETTING_KEYS) for this process; ``kernels``:
+    the networks run through the CPU kernels (for cpu_isa auto's decision)."""
     unknown = set(settings) - set(SETTING_KEYS)
     if unknown:
         raise ValueError(f"unknown MindSpore setting(s) {sorted(unknown)}; known: {SETTING_KEYS}")
-    apply_cpu_isa(settings.get("cpu_isa", "auto"))
+    apply_cpu_isa(settings.get("cpu_isa", "auto"), kernel_convolutions=kernels)
     ms.set_device("CPU")
     ms.set_context(mode=MODES[mode])
     if settings.get("threads") is not None:
