@@ -23,8 +23,8 @@ from src.data.alignment import template_for
 from src.data.digits import prepare_digits
 from src.data.landmarks import LandmarkFormatError
 from src.eval.pairs import read_pairs
-from src.eval.predictor import Predictor
 from src.eval.protocol import kfold_accuracy
+from src.infer.predictor import Predictor
 from src.model_utils.config import load_config
 from src.network import build_backbone
 
