@@ -13,7 +13,7 @@ import eval as eval_cli
 import export as export_cli
 import infer as infer_cli
 from src.data.digits import prepare_digits
-from src.eval.sidecar_threshold import ThresholdError, threshold_from_eval
+from src.deploy.sidecar_threshold import ThresholdError, threshold_from_eval
 from src.infer.predictor import Predictor
 from src.model_utils.config import load_config
 from src.network import build_backbone

@@ -28,10 +28,10 @@ from typing import Callable, Union
 import numpy as np
 
 from src.data.alignment import align_face, fit_aligned
+from src.deploy.sidecar_threshold import sidecar_threshold
 from src.detect import Face, FaceDetector, NoFaceError, load_detector
 from src.eval.embed import embed_images, fuse
 from src.eval.models import load_network
-from src.eval.sidecar_threshold import sidecar_threshold
 from src.infer import identify
 from src.infer.image_input import as_rgb, image_name, is_path
 from src.model_utils.config import Config, ConfigError, load_config
