@@ -33,10 +33,10 @@ import numpy as np
 
 from src.data.alignment import template_for
 from src.data.image_io import INPUT_RECORD
-from src.deploy.exported import load_exported
 from src.deploy.onnx_graph import repair_onnx
 from src.deploy.parity import MAX_ABS_DIFF, MIN_COSINE, image_inputs, parity, random_inputs
 from src.deploy.sidecar_threshold import threshold_from_eval
+from src.eval.exported import load_exported
 from src.model_utils.cli import run_main
 from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config
 from src.model_utils.device import describe_device, init_device

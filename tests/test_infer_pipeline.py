@@ -26,9 +26,9 @@ from eval import accuracy_line
 from src.data.image_io import to_input
 from src.deploy.bin_layout import BinLayoutError, read_arrays, read_index
 from src.deploy.lite_harness import run_face_infer
-from src.deploy.mindir_info import MindirFormatError, read_mindir_info
 from src.deploy.pair_record import read_pair_record
 from src.eval.embed import embed_images, fuse
+from src.eval.mindir_info import MindirFormatError, read_mindir_info
 from src.eval.pair_images import load_pair_images
 from src.eval.pairs import read_pairs
 from src.eval.verify import verification_metrics
