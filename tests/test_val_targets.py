@@ -9,7 +9,6 @@ import pytest
 from tiny_training import digits_subset, tiny_args
 
 import eval as eval_cli
-import train as train_script
 from src.eval.pair_images import PairImageError, load_pair_images
 from src.eval.pairs import PairsFormatError, read_pairs
 from src.eval.sources import read_pair_set
@@ -17,6 +16,7 @@ from src.eval.targets import selection_score, targets_from_config
 from src.eval.thresholds import deployable_thresholds, threshold_at_far
 from src.model_utils.config import ConfigError, load_config
 from src.train.checkpoint import read_checkpoint
+from src.train.loop import check_train_config, train
 from src.train.metrics_log import read_metrics
 from src.train.run_state import RunState
 
@@ -44,7 +44,7 @@ def data(tmp_path_factory):
 
 
 def test_two_targets_in_training_each_logged_best_by_the_rule(data, tmp_path):
-    train_script.train(
+    train(
         load_config(
             tiny_args(
                 data,
@@ -82,15 +82,13 @@ def test_bad_target_settings_name_the_key(data, tmp_path):
     with pytest.raises(ConfigError, match=r"'val_targets\[0\]\.pairs': a value is required"):
         load_config(tiny_args(data, str(tmp_path), val_targets="[{name: lfw}]"))
     with pytest.raises(ConfigError, match="'val_select': 'lfw' is neither 'mean' nor a target name"):
-        train_script.check_train_config(
-            load_config(tiny_args(data, str(tmp_path), val_targets=data["targets"], val_select="lfw"))
-        )
+        check_train_config(load_config(tiny_args(data, str(tmp_path), val_targets=data["targets"], val_select="lfw")))
     with pytest.raises(ConfigError, match=r"'val_pairs' and 'val_targets' are both set.*val_targets: \[\{name: NAME"):
-        train_script.check_train_config(
+        check_train_config(
             load_config(tiny_args(data, str(tmp_path), val_targets=data["targets"], val_pairs=data["eval_pairs"]))
         )
     with pytest.raises(ConfigError, match="two targets are named 'a'"):
-        train_script.check_train_config(load_config(tiny_args(data, str(tmp_path), val_targets="[x/a.bin, y/a.bin]")))
+        check_train_config(load_config(tiny_args(data, str(tmp_path), val_targets="[x/a.bin, y/a.bin]")))
 
 
 def test_eval_prints_one_table_and_writes_thresholds(data, tmp_path, capsys):

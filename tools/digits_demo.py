@@ -44,7 +44,7 @@ from src.model_utils.device import init_device  # noqa: E402
 from src.model_utils.logger import setup_logging  # noqa: E402
 from src.network import build_backbone_from_config, kernel_convolutions  # noqa: E402
 from src.train.checkpoint import list_checkpoints  # noqa: E402
-from train import train  # noqa: E402
+from src.train.loop import train  # noqa: E402
 
 CONFIG = os.path.join(ROOT, "configs", "digits_demo.yaml")
 DEFAULT_HEADS = ["asoftmax", "cosface", "arcface"]
