@@ -230,7 +230,7 @@ def test_the_test_session_itself_runs_capped_where_it_must():
 def test_evaluation_goes_uncapped_only_for_checkpoints(tmp_path):
     """eval.py's decision: every model a checkpoint of a backbone whose convolutions all run in the kernels; a
     MINDIR (MindSpore's own convolutions), a folder without checkpoints or a missing file keep the cap."""
-    from eval import checkpoints_through_kernels
+    from src.eval.evaluation import checkpoints_through_kernels
 
     (tmp_path / "model.ckpt").write_bytes(b"")
     (tmp_path / "model.mindir").write_bytes(b"")

@@ -14,12 +14,12 @@ import pytest
 from deploy_helpers import LFW, REPO, SHARED, run_script, write_subset
 
 import export
-from eval import accuracy_line
 from src.deploy.bin_layout import read_arrays
 from src.deploy.pair_record import read_pair_record
 from src.eval.embed import embed_images, fuse
 from src.eval.pair_images import load_pair_images
 from src.eval.pairs import read_pairs
+from src.eval.report import accuracy_line
 from src.eval.verify import verification_metrics
 from src.model_utils.config import load_config
 from src.network import build_backbone_from_config

@@ -22,7 +22,6 @@ from lite_helpers import FIXTURE, FIXTURE_ARGS
 import export
 import postprocess
 import preprocess
-from eval import accuracy_line
 from src.data.image_io import to_input
 from src.deploy.bin_layout import BinLayoutError, read_arrays, read_index
 from src.deploy.lite_harness import run_face_infer
@@ -31,6 +30,7 @@ from src.eval.embed import embed_images, fuse
 from src.eval.mindir_info import MindirFormatError, read_mindir_info
 from src.eval.pair_images import load_pair_images
 from src.eval.pairs import read_pairs
+from src.eval.report import accuracy_line
 from src.eval.verify import verification_metrics
 from src.model_utils.config import load_config
 from src.network import build_backbone_from_config

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tiny_training import digits_subset, tiny_args
 
-import eval as eval_cli
+from src.eval.evaluation import evaluate
 from src.eval.pair_images import PairImageError, load_pair_images
 from src.eval.pairs import PairsFormatError, read_pairs
 from src.eval.sources import read_pair_set
@@ -99,19 +99,21 @@ def test_eval_prints_one_table_and_writes_thresholds(data, tmp_path, capsys):
     net = build_backbone("sphere4", embedding_size=8, image_size=(32, 32), width=0.125)
     ms.save_checkpoint(net, str(tmp_path / "net.ckpt"))
     output = tmp_path / "multi.json"
-    eval_cli.main(
-        [
-            "--device_target=CPU",
-            "--config_path=",
-            "--backbone=sphere4",
-            "--backbone_width=0.125",
-            "--embedding_size=8",
-            "--image_size=[32, 32]",
-            f"--ckpt_file={tmp_path / 'net.ckpt'}",
-            f"--val_targets={data['targets']}",
-            f"--eval_output={output}",
-            "--eval_plots=false",
-        ]
+    evaluate(
+        load_config(
+            [
+                "--device_target=CPU",
+                "--config_path=",
+                "--backbone=sphere4",
+                "--backbone_width=0.125",
+                "--embedding_size=8",
+                "--image_size=[32, 32]",
+                f"--ckpt_file={tmp_path / 'net.ckpt'}",
+                f"--val_targets={data['targets']}",
+                f"--eval_output={output}",
+                "--eval_plots=false",
+            ]
+        )
     )
     out = capsys.readouterr().out.splitlines()
     header = next(i for i, line in enumerate(out) if line.startswith("target"))
