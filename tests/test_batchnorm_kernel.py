@@ -201,7 +201,7 @@ def test_training_step_matches_native(name):
 
 def test_export_builds_native_batch_norms(tmp_path):
     """export.py writes nn.BatchNorm2d whatever batchnorm_kernel says (a MINDIR cannot hold the AOT operator)."""
-    from export import load_backbone
+    from src.deploy.export_model import load_backbone
 
     path = str(tmp_path / "mobilefacenet.ckpt")
     ms.save_checkpoint(randomised("mobilefacenet", "cpu_aot"), path)

@@ -142,7 +142,7 @@ def test_training_step_matches_native(name, kwargs):
 
 def test_export_builds_native_convolutions(tmp_path):
     """export.py writes nn.Conv2d whatever conv_kernel says (a MINDIR cannot hold the AOT operator)."""
-    from export import load_backbone
+    from src.deploy.export_model import load_backbone
 
     path = str(tmp_path / "sphere4.ckpt")
     ms.save_checkpoint(build_backbone("sphere4", conv_kernel="cpu_aot", **SPHERE), path)

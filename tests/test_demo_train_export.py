@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from mindspore import nn
 
-from export import export
 from src.data.digits import prepare_digits
+from src.deploy.export_model import export
 from src.model_utils.config import load_config
 from src.network import build_backbone_from_config
 from src.network.weights import load_backbone_weights

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from tiny_training import TINY_EVAL
 
-import export as export_cli
 import infer as infer_cli
 from src.data.digits import prepare_digits
+from src.deploy.export_model import run_export
 from src.deploy.sidecar_threshold import ThresholdError, threshold_from_eval
 from src.eval.evaluation import evaluate
 from src.infer.predictor import Predictor
@@ -46,14 +46,16 @@ def evaluated(tmp_path_factory):
             ]
         )
     )
-    mindir = export_cli.main(
-        TINY
-        + [
-            f"--ckpt_file={ckpt}",
-            f"--file_name={folder / 'net'}",
-            f"--threshold_from={eval_json}",
-            "--threshold_rule=best_acc",
-        ]
+    mindir = run_export(
+        load_config(
+            TINY
+            + [
+                f"--ckpt_file={ckpt}",
+                f"--file_name={folder / 'net'}",
+                f"--threshold_from={eval_json}",
+                "--threshold_rule=best_acc",
+            ]
+        )
     )
     assert mindir == 0
     return {"digits": digits, "ckpt": ckpt, "eval_json": eval_json, "mindir": str(folder / "net.mindir")}

@@ -27,10 +27,10 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from export import export  # noqa: E402
 from src.data.digits import DEMO_TASK, TASKS, heldout_classes, prepare_digits  # noqa: E402
 from src.data.image_io import load_rgb, to_input  # noqa: E402
 from src.data.readers import read_samples  # noqa: E402
+from src.deploy.export_model import export  # noqa: E402
 from src.eval.embed import embed_images  # noqa: E402
 from src.eval.evaluation import evaluate  # noqa: E402
 from src.eval.feature_plot import plot_features  # noqa: E402
