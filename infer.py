@@ -37,9 +37,9 @@ import sys
 import numpy as np
 
 from src.data.landmarks import LandmarkFormatError, read_landmarks
-from src.eval.identify import FACE_ERRORS
-from src.eval.predictor import Predictor
-from src.eval.progress_bar import ProgressBar
+from src.infer.identify import FACE_ERRORS
+from src.infer.predictor import Predictor
+from src.infer.progress_bar import ProgressBar
 from src.model_utils.cli import run_main
 from src.model_utils.config import DEFAULT_CONFIG, load_config, load_schema
 from src.model_utils.device import describe_device, init_device

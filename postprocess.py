@@ -14,8 +14,8 @@ import os
 import sys
 
 from src.deploy.bin_layout import read_arrays
+from src.deploy.pair_record import read_pair_record
 from src.eval.embed import fuse
-from src.eval.pair_record import read_pair_record
 from src.eval.report import accuracy_line, summary_line
 from src.eval.verify import verification_metrics
 from src.model_utils.cli import run_main

@@ -19,8 +19,8 @@ import sys
 
 from src.data.image_io import CHANNEL_ORDER, MEAN, SCALE, to_input
 from src.deploy.bin_layout import INDEX_FILE, write_array, write_index
+from src.deploy.pair_record import PAIRS_FILE, write_pair_record
 from src.eval.pair_images import load_pair_images
-from src.eval.pair_record import PAIRS_FILE, write_pair_record
 from src.eval.sources import read_pair_set
 from src.model_utils.cli import run_main
 from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config

@@ -76,10 +76,10 @@ def bench_pipeline(samples, batch, workers):
 def bench_training(batch, steps):
     import mindspore as ms
 
-    import train
     from src.kernels.accelerate import kernels_enabled
     from src.model_utils.config import load_config
     from src.model_utils.device import init_device
+    from src.train.loop import build_training
 
     cfg = load_config(
         [
@@ -91,7 +91,7 @@ def bench_training(batch, steps):
         ]
     )
     init_device(cfg, kernels_enabled(cfg.cpu_kernels, cfg.device_target))  # as train.py does
-    step_cell, _ = train.build_training(cfg, 10572, steps + 1, batch)
+    step_cell, _ = build_training(cfg, 10572, steps + 1, batch)
     rng = np.random.default_rng(0)
     image = ms.Tensor(rng.standard_normal((batch, 3) + SIZE).astype(np.float32))
     label = ms.Tensor(rng.integers(0, 10572, batch).astype(np.int32))

@@ -1,4 +1,4 @@
-"""1:N search: NumPy exact search vs faiss IndexFlatIP (src/eval/search_index.py) by gallery size.
+"""1:N search: NumPy exact search vs faiss IndexFlatIP (src/infer/search_index.py) by gallery size.
 
     python benchmarks/bench_search.py [--sizes 100 1000 ...] [--dims 128 512] [--batches 1 16] [--top_k 5]
 
@@ -19,7 +19,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(BENCH_DIR))
 
 from benchmarks import common
-from src.eval.search_index import FaissIndex, NumpyIndex
+from src.infer.search_index import FaissIndex, NumpyIndex
 
 COLUMNS = [
     ("dim", "dim"),

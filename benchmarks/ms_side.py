@@ -3,10 +3,10 @@
 import mindspore as ms
 import numpy as np
 
+from src.deploy.torch_convert import MAPPINGS, convert
 from src.heads.head import legacy_names
 from src.model_utils.cpu_isa import apply_cpu_isa
 from src.model_utils.device import MODES
-from tools.convert_torch import MAPPINGS, convert
 
 # MindSpore settings a benchmark may vary; None leaves MindSpore's own default (cpu_kernels: off, MindSpore's own
 # layers), except cpu_isa, which is the project's "auto" unless given (a variant measures the slow path with

@@ -93,7 +93,7 @@ else
     echo "note: no $sidecar (written by export.py): inputs use the config's image_size" >&2
 fi
 mindir_line="$("$python" -c 'import sys; sys.path.insert(0, sys.argv[1])
-from src.deploy.mindir_info import read_mindir_info
+from src.eval.mindir_info import read_mindir_info
 info = read_mindir_info(sys.argv[2]); print(info.mindir_version, info.describe())' "$repo" "$model")" ||
     fail "$model is not a MINDIR file"
 mindir_version="${mindir_line%% *}"

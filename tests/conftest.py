@@ -61,7 +61,7 @@ def face_infer(lite_home, tmp_path_factory):
 
 @pytest.fixture
 def restore_logging():
-    """train.train() configures the root logger for its run; put pytest's handlers back afterwards."""
+    """src.train.loop.train() configures the root logger for its run; put pytest's handlers back afterwards."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     yield

@@ -143,14 +143,14 @@ def test_class_map_written_next_to_checkpoints(tmp_path):
 
 
 def test_train_stops_on_a_missing_file_naming_it(tmp_path, restore_logging):
-    import train
+    from src.train.loop import train
 
     (tmp_path / "a.png").write_bytes(b"")
     listing = tmp_path / "list.txt"
     listing.write_text("a.png 0\ngone.png 1\n", encoding="utf-8")
     cfg = load_config([f"--train_list={listing}", f"--train_root={tmp_path}", f"--output_dir={tmp_path / 'out'}"])
     with pytest.raises(DataCheckError, match=f"{listing}:2: image not found: .*gone.png"):
-        train.train(cfg)
+        train(cfg)
 
 
 def test_report_on_a_recordio_file(tmp_path):

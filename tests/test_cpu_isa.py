@@ -208,7 +208,7 @@ def test_evaluation_goes_uncapped_only_for_checkpoints(tmp_path):
     """eval.py's decision: every model a checkpoint, run through the kernels; a MINDIR (MindSpore's own
     convolutions), a folder without checkpoints, a missing file or cpu_kernels off keep the cap."""
     require_kernels()
-    from eval import checkpoints_through_kernels
+    from src.eval.evaluation import checkpoints_through_kernels
 
     (tmp_path / "model.ckpt").write_bytes(b"")
     (tmp_path / "model.mindir").write_bytes(b"")

@@ -131,7 +131,7 @@ def test_config_key(tmp_path):
 def test_export_and_evaluation_layers(kernels, tmp_path):
     """export.py loads MindSpore's own layers whatever cpu_kernels says; evaluation of a checkpoint on the CPU runs
     the kernels (after folding), and not with cpu_kernels off."""
-    from export import load_backbone
+    from src.deploy.export_model import load_backbone
     from src.eval.models import load_network
 
     path = str(tmp_path / "sphere4.ckpt")

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from mindspore import nn
 
-from export import export
 from src.data.digits import prepare_digits
+from src.deploy.export_model import export
 from src.model_utils.config import load_config
 from src.network import build_backbone_from_config
 from src.network.weights import load_backbone_weights
 from src.train.checkpoint import list_checkpoints
-from train import train
+from src.train.loop import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOSS = re.compile(r"step (\d+)/\d+ loss ([0-9.]+)")

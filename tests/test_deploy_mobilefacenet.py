@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 from deploy_helpers import LFW, REPO, SHARED, run_script, write_subset
 
-import export
-from eval import accuracy_line
 from src.deploy.bin_layout import read_arrays
+from src.deploy.export_model import run_export
+from src.deploy.pair_record import read_pair_record
 from src.eval.embed import embed_images, fuse
 from src.eval.pair_images import load_pair_images
-from src.eval.pair_record import read_pair_record
 from src.eval.pairs import read_pairs
+from src.eval.report import accuracy_line
 from src.eval.verify import verification_metrics
-from src.model_utils.config import load_config
+from src.model_utils.config import DEFAULT_CONFIG, load_config
 from src.network import build_backbone_from_config
 from src.network.weights import load_backbone_weights
 
@@ -65,7 +65,15 @@ def models(tmp_path_factory, lite_home):
         "64",
     ]
     aligned = os.path.join(MODEL_DIR, "reference", "aligned")
-    assert export.main(args + ["--file_name", str(folder / "mfn_b64"), "--verify", "--verify_images", aligned]) == 0
+    assert (
+        run_export(
+            load_config(
+                args + ["--file_name", str(folder / "mfn_b64"), "--verify", "--verify_images", aligned],
+                default_config=DEFAULT_CONFIG,
+            )
+        )
+        == 0
+    )
     onnx_run = subprocess.run(
         [
             sys.executable,

@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 import pytest
 
-import export as export_cli
 from src.data.image_io import load_rgb
+from src.deploy.export_model import run_export
 from src.detect import FaceDetector, ImageTooSmallError, WeightsError
 from src.detect.boxes import nms, proposals, square
 from src.detect.detector import Face, _to_input, central_first
@@ -31,6 +31,7 @@ from src.detect.torch_legacy import (
     read_state_dict,
 )
 from src.detect.weights import resolve_weights
+from src.model_utils.config import DEFAULT_CONFIG, load_config
 from src.model_utils.safe_pickle import UnsafePickleError
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
@@ -211,17 +212,20 @@ def test_weights_from_disk_are_checked(tmp_path, monkeypatch):
 @pytest.mark.parametrize("file_format", ["MINDIR", "ONNX"])
 def test_export_detector(weights, tmp_path, file_format, capsys):
     base = str(tmp_path / "det")
-    status = export_cli.main(
-        [
-            "--export_detector",
-            "--device_target",
-            "CPU",
-            "--file_format",
-            file_format,
-            f"--file_name={base}",
-            f"--detector_weights={weights}",
-            "--verify",
-        ]
+    status = run_export(
+        load_config(
+            [
+                "--export_detector",
+                "--device_target",
+                "CPU",
+                "--file_format",
+                file_format,
+                f"--file_name={base}",
+                f"--detector_weights={weights}",
+                "--verify",
+            ],
+            default_config=DEFAULT_CONFIG,
+        )
     )
     out = capsys.readouterr().out
     assert status == 0 and out.count("PASS") == 3, out

@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 from tiny_training import TINY_EVAL, eval_args
 
-import eval as eval_cli
-import export as export_cli
 import infer as infer_cli
 from src.data.alignment import template_for
 from src.data.digits import prepare_digits
 from src.data.landmarks import LandmarkFormatError
+from src.deploy.export_model import run_export
+from src.eval.evaluation import evaluate
 from src.eval.pairs import read_pairs
-from src.eval.predictor import Predictor
 from src.eval.protocol import kfold_accuracy
+from src.infer.predictor import Predictor
 from src.model_utils.config import load_config
 from src.network import build_backbone
 
@@ -51,7 +51,7 @@ def checkpoints(tmp_path_factory):
 
 
 def run_eval(digits, model, output, *extra):
-    return eval_cli.main(TINY + eval_args(digits, model, output, *extra))
+    return evaluate(load_config(TINY + eval_args(digits, model, output, *extra)))
 
 
 def read_csv(path):
@@ -141,7 +141,7 @@ def test_list_and_bin_give_the_pairs_file_metrics(
 def test_mindir_is_evaluated_like_its_checkpoint(folder_result, digits, checkpoints, tmp_path):
     record, _ = folder_result
     model = str(checkpoints / "net-10.ckpt")
-    export_cli.main(TINY + [f"--ckpt_file={model}", "--export_batch_size=7", f"--file_name={tmp_path / 'net'}"])
+    run_export(load_config(TINY + [f"--ckpt_file={model}", "--export_batch_size=7", f"--file_name={tmp_path / 'net'}"]))
     mindir = str(tmp_path / "net.mindir")
     run_eval(digits, mindir, tmp_path / "m.json", "--eval_plots=false")
     with open(tmp_path / "m.json", encoding="utf-8") as f:
@@ -163,7 +163,7 @@ def test_mean_subtraction_is_recorded(digits, checkpoints, tmp_path):
 
 def test_missing_keys_are_named(checkpoints):
     with pytest.raises(ValueError, match="config key 'eval_pairs' is not set"):
-        eval_cli.main(TINY + [f"--ckpt_file={checkpoints}"])
+        evaluate(load_config(TINY + [f"--ckpt_file={checkpoints}"]))
 
 
 # ---------------------------------------------------------------- predictor and infer.py

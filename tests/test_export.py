@@ -17,9 +17,10 @@ import onnx
 import pytest
 from lite_helpers import FIXTURE_ARGS
 
-import export
+from src.deploy import export_model
+from src.deploy.export_model import run_export
 from src.deploy.parity import MAX_ABS_DIFF, MIN_COSINE, parity, random_inputs
-from src.model_utils.config import load_config
+from src.model_utils.config import DEFAULT_CONFIG, load_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = FIXTURE_ARGS
@@ -28,6 +29,11 @@ VERIFY_LINE = re.compile(r"batch ([\d+]+): max_abs_diff=(\S+) min_cosine=(\S+) (
 
 def tiny_args(tmp_path, *extra):
     return TINY + ["--file_name", str(tmp_path / "model"), *extra]
+
+
+def export_main(argv):
+    """What ``python export.py ARGV`` runs, without the process: the sphereface_config.yaml defaults apply."""
+    return run_export(load_config(argv, default_config=DEFAULT_CONFIG))
 
 
 def read_sidecar(path):
@@ -48,7 +54,7 @@ def read_sidecar(path):
     ],
 )
 def test_default_file_name_says_backbone_size_and_batch(extra, name):
-    assert export.export_name(load_config(TINY + extra)) == name
+    assert export_model.export_name(load_config(TINY + extra)) == name
 
 
 def test_bool_key_alone_means_true():
@@ -58,7 +64,7 @@ def test_bool_key_alone_means_true():
 
 
 def test_sidecar_records_the_preprocessing():
-    record = export.preprocessing_record(load_config(TINY + ["--dynamic_batch", "--file_format", "ONNX"]))
+    record = export_model.preprocessing_record(load_config(TINY + ["--dynamic_batch", "--file_format", "ONNX"]))
     assert record["input_shape"] == [None, 3, 40, 32]
     assert record["dynamic_batch"] is True
     assert (record["channel_order"], record["mean"], record["scale"]) == ("RGB", 127.5, 1 / 128)
@@ -81,7 +87,7 @@ def test_sidecar_records_the_preprocessing():
 )
 def test_refused_requests_say_why(extra, message):
     with pytest.raises(ValueError, match=message):
-        export.check_request(load_config(TINY + extra))
+        export_model.check_request(load_config(TINY + extra))
 
 
 # ---------------------------------------------------------------- the parity measure
@@ -133,7 +139,7 @@ def test_random_inputs_are_normalised_pixels():
     ],
 )
 def test_mindir_verify_passes(tmp_path, capsys, extra, batches):
-    assert export.main(tiny_args(tmp_path, "--verify", *extra)) == 0
+    assert export_main(tiny_args(tmp_path, "--verify", *extra)) == 0
     out = capsys.readouterr().out
     match = VERIFY_LINE.search(out)
     assert match, out
@@ -148,21 +154,21 @@ def test_mindir_verify_passes(tmp_path, capsys, extra, batches):
 
 
 def test_verify_fails_with_exit_status_1(tmp_path, monkeypatch, capsys):
-    real = export.load_exported
+    real = export_model.load_exported
 
     def slightly_off(path):
         run = real(path)
         return lambda x: run(x) + 2 * MAX_ABS_DIFF
 
-    monkeypatch.setattr(export, "load_exported", slightly_off)
-    assert export.main(tiny_args(tmp_path, "--verify", "--export_batch_size", "2")) == 1
+    monkeypatch.setattr(export_model, "load_exported", slightly_off)
+    assert export_main(tiny_args(tmp_path, "--verify", "--export_batch_size", "2")) == 1
     assert "FAIL" in capsys.readouterr().out
     assert read_sidecar(str(tmp_path / "model.mindir"))["parity"]["passed"] is False
 
 
 def test_verify_on_real_images(tmp_path, capsys, shared_dir):
     folder = os.path.join(shared_dir, "models", "mobilefacenet_casia", "reference", "aligned")
-    assert export.main(tiny_args(tmp_path, "--verify", "--export_batch_size", "4", "--verify_images", folder)) == 0
+    assert export_main(tiny_args(tmp_path, "--verify", "--export_batch_size", "4", "--verify_images", folder)) == 0
     assert f"on 4 images from {folder}" in capsys.readouterr().out
 
 
@@ -235,7 +241,7 @@ def test_onnx_of_a_network_ending_in_batchnorm1d_runs_in_onnxruntime(tmp_path):
 def test_exported_mindir_equals_checkpoint_bit_for_bit(tmp_path):
     """The MINDIR path of eval.py (nn.GraphCell) reproduces the checkpoint's network exactly on CPU, with the
     layers the MINDIR holds (MindSpore's own: the CPU kernels compute in another summation order)."""
-    export.main(tiny_args(tmp_path, "--export_batch_size", "2"))
+    export_main(tiny_args(tmp_path, "--export_batch_size", "2"))
     cfg = load_config(TINY)
     from src.network import build_backbone_from_config
     from src.network.weights import load_backbone_weights

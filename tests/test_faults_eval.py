@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from tiny_training import TINY_EVAL, eval_args
 
-import eval as eval_cli
 from src.data.digits import prepare_digits
+from src.eval.evaluation import evaluate
 from src.eval.pair_images import PairImageError
 from src.eval.sources import read_pair_set
+from src.model_utils.config import load_config
 from src.network import build_backbone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,7 +37,7 @@ def checkpoint(tmp_path_factory):
 
 
 def run_eval(digits, model, output, *extra):
-    return eval_cli.main(TINY + eval_args(digits, model, output, *extra))
+    return evaluate(load_config(TINY + eval_args(digits, model, output, *extra)))
 
 
 def test_eval_output_in_a_folder_that_does_not_exist_yet(digits, checkpoint, tmp_path):

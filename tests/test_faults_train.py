@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from tiny_training import digits_subset, load_params, tiny_args
 
-import train as train_script
 from src.model_utils.config import ConfigError, load_config
 from src.network import build_backbone
 from src.network.weights import CheckpointMismatchError, load_backbone_weights
 from src.train.checkpoint import CheckpointError, list_checkpoints
+from src.train.loop import train
 from src.train.nan_guard import NonFiniteGuard, NonFiniteLossError
 from src.train.output_files import OutputWriteError
 
@@ -25,7 +25,7 @@ def data(tmp_path_factory):
 
 
 def run(data, output_dir, **overrides):
-    return train_script.train(load_config(tiny_args(data, str(output_dir), **overrides)))
+    return train(load_config(tiny_args(data, str(output_dir), **overrides)))
 
 
 def max_weight(path):

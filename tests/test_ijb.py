@@ -13,10 +13,11 @@ import pytest
 from face_data import LFW_IMAGES, lfw_landmarks
 from tiny_training import TINY_EVAL
 
-import eval as eval_cli
+from src.eval.evaluation import evaluate
 from src.eval.ijb_meta import IJBFormatError, read_meta
 from src.eval.ijb_metrics import identification, verification
 from src.eval.ijb_templates import image_features, template_features
+from src.model_utils.config import load_config
 from src.network import build_backbone
 
 SUBJECTS = ("Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder")
@@ -152,8 +153,10 @@ def test_pipeline_with_a_tiny_network_matches_the_plain_computation(synthetic, t
     for param in net.trainable_params():
         param.set_data(ms.Tensor(rng.normal(0, 0.3, param.shape).astype(np.float32)))
     ms.save_checkpoint(net, str(tmp_path / "net.ckpt"))
-    eval_cli.main(
-        TINY + [f"--ckpt_file={tmp_path / 'net.ckpt'}", f"--ijb={root}", f"--eval_output={tmp_path / 'ijb.json'}"]
+    evaluate(
+        load_config(
+            TINY + [f"--ckpt_file={tmp_path / 'net.ckpt'}", f"--ijb={root}", f"--eval_output={tmp_path / 'ijb.json'}"]
+        )
     )
     out = capsys.readouterr().out
     assert "IJBC 1:1 (28 pairs)" in out and "IJBC 1:N G1" in out and "IJBC 1:N mean" in out
@@ -201,14 +204,16 @@ def test_pipeline_on_hand_made_embeddings(synthetic, tmp_path, capsys):
             orig[i, :2] = [1.0, 2.0]
     features = tmp_path / "hand.npz"
     np.savez(features, names=np.array(names), orig=orig, flip=orig)
-    eval_cli.main(
-        TINY
-        + [
-            f"--ijb={root}",
-            f"--ijb_features={features}",
-            f"--eval_output={tmp_path / 'hand.json'}",
-            "--eval_plots=false",
-        ]
+    evaluate(
+        load_config(
+            TINY
+            + [
+                f"--ijb={root}",
+                f"--ijb_features={features}",
+                f"--eval_output={tmp_path / 'hand.json'}",
+                "--eval_plots=false",
+            ]
+        )
     )
     result = json.load(open(tmp_path / "hand.json"))["models"][str(features)]
     assert result["1:1"]["tar@far=0.1"] == 1.0

@@ -22,11 +22,11 @@ from src.data.alignment import align_face
 from src.data.image_io import load_rgb
 from src.data.landmarks import read_landmarks
 from src.detect import Face
-from src.eval import predictor as predictor_module
-from src.eval.gallery import GalleryError, default_cache_path
-from src.eval.image_input import as_rgb
-from src.eval.predictor import Predictor
-from src.eval.search_index import FAISS_MIN_SIZE, FaissIndex, NumpyIndex, build_index
+from src.infer import predictor as predictor_module
+from src.infer.gallery import GalleryError, default_cache_path
+from src.infer.image_input import as_rgb
+from src.infer.predictor import Predictor
+from src.infer.search_index import FAISS_MIN_SIZE, FaissIndex, NumpyIndex, build_index
 from src.model_utils.config import load_config
 from src.network import build_backbone
 

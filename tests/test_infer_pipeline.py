@@ -19,20 +19,20 @@ import pytest
 from deploy_helpers import LFW, SCRIPT, SHARED, run_script, write_subset
 from lite_helpers import FIXTURE, FIXTURE_ARGS
 
-import export
 import postprocess
 import preprocess
-from eval import accuracy_line
 from src.data.image_io import to_input
 from src.deploy.bin_layout import BinLayoutError, read_arrays, read_index
+from src.deploy.export_model import run_export
 from src.deploy.lite_harness import run_face_infer
-from src.deploy.mindir_info import MindirFormatError, read_mindir_info
+from src.deploy.pair_record import read_pair_record
 from src.eval.embed import embed_images, fuse
+from src.eval.mindir_info import MindirFormatError, read_mindir_info
 from src.eval.pair_images import load_pair_images
-from src.eval.pair_record import read_pair_record
 from src.eval.pairs import read_pairs
+from src.eval.report import accuracy_line
 from src.eval.verify import verification_metrics
-from src.model_utils.config import load_config
+from src.model_utils.config import DEFAULT_CONFIG, load_config
 from src.network import build_backbone_from_config
 from src.network.weights import load_backbone_weights
 
@@ -82,7 +82,9 @@ def reference(lfw_subset):
 def tiny_mindir(tmp_path_factory):
     """export.py's MINDIR of the fixture checkpoint, fixed batch 4, with its sidecar."""
     base = tmp_path_factory.mktemp("mindir") / "tiny_b4"
-    export.main(TINY + ["--export_batch_size", "4", "--file_name", str(base)])
+    run_export(
+        load_config(TINY + ["--export_batch_size", "4", "--file_name", str(base)], default_config=DEFAULT_CONFIG)
+    )
     return str(base) + ".mindir"
 
 

@@ -13,7 +13,8 @@ import os
 
 import pytest
 
-import eval as eval_cli
+from src.eval.evaluation import evaluate
+from src.model_utils.config import load_config
 from tools.convert_torch import main as convert_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,16 +31,18 @@ def test_converted_mobilefacenet_on_lfw_view2(shared_dir, tmp_path):
     converted = str(tmp_path / "mobilefacenet.ckpt")
     convert_main(["--backbone", "mobilefacenet", "--torch_ckpt", torch_ckpt, "--output", converted])
     output = tmp_path / "lfw.json"
-    eval_cli.main(
-        [
-            "--config_path",
-            os.path.join(ROOT, "configs", "mobilefacenet_lfw_eval.yaml"),
-            f"--ckpt_file={converted}",
-            f"--eval_pairs={os.path.join(lfw, 'pairs.txt')}",
-            f"--eval_root={os.path.join(lfw, 'images_150')}",
-            f"--eval_landmarks={os.path.join(lfw, 'lfw_landmark_150.txt')}",
-            f"--eval_output={output}",
-        ]
+    evaluate(
+        load_config(
+            [
+                "--config_path",
+                os.path.join(ROOT, "configs", "mobilefacenet_lfw_eval.yaml"),
+                f"--ckpt_file={converted}",
+                f"--eval_pairs={os.path.join(lfw, 'pairs.txt')}",
+                f"--eval_root={os.path.join(lfw, 'images_150')}",
+                f"--eval_landmarks={os.path.join(lfw, 'lfw_landmark_150.txt')}",
+                f"--eval_output={output}",
+            ]
+        )
     )
     with open(output, encoding="utf-8") as f:
         record = json.load(f)

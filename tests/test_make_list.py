@@ -95,7 +95,7 @@ def test_identity_tree_list_equals_folder_reader(small_tree, tmp_path):
 
 
 def test_training_run_on_the_lfw_tree_skips_the_corrupt_jpeg(small_tree, tmp_path, restore_logging):
-    import train
+    from src.train.loop import train
 
     root, people, landmarks = small_tree
     listing = str(tmp_path / "train.txt")
@@ -121,7 +121,7 @@ def test_training_run_on_the_lfw_tree_skips_the_corrupt_jpeg(small_tree, tmp_pat
             "--align_jitter=2",
         ]
     )
-    train.train(cfg)
+    train(cfg)
     log = (out / "log_rank0.txt").read_text(encoding="utf-8")
     assert f"{images} images of 5 classes from {listing}" in log
     assert log.count("skipped unusable image") == 2  # met once per epoch (one step = one epoch here)

@@ -12,17 +12,17 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from src.network import build_backbone
-from tools.convert_torch import (
+from src.deploy.torch_convert import (
     ConversionError,
     convert,
     extract_state_dict,
     iresnet_mapping,
     load_torch_state_dict,
-    main,
     mobilefacenet_mapping,
     save_checkpoint,
 )
+from src.network import build_backbone
+from tools.convert_torch import main
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT.parent / "shared" / "models" / "mobilefacenet_casia"

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from tiny_training import TINY_EVAL
 
-import eval as eval_cli
-import export as export_cli
 import infer as infer_cli
 from src.data.digits import prepare_digits
-from src.eval.predictor import Predictor
-from src.eval.sidecar_threshold import ThresholdError, threshold_from_eval
+from src.deploy.export_model import run_export
+from src.deploy.sidecar_threshold import ThresholdError, threshold_from_eval
+from src.eval.evaluation import evaluate
+from src.infer.predictor import Predictor
 from src.model_utils.config import load_config
 from src.network import build_backbone
 
@@ -34,24 +34,28 @@ def evaluated(tmp_path_factory):
     ckpt = str(folder / "net.ckpt")
     ms.save_checkpoint(net, ckpt)
     eval_json = str(folder / "eval.json")
-    eval_cli.main(
-        TINY
-        + [
-            f"--ckpt_file={ckpt}",
-            f"--eval_pairs={digits['eval_pairs']}",
-            f"--eval_root={digits['eval_root']}",
-            f"--eval_output={eval_json}",
-            "--eval_plots=false",
-        ]
+    evaluate(
+        load_config(
+            TINY
+            + [
+                f"--ckpt_file={ckpt}",
+                f"--eval_pairs={digits['eval_pairs']}",
+                f"--eval_root={digits['eval_root']}",
+                f"--eval_output={eval_json}",
+                "--eval_plots=false",
+            ]
+        )
     )
-    mindir = export_cli.main(
-        TINY
-        + [
-            f"--ckpt_file={ckpt}",
-            f"--file_name={folder / 'net'}",
-            f"--threshold_from={eval_json}",
-            "--threshold_rule=best_acc",
-        ]
+    mindir = run_export(
+        load_config(
+            TINY
+            + [
+                f"--ckpt_file={ckpt}",
+                f"--file_name={folder / 'net'}",
+                f"--threshold_from={eval_json}",
+                "--threshold_rule=best_acc",
+            ]
+        )
     )
     assert mindir == 0
     return {"digits": digits, "ckpt": ckpt, "eval_json": eval_json, "mindir": str(folder / "net.mindir")}

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from tiny_training import digits_subset, load_params, tiny_args
 
-import train as train_script
 from src.model_utils.config import ConfigError, load_config
 from src.network.weights import CheckpointMismatchError
 from src.train.checkpoint import CheckpointError, list_checkpoints, read_checkpoint
+from src.train.loop import device_batch_size, train
 from src.train.metrics_log import read_metrics
 from src.train.nan_guard import NonFiniteLossError
 from src.train.run_state import RunState
@@ -25,7 +25,7 @@ def data(tmp_path_factory):
 
 
 def run(data, output_dir, **overrides):
-    return train_script.train(load_config(tiny_args(data, str(output_dir), **overrides)))
+    return train(load_config(tiny_args(data, str(output_dir), **overrides)))
 
 
 def state_at(path):
@@ -139,8 +139,8 @@ def test_bad_settings_stop_with_a_clear_message(data, tmp_path):
     with pytest.raises(ConfigError, match="'eval_interval' is set but 'val_pairs' is null"):
         run(data, tmp_path / "b", eval_interval=5)
     with pytest.raises(ConfigError, match="'global_batch_size': 18 images do not split evenly over 4 workers"):
-        train_script.device_batch_size(load_config(["--global_batch_size=18"]), 4)
-    assert train_script.device_batch_size(load_config(["--global_batch_size=16"]), 4) == 4
+        device_batch_size(load_config(["--global_batch_size=18"]), 4)
+    assert device_batch_size(load_config(["--global_batch_size=16"]), 4) == 4
     with pytest.raises(CheckpointError, match="'resume': no complete checkpoint"):
         run(data, tmp_path / "c", resume=str(tmp_path))
 

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from tiny_training import digits_subset, tiny_args
 
-import eval as eval_cli
-import train as train_script
+from src.eval.evaluation import evaluate
 from src.eval.pair_images import PairImageError, load_pair_images
 from src.eval.pairs import PairsFormatError, read_pairs
 from src.eval.sources import read_pair_set
@@ -17,6 +16,7 @@ from src.eval.targets import selection_score, targets_from_config
 from src.eval.thresholds import deployable_thresholds, threshold_at_far
 from src.model_utils.config import ConfigError, load_config
 from src.train.checkpoint import read_checkpoint
+from src.train.loop import check_train_config, train
 from src.train.metrics_log import read_metrics
 from src.train.run_state import RunState
 
@@ -44,7 +44,7 @@ def data(tmp_path_factory):
 
 
 def test_two_targets_in_training_each_logged_best_by_the_rule(data, tmp_path):
-    train_script.train(
+    train(
         load_config(
             tiny_args(
                 data,
@@ -82,15 +82,13 @@ def test_bad_target_settings_name_the_key(data, tmp_path):
     with pytest.raises(ConfigError, match=r"'val_targets\[0\]\.pairs': a value is required"):
         load_config(tiny_args(data, str(tmp_path), val_targets="[{name: lfw}]"))
     with pytest.raises(ConfigError, match="'val_select': 'lfw' is neither 'mean' nor a target name"):
-        train_script.check_train_config(
-            load_config(tiny_args(data, str(tmp_path), val_targets=data["targets"], val_select="lfw"))
-        )
+        check_train_config(load_config(tiny_args(data, str(tmp_path), val_targets=data["targets"], val_select="lfw")))
     with pytest.raises(ConfigError, match=r"'val_pairs' and 'val_targets' are both set.*val_targets: \[\{name: NAME"):
-        train_script.check_train_config(
+        check_train_config(
             load_config(tiny_args(data, str(tmp_path), val_targets=data["targets"], val_pairs=data["eval_pairs"]))
         )
     with pytest.raises(ConfigError, match="two targets are named 'a'"):
-        train_script.check_train_config(load_config(tiny_args(data, str(tmp_path), val_targets="[x/a.bin, y/a.bin]")))
+        check_train_config(load_config(tiny_args(data, str(tmp_path), val_targets="[x/a.bin, y/a.bin]")))
 
 
 def test_eval_prints_one_table_and_writes_thresholds(data, tmp_path, capsys):
@@ -101,19 +99,21 @@ def test_eval_prints_one_table_and_writes_thresholds(data, tmp_path, capsys):
     net = build_backbone("sphere4", embedding_size=8, image_size=(32, 32), width=0.125)
     ms.save_checkpoint(net, str(tmp_path / "net.ckpt"))
     output = tmp_path / "multi.json"
-    eval_cli.main(
-        [
-            "--device_target=CPU",
-            "--config_path=",
-            "--backbone=sphere4",
-            "--backbone_width=0.125",
-            "--embedding_size=8",
-            "--image_size=[32, 32]",
-            f"--ckpt_file={tmp_path / 'net.ckpt'}",
-            f"--val_targets={data['targets']}",
-            f"--eval_output={output}",
-            "--eval_plots=false",
-        ]
+    evaluate(
+        load_config(
+            [
+                "--device_target=CPU",
+                "--config_path=",
+                "--backbone=sphere4",
+                "--backbone_width=0.125",
+                "--embedding_size=8",
+                "--image_size=[32, 32]",
+                f"--ckpt_file={tmp_path / 'net.ckpt'}",
+                f"--val_targets={data['targets']}",
+                f"--eval_output={output}",
+                "--eval_plots=false",
+            ]
+        )
     )
     out = capsys.readouterr().out.splitlines()
     header = next(i for i, line in enumerate(out) if line.startswith("target"))

@@ -27,12 +27,12 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from eval import evaluate  # noqa: E402
-from export import export  # noqa: E402
 from src.data.digits import DEMO_TASK, TASKS, heldout_classes, prepare_digits  # noqa: E402
 from src.data.image_io import load_rgb, to_input  # noqa: E402
 from src.data.readers import read_samples  # noqa: E402
+from src.deploy.export_model import export  # noqa: E402
 from src.eval.embed import embed_images  # noqa: E402
+from src.eval.evaluation import evaluate  # noqa: E402
 from src.eval.feature_plot import plot_features  # noqa: E402
 from src.eval.pair_images import load_pair_images  # noqa: E402
 from src.eval.sources import read_pair_set  # noqa: E402
@@ -45,7 +45,7 @@ from src.model_utils.device import init_device  # noqa: E402
 from src.model_utils.logger import setup_logging  # noqa: E402
 from src.network import build_backbone_from_config  # noqa: E402
 from src.train.checkpoint import list_checkpoints  # noqa: E402
-from train import train  # noqa: E402
+from src.train.loop import train  # noqa: E402
 
 CONFIG = os.path.join(ROOT, "configs", "digits_demo.yaml")
 DEFAULT_HEADS = ["asoftmax", "cosface", "arcface"]

@@ -82,8 +82,8 @@ def init_mindspore(args):
 
 def infer(args):
     """Run every input; returns (images, embedding size, batch, batches, predict seconds, total seconds)."""
-    from src.deploy.exported import load_mindir, mindir_error
     from src.eval.embed import run_batches
+    from src.eval.exported import load_mindir, mindir_error
 
     started = time.time()
     names = read_index(args.index_file or os.path.join(args.input_dir, INDEX_FILE))

@@ -5,7 +5,7 @@ import json
 import os
 import re
 
-from src.deploy.exported import load_mindir
+from src.eval.exported import load_mindir
 from src.kernels.accelerate import accelerate
 from src.model_utils.config import ConfigError
 from src.network import build_backbone_from_config

@@ -23,7 +23,7 @@ def mindir_error(path, err):
     """A RuntimeError saying which MindSpore wrote ``path`` when this MindSpore cannot load or run it."""
     import mindspore as ms
 
-    from src.deploy.mindir_info import read_mindir_info
+    from src.eval.mindir_info import read_mindir_info
 
     lines = [line.strip() for line in str(err).splitlines() if line.strip().strip("-")]
     detail = " ".join(lines[:2]) if lines else type(err).__name__

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from src.data.identity_tree import scan_identity_tree
-from src.eval.search_index import build_index
+from src.infer.search_index import build_index
 
 LOG = logging.getLogger("facerec.eval")
 CACHE_SUFFIX = ".gallery.npz"
@@ -52,7 +52,7 @@ class Gallery:
 
     @property
     def index(self):
-        """The search index over the embeddings, built on first use (``src.eval.search_index.build_index``)."""
+        """The search index over the embeddings, built on first use (``src.infer.search_index.build_index``)."""
         if self._index is None:
             self._index = build_index(self.embeddings)
         return self._index

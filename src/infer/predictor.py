@@ -1,6 +1,6 @@
 """The Python inference API: face images -> embeddings, the cosine similarity of two faces, and 1:N search.
 
-    from src.eval.predictor import Predictor
+    from src.infer.predictor import Predictor
     predictor = Predictor("configs/mobilefacenet_lfw_eval.yaml", "mobilefacenet.ckpt", detect=True)
     predictor.similarity("a.jpg", "b.jpg")                         # raw photos: detected, aligned, embedded
     gallery = predictor.enroll("people/")                          # people/<name>/*.jpg, cached beside people/
@@ -28,12 +28,12 @@ from typing import Callable, Union
 import numpy as np
 
 from src.data.alignment import align_face, fit_aligned
+from src.deploy.sidecar_threshold import sidecar_threshold
 from src.detect import Face, FaceDetector, NoFaceError, load_detector
-from src.eval import identify
 from src.eval.embed import embed_images, fuse
-from src.eval.image_input import as_rgb, image_name, is_path
 from src.eval.models import load_network
-from src.eval.sidecar_threshold import sidecar_threshold
+from src.infer import identify
+from src.infer.image_input import as_rgb, image_name, is_path
 from src.model_utils.config import Config, ConfigError, load_config
 
 # A path to an image file, or an HxWx3 (HxW grey, HxWx4 RGBA) uint8 array.

@@ -16,7 +16,7 @@ from src.data.alignment import AlignmentError
 from src.data.image_io import ImageDecodeError
 from src.data.landmarks import LandmarkFormatError
 from src.detect import NoFaceError
-from src.eval.gallery import (
+from src.infer.gallery import (
     Gallery,
     GalleryError,
     default_cache_path,
@@ -27,8 +27,8 @@ from src.eval.gallery import (
     save_gallery,
     scan_gallery,
 )
-from src.eval.image_input import image_name
-from src.eval.progress_bar import ProgressBar
+from src.infer.image_input import image_name
+from src.infer.progress_bar import ProgressBar
 
 LOG = logging.getLogger("facerec.eval")
 # Errors of one image that leave no face to embed: unreadable, no face found, landmarks missing or unusable.
