@@ -1,12 +1,12 @@
 """Pair verification of a checkpoint, every checkpoint in a folder, or an exported MINDIR.
 
     python eval.py --config_path CONFIG --ckpt_file CKPT_FILE_OR_DIR_OR_MINDIR \
-        --eval_pairs PAIRS [--eval_root IMAGES] [--eval_landmarks LANDMARKS] [--fusion concat]
+        --val_targets '[{pairs: PAIRS, root: IMAGES, landmarks: LANDMARKS}]' [--fusion concat]
     python eval.py --config_path CONFIG --ckpt_file CKPT --val_targets '[lfw.bin, cfp_fp.bin, agedb_30.bin]'
     python eval.py --config_path CONFIG --ckpt_file CKPT --ijb IJB_C_ROOT --ijb_set IJBC
 
 PAIRS is an LFW pairs file (``pairs.txt``, View 1 ``pairsDevTest.txt``), a ``label path1 path2`` list, or an
-insightface ``.bin`` set (``eval_pairs_format`` detects which). Prints ``LFWACC=... std=... thd=...`` (10-fold
+insightface ``.bin`` set (the item's ``format`` detects which). Prints ``LFWACC=... std=... thd=...`` (10-fold
 protocol, fusion ``fusion``) per model, a line per fusion mode, a table with the best marked for a folder; writes
 every metric, labelled with its protocol, as JSON, and beside it a per-pair score CSV, a ROC PNG (log FAR axis)
 and a same/different score histogram PNG per model. With ``val_targets`` (several sets, see config_schema.yaml) it
@@ -184,8 +184,8 @@ def checkpoints_through_kernels(cfg):
 
 
 def evaluate(cfg):
-    """Evaluate every model ``cfg.ckpt_file`` names on ``cfg.eval_pairs`` (one set: LFWACC lines), on every
-    ``cfg.val_targets`` set (a table per model), or on the IJB set ``cfg.ijb``; returns the JSON record."""
+    """Evaluate every model ``cfg.ckpt_file`` names on the ``cfg.val_targets`` sets (one unnamed set: LFWACC lines,
+    else a table per model), or on the IJB set ``cfg.ijb``; returns the JSON record."""
     init_device(cfg, checkpoints_through_kernels(cfg))
     setup_logging()
     LOG.info(describe_device(cfg))
@@ -195,10 +195,10 @@ def evaluate(cfg):
         return evaluate_ijb(cfg)
     if cfg.ckpt_file is None:
         raise ConfigError("config key 'ckpt_file' is not set")
-    targets = targets_from_config(cfg, "eval_pairs")
+    targets = targets_from_config(cfg)
     if not targets:
-        raise ConfigError("config key 'eval_pairs' is not set (nor 'val_targets'): give the pair set(s)")
-    multi = bool(cfg.val_targets)
+        raise ConfigError("config key 'val_targets' is empty: give the pair set(s), e.g. --val_targets='[{pairs: P}]'")
+    multi = targets[0].name is not None  # one unnamed pair set: LFWACC lines, as the single-set keys gave
     if multi:
         check_select(cfg.val_select, targets)
     started = time.time()
@@ -256,7 +256,7 @@ def model_score(entry, fusion):
 
 
 def main(argv=None):
-    evaluate(load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG))
+    evaluate(load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG, entry="eval"))
 
 
 if __name__ == "__main__":

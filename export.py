@@ -226,7 +226,7 @@ def export_detector_files(cfg):
 
 def main(argv=None):
     """Export, and with ``verify`` check the export; prints the path last; returns the exit status."""
-    cfg = load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG)
+    cfg = load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG, entry="export")
     if cfg.export_detector:
         return export_detector_files(cfg)
     path = export(cfg)
