@@ -7,7 +7,7 @@ import os
 import mindspore as ms
 import numpy as np
 import pytest
-from tiny_training import TINY_EVAL
+from tiny_training import TINY_EVAL, digits_targets
 
 import eval as eval_cli
 import export as export_cli
@@ -38,14 +38,13 @@ def evaluated(tmp_path_factory):
         TINY
         + [
             f"--ckpt_file={ckpt}",
-            f"--eval_pairs={digits['eval_pairs']}",
-            f"--eval_root={digits['eval_root']}",
+            f"--val_targets={digits_targets(digits)}",
             f"--eval_output={eval_json}",
             "--eval_plots=false",
         ]
     )
     mindir = export_cli.main(
-        TINY
+        TINY_EVAL
         + [
             f"--ckpt_file={ckpt}",
             f"--file_name={folder / 'net'}",
