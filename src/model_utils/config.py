@@ -20,6 +20,7 @@ import difflib
 import logging
 import math
 import os
+import re
 
 import yaml
 
@@ -68,6 +69,27 @@ ENTRIES = {
 }
 
 
+class YamlLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` with YAML 1.2's booleans: only true / false, so that on, off, yes and no stay strings
+    (``cpu_kernels: off``)."""
+
+
+YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"
+)
+
+
+class YamlDumper(yaml.SafeDumper):
+    """``yaml.SafeDumper`` that quotes a string only where ``YamlLoader`` would not read it back as one."""
+
+
+YamlDumper.yaml_implicit_resolvers = YamlLoader.yaml_implicit_resolvers
+
+
 class ConfigError(ValueError):
     """A configuration value or key is invalid; the message names the key."""
 
@@ -80,12 +102,12 @@ class Config(argparse.Namespace):
 
 
 def load_yaml(path):
-    """Read a YAML mapping with ``yaml.safe_load``; the error names the file."""
+    """Read a YAML mapping with ``YamlLoader`` (safe); the error names the file."""
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
     with open(path, encoding="utf-8") as f:
         try:
-            data = yaml.safe_load(f)
+            data = yaml.load(f, Loader=YamlLoader)
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if data is None:
@@ -128,7 +150,7 @@ def retired_table():
 
 def flow(value):
     """``value`` as YAML flow text (``{pairs: a.txt, root: b}``), as a user would write it."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30, sort_keys=False)
+    text = yaml.dump(value, Dumper=YamlDumper, default_flow_style=True, width=1 << 30, sort_keys=False)
     return text.removesuffix("\n...\n").strip()
 
 
@@ -268,7 +290,7 @@ def _parse_cli_value(key, text, spec):
     if spec.get("type") == "str" and text not in ("null", "~"):
         return text
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=YamlLoader)
     except yaml.YAMLError as err:
         raise ConfigError(f"config key '{key}': cannot parse {text!r}: {err}") from err
 
@@ -301,9 +323,8 @@ def other_entry_error(key, schema, entry):
 def build_parser(schema, keys, description=None, default_config=None):
     """The parser of ``--config_path`` and ``keys``, its --help listing them under one heading per section."""
     parser = argparse.ArgumentParser(description=description, allow_abbrev=False)
-    parser.add_argument(
-        "--config_path", default=default_config, help=f"YAML file with the run's settings (default: {default_config})"
-    )
+    default = f" (default: {default_config})" if default_config else ""
+    parser.add_argument("--config_path", default=default_config, help=f"YAML file with the run's settings{default}")
     groups = {}
     for section in SECTIONS:
         for key in (key for key in keys if schema[key]["section"] == section):
