@@ -417,7 +417,7 @@ def renamed_value(key, value, rule, source):
 
 
 def key_list(keys):
-    """ "config key 'a'" or "config keys 'a', 'b'", for messages."""
+    """Message text naming ``keys``: config key 'a', or config keys 'a', 'b'."""
     keys = list(keys)
     return f"config key{'s' if len(keys) > 1 else ''} {', '.join(repr(key) for key in keys)}"
 
