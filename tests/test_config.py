@@ -173,33 +173,30 @@ def test_head_block_on_the_command_line(tmp_path):
         load_config(block_variants=HEAD, argv=["--config_path", path, "--head.h=0.3"])
 
 
-@pytest.mark.parametrize("source", ["yaml", "cli"])
-def test_retired_flat_head_keys_show_the_block_form(tmp_path, source):
-    argv = ["--config_path", write(tmp_path, "margin_s: 30\n")] if source == "yaml" else ["--margin_s=30"]
+def test_retired_flat_head_keys_are_read_into_the_block_or_show_its_form(tmp_path, caplog):
     with pytest.raises(
         ConfigError,
         match=re.escape("config key 'margin_s' in")
         + ".* is retired: .*"
         + re.escape("'head: {type: <name>, s: 30}' (command line: --head.s=30)"),
     ):
-        load_config(argv)
+        load_config(["--config_path", write(tmp_path, "margin_s: 30\n")])
+    path = write(tmp_path, "head: {type: arcface}\nmargin_s: 30\neasy_margin: true\n")
+    head = load_config(["--config_path", path], block_variants=HEAD).head
+    assert (head["type"], head["s"], head["easy_margin"]) == ("arcface", 30.0, True)
+    assert "read as 'head: {..., s: 30}'" in caplog.text
+    cli = load_config(["--config_path", path, "--margin_m", "0.3"], block_variants=HEAD)
+    assert (cli.head["s"], cli.head["m"]) == (30.0, 0.3)
+    assert "config key 'margin_m' in the command line: retired, read as '--head.m=0.3'" in caplog.text
+    with pytest.raises(ConfigError, match=re.escape("unknown config key 'head.base': the head of type 'arcface'")):
+        load_config(["--config_path", path, "--asoftmax_base=900"], block_variants=HEAD)
+    with pytest.raises(ConfigError, match="'margin_s' in .* is retired and means 'head.s: 30', but the head block"):
+        load_config(["--config_path", write(tmp_path, "head: {type: cosface, s: 64}\nmargin_s: 30\n")])
     with pytest.raises(
         ConfigError,
         match=re.escape("config key 'head': expected a block, got the string 'arcface'; write 'head: {type: arcface}'"),
     ):
         load_config(["--config_path", write(tmp_path, "head: arcface\n")])
-    for key in (
-        "margin_m",
-        "easy_margin",
-        "adaface_h",
-        "adaface_t_alpha",
-        "asoftmax_base",
-        "asoftmax_gamma",
-        "asoftmax_power",
-        "asoftmax_lambda_min",
-    ):
-        with pytest.raises(ConfigError, match=f"'{key}' in .* is retired"):
-            load_config([f"--{key}=1"])
 
 
 def test_head_from_config_gets_the_margin_parameters():

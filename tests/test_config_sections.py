@@ -170,9 +170,10 @@ def test_retired_pair_set_keys_become_one_val_targets_item(tmp_path, caplog):
 
 
 def test_retired_keys_without_a_translation_stop_with_the_new_form(tmp_path):
+    (tmp_path / "old.yaml").write_text("margin_s: 30\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=re.escape("write 'val_targets: [{pairs: PAIRS, root: images}]'")):
         load_config(["--eval_root=images"], entry="eval")
     with pytest.raises(ConfigError, match=re.escape("write 'lr_milestones: [100]' instead")):
         load_config(["--lr_steps=[100]"], entry="train")
     with pytest.raises(ConfigError, match=re.escape("'head: {type: <name>, s: 30}' (command line: --head.s=30)")):
-        load_config(["--margin_s=30"], entry="train")
+        load_config(["--config_path", str(tmp_path / "old.yaml")], entry="train")

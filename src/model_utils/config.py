@@ -385,12 +385,48 @@ def command_line_rest(rest, schema, keys, entry):
         elif name in table:
             if not has_value and position < len(rest) and not rest[position].startswith("--"):
                 text, has_value, position = rest[position], "=", position + 1
-            retired[name] = _parse_cli_value(name, text, retired_spec(table[name], schema)) if has_value else None
+            value = _parse_cli_value(name, text, retired_spec(table[name], schema)) if has_value else None
+            if "block" in table[name]:
+                block, sub = cli_block_key(name, value, table[name], keys, schema, entry)
+                blocks.setdefault(block, {})[sub] = value
+            else:
+                retired[name] = value
         elif name in schema:
             raise other_entry_error(name, schema, entry)
         else:
             raise unknown_option_error(name, keys)
     return blocks, retired
+
+
+def warn_retired(key, source, new_form):
+    """The one-line warning of a retired key read in its new form."""
+    LOG.warning("config key '%s' in %s: retired, read as '%s'", key, source, new_form)
+
+
+def cli_block_key(name, value, rule, keys, schema, entry):
+    """(block, sub_key) a retired ``--name=value`` sets, as ``--block.sub_key=value`` would."""
+    block, sub = rule["block"].split(".")
+    if value is None:
+        raise block_error(name, value, rule, "the command line")
+    if block not in keys:
+        raise other_entry_error(block, schema, entry)
+    warn_retired(name, "the command line", f"--{block}.{sub}={flow(value)}")
+    return block, sub
+
+
+def moved_into_block(data, key, value, rule, source):
+    """``data`` with the value of ``key``, retired into a sub-key of a block, set in that block, when ``data``
+    holds the block (which names its type); else ``key`` stops with the block form."""
+    block, sub = rule["block"].split(".")
+    if not isinstance(data.get(block), dict) or value is None:
+        raise block_error(key, value, rule, source)
+    if data[block].get(sub, value) != value:
+        raise ConfigError(
+            f"config key '{key}' in {source} is retired and means '{block}.{sub}: {flow(value)}', but the {block} "
+            f"block sets '{sub}: {flow(data[block][sub])}': write it once, in the block"
+        )
+    warn_retired(key, source, f"{block}: {{..., {sub}: {flow(value)}}}")
+    return dict(data, **{block: dict(data[block], **{sub: value})})
 
 
 def block_error(key, value, rule, source):
@@ -407,8 +443,6 @@ def renamed_value(key, value, rule, source):
     """(new key, value) of a renamed retired key; a key without a mechanical translation stops with its new
     form."""
     older = f"config key '{key}' in {source} is from an older version of this project"
-    if "block" in rule:
-        raise block_error(key, value, rule, source)
     if "removed" in rule:
         raise ConfigError(f"{older}: delete it ({rule['removed']})")
     if "stop" in rule:
@@ -458,6 +492,9 @@ def translate_retired(data, source):
             if value is not None:
                 pair_set[key] = value
             continue
+        if "block" in table[key]:
+            out = moved_into_block(out, key, value, table[key], source)
+            continue
         new_key, new_value = renamed_value(key, value, table[key], source)
         if new_key in out and out[new_key] != new_value:
             other = f"'{implied[new_key]}' means" if new_key in implied else "it also sets"
@@ -466,7 +503,7 @@ def translate_retired(data, source):
                 f"'{new_key}: {flow(out[new_key])}': write {new_key} once"
             )
         out[new_key], implied[new_key] = new_value, key
-        LOG.warning("config key '%s' in %s: retired, read as '%s: %s'", key, source, new_key, flow(new_value))
+        warn_retired(key, source, f"{new_key}: {flow(new_value)}")
     if pair_set:
         out["val_targets"] = pair_set_targets(pair_set, out, source, table)
     return out
