@@ -1,12 +1,12 @@
 """Pair verification of a checkpoint, every checkpoint in a folder, or an exported MINDIR.
 
     python eval.py --config_path CONFIG --ckpt_file CKPT_FILE_OR_DIR_OR_MINDIR \
-        --eval_pairs PAIRS [--eval_root IMAGES] [--eval_landmarks LANDMARKS] [--fusion concat]
+        --val_targets '[{pairs: PAIRS, root: IMAGES, landmarks: LANDMARKS}]' [--fusion concat]
     python eval.py --config_path CONFIG --ckpt_file CKPT --val_targets '[lfw.bin, cfp_fp.bin, agedb_30.bin]'
     python eval.py --config_path CONFIG --ckpt_file CKPT --ijb IJB_C_ROOT --ijb_set IJBC
 
 PAIRS is an LFW pairs file (``pairs.txt``, View 1 ``pairsDevTest.txt``), a ``label path1 path2`` list, or an
-insightface ``.bin`` set (``eval_pairs_format`` detects which). Prints ``LFWACC=... std=... thd=...`` (10-fold
+insightface ``.bin`` set (the item's ``format`` detects which). Prints ``LFWACC=... std=... thd=...`` (10-fold
 protocol, fusion ``fusion``) per model, a line per fusion mode, a table with the best marked for a folder; writes
 every metric, labelled with its protocol, as JSON, and beside it a per-pair score CSV, a ROC PNG (log FAR axis)
 and a same/different score histogram PNG per model. With ``val_targets`` (several sets, see config_schema.yaml) it
@@ -24,7 +24,7 @@ from src.model_utils.config import DEFAULT_CONFIG, load_config
 
 
 def main(argv=None):
-    evaluate(load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG))
+    evaluate(load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG, entry="eval"))
 
 
 if __name__ == "__main__":

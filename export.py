@@ -31,7 +31,7 @@ from src.model_utils.config import DEFAULT_CONFIG, load_config
 
 
 def main(argv=None):
-    return run_export(load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG))
+    return run_export(load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG, entry="export"))
 
 
 if __name__ == "__main__":

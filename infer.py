@@ -255,7 +255,7 @@ def search_gallery(predictor, args, threshold):
 def main(argv=None):
     """Run infer.py; returns the exit status (1 when a query gave no face). Bad input raises (``cli`` prints it)."""
     args, rest = parse_args(sys.argv[1:] if argv is None else argv)
-    cfg = load_config(rest, description=__doc__, default_config=DEFAULT_CONFIG)
+    cfg = load_config(rest, description=__doc__, default_config=DEFAULT_CONFIG, entry="infer")
     init_device(cfg)
     setup_logging()
     LOG.info(describe_device(cfg))

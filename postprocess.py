@@ -65,7 +65,7 @@ def postprocess(cfg):
 
 
 def main(argv=None):
-    postprocess(load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG))
+    postprocess(load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG, entry="postprocess"))
 
 
 if __name__ == "__main__":

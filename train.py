@@ -9,13 +9,14 @@ exactly where an uninterrupted one would. Launchers for one device and data para
 
 import sys
 
+from src.heads import margin_parameters
 from src.model_utils.cli import run_main
 from src.model_utils.config import DEFAULT_CONFIG, load_config
 from src.train.loop import train
 
 
 def main(argv=None):
-    train(load_config(argv, description=__doc__, default_config=DEFAULT_CONFIG))
+    train(load_config(argv, __doc__, DEFAULT_CONFIG, entry="train", block_variants={"head": margin_parameters}))
 
 
 if __name__ == "__main__":

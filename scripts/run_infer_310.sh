@@ -125,8 +125,9 @@ if [[ "$need_preprocess" == y ]]; then
     fi
     echo "preprocess: $pairs, images $images, landmarks ${landmarks:-none (aligned images)} -> $input_dir"
     [[ -z "${CONFIG_PATH:-}" ]] || model_info+=(--config_path "$CONFIG_PATH")
-    run_logged "$work/preprocess.log" "$python" "$repo/preprocess.py" --eval_pairs "$pairs" --eval_root "$images" \
-        --eval_landmarks "${landmarks:-null}" --infer_input_dir "$input_dir" "${model_info[@]}"
+    target="{pairs: '$pairs', root: '$images'${landmarks:+, landmarks: '$landmarks'}}"
+    run_logged "$work/preprocess.log" "$python" "$repo/preprocess.py" "--val_targets=[$target]" \
+        --infer_input_dir "$input_dir" "${model_info[@]}"
 elif [[ ! -f "$input_dir/index.txt" ]]; then
     fail "NEED_PREPROCESS is n but $input_dir/index.txt does not exist: run with y first"
 fi

@@ -6,13 +6,14 @@
 # linear normface asoftmax cosface arcface adaface. Config: configs/lfw_view1_<head>.yaml (each starts from
 # configs/lfw_view1.yaml, the settings all heads share). Environment: PYTHON
 # (interpreter), LFW_DIR (default ../shared/data/lfw from the project root), RECIPE_ARGS (extra --key=value
-# overrides for every training and evaluation, e.g. "--max_steps=4 --save_interval=2" for a smoke run).
+# overrides of train.py keys for every training, e.g. "--max_steps=4 --save_interval=2" for a smoke run), EVAL_ARGS
+# (the same for eval.py keys; each entry point takes only its own keys: python train.py --help, python eval.py --help).
 # Writes OUTPUT_DIR/<head>/ (log_rank0.txt, checkpoints/, checkpoints/eval_result.json), OUTPUT_DIR/results.md,
 # OUTPUT_DIR/validation_curves.png and prints the total wall time.
 set -euo pipefail
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
 HEADS_ALL="linear normface asoftmax cosface arcface adaface"
-usage() { sed -n '2,11p' "$0" >&2; exit 2; }
+usage() { sed -n '2,12p' "$0" >&2; exit 2; }
 case "${1:-}" in -h|--help|-*) usage ;; esac
 OUTPUT_DIR=${1:-$ROOT_DIR/output/lfw_view1}
 [ $# -gt 0 ] && shift
@@ -28,7 +29,10 @@ done
 mkdir -p "$OUTPUT_DIR"
 OUTPUT_DIR=$(cd "$OUTPUT_DIR" && pwd)
 # shellcheck disable=SC2206
-EXTRA=(${RECIPE_ARGS:-})
+TRAIN_EXTRA=(${RECIPE_ARGS:-})
+# shellcheck disable=SC2206
+EVAL_EXTRA=(${EVAL_ARGS:-})
+DEV_TEST="{pairs: '$LFW/pairsDevTest.txt', root: '$LFW/images_150', landmarks: '$LFW/lfw_landmark_150.txt'}"
 START=$(date +%s)
 
 "$PY" "$ROOT_DIR/tools/make_list.py" --root "$LFW/images_150" --people "$LFW/peopleDevTrain.txt" --min_images 4 \
@@ -43,11 +47,10 @@ for head in $HEADS; do
     config="$ROOT_DIR/configs/lfw_view1_$head.yaml"
     echo "=== $head: training ($(date +%T))"
     (cd "$ROOT_DIR" && "$PY" train.py --config_path "$config" --output_dir="$run" \
-        --train_list="$OUTPUT_DIR/train_list.txt" --train_root="$LFW/images_150" "${EXTRA[@]}")
+        --train_list="$OUTPUT_DIR/train_list.txt" --train_root="$LFW/images_150" "${TRAIN_EXTRA[@]}")
     echo "=== $head: verifying every checkpoint on pairsDevTest ($(date +%T))"
     (cd "$ROOT_DIR" && "$PY" eval.py --config_path "$config" --ckpt_file="$run/checkpoints" \
-        --eval_pairs="$LFW/pairsDevTest.txt" --eval_root="$LFW/images_150" \
-        --eval_landmarks="$LFW/lfw_landmark_150.txt" "${EXTRA[@]}")
+        --val_targets="[$DEV_TEST]" "${EVAL_EXTRA[@]}")
     RUNS+=("$run")
 done
 "$PY" "$ROOT_DIR/tools/compare_runs.py" "${RUNS[@]}" --table "$OUTPUT_DIR/results.md" \

@@ -104,21 +104,12 @@ def models(tmp_path_factory, lite_home):
 def test_run_infer_310_matches_eval_with_both_backends(models, tmp_path, face_infer):
     args, mindir, lite = models
     pairs = write_subset(tmp_path / "pairs.txt", 30)
-    cfg = load_config(
-        args
-        + [
-            "--eval_pairs",
-            pairs,
-            "--eval_root",
-            os.path.join(LFW, "images_150"),
-            "--eval_landmarks",
-            os.path.join(LFW, "lfw_landmark_150.txt"),
-        ]
-    )
-    pair_set = read_pairs(cfg.eval_pairs, cfg.eval_root)
+    cfg = load_config(args)
+    pair_set = read_pairs(pairs, os.path.join(LFW, "images_150"))
     net = load_backbone_weights(build_backbone_from_config(cfg), cfg.ckpt_file)
     net.set_train(False)
-    orig, flip = embed_images(net, load_pair_images(pair_set, cfg.image_size, cfg.eval_landmarks), 64)
+    landmarks = os.path.join(LFW, "lfw_landmark_150.txt")
+    orig, flip = embed_images(net, load_pair_images(pair_set, cfg.image_size, landmarks), 64)
     metrics, _ = verification_metrics(fuse(orig, flip, "concat"), pair_set)
     assert metrics["kfold"]["accuracy"] > 0.9  # a real face model on real faces
 

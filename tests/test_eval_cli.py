@@ -14,7 +14,7 @@ import cv2
 import mindspore as ms
 import numpy as np
 import pytest
-from tiny_training import TINY_EVAL, eval_args
+from tiny_training import TINY_EVAL, digits_targets, eval_args
 
 import infer as infer_cli
 from src.data.alignment import template_for
@@ -162,7 +162,7 @@ def test_mean_subtraction_is_recorded(digits, checkpoints, tmp_path):
 
 
 def test_missing_keys_are_named(checkpoints):
-    with pytest.raises(ValueError, match="config key 'eval_pairs' is not set"):
+    with pytest.raises(ValueError, match="config key 'val_targets' is empty"):
         evaluate(load_config(TINY + [f"--ckpt_file={checkpoints}"]))
 
 
@@ -300,8 +300,7 @@ def test_script_runs_from_any_directory(digits, checkpoints, tmp_path):
     output = tmp_path / "script.json"
     config = tmp_path / "tiny.yaml"
     config.write_text(
-        "backbone: sphere4\nbackbone_width: 0.125\nembedding_size: 8\nimage_size: [32, 32]\n"
-        "eval_image_ext: .png\noutput_dir: runs\n",
+        "backbone: sphere4\nbackbone_width: 0.125\nembedding_size: 8\nimage_size: [32, 32]\noutput_dir: runs\n",
         encoding="utf-8",
     )
     env = dict(os.environ, PYTHON=sys.executable)
@@ -312,8 +311,7 @@ def test_script_runs_from_any_directory(digits, checkpoints, tmp_path):
             "0",
             os.path.relpath(checkpoints / "net-2.ckpt", tmp_path),
             "tiny.yaml",
-            f"--eval_pairs={digits['eval_pairs']}",
-            f"--eval_root={digits['eval_root']}",
+            f"--val_targets={digits_targets(digits)}",
             f"--eval_output={output}",
             "--eval_plots=false",
         ],

@@ -77,7 +77,7 @@ def test_infer_folder_output_in_a_new_folder_exits_0(digits, checkpoint, tmp_pat
             "--out",
             str(out),
             "--aligned",
-            *TINY,
+            *TINY_EVAL,
             f"--ckpt_file={checkpoint}",
         ],
         cwd=ROOT,

@@ -31,8 +31,9 @@ from src.eval.mindir_info import MindirFormatError, read_mindir_info
 from src.eval.pair_images import load_pair_images
 from src.eval.pairs import read_pairs
 from src.eval.report import accuracy_line
+from src.eval.targets import targets_from_config
 from src.eval.verify import verification_metrics
-from src.model_utils.config import DEFAULT_CONFIG, load_config
+from src.model_utils.config import DEFAULT_CONFIG, flow, load_config
 from src.network import build_backbone_from_config
 from src.network.weights import load_backbone_weights
 
@@ -48,20 +49,18 @@ def lfw_subset(tmp_path_factory):
 
 
 def subset_args(pairs):
-    return [
-        "--eval_pairs",
-        pairs,
-        "--eval_root",
-        os.path.join(LFW, "images_150"),
-        "--eval_landmarks",
-        os.path.join(LFW, "lfw_landmark_150.txt"),
-    ]
+    target = {
+        "pairs": pairs,
+        "root": os.path.join(LFW, "images_150"),
+        "landmarks": os.path.join(LFW, "lfw_landmark_150.txt"),
+    }
+    return ["--val_targets", flow([target])]
 
 
 @pytest.fixture(scope="module")
 def prepared(lfw_subset, tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("prepared"))
-    preprocess.main(TINY + subset_args(lfw_subset) + ["--infer_input_dir", folder])
+    preprocess.main(["--image_size", "[40, 32]"] + subset_args(lfw_subset) + ["--infer_input_dir", folder])
     return folder
 
 
@@ -69,8 +68,9 @@ def prepared(lfw_subset, tmp_path_factory):
 def reference(lfw_subset):
     """eval.py's path on the checkpoint: (PairSet, aligned images, embeddings, mirror embeddings, metrics)."""
     cfg = load_config(TINY + subset_args(lfw_subset))
-    pair_set = read_pairs(cfg.eval_pairs, cfg.eval_root)
-    images = np.stack(load_pair_images(pair_set, cfg.image_size, cfg.eval_landmarks))
+    (target,) = targets_from_config(cfg)
+    pair_set = read_pairs(target.pairs, target.root)
+    images = np.stack(load_pair_images(pair_set, cfg.image_size, target.landmarks))
     net = load_backbone_weights(build_backbone_from_config(cfg), cfg.ckpt_file)
     net.set_train(False)
     orig, flip = embed_images(net, images, 8)

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from tiny_training import PYTHON, ROOT, digits_subset, load_params, max_difference, tiny_args
+from tiny_training import PYTHON, ROOT, digits_subset, digits_targets, load_params, max_difference, tiny_args
 
 from src.train.checkpoint import list_checkpoints, read_checkpoint
 from src.train.run_state import RunState
@@ -26,7 +26,7 @@ def command(data, output_dir, *extra):
         max_steps=STEPS,
         save_interval=SAVE_EVERY,
         keep_checkpoints=100,
-        val_pairs=data["eval_pairs"],
+        val_targets=digits_targets(data),
         eval_interval=25,
         clip_grad_norm=5.0,
     )

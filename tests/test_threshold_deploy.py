@@ -7,7 +7,7 @@ import os
 import mindspore as ms
 import numpy as np
 import pytest
-from tiny_training import TINY_EVAL
+from tiny_training import TINY_EVAL, digits_targets
 
 import infer as infer_cli
 from src.data.digits import prepare_digits
@@ -39,8 +39,7 @@ def evaluated(tmp_path_factory):
             TINY
             + [
                 f"--ckpt_file={ckpt}",
-                f"--eval_pairs={digits['eval_pairs']}",
-                f"--eval_root={digits['eval_root']}",
+                f"--val_targets={digits_targets(digits)}",
                 f"--eval_output={eval_json}",
                 "--eval_plots=false",
             ]
@@ -48,7 +47,7 @@ def evaluated(tmp_path_factory):
     )
     mindir = run_export(
         load_config(
-            TINY
+            TINY_EVAL
             + [
                 f"--ckpt_file={ckpt}",
                 f"--file_name={folder / 'net'}",

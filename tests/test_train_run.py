@@ -7,7 +7,7 @@ import struct
 
 import numpy as np
 import pytest
-from tiny_training import digits_subset, load_params, tiny_args
+from tiny_training import digits_subset, digits_targets, load_params, tiny_args
 
 from src.model_utils.config import ConfigError, load_config
 from src.network.weights import CheckpointMismatchError
@@ -52,7 +52,15 @@ def tensorboard_scalars(folder):
 def test_checkpoints_validation_metrics_and_curves(data, tmp_path):
     """112 images / batch 8 = 14 steps an epoch; 20 steps with save_interval 6 save at 6, 12, 14 (epoch end),
     18, 20 (end), the last 3 kept; validation at 10 and 20 keeps best.ckpt."""
-    run(data, tmp_path, max_steps=20, save_interval=6, log_interval=5, val_pairs=data["eval_pairs"], eval_interval=10)
+    run(
+        data,
+        tmp_path,
+        max_steps=20,
+        save_interval=6,
+        log_interval=5,
+        val_targets=digits_targets(data),
+        eval_interval=10,
+    )
     folder = tmp_path / "checkpoints"
     assert [os.path.basename(p) for p in list_checkpoints(str(folder))] == [
         "step_00000014.ckpt",
@@ -92,7 +100,7 @@ def test_early_stop_after_patience_validations_without_improvement(data, tmp_pat
         lr=0.0,
         max_steps=40,
         save_interval=100,
-        val_pairs=data["eval_pairs"],
+        val_targets=digits_targets(data),
         eval_interval=5,
         early_stop_patience=1,
     )
@@ -136,7 +144,7 @@ def test_nan_policy_stop_names_the_setting(data, tmp_path):
 def test_bad_settings_stop_with_a_clear_message(data, tmp_path):
     with pytest.raises(ConfigError, match="amp_level.*needs device_target GPU or Ascend"):
         run(data, tmp_path / "a", amp_level="O2")
-    with pytest.raises(ConfigError, match="'eval_interval' is set but 'val_pairs' is null"):
+    with pytest.raises(ConfigError, match="'eval_interval' is set but 'val_targets' is empty"):
         run(data, tmp_path / "b", eval_interval=5)
     with pytest.raises(ConfigError, match="'global_batch_size': 18 images do not split evenly over 4 workers"):
         device_batch_size(load_config(["--global_batch_size=18"]), 4)

@@ -83,7 +83,8 @@ def test_bad_target_settings_name_the_key(data, tmp_path):
         load_config(tiny_args(data, str(tmp_path), val_targets="[{name: lfw}]"))
     with pytest.raises(ConfigError, match="'val_select': 'lfw' is neither 'mean' nor a target name"):
         check_train_config(load_config(tiny_args(data, str(tmp_path), val_targets=data["targets"], val_select="lfw")))
-    with pytest.raises(ConfigError, match=r"'val_pairs' and 'val_targets' are both set.*val_targets: \[\{name: NAME"):
+    both = r"'val_pairs' and 'val_targets' are both set in the command line: .*\[\{pairs: "
+    with pytest.raises(ConfigError, match=both):
         check_train_config(
             load_config(tiny_args(data, str(tmp_path), val_targets=data["targets"], val_pairs=data["eval_pairs"]))
         )
@@ -179,5 +180,10 @@ def test_bin_with_images_of_another_size_names_the_file(data, tmp_path):
 
 def test_single_set_keys_still_work(data):
     cfg = load_config(["--config_path=", f"--eval_pairs={data['eval_pairs']}"])
-    (target,) = targets_from_config(cfg, "eval_pairs")
+    (target,) = targets_from_config(cfg)
     assert target.name is None and target.label == "pairs" and target.pairs == data["eval_pairs"]
+
+
+def test_unnamed_targets_among_several_are_named_after_their_files():
+    cfg = load_config(["--config_path=", "--val_targets=[x/lfw.bin, {name: small, pairs: y/list.txt}]"])
+    assert [target.name for target in targets_from_config(cfg)] == ["lfw", "small"]

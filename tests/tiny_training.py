@@ -10,6 +10,7 @@ import mindspore as ms
 import numpy as np
 
 from src.data.digits import prepare_digits
+from src.model_utils.config import flow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
@@ -33,12 +34,11 @@ TINY = {
     "warmup_steps": 5,
     "log_interval": 1,
     "keep_checkpoints": 3,
-    "eval_image_ext": ".png",
     "eval_batch_size": 64,
     "fusion": "orig",
 }
-# A tiny evaluation / inference network (sphere4 at width 0.125, 32x32 inputs) on the digits' held-out PNGs; files
-# append their own keys (a later --key wins).
+# A tiny evaluation / inference / export network (sphere4 at width 0.125, 32x32 inputs; device and model keys, which
+# eval.py, infer.py and export.py all take); files append their own keys (a later --key wins).
 TINY_EVAL = [
     "--device_target=CPU",
     "--cpu_kernels=off",
@@ -47,8 +47,6 @@ TINY_EVAL = [
     "--backbone_width=0.125",
     "--embedding_size=8",
     "--image_size=[32, 32]",
-    "--eval_image_ext=.png",
-    "--eval_batch_size=32",
 ]
 
 
@@ -75,7 +73,6 @@ def tiny_args(data, output_dir, **overrides):
         TINY,
         train_list=data["train_list"],
         train_root=data["train_root"],
-        eval_root=data["eval_root"],
         output_dir=output_dir,
     )
     values.update(overrides)
@@ -105,12 +102,17 @@ def write_config(path, data, output_dir, **overrides):
     return path
 
 
+def digits_targets(digits):
+    """``val_targets`` (YAML text) of the digits' held-out pairs (``digits`` from ``prepare_digits``)."""
+    return flow([{"pairs": digits["eval_pairs"], "root": digits["eval_root"], "image_ext": ".png"}])
+
+
 def eval_args(digits, model, output, *extra):
     """eval.py's arguments for ``model`` on the digits' held-out pairs (from ``prepare_digits``), JSON to ``output``."""
     return [
         f"--ckpt_file={model}",
-        f"--eval_pairs={digits['eval_pairs']}",
-        f"--eval_root={digits['eval_root']}",
+        f"--val_targets={digits_targets(digits)}",
+        "--eval_batch_size=32",
         f"--eval_output={output}",
         *extra,
     ]

@@ -16,7 +16,7 @@ def main(argv=None):
     if not argv or argv[0].startswith("-"):
         sys.exit(__doc__)
     try:
-        cfg = load_config(argv[1:])
+        cfg = load_config(argv[1:], entry="config_value")
     except ConfigError as err:
         sys.exit(f"error: {err}")
     if not hasattr(cfg, argv[0]):

@@ -36,11 +36,12 @@ from src.eval.evaluation import evaluate  # noqa: E402
 from src.eval.feature_plot import plot_features  # noqa: E402
 from src.eval.pair_images import load_pair_images  # noqa: E402
 from src.eval.sources import read_pair_set  # noqa: E402
+from src.eval.targets import targets_from_config  # noqa: E402
 from src.eval.verify import evaluate_network, summary, verification_metrics  # noqa: E402
-from src.heads import MARGINS  # noqa: E402
+from src.heads import MARGINS, margin_parameters  # noqa: E402
 from src.kernels.accelerate import kernels_enabled  # noqa: E402
 from src.model_utils.cli import run_main  # noqa: E402
-from src.model_utils.config import load_config  # noqa: E402
+from src.model_utils.config import flow, load_config  # noqa: E402
 from src.model_utils.device import init_device  # noqa: E402
 from src.model_utils.logger import setup_logging  # noqa: E402
 from src.network import build_backbone_from_config  # noqa: E402
@@ -63,22 +64,23 @@ LOG = logging.getLogger("facerec.demo")
 
 
 def run_config(overrides):
-    return load_config(["--config_path", CONFIG] + overrides)
+    return load_config(
+        ["--config_path", CONFIG] + overrides, entry="digits_demo", block_variants={"head": margin_parameters}
+    )
 
 
 def data_overrides(paths):
     return [
         f"--train_list={paths['train_list']}",
         f"--train_root={paths['train_root']}",
-        f"--eval_pairs={paths['eval_pairs']}",
-        f"--eval_root={paths['eval_root']}",
+        f"--val_targets={flow([{'pairs': paths['eval_pairs'], 'root': paths['eval_root'], 'image_ext': '.png'}])}",
     ]
 
 
-def baseline_metrics(cfg, pair_set):
-    """{baseline: summary metrics} of ``BASELINES`` on ``pair_set`` (read from ``cfg.eval_pairs``), with the
+def baseline_metrics(cfg, target, pair_set):
+    """{baseline: summary metrics} of ``BASELINES`` on ``pair_set`` (read from ``target``), with the
     10-fold protocol of ``evaluate``."""
-    images = load_pair_images(pair_set, cfg.image_size, None, cfg.eval_fit)
+    images = load_pair_images(pair_set, cfg.image_size, None, target.fit)
     raw, _ = verification_metrics(images.reshape(len(images), -1).astype(np.float32), pair_set)
     centred, _ = verification_metrics(to_input(images).reshape(len(images), -1), pair_set)
     init_device(cfg, kernels_enabled(cfg.cpu_kernels, cfg.device_target))
@@ -179,8 +181,9 @@ def main(argv=None):
     image_size = run_config(extra).image_size
     paths = prepare_digits(os.path.join(args.output_dir, "data"), tuple(image_size), task=args.task)
     cfg = run_config(data_overrides(paths) + extra)
-    pair_set = read_pair_set(cfg.eval_pairs, cfg.eval_pairs_format, cfg.eval_root, cfg.eval_image_ext)
-    baselines = baseline_metrics(cfg, pair_set)
+    (target,) = targets_from_config(cfg)
+    pair_set = read_pair_set(target.pairs, target.format, target.root, target.image_ext)
+    baselines = baseline_metrics(cfg, target, pair_set)
     LOG.info("baselines: %s", ", ".join(f"{name} {percent(b)}" for name, b in baselines.items()))
     best_baseline = max(b["accuracy"] for b in baselines.values())
     record = {

@@ -170,8 +170,8 @@ def checkpoints_through_kernels(cfg):
 
 
 def evaluate(cfg):
-    """Evaluate every model ``cfg.ckpt_file`` names on ``cfg.eval_pairs`` (one set: LFWACC lines), on every
-    ``cfg.val_targets`` set (a table per model), or on the IJB set ``cfg.ijb``; returns the JSON record."""
+    """Evaluate every model ``cfg.ckpt_file`` names on the ``cfg.val_targets`` sets (one unnamed set: LFWACC lines,
+    else a table per model), or on the IJB set ``cfg.ijb``; returns the JSON record."""
     init_device(cfg, checkpoints_through_kernels(cfg))
     setup_logging()
     LOG.info(describe_device(cfg))
@@ -181,10 +181,10 @@ def evaluate(cfg):
         return evaluate_ijb(cfg)
     if cfg.ckpt_file is None:
         raise ConfigError("config key 'ckpt_file' is not set")
-    targets = targets_from_config(cfg, "eval_pairs")
+    targets = targets_from_config(cfg)
     if not targets:
-        raise ConfigError("config key 'eval_pairs' is not set (nor 'val_targets'): give the pair set(s)")
-    multi = bool(cfg.val_targets)
+        raise ConfigError("config key 'val_targets' is empty: give the pair set(s), e.g. --val_targets='[{pairs: P}]'")
+    multi = targets[0].name is not None  # one unnamed pair set: LFWACC lines, as the single-set keys gave
     if multi:
         check_select(cfg.val_select, targets)
     started = time.time()

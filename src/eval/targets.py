@@ -1,14 +1,14 @@
 """Verification targets: the pair sets a run validates on (train.py) or tabulates (eval.py).
 
 ``val_targets`` lists any number of them, each ``{name, pairs, format, root, landmarks, image_ext, fit}`` (see
-config_schema.yaml); the single-set keys (``val_pairs`` in training, ``eval_pairs`` in evaluation, with
-``eval_root``, ``eval_landmarks``, ...) still give one target. ``load_target`` reads a target's pairs and
-prepares its images once.
+config_schema.yaml; the retired single-set keys ``val_pairs`` / ``eval_pairs`` with ``eval_root``, ... are read as
+one item). One unnamed target is reported as a single pair set; ``load_target`` reads a target's pairs and prepares
+its images once.
 """
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,7 +23,7 @@ SELECT_MEAN = "mean"
 
 @dataclass
 class Target:
-    """One pair set and how to read it; ``name`` is None for the single-set keys (logged without a name)."""
+    """One pair set and how to read it; ``name`` is None for one unnamed target (logged without a name)."""
 
     name: str
     pairs: str
@@ -49,31 +49,12 @@ class LoadedTarget:
     images: np.ndarray
 
 
-def new_form(single_key, cfg):
-    """The ``val_targets`` form of the single-set keys, for error messages."""
-    landmarks = f", landmarks: {cfg.eval_landmarks}" if cfg.eval_landmarks else ""
-    root = f", root: {cfg.eval_root}" if cfg.eval_root else ""
-    return f"val_targets: [{{name: NAME, pairs: {getattr(cfg, single_key)}{root}{landmarks}}}, other.bin, ...]"
-
-
-def targets_from_config(cfg, single_key):
-    """The targets of ``cfg``: ``val_targets``, else one from ``single_key`` ('val_pairs' or 'eval_pairs') and
-    the ``eval_*`` keys, else none. Both set, or two targets of one name, is a ``ConfigError``."""
-    single = getattr(cfg, single_key)
-    if not cfg.val_targets:
-        if single is None:
-            return []
-        return [
-            Target(
-                None, single, cfg.eval_pairs_format, cfg.eval_root, cfg.eval_landmarks, cfg.eval_image_ext, cfg.eval_fit
-            )
-        ]
-    if single is not None:
-        raise ConfigError(
-            f"config keys '{single_key}' and 'val_targets' are both set: give every pair set in "
-            f"val_targets ({new_form(single_key, cfg)}) and set {single_key}: null"
-        )
+def targets_from_config(cfg):
+    """The targets of ``cfg.val_targets``; unnamed ones among several are named after their pairs file. Two
+    targets of one name are a ``ConfigError``."""
     targets = [Target(**item) for item in cfg.val_targets]
+    if len(targets) > 1:
+        targets = [replace(target, name=target.label) for target in targets]
     labels = [t.label for t in targets]
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:

@@ -45,16 +45,14 @@ VAL_KEYS = ("accuracy", "std", "auc", "eer")
 def check_train_config(cfg):
     """Settings that cannot work together stop before anything starts."""
     check_amp(cfg)
-    if cfg.eval_interval and cfg.val_pairs is None and not cfg.val_targets:
+    if cfg.eval_interval and not cfg.val_targets:
         raise ConfigError(
-            "config key 'eval_interval' is set but 'val_pairs' is null and 'val_targets' empty: give "
-            "the validation pairs file (val_pairs) or several sets (val_targets)"
+            "config key 'eval_interval' is set but 'val_targets' is empty: give the validation pair set(s), "
+            "e.g. val_targets: [{pairs: pairsDevTest.txt, root: IMAGES}]"
         )
     if cfg.early_stop_patience and not cfg.eval_interval:
-        raise ConfigError(
-            "config key 'early_stop_patience' needs validation: set eval_interval and val_pairs or val_targets"
-        )
-    check_select(cfg.val_select, targets_from_config(cfg, "val_pairs"))
+        raise ConfigError("config key 'early_stop_patience' needs validation: set eval_interval and val_targets")
+    check_select(cfg.val_select, targets_from_config(cfg))
 
 
 def device_batch_size(cfg, group_size):
@@ -365,7 +363,7 @@ def validate(validator, step_cell, state, cfg, metrics, saver):
     for name, result in results.items():
         if result is not None:
             metrics.log(state.step, {key: result[key] for key in VAL_KEYS}, f"val/{name}" if name else "val")
-    if cfg.val_targets and score is not None:
+    if None not in results and score is not None:
         metrics.log(state.step, {"accuracy": score}, "val")
     improved, stop = track_best(state, score, cfg.early_stop_patience)
     if improved and saver is not None:

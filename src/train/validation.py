@@ -1,5 +1,5 @@
 """Validation while training: 10-fold pair verification of the backbone (src/eval/verify.py) on every target
-(``val_targets``, or the one ``val_pairs`` set), the selection score (``val_select``: the mean accuracy or one
+(``val_targets``), the selection score (``val_select``: the mean accuracy or one
 target's), the best score so far, and the early-stop count."""
 
 import logging
@@ -18,7 +18,7 @@ class Validator:
     def __init__(self, backbone, cfg):
         self.backbone = backbone
         self.batch_size, self.fusion, self.select = cfg.eval_batch_size, cfg.fusion, cfg.val_select
-        self.loaded = [load_target(target, cfg.image_size) for target in targets_from_config(cfg, "val_pairs")]
+        self.loaded = [load_target(target, cfg.image_size) for target in targets_from_config(cfg)]
 
     def _one(self, loaded):
         try:
