@@ -29,9 +29,6 @@ LAYERS = [
 ]
 RANK = {f"src.{name}": rank for rank, name in enumerate(LAYERS)}
 STRING_IMPORT = re.compile(r"src(\.[A-Za-z_]\w*)+(:[A-Za-z_]\w*)?")
-# (file, string) imports known to point up. The config-sections work removes this one from the schema (the config
-# layer naming a function of heads): delete the entry when that branch lands.
-KNOWN_UPWARD = {("src/model_utils/config_schema.yaml", "src.heads:margin_parameters")}
 
 
 def imported_modules(path):
@@ -137,15 +134,9 @@ def test_no_package_imports_a_layer_above_it():
         if own == "src":
             continue
         modules = imported_modules(path) if rel.endswith(".py") else []
-        strings = [text for text in string_imports(path) if (rel, text) not in KNOWN_UPWARD]
-        for module in modules + [text.split(":")[0] for text in strings]:
+        strings = [text.split(":")[0] for text in string_imports(path)]
+        for module in modules + strings:
             target = package_of(module)
             if module.startswith("src.") and RANK.get(target, -1) > RANK[own]:
                 offenders.append(f"{rel}: {module} ({target} is above {own})")
     assert not offenders, offenders
-
-
-def test_known_upward_string_imports_still_exist():
-    """An entry of KNOWN_UPWARD whose string is gone allows nothing: delete it."""
-    stale = [(rel, text) for rel, text in KNOWN_UPWARD if text not in string_imports(os.path.join(ROOT, rel))]
-    assert not stale, stale
