@@ -12,7 +12,9 @@ the MindSpore network (max abs diff <= 1e-4).
 
 The input is the normalised RGB tensor (N, 3, H, W), (x - 127.5) / 128; the output the raw embedding. The file is
 ``<backbone>_<H>x<W>_b<N>.<mindir|onnx|air>`` (``_dyn`` for a dynamic batch) unless ``file_name`` is given. A
-sidecar ``<file>.json`` records the preprocessing, the input shape and the embedding size. AIR needs the Ascend
+sidecar ``<file>.json`` (src/deploy/sidecar.py, with its ``format_version``) records the backbone, the
+preprocessing, the input shape, the embedding size and the config's ``fusion``: all infer.py and
+``Predictor.from_export`` need to run the file without a config. AIR needs the Ascend
 backend; a dynamic batch is for MINDIR and ONNX. ``mindspore.onnx.export`` works once per process, so export one
 ONNX file per run of this script. ``--threshold_from`` copies a cosine threshold that eval.py measured for this
 checkpoint into the sidecar (``threshold``); the predictor and infer.py use it by default.
@@ -36,6 +38,7 @@ from src.data.image_io import INPUT_RECORD
 from src.deploy.exported import load_exported
 from src.deploy.onnx_graph import repair_onnx
 from src.deploy.parity import MAX_ABS_DIFF, MIN_COSINE, image_inputs, parity, random_inputs
+from src.deploy.sidecar import read_record, sidecar_path, versioned
 from src.eval.sidecar_threshold import threshold_from_eval
 from src.model_utils.cli import run_main
 from src.model_utils.config import DEFAULT_CONFIG, ConfigError, load_config
@@ -60,19 +63,22 @@ def export_name(cfg):
 def preprocessing_record(cfg):
     """What a deployer needs to feed the exported network."""
     height, width = cfg.image_size
-    record = {
-        "backbone": cfg.backbone,
-        "file_format": cfg.file_format,
-        "input_shape": [None if cfg.dynamic_batch else cfg.export_batch_size, 3, height, width],
-        "dynamic_batch": cfg.dynamic_batch,
-        **INPUT_RECORD,
-        "image_size": [height, width],
-        "alignment_template": template_for(cfg.image_size).astype(np.float64).round(4).tolist(),
-        "embedding_size": cfg.embedding_size,
-        "output": "raw embedding (not L2-normalised)",
-        "checkpoint": cfg.ckpt_file,
-        "exported_by": f"MindSpore {ms.__version__}",
-    }
+    record = versioned(
+        {
+            "backbone": cfg.backbone,
+            "file_format": cfg.file_format,
+            "input_shape": [None if cfg.dynamic_batch else cfg.export_batch_size, 3, height, width],
+            "dynamic_batch": cfg.dynamic_batch,
+            **INPUT_RECORD,
+            "image_size": [height, width],
+            "alignment_template": template_for(cfg.image_size).astype(np.float64).round(4).tolist(),
+            "embedding_size": cfg.embedding_size,
+            "output": "raw embedding (not L2-normalised)",
+            "fusion": cfg.fusion,
+            "checkpoint": cfg.ckpt_file,
+            "exported_by": f"MindSpore {ms.__version__}",
+        }
+    )
     if cfg.file_format == "ONNX":
         record.update({"input_name": ONNX_INPUT, "output_name": ONNX_OUTPUT})
     return record
@@ -159,7 +165,7 @@ def load_backbone(cfg, fold_bn=False, prelu_kernel="native"):
 
 
 def write_sidecar(path, record):
-    with open(path + ".json", "w", encoding="utf-8") as f:
+    with open(sidecar_path(path), "w", encoding="utf-8") as f:
         json.dump(record, f, indent=2)
 
 
@@ -187,8 +193,7 @@ def export(cfg):
 def verify_export(cfg, path):
     """The parity check of an export of ``cfg`` at ``path``: printed, added to the sidecar, and returned."""
     report = verify(load_backbone(cfg)[0], cfg, path)  # the checkpoint's network: BatchNorms unfolded, nn.PReLU
-    with open(path + ".json", encoding="utf-8") as f:
-        record = json.load(f)
+    record = read_record(path)
     record["parity"] = report
     write_sidecar(path, record)
     print(
