@@ -29,7 +29,7 @@ from typing import Callable, Union
 import numpy as np
 
 from src.data.alignment import align_face, fit_aligned
-from src.detect import Face, FaceDetector, NoFaceError, load_detector
+from src.detect import Face, FaceDetector, ImageTooSmallError, NoFaceError, load_detector
 from src.eval import identify
 from src.eval.embed import embed_images, fuse
 from src.eval.export_config import export_config
@@ -109,12 +109,10 @@ class Predictor:
         """``faces`` of each image, detected together (``FaceDetector.detect_batch``: P-Net runs once per pyramid
         scale for the images of one size, R-Net and O-Net once for all crops)."""
         rgbs = [as_rgb(image) for image in images]
-        for image, rgb in zip(images, rgbs):
-            try:
-                self.detector.check_size(rgb)
-            except NoFaceError as err:
-                raise type(err)(f"{image_name(image)}: {err}") from err
-        found = self.detector.detect_batch(rgbs)
+        try:
+            found = self.detector.detect_batch(rgbs)
+        except ImageTooSmallError:  # one by one, for the error that names the image
+            return [self.faces(image) for image in images]
         return [self._aligned(image, rgb, faces) for image, rgb, faces in zip(images, rgbs, found)]
 
     def _aligned(self, image: ImageInput, rgb: np.ndarray, found: list[Face]) -> tuple[list[Face], np.ndarray]:
