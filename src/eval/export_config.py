@@ -14,19 +14,23 @@ def given_keys(settings):
     return {token[2:].split("=", 1)[0].split(".", 1)[0] for token in settings if token.startswith("--")}
 
 
-def export_config(model_path, settings=()) -> Config:
-    """The ``Config`` to run the exported ``model_path``: ``settings`` (``--key=value`` arguments, no
-    ``--config_path``) over the sidecar's backbone, image_size, embedding_size and fusion, over the schema's
-    defaults. ``SidecarError`` names the sidecar and the field it lacks."""
+def with_sidecar(cfg: Config, model_path, given=()) -> Config:
+    """``cfg`` (a config without a file: schema defaults and the command line) set up to run the exported
+    ``model_path``: the sidecar's backbone, image_size, embedding_size and fusion for the keys not in ``given``
+    (the keys the command line set). ``SidecarError`` names the sidecar and the field it lacks."""
     record = read_sidecar(model_path)
     if record["fusion"] not in FUSIONS:
         raise SidecarError(
             f"{sidecar_path(model_path)}: field 'fusion' is {record['fusion']!r}, not one of {', '.join(FUSIONS)}"
         )
-    cfg = load_config(list(settings))
-    given = given_keys(settings)
     for key in SIDECAR_KEYS:
         if key not in given:
             setattr(cfg, key, record[key])
     cfg.ckpt_file = str(model_path)
     return cfg
+
+
+def export_config(model_path, settings=()) -> Config:
+    """The ``Config`` to run the exported ``model_path``: ``settings`` (``--key=value`` arguments, no
+    ``--config_path``) over the sidecar's settings over the schema's defaults."""
+    return with_sidecar(load_config(list(settings)), model_path, given_keys(settings))

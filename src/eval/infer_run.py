@@ -7,9 +7,10 @@ input size, embedding size, fusion and threshold (``Predictor.from_export``), th
 is given: a one-shot call then compiles no detector graph, only the exported model's.
 """
 
+import gc
 import logging
 
-from src.eval.export_config import export_config, given_keys
+from src.eval.export_config import given_keys, with_sidecar
 from src.eval.infer_inputs import landmark_lookup
 from src.eval.infer_modes import compare, embed_folder, search_gallery
 from src.eval.predictor import Predictor
@@ -27,7 +28,7 @@ def infer_config(settings, one_shot):
     cfg = load_config(settings)
     if cfg.config_path is not None or not str(cfg.ckpt_file or "").endswith(".mindir"):
         return load_config(settings, default_config=DEFAULT_CONFIG)
-    cfg = export_config(cfg.ckpt_file, settings)
+    cfg = with_sidecar(cfg, cfg.ckpt_file, given_keys(settings))
     if one_shot and "mode" not in given_keys(settings):
         cfg.mode = ONE_SHOT_MODE
     return cfg
@@ -41,6 +42,9 @@ def run_infer(args, settings):
     setup_logging()
     LOG.info(describe_device(cfg))
     predictor = Predictor(cfg, detect=not (args.aligned or args.landmarks))
+    # MindSpore runs gc.collect() before compiling each graph: what start-up made (modules, the schema, the
+    # networks) lives to the end of the run, so it is frozen out of those collections.
+    gc.freeze()
     if args.folder:
         embed_folder(predictor, args.folder, args.out, landmark_lookup(args, args.folder))
         return 0
