@@ -108,3 +108,10 @@ def test_infer_compares_two_photos_with_a_mindir_and_no_config(tiny_mindir, weig
     assert done.returncode == 0, done.stderr
     assert "Ascend" not in done.stderr + done.stdout and "device CPU PYNATIVE" in done.stdout
     assert any(line.startswith("cosine=") for line in done.stdout.splitlines())
+
+
+def test_infer_imports_no_scoring_library():
+    """Quick to start: infer.py reads a threshold without importing eval's scoring (scikit-learn)."""
+    code = "import sys, infer; print(sorted(m for m in ('sklearn', 'matplotlib') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
