@@ -26,7 +26,9 @@ def infer_config(settings, one_shot):
     """The ``Config`` of a run: from the sidecar of a MINDIR given without ``--config_path`` (``one_shot``: in
     PYNATIVE mode unless ``--mode`` is given), else from the config file (default ``DEFAULT_CONFIG``)."""
     cfg = load_config(settings)
-    if cfg.config_path is not None or not str(cfg.ckpt_file or "").endswith(".mindir"):
+    if cfg.config_path is not None:
+        return cfg
+    if not str(cfg.ckpt_file or "").endswith(".mindir"):
         return load_config(settings, default_config=DEFAULT_CONFIG)
     cfg = with_sidecar(cfg, cfg.ckpt_file, given_keys(settings))
     if one_shot and "mode" not in given_keys(settings):
