@@ -110,8 +110,10 @@ def test_infer_compares_two_photos_with_a_mindir_and_no_config(tiny_mindir, weig
     assert any(line.startswith("cosine=") for line in done.stdout.splitlines())
 
 
-def test_infer_imports_no_scoring_library():
-    """Quick to start: infer.py reads a threshold without importing eval's scoring (scikit-learn)."""
-    code = "import sys, infer; print(sorted(m for m in ('sklearn', 'matplotlib') if m in sys.modules))"
+def test_infer_imports_only_what_a_1_to_1_call_needs():
+    """Quick to start: infer.py imports neither eval's scoring (scikit-learn), scikit-image (alignment has its own
+    similarity) nor faiss (built for large galleries only)."""
+    heavy = ("sklearn", "matplotlib", "skimage", "faiss")
+    code = f"import sys, infer; print(sorted(m for m in {heavy} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
