@@ -7,6 +7,7 @@ import pytest
 
 from src.data.alignment import SPHEREFACE_TEMPLATE, AlignmentError, align_face, similarity_matrix, template_for
 from src.data.image_io import load_rgb
+from src.data.similarity import similarity_transform
 from tests.face_data import LFW_IMAGES, lfw_landmarks
 
 ANGLE, SCALE, SHIFT = np.deg2rad(20.0), 1.7, np.array([120.0, 25.0])
@@ -102,3 +103,17 @@ def test_real_lfw_crops_are_112_by_96_rgb():
     # Faces are redder than they are blue: channel 0 is red.
     centre = crops[:, 40:100, 20:76].reshape(-1, 3).mean(axis=0)
     assert centre[0] > centre[2] + 10, centre
+
+
+def test_similarity_is_scikit_image_s_estimate():
+    """src/data/similarity.py computes what skimage.transform.SimilarityTransform estimated before it (the
+    reference, scikit-image of requirements.txt), on real landmarks, a mirrored set and a collinear set."""
+    transform = pytest.importorskip("skimage.transform")
+    rng = np.random.default_rng(1)
+    template = template_for((112, 96)).astype(np.float64)
+    sets = [points for _, points in lfw_sample(200)]
+    sets += [template * [-1.0, 1.0] + 50, np.c_[np.arange(5.0), 2 * np.arange(5.0)], rng.normal(60, 20, (5, 2))]
+    for points in sets:
+        expected = transform.SimilarityTransform.from_estimate(np.asarray(points, np.float64), template).params
+        np.testing.assert_allclose(similarity_transform(points, template), expected, rtol=0, atol=1e-9)
+    assert similarity_transform(np.full((5, 2), 10.0), template) is None

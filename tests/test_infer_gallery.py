@@ -89,6 +89,9 @@ class FakeDetector:
     def detect(self, image_rgb):
         return list(self.known.get(image_key(image_rgb), []))
 
+    def detect_batch(self, images):
+        return [self.detect(image) for image in images]
+
 
 @pytest.fixture(scope="module")
 def landmarks():

@@ -1,7 +1,7 @@
 """Five-point face alignment to the SphereFace 112x96 (or ArcFace 112x112) template.
 
 A non-reflective similarity transform (rotation, uniform scale, translation) is estimated from the five
-landmarks (left eye, right eye, nose, left and right mouth corner) to the template with scikit-image and
+landmarks (left eye, right eye, nose, left and right mouth corner) to the template (src/data/similarity.py) and
 applied with OpenCV's bilinear warp (black border). ``pad`` enlarges the output by ``pad`` pixels on every side
 with the template moved by (pad, pad): cropping the image_size window at (pad, pad) gives the plain alignment,
 any other window a face shifted by up to ``pad`` pixels (the training jitter of the seed model zoo, pad 2).
@@ -9,9 +9,9 @@ any other window a face shifted by up to ``pad`` pixels (the training jitter of 
 
 import cv2
 import numpy as np
-from skimage.transform import SimilarityTransform
 
 from src.data.image_io import resize_to
+from src.data.similarity import similarity_transform
 
 SPHEREFACE_TEMPLATE = np.array(
     [[30.2946, 51.6963], [65.5318, 51.5014], [48.0252, 71.7366], [33.5493, 92.3655], [62.7299, 92.2041]], np.float32
@@ -35,10 +35,10 @@ def template_for(image_size):
 def similarity_matrix(landmarks, image_size, pad=0):
     """2x3 matrix of the similarity transform taking ``landmarks`` (5x2) onto the template (moved by ``pad``)."""
     src = np.asarray(landmarks, np.float64).reshape(5, 2)
-    transform = SimilarityTransform.from_estimate(src, template_for(image_size).astype(np.float64) + pad)
-    if not transform:
+    matrix = similarity_transform(src, template_for(image_size).astype(np.float64) + pad)
+    if matrix is None:
         raise AlignmentError(f"cannot estimate an alignment from landmarks {src.tolist()}")
-    return transform.params[:2]
+    return matrix[:2]
 
 
 def align_face(image, landmarks, image_size, pad=0):

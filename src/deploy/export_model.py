@@ -1,6 +1,8 @@
 """The export behind export.py (whose docstring gives the usage): the embedding network (backbone only, no
-classifier) of a checkpoint to MINDIR, ONNX or AIR with its sidecar ``<file>.json`` (the preprocessing, the input
-shape, the embedding size, a threshold from eval.py's JSON with ``threshold_from``), the parity check of the
+classifier) of a checkpoint to MINDIR, ONNX or AIR with its sidecar ``<file>.json`` (src/eval/sidecar.py, with its
+``format_version``: the backbone, the preprocessing, the input shape, the embedding size and the config's
+``fusion``, all infer.py and ``Predictor.from_export`` need; a threshold from eval.py's JSON with
+``threshold_from``), the parity check of the
 exported file against the checkpoint's network (``verify``), or the MTCNN detector (``export_detector``).
 """
 
@@ -17,6 +19,7 @@ from src.deploy.onnx_graph import repair_onnx
 from src.deploy.parity import MAX_ABS_DIFF, MIN_COSINE, image_inputs, parity, random_inputs
 from src.deploy.sidecar_threshold import threshold_from_eval
 from src.eval.exported import load_exported
+from src.eval.sidecar import read_record, sidecar_path, versioned
 from src.model_utils.config import ConfigError
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
@@ -39,19 +42,22 @@ def export_name(cfg):
 def preprocessing_record(cfg):
     """What a deployer needs to feed the exported network."""
     height, width = cfg.image_size
-    record = {
-        "backbone": cfg.backbone,
-        "file_format": cfg.file_format,
-        "input_shape": [None if cfg.dynamic_batch else cfg.export_batch_size, 3, height, width],
-        "dynamic_batch": cfg.dynamic_batch,
-        **INPUT_RECORD,
-        "image_size": [height, width],
-        "alignment_template": template_for(cfg.image_size).astype(np.float64).round(4).tolist(),
-        "embedding_size": cfg.embedding_size,
-        "output": "raw embedding (not L2-normalised)",
-        "checkpoint": cfg.ckpt_file,
-        "exported_by": f"MindSpore {ms.__version__}",
-    }
+    record = versioned(
+        {
+            "backbone": cfg.backbone,
+            "file_format": cfg.file_format,
+            "input_shape": [None if cfg.dynamic_batch else cfg.export_batch_size, 3, height, width],
+            "dynamic_batch": cfg.dynamic_batch,
+            **INPUT_RECORD,
+            "image_size": [height, width],
+            "alignment_template": template_for(cfg.image_size).astype(np.float64).round(4).tolist(),
+            "embedding_size": cfg.embedding_size,
+            "output": "raw embedding (not L2-normalised)",
+            "fusion": cfg.fusion,
+            "checkpoint": cfg.ckpt_file,
+            "exported_by": f"MindSpore {ms.__version__}",
+        }
+    )
     if cfg.file_format == "ONNX":
         record.update({"input_name": ONNX_INPUT, "output_name": ONNX_OUTPUT})
     return record
@@ -132,7 +138,7 @@ def load_backbone(cfg, fold_bn=False):
 
 
 def write_sidecar(path, record):
-    with open(path + ".json", "w", encoding="utf-8") as f:
+    with open(sidecar_path(path), "w", encoding="utf-8") as f:
         json.dump(record, f, indent=2)
 
 
@@ -158,8 +164,7 @@ def export(cfg):
 def verify_export(cfg, path):
     """The parity check of an export of ``cfg`` at ``path``: printed, added to the sidecar, and returned."""
     report = verify(load_backbone(cfg)[0], cfg, path)  # the checkpoint's network, BatchNorms unfolded
-    with open(path + ".json", encoding="utf-8") as f:
-        record = json.load(f)
+    record = read_record(path)
     record["parity"] = report
     write_sidecar(path, record)
     print(

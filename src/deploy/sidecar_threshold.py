@@ -11,7 +11,8 @@ import json
 import logging
 import os
 
-from src.eval.thresholds import RULES
+from src.eval.sidecar import read_record, sidecar_path
+from src.eval.threshold_rules import RULES
 
 LOG = logging.getLogger("facerec.eval")
 
@@ -94,13 +95,11 @@ def threshold_from_eval(json_path, model, rule, target=None):
 def sidecar_threshold(model_path, fusion):
     """(threshold, a sentence saying where it comes from) from the sidecar ``<model>.json``, or (None, None)
     when there is none. A threshold measured with another fusion is not used (logged)."""
-    sidecar = model_path + ".json"
-    if not os.path.isfile(sidecar):
-        return None, None
-    with open(sidecar, encoding="utf-8") as f:
-        stored = json.load(f).get("threshold")
+    record = read_record(model_path)
+    stored = None if record is None else record.get("threshold")
     if stored is None:
         return None, None
+    sidecar = sidecar_path(model_path)
     if stored["fusion"] != fusion:
         LOG.warning(
             "%s: its threshold was measured with fusion %s, this run uses %s: not used",

@@ -1,11 +1,11 @@
 """The models evaluation and inference run: a checkpoint, every checkpoint of a folder, or an exported MINDIR."""
 
 import glob
-import json
 import os
 import re
 
 from src.eval.exported import load_mindir
+from src.eval.sidecar import read_record, sidecar_path
 from src.kernels.accelerate import accelerate
 from src.model_utils.config import ConfigError
 from src.network import build_backbone_from_config
@@ -37,17 +37,14 @@ def mindir_batch_size(path, cfg):
     """The batch size to feed an exported network: its fixed batch from the ``<file>.json`` export.py writes
     beside it (whose input size must be ``image_size``), ``eval_batch_size`` when that batch is dynamic, and
     ``export_batch_size`` when there is no such file."""
-    sidecar = path + ".json"
-    if not os.path.isfile(sidecar):
-        return cfg.export_batch_size
-    with open(sidecar, encoding="utf-8") as f:
-        shape = json.load(f).get("input_shape")
+    record = read_record(path)
+    shape = None if record is None else record.get("input_shape")
     if shape is None:
         return cfg.export_batch_size
     if list(shape[2:]) != list(cfg.image_size):
         raise ConfigError(
             f"config key 'image_size': {cfg.image_size[0]}x{cfg.image_size[1]}, but the exported "
-            f"network takes {shape[2]}x{shape[3]} inputs ({sidecar})"
+            f"network takes {shape[2]}x{shape[3]} inputs ({sidecar_path(path)})"
         )
     return shape[0] if isinstance(shape[0], int) and shape[0] > 0 else cfg.eval_batch_size
 

@@ -9,13 +9,7 @@ f n < 1 the set cannot resolve that FAR and the threshold is None.
 import numpy as np
 
 from src.eval.protocol import accuracy_at
-
-RULES = {"far1e-3": 1e-3, "far1e-4": 1e-4, "best_acc": None}
-RULE_TEXT = (
-    "'same' when cosine > threshold; far1e-3 / far1e-4: the (k+1)-th highest different-pair score, "
-    "k = floor(FAR x different pairs) (null when the set has fewer than 1/FAR different pairs); best_acc: "
-    "the threshold of best accuracy on all pairs (grid -1..1 step 0.005)"
-)
+from src.eval.threshold_rules import RULE_TEXT, RULES
 
 
 def threshold_at_far(scores, issame, far):

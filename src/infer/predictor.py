@@ -2,6 +2,7 @@
 
     from src.infer.predictor import Predictor
     predictor = Predictor("configs/mobilefacenet_lfw_eval.yaml", "mobilefacenet.ckpt", detect=True)
+    predictor = Predictor.from_export("mobilefacenet.mindir", detect=True)  # its sidecar alone, no config
     predictor.similarity("a.jpg", "b.jpg")                         # raw photos: detected, aligned, embedded
     gallery = predictor.enroll("people/")                          # people/<name>/*.jpg, cached beside people/
     for result in predictor.search(["q.jpg"], gallery, top_k=3):
@@ -29,10 +30,11 @@ import numpy as np
 
 from src.data.alignment import align_face, fit_aligned
 from src.deploy.sidecar_threshold import sidecar_threshold
-from src.detect import Face, FaceDetector, NoFaceError, load_detector
+from src.detect import Face, FaceDetector, ImageTooSmallError, NoFaceError, load_detector
 from src.eval.embed import embed_images, fuse
 from src.eval.models import load_network
 from src.infer import identify
+from src.infer.export_config import export_config
 from src.infer.image_input import as_rgb, image_name, is_path
 from src.model_utils.config import Config, ConfigError, load_config
 
@@ -74,6 +76,19 @@ class Predictor:
         self.detect = detect or detector is not None
         self._detector = detector
 
+    @classmethod
+    def from_export(
+        cls,
+        model_path: str | os.PathLike,
+        detect: bool = False,
+        detector: FaceDetector | None = None,
+        settings: tuple[str, ...] | list[str] = (),
+    ) -> Predictor:
+        """A predictor of an exported MINDIR from the file and its sidecar ``<model>.json`` alone (no config):
+        input size, embedding size, fusion and threshold come from the sidecar (src/infer/export_config.py);
+        ``settings``, config keys as ``--key=value``, beat it (e.g. ``--fusion=sum``, ``--eval_fit=resize``)."""
+        return cls(export_config(model_path, settings), model_path, detect, detector)
+
     @property
     def detector(self):
         if self._detector is None:
@@ -88,6 +103,20 @@ class Predictor:
             found = self.detector.detect(rgb)
         except NoFaceError as err:  # e.g. an image smaller than the smallest face: name the file
             raise type(err)(f"{image_name(image)}: {err}") from err
+        return self._aligned(image, rgb, found)
+
+    def faces_of(self, images: list[ImageInput]) -> list[tuple[list[Face], np.ndarray]]:
+        """``faces`` of each image, detected together (``FaceDetector.detect_batch``: P-Net runs once per pyramid
+        scale for the images of one size, R-Net and O-Net once for all crops)."""
+        rgbs = [as_rgb(image) for image in images]
+        try:
+            found = self.detector.detect_batch(rgbs)
+        except ImageTooSmallError:  # one by one, for the error that names the image
+            return [self.faces(image) for image in images]
+        return [self._aligned(image, rgb, faces) for image, rgb, faces in zip(images, rgbs, found)]
+
+    def _aligned(self, image: ImageInput, rgb: np.ndarray, found: list[Face]) -> tuple[list[Face], np.ndarray]:
+        """(found, their aligned faces); ``NoFaceError`` naming the image when there is none."""
         if not found:
             raise NoFaceError(f"no face found in {image_name(image)}")
         return found, np.stack([align_face(rgb, face.landmarks, self.image_size) for face in found])

@@ -3,10 +3,10 @@
 Small galleries are searched with NumPy (one matrix product and a partial sort); from ``FAISS_MIN_SIZE`` entries
 on, faiss' exact inner-product index (``IndexFlatIP``) answers: below that size both are fast and NumPy needs no
 copy of the gallery; above it a single query (the usual search) was faster with faiss (``benchmarks/bench_search.py``;
-the figures are in docs/performance.md, "Search index"). Both return the same neighbours up to ties.
+the figures are in docs/performance.md, "Search index"). Both return the same neighbours up to ties. faiss is
+imported when a faiss index is built: a run that searches no large gallery (a 1:1 call) does not load it.
 """
 
-import faiss
 import numpy as np
 
 FAISS_MIN_SIZE = 10000
@@ -46,6 +46,8 @@ class FaissIndex:
     name = "faiss"
 
     def __init__(self, vectors, threads=1):
+        import faiss
+
         faiss.omp_set_num_threads(threads)
         vectors = np.ascontiguousarray(vectors, np.float32)
         self.index = faiss.IndexFlatIP(vectors.shape[1])
