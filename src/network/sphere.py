@@ -11,7 +11,7 @@ convolutions (no bias), PReLU slopes 0.25.
 ``embedding_bn=True`` appends a BatchNorm1d to the embedding (scale fixed at 1, learnt shift), the ``features``
 layer of iResNet and MobileFaceNet that the SphereFace networks lack. It centres every embedding dimension over
 the batch, so the embeddings of different people cannot drift into one narrow cone and their norm cannot grow
-without bound: what lets the s = 64 margin heads train on the LFW View 1 recipe (docs/RESULTS.md).
+without bound: what lets the s = 64 margin heads train on the LFW View 1 recipe (docs/results.md).
 """
 
 from mindspore import nn
