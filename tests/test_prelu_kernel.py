@@ -108,3 +108,16 @@ def test_a_failure_is_remembered_for_the_process(kernel_cache, monkeypatch):
     with pytest.raises(build.KernelBuildError) as second:
         build.compiled_library("prelu_cpu.cc")
     assert second.value is first.value
+
+
+def test_build_command_names_a_missing_compiler(tmp_path):
+    """``python -m src.kernels`` (the ahead-of-time build) exits 1 with the reason, no traceback."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, CXX="no-such-compiler-xyz", FACEREC_KERNEL_CACHE=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "src.kernels"], capture_output=True, text=True, env=env, cwd=build.KERNEL_DIR + "/../.."
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "error: no C++ compiler 'no-such-compiler-xyz' on PATH" in result.stderr

@@ -9,7 +9,7 @@ to a temporary name, then renamed). The compiler is ``$CXX`` (default ``g++``); 
 
 A failure is remembered for the process: a second call raises the same error without running the compiler again.
 
-    python -m src.kernels.build        # compile every kernel ahead of a run (otherwise: on first use)
+    python -m src.kernels        # compile every kernel ahead of a run (otherwise: on first use)
 """
 
 import hashlib
@@ -17,7 +17,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 
 KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -64,7 +63,7 @@ def _compile(source_name, extra_flags):
     if shutil.which(compiler) is None:
         raise KernelBuildError(
             f"no C++ compiler '{compiler}' on PATH to build {source_name} (set CXX, install "
-            "g++, or choose the native kernel)"
+            "g++, or set cpu_kernels: off)"
         )
     os.makedirs(cache_dir(), exist_ok=True)
     fd, partial = tempfile.mkstemp(prefix=f".{stem}-", suffix=".so", dir=cache_dir())
@@ -83,14 +82,3 @@ def _compile(source_name, extra_flags):
             os.remove(partial)
     LOG.info("built %s -> %s", source_name, target)
     return target
-
-
-if __name__ == "__main__":
-    from src.kernels.library import build_all
-
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        for path in build_all():
-            print(path)
-    except KernelBuildError as error:
-        sys.exit(f"error: {error}")
