@@ -84,7 +84,8 @@ def test_library_is_cached_and_rebuilt_when_the_source_changes(kernel_cache, tmp
 
 
 def test_compiler_failures_are_named(kernel_cache, tmp_path, monkeypatch):
-    require_kernels()
+    if shutil.which("g++") is None:
+        pytest.skip("no g++ here to compile the broken source with")
     monkeypatch.setenv("CXX", "no-such-compiler-xyz")
     with pytest.raises(build.KernelBuildError, match="no C\\+\\+ compiler 'no-such-compiler-xyz'"):
         build.compiled_library("prelu_cpu.cc")
