@@ -90,8 +90,10 @@ def test_checkpoint_with_nan_weights_is_refused_by_name(tmp_path):
     name = min(params)
     params[name] = np.full_like(params[name], np.nan)
     path = str(tmp_path / "diverged.ckpt")
-    ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], path)
-    with pytest.raises(CheckpointMismatchError, match=f"diverged.ckpt: parameter '{name}' holds .* non-finite"):
+    ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], path, crc_check=True)
+    with pytest.raises(
+        CheckpointMismatchError, match=f"diverged.ckpt: parameter '{name}' holds .* non-finite .*: the run that wrote"
+    ):
         load_backbone_weights(build_backbone("sphere4", embedding_size=8, width=0.125, image_size=(16, 16)), path)
 
 
