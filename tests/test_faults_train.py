@@ -164,3 +164,28 @@ def test_resume_with_a_changed_list_warns_that_the_data_order_changes(data, tmp_
     run(data, tmp_path / "run", max_steps=2, resume="auto", train_list=str(shorter))  # nothing left to train
     log = (tmp_path / "run" / "log_rank0.txt").read_text()
     assert "continues a run over 112 images, the list now has 104: the data order from step 2 on differs" in log
+
+
+def test_resume_without_the_runs_head_names_the_head_it_holds(data, tmp_path):
+    """A run of cosface resumed with the default head (asoftmax, whose margin has a step counter): the head's
+    parameters differ too, and the message names the run's head, not a parameter missing from it."""
+    run(data, tmp_path, head="{type: cosface}", max_steps=2, save_interval=2)
+    with pytest.raises(ConfigError, match="continues a run of head=cosface, this config has asoftmax: resume with"):
+        run(data, tmp_path, max_steps=4, resume="auto")
+
+
+def test_resume_restores_without_mindspore_warnings(data, tmp_path, capfd):
+    """The learning rates are rebuilt, not restored: MindSpore is not left to warn that they 'are not loaded'."""
+    run(data, tmp_path, max_steps=2, save_interval=2)
+    capfd.readouterr()
+    run(data, tmp_path, max_steps=3, resume="auto")
+    assert "are not loaded" not in capfd.readouterr().err
+
+
+def test_finished_run_resumed_says_it_is_complete(data, tmp_path, caplog):
+    run(data, tmp_path, max_steps=2, save_interval=2)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="facerec.train"):
+        run(data, tmp_path, max_steps=2, resume="auto")
+    assert "the run is already complete (step 2 of 2): nothing to do" in caplog.messages
+    assert not any(m.startswith(("training ", "finished ")) for m in caplog.messages)

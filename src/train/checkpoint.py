@@ -132,6 +132,8 @@ def restore(cell, entries, path):
     }
     expected = {p.name: p.shape for p in cell.get_parameters() if p.name not in NOT_RESTORED}
     check_parameters(expected, params, path, hint=f"the checkpoint was written by {state.describe_model()}")
+    # The parameters not restored keep their values (named, so MindSpore does not warn that they are not loaded).
+    params.update({p.name: p for p in cell.get_parameters() if p.name in NOT_RESTORED})
     ms.load_param_into_net(cell, params, strict_load=True)
     return state
 
