@@ -6,6 +6,7 @@ tools/convert_torch.py write) is checked against it, so a damaged file is refuse
 one (another program's) must at least parse. A truncated file has lost its trailer and does not parse.
 """
 
+import binascii
 import os
 import shutil
 import tempfile
@@ -61,21 +62,34 @@ def has_crc_trailer(path):
     return len(trailer) == CRC_TRAILER and trailer.startswith(CRC_MARK)
 
 
+def crc_matches(path):
+    """Whether the CRC32 of a checkpoint with a trailer (``has_crc_trailer``) matches its content, as MindSpore's
+    ``load_checkpoint(crc_check=True)`` computes it (checked here, so a mismatch does not also get MindSpore's
+    misleading "may not have permission to read it" log line)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return binascii.crc32(data[:-CRC_TRAILER]) == int.from_bytes(data[-(CRC_TRAILER - len(CRC_MARK)) :], "big")
+
+
 def read_checkpoint(path, require_crc=False):
     """{name: Parameter or str} of the checkpoint ``path``, its CRC checked when it has one (``require_crc``: it
     must, as every checkpoint train.py writes does); else ``CheckpointError`` naming the file and saying whether it
-    is damaged (a failed CRC, an unreadable file) or not one of this project's."""
+    is damaged (a failed CRC, an unreadable file: ``DamagedFileError``) or not one of this project's."""
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
     crc = has_crc_trailer(path)
+    damaged = (
+        f"{path}: truncated or damaged checkpoint (%s; {os.path.getsize(path)} bytes): copy it again or use another "
+        f"checkpoint"
+    )
+    if crc and not crc_matches(path):
+        raise DamagedFileError(damaged % "its CRC does not match its content")
     try:
         with named(path, ".ckpt") as name:
-            params = ms.load_checkpoint(name, crc_check=crc)
+            params = ms.load_checkpoint(name)  # MindSpore leaves the trailer out
     except ValueError as err:
-        reason = "its CRC does not match its content" if crc else "no CRC trailer at its end, and it does not parse"
         raise DamagedFileError(
-            f"{path}: truncated or damaged checkpoint ({reason}; {os.path.getsize(path)} bytes): copy it again or "
-            f"use another checkpoint"
+            damaged % ("it does not parse" if crc else "no CRC trailer at its end, and it does not parse")
         ) from err
     if require_crc and not crc:
         raise CheckpointError(
