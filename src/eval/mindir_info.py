@@ -6,6 +6,7 @@ writer's version, e.g. ``2.10.0``; a model converted by MindSpore Lite 2.0's con
 reads up to version 1, so its C++ runtime needs a model converted with ``tools/to_lite.py``.
 """
 
+import os
 from dataclasses import dataclass
 
 LITE_2_0_MAX_MINDIR_VERSION = 1
@@ -72,6 +73,8 @@ def read_mindir_info(path, head=None):
 def is_mindir(path):
     """Whether ``path`` holds a MINDIR, by its content (a checkpoint renamed ``.mindir`` is not one, a MINDIR renamed
     ``.ckpt`` is): a MINDIR begins with its IR version and producer name, a checkpoint with a parameter."""
+    if not os.path.isfile(path):
+        return False  # reported as missing where it is loaded
     try:
         read_mindir_info(path, head=256)
     except MindirFormatError:
