@@ -119,3 +119,4 @@ def test_out_of_memory_at_a_larger_batch_says_what_to_lower():
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "error: out of memory (MindSpore kernel Conv2D-op" in result.stderr
     assert "GiB): lower batch_size or eval_batch_size" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: out of memory")  # after MindSpore's C++ lines

@@ -90,8 +90,10 @@ def test_checkpoint_with_nan_weights_is_refused_by_name(tmp_path):
     name = min(params)
     params[name] = np.full_like(params[name], np.nan)
     path = str(tmp_path / "diverged.ckpt")
-    ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], path)
-    with pytest.raises(CheckpointMismatchError, match=f"diverged.ckpt: parameter '{name}' holds .* non-finite"):
+    ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], path, crc_check=True)
+    with pytest.raises(
+        CheckpointMismatchError, match=f"diverged.ckpt: parameter '{name}' holds .* non-finite .*: the run that wrote"
+    ):
         load_backbone_weights(build_backbone("sphere4", embedding_size=8, width=0.125, image_size=(16, 16)), path)
 
 
@@ -162,3 +164,31 @@ def test_resume_with_a_changed_list_warns_that_the_data_order_changes(data, tmp_
     run(data, tmp_path / "run", max_steps=2, resume="auto", train_list=str(shorter))  # nothing left to train
     log = (tmp_path / "run" / "log_rank0.txt").read_text()
     assert "continues a run over 112 images, the list now has 104: the data order from step 2 on differs" in log
+
+
+def test_resume_without_the_runs_head_names_the_head_it_holds(data, tmp_path):
+    """A run of cosface resumed with the default head (asoftmax, whose margin has a step counter): the head's
+    parameters differ too, and the message names the run's head, not a parameter missing from it."""
+    run(data, tmp_path, head="{type: cosface}", max_steps=2, save_interval=2)
+    with pytest.raises(ConfigError, match="continues a run of head=cosface, this config has asoftmax: resume with"):
+        run(data, tmp_path, max_steps=4, resume="auto")
+
+
+def test_resume_restores_without_mindspore_warnings(data, tmp_path, monkeypatch):
+    """The learning rates are rebuilt, not restored: MindSpore is not left to warn that they 'are not loaded'."""
+    from mindspore import log as ms_log
+
+    run(data, tmp_path, max_steps=2, save_interval=2)
+    warnings = []
+    monkeypatch.setattr(ms_log, "warning", lambda text, *args: warnings.append(str(text) % args))
+    run(data, tmp_path, max_steps=3, resume="auto")
+    assert not [text for text in warnings if "are not loaded" in text]
+
+
+def test_finished_run_resumed_says_it_is_complete(data, tmp_path, caplog):
+    run(data, tmp_path, max_steps=2, save_interval=2)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="facerec.train"):
+        run(data, tmp_path, max_steps=2, resume="auto")
+    assert "the run is already complete (step 2 of 2): nothing to do" in caplog.messages
+    assert not any(m.startswith(("training ", "finished ")) for m in caplog.messages)

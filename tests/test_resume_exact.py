@@ -80,7 +80,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
     resumed = subprocess.run(command(data, run_dir, "--resume"), cwd=tmp_path, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     log = open(run_dir / "log_rank0.txt").read()
-    assert f"step_{damaged[0]:08d}.ckpt is incomplete" in log
+    assert f"step_{damaged[0]:08d}.ckpt: truncated or damaged checkpoint" in log
     assert f"step_{resume_step:08d}.ckpt: step {resume_step}, epoch {resume_step // EPOCH_STEPS + 1}" in log
 
     final, expected = (

@@ -19,6 +19,7 @@ from src.deploy.onnx_graph import repair_onnx
 from src.deploy.parity import MAX_ABS_DIFF, MIN_COSINE, image_inputs, parity, random_inputs
 from src.deploy.sidecar_threshold import threshold_from_eval
 from src.eval.exported import load_exported
+from src.eval.mindir_info import is_mindir
 from src.eval.sidecar import read_record, sidecar_path, versioned
 from src.model_utils.config import ConfigError
 from src.model_utils.device import describe_device, init_device
@@ -131,7 +132,12 @@ def verify(backbone, cfg, path):
 def load_backbone(cfg, fold_bn=False):
     """The checkpoint's backbone in inference mode, in MindSpore's own layers (with ``fold_bn``: its BatchNorms
     folded, src/network/fold_bn.py), and the number of BatchNorms folded."""
-    backbone = load_backbone_weights(build_backbone_from_config(cfg), cfg.ckpt_file)
+    if is_mindir(cfg.ckpt_file):
+        raise ConfigError(
+            f"config key 'ckpt_file': {cfg.ckpt_file} is an exported MINDIR, not a checkpoint: export from the "
+            f"checkpoint it was exported from"
+        )
+    backbone = load_backbone_weights(build_backbone_from_config(cfg), cfg.ckpt_file, cfg.backbone)
     folded = fold_batch_norms(backbone) if fold_bn else 0
     backbone.set_train(False)
     return backbone, folded

@@ -173,4 +173,6 @@ def save_checkpoint(params, output):
     """Write {name: array} as a MindSpore checkpoint (created read-only by MindSpore)."""
     import mindspore as ms
 
-    ms.save_checkpoint([{"name": name, "data": ms.Tensor(value)} for name, value in params.items()], output)
+    ms.save_checkpoint(
+        [{"name": name, "data": ms.Tensor(value)} for name, value in params.items()], output, crc_check=True
+    )

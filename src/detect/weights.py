@@ -31,6 +31,7 @@ from mindspore import nn
 from src.detect.nets import MTCNNNets
 from src.detect.torch_legacy import read_state_dict
 from src.model_utils.pip_errors import INDEX_UNREACHABLE
+from src.network.weights import CheckpointError, read_checkpoint
 
 PACKAGE = "facenet-pytorch==2.6.0"
 WHEEL_GLOB = "facenet_pytorch-2.6.0-*.whl"
@@ -143,7 +144,7 @@ def save_checkpoint(state_dicts, path):
     fd, partial = tempfile.mkstemp(prefix=".mtcnn-", suffix=".ckpt", dir=os.path.dirname(os.path.abspath(path)))
     os.close(fd)
     os.remove(partial)
-    ms.save_checkpoint(nets, partial)
+    ms.save_checkpoint(nets, partial, crc_check=True)
     os.replace(partial, path)
     return path
 
@@ -218,8 +219,8 @@ def load_nets(weights=None):
     """``MTCNNNets`` with the MTCNN weights (see the module doc for where they come from)."""
     path = resolve_weights(weights)
     try:
-        params = {name: param.asnumpy() for name, param in ms.load_checkpoint(path).items()}
-    except (ValueError, RuntimeError, OSError) as err:
+        params = {name: param.asnumpy() for name, param in read_checkpoint(path).items()}
+    except (CheckpointError, OSError) as err:
         raise WeightsError(f"cannot read the MTCNN checkpoint {path}: {err}") from None
     nets = load_params(MTCNNNets(), params, path)
     nets.set_train(False)

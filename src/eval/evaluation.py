@@ -12,6 +12,7 @@ import time
 from src.eval.embed import FUSION_DESCRIPTIONS, FUSIONS, embed_images
 from src.eval.ijb import embed_meta, evaluate_features, ijb_table, load_features, save_features
 from src.eval.ijb_meta import read_meta
+from src.eval.mindir_info import is_mindir
 from src.eval.models import load_network, model_files
 from src.eval.report import (
     accuracy_line,
@@ -29,6 +30,7 @@ from src.kernels.accelerate import kernels_enabled
 from src.model_utils.config import ConfigError
 from src.model_utils.device import describe_device, init_device
 from src.model_utils.logger import setup_logging
+from src.network.weights import DamagedFileError
 
 LOG = logging.getLogger("facerec.eval")
 
@@ -163,7 +165,7 @@ def checkpoints_through_kernels(cfg):
     """Whether every model this evaluation runs is a checkpoint of the configured backbone whose convolutions all
     go through the project's CPU kernels (``cpu_kernels``); a MINDIR holds MindSpore's own convolutions."""
     try:
-        checkpoints = cfg.ckpt_file is not None and all(p.endswith(".ckpt") for p in model_files(cfg.ckpt_file))
+        checkpoints = cfg.ckpt_file is not None and not any(is_mindir(p) for p in model_files(cfg.ckpt_file))
     except FileNotFoundError:  # reported where the models are loaded
         return False
     return checkpoints and kernels_enabled(cfg.cpu_kernels, cfg.device_target)
@@ -197,9 +199,17 @@ def evaluate(cfg):
         record.update(targets={t.target.label: pair_set_record(t, cfg) for t in loaded}, val_select=cfg.val_select)
     else:
         record["pair_set"] = pair_set_record(loaded[0], cfg)
+    folder = os.path.isdir(cfg.ckpt_file)
     for path in models:
         model_start = time.time()
-        network, batch_size = load_network(cfg, path)
+        try:
+            network, batch_size = load_network(cfg, path)
+        except DamagedFileError as err:
+            if not folder:
+                raise
+            LOG.warning("skipped %s", err)  # the other checkpoints of the folder are evaluated
+            record.setdefault("skipped", {})[path] = str(err)
+            continue
         results = {t.target.label: evaluate_on(network, batch_size, t, cfg, json_path, path) for t in loaded}
         if multi:
             accuracies = {label: r["metrics"][cfg.fusion]["kfold"]["accuracy"] for label, r in results.items()}
@@ -220,6 +230,9 @@ def evaluate(cfg):
         entry["seconds"] = round(time.time() - model_start, 1)
         record["models"][path] = entry
         write_json(record, json_path)  # kept if a later model of the folder fails
+    models = list(record["models"])
+    if not models:
+        raise DamagedFileError(f"no checkpoint of {cfg.ckpt_file} could be read ({len(record['skipped'])} damaged)")
     best = max(models, key=lambda p: model_score(record["models"][p], cfg.fusion))
     record["best"] = best
     if len(models) > 1 and not multi:

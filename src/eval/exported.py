@@ -34,12 +34,22 @@ def mindir_error(path, err):
 
 
 def load_mindir(path):
-    """``nn.GraphCell`` of a MINDIR written by this MindSpore (MindSpore Lite models need the C++ runtime)."""
+    """``nn.GraphCell`` of a MINDIR written by this MindSpore (MindSpore Lite models need the C++ runtime), whatever
+    the file's extension; a file cut short is refused as such before MindSpore tries it."""
     import mindspore as ms
     from mindspore import nn
 
+    from src.eval.mindir_info import read_mindir_info
+    from src.network.weights import DamagedFileError, named
+
+    if not read_mindir_info(path).complete:
+        raise DamagedFileError(
+            f"{path}: truncated or damaged MINDIR (its graph runs past the end of the file, "
+            f"{os.path.getsize(path)} bytes): copy or export it again"
+        )
     try:
-        return nn.GraphCell(ms.load(path))
+        with named(path, ".mindir") as name:
+            return nn.GraphCell(ms.load(name))
     except (RuntimeError, ValueError, TypeError) as err:
         raise mindir_error(path, err) from err
 

@@ -6,6 +6,7 @@ writer's version, e.g. ``2.10.0``; a model converted by MindSpore Lite 2.0's con
 reads up to version 1, so its C++ runtime needs a model converted with ``tools/to_lite.py``.
 """
 
+import os
 from dataclasses import dataclass
 
 LITE_2_0_MAX_MINDIR_VERSION = 1
@@ -21,6 +22,8 @@ class MindirInfo:
     producer: str
     version: str
     mindir_version: int
+    # False when a field runs past the end of the file: the file was cut short (a copy or download that stopped).
+    complete: bool = True
 
     def describe(self):
         return f"MindIR version {self.mindir_version}, written by {self.producer} {self.version}"
@@ -39,10 +42,11 @@ def _varint(data, pos):
             return value, pos
 
 
-def read_mindir_info(path):
-    """Walk the top-level protobuf fields of ``path`` (skipping the graph) -> ``MindirInfo``."""
+def read_mindir_info(path, head=None):
+    """Walk the top-level protobuf fields of ``path`` (skipping the graph) -> ``MindirInfo``; with ``head``, of its
+    first ``head`` bytes only (enough for the producer)."""
     with open(path, "rb") as f:
-        data = f.read()
+        data = f.read(head if head is not None else -1)
     found, pos = {}, 0
     try:
         while pos < len(data):
@@ -63,4 +67,16 @@ def read_mindir_info(path):
         raise MindirFormatError(f"{path} is not a MINDIR file (unreadable protobuf at byte {pos}: {err})") from err
     if 2 not in found:
         raise MindirFormatError(f"{path} is not a MINDIR file (no producer name)")
-    return MindirInfo(found[2], found.get(5, "?"), int(found.get(13, 0)))
+    return MindirInfo(found[2], found.get(5, "?"), int(found.get(13, 0)), pos <= len(data))
+
+
+def is_mindir(path):
+    """Whether ``path`` holds a MINDIR, by its content (a checkpoint renamed ``.mindir`` is not one, a MINDIR renamed
+    ``.ckpt`` is): a MINDIR begins with its IR version and producer name, a checkpoint with a parameter."""
+    if not os.path.isfile(path):
+        return False  # reported as missing where it is loaded
+    try:
+        read_mindir_info(path, head=256)
+    except MindirFormatError:
+        return False
+    return True

@@ -5,6 +5,7 @@ import os
 import re
 
 from src.eval.exported import load_mindir
+from src.eval.mindir_info import is_mindir
 from src.eval.sidecar import read_record, sidecar_path
 from src.kernels.accelerate import accelerate
 from src.model_utils.config import ConfigError
@@ -50,12 +51,13 @@ def mindir_batch_size(path, cfg):
 
 
 def load_network(cfg, path):
-    """(network in eval mode, the batch size to feed it): a MINDIR as ``nn.GraphCell`` (at its exported batch
-    size), or the configured backbone with the checkpoint's weights (at ``eval_batch_size``), its BatchNorms folded
-    into the layers before them when ``fold_bn``, then the CPU kernels applied as ``cpu_kernels`` says."""
-    if path.endswith(".mindir"):
+    """(network in eval mode, the batch size to feed it): a MINDIR (known by its content, whatever its extension) as
+    ``nn.GraphCell`` (at its exported batch size), or the configured backbone with the checkpoint's weights (at
+    ``eval_batch_size``), its BatchNorms folded into the layers before them when ``fold_bn``, then the CPU kernels
+    applied as ``cpu_kernels`` says."""
+    if is_mindir(path):
         return load_mindir(path), mindir_batch_size(path, cfg)
-    backbone = load_backbone_weights(build_backbone_from_config(cfg), path)
+    backbone = load_backbone_weights(build_backbone_from_config(cfg), path, cfg.backbone)
     if cfg.fold_bn:
         fold_batch_norms(backbone)
     backbone.set_train(False)

@@ -19,21 +19,15 @@ import mindspore as ms
 
 from src.heads.head import legacy_names
 from src.heads.partial_fc import shard_entries, sharded_parameters
-from src.network.weights import DIVERGED_SUFFIX, check_parameters
+from src.network.weights import DIVERGED_SUFFIX, CheckpointError, check_parameters, read_checkpoint
 from src.train.optimizer import legacy_optimizer
 from src.train.run_state import RunState
 
 LOG = logging.getLogger("facerec.train")
 PATTERN = re.compile(r"step_(\d+)\.ckpt$")
 BEST_NAME = "best.ckpt"
-CRC_MARK = b"crc_num"
-CRC_TRAILER = len(CRC_MARK) + 10
 # Parameters not restored: the per-step learning rates are rebuilt from the config and the run's lr_factor.
 NOT_RESTORED = ("learning_rate",)
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint cannot be written or read; the message names the file."""
 
 
 def checkpoint_path(folder, step):
@@ -81,37 +75,6 @@ def save_atomic(cell, path, extra=None, replace=None, leave_out=()):
         ) from err
 
 
-def _loads_without_crc(path):
-    try:
-        ms.load_checkpoint(path)
-    except (ValueError, RuntimeError):
-        return False
-    return True
-
-
-def read_checkpoint(path):
-    """{name: Parameter or str} of a complete checkpoint, else ``CheckpointError`` naming the file."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint not found: {path}")
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        f.seek(max(size - CRC_TRAILER, 0))
-        trailer = f.read()
-    if len(trailer) < CRC_TRAILER or not trailer.startswith(CRC_MARK):
-        if _loads_without_crc(path):
-            raise CheckpointError(
-                f"{path} is a checkpoint without a CRC trailer: not one train.py wrote (another "
-                f"program's, e.g. the MindSpore 1.x model zoo's); --resume continues only runs of "
-                f"this project"
-            )
-        raise CheckpointError(f"checkpoint {path} is incomplete (truncated: no CRC trailer at its end)")
-    try:
-        return ms.load_checkpoint(path, crc_check=True)
-    except ValueError as err:
-        raise CheckpointError(f"checkpoint {path} is damaged: {err}") from err
-
-
 def newest_complete(folder, before=None):
     """(path, entries) of the newest readable step checkpoint in ``folder`` (of a step below ``before`` when
     given), or None. Broken files are logged and skipped, so a truncated newest file falls back to the previous
@@ -121,7 +84,7 @@ def newest_complete(folder, before=None):
         paths = [p for p in paths if int(PATTERN.search(p).group(1)) < before]
     for path in reversed(paths):
         try:
-            return path, read_checkpoint(path)
+            return path, read_checkpoint(path, require_crc=True)
         except CheckpointError as err:
             LOG.warning("%s; trying the previous checkpoint", err)
     return None
@@ -155,7 +118,7 @@ def find_resume(resume, folder):
         if found is None:
             raise CheckpointError(f"config key 'resume': no complete checkpoint (step_*.ckpt) in {search}")
         return found
-    return resume, read_checkpoint(resume)
+    return resume, read_checkpoint(resume, require_crc=True)
 
 
 def restore(cell, entries, path):
@@ -169,6 +132,8 @@ def restore(cell, entries, path):
     }
     expected = {p.name: p.shape for p in cell.get_parameters() if p.name not in NOT_RESTORED}
     check_parameters(expected, params, path, hint=f"the checkpoint was written by {state.describe_model()}")
+    # The parameters not restored keep their values (named, so MindSpore does not warn that they are not loaded).
+    params.update({p.name: p for p in cell.get_parameters() if p.name in NOT_RESTORED})
     ms.load_param_into_net(cell, params, strict_load=True)
     return state
 

@@ -81,6 +81,25 @@ def build_training(cfg, num_classes, total_steps, batch_size, rank=0, group_size
     return step, lrs
 
 
+def check_continues(path, saved, fresh):
+    """The run of checkpoint ``path`` (its ``RunState`` ``saved``) is the one this config describes: the same
+    backbone and head (checked before the weights are, so that the message names the run's head rather than a
+    parameter of it), the same seed and global batch (with the step they fix the data order)."""
+    for key, flag in (("backbone", "backbone"), ("head", "head.type")):  # same parameter shapes (CosFace,
+        if getattr(saved, key) and getattr(saved, key) != getattr(fresh, key):  # ArcFace) would load silently
+            raise ConfigError(
+                f"{path} continues a run of {key}={getattr(saved, key)}, this config has "
+                f"{getattr(fresh, key)}: resume with --{flag}={getattr(saved, key)}, or start a new "
+                f"run in another output_dir"
+            )
+    for key in ("seed", "global_batch"):
+        if getattr(saved, key) != getattr(fresh, key):
+            raise ConfigError(
+                f"{path} continues a run with {key}={getattr(saved, key)}, this config has "
+                f"{getattr(fresh, key)}: the data order after step {saved.step} depends on it"
+            )
+
+
 def start_state(cfg, step_cell, lrs, fresh, checkpoint_folder):
     """The state to start from: ``fresh`` (a new run) or the one restored from the checkpoint ``cfg.resume``
     names. The seed and the global batch must be the run's: together with the step they fix the data order."""
@@ -88,20 +107,8 @@ def start_state(cfg, step_cell, lrs, fresh, checkpoint_folder):
     state = fresh
     if found is not None:
         path, entries = found
+        check_continues(path, RunState.from_entries(entries), fresh)
         state = restore(step_cell, entries, path)
-        for key, flag in (("backbone", "backbone"), ("head", "head.type")):  # same parameter shapes (CosFace,
-            if getattr(state, key) and getattr(state, key) != getattr(fresh, key):  # ArcFace) would load silently
-                raise ConfigError(
-                    f"{path} continues a run of {key}={getattr(state, key)}, this config has "
-                    f"{getattr(fresh, key)}: resume with --{flag}={getattr(state, key)}, or start a new "
-                    f"run in another output_dir"
-                )
-        for key in ("seed", "global_batch"):
-            if getattr(state, key) != getattr(fresh, key):
-                raise ConfigError(
-                    f"{path} continues a run with {key}={getattr(state, key)}, this config has "
-                    f"{getattr(fresh, key)}: the data order after step {state.step} depends on it"
-                )
         if state.num_images and state.num_images != fresh.num_images:
             LOG.warning(
                 "%s continues a run over %d images, the list now has %d: the data order from step %d on "
@@ -233,6 +240,9 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
         num_images=len(samples),
     )
     state = start_state(cfg, step_cell, lrs, fresh, checkpoints.folder)
+    if state.step >= total_steps:
+        LOG.info("the run is already complete (step %d of %d): nothing to do", state.step, total_steps)
+        return step_cell
     if rank == 0:
         write_text_atomic(
             os.path.join(cfg.output_dir, "config.json"),
