@@ -124,7 +124,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def msrun_worker(tmp_path, *args):
+def msrun_worker(tmp_path, *args, worker=WORKER):
     out = str(tmp_path)
     command = [
         shutil.which("msrun") or os.path.join(os.path.dirname(PYTHON), "msrun"),
@@ -134,7 +134,7 @@ def msrun_worker(tmp_path, *args):
         f"--master_port={free_port()}",
         "--join=True",
         f"--log_dir={os.path.join(out, 'log')}",
-        WORKER,
+        worker,
         *args,
         out,
     ]
