@@ -168,7 +168,7 @@ def judge_step(guard, state, finite, loss, step_cell, saver):
         scale = None if scaler is None or finite else float(scaler.scale_value.asnumpy())
         return guard.update(state.step, finite, loss, scale, state.rollbacks)
     except NonFiniteLossError:
-        if saver is not None:
+        if saver is not None and guard.streak_start is not None:  # None: overflows at scale 1, weights untouched
             saver.set_aside(guard.streak_start - 1)
         raise
 

@@ -72,6 +72,8 @@ class NonFiniteGuard:
         return "rollback"
 
     def overflow(self, step, loss_scale):
+        """A skipped step with a finite loss under loss scaling: the scaler's business above scale 1 (see the
+        class docstring)."""
         if loss_scale > 1:
             self.overflows_at_one = 0
             LOG.info(
