@@ -2,6 +2,7 @@
 the loss in float32, and a dynamic loss scale. CPU training is float32 only."""
 
 import logging
+import os
 
 import mindspore as ms
 from mindspore._c_expression import MSContext
@@ -32,6 +33,15 @@ def cast_o2(backbone, dtype=ms.float16):
         if isinstance(cell, keep):
             cell.to_float(ms.float32)
     return backbone
+
+
+def reads_float_status():
+    """True where ``mindspore.amp.all_finite`` reads the NPU's float status register (MindSpore 2.10's
+    ``amp._all_finite``): on a 910A, and on a 910B with ``MS_ASCEND_CHECK_OVERFLOW_MODE=SATURATION_MODE``."""
+    if ms.get_context("device_target") != "Ascend":
+        return False
+    saturation = os.environ.get("MS_ASCEND_CHECK_OVERFLOW_MODE") == "SATURATION_MODE"
+    return saturation or MSContext.get_instance().get_ascend_soc_version() == "ascend910"
 
 
 def ascend_precision_mode():

@@ -8,6 +8,7 @@ from mindspore.context import ParallelMode
 from mindspore.ops.operations.math_ops import NPUClearFloatStatusV2
 
 from src.heads.partial_fc import sharded_parameters
+from src.train.amp import reads_float_status
 from src.train.grad_reduce import GradReducer, clip_by_global_norm
 
 
@@ -88,8 +89,8 @@ class TrainStep(nn.Cell):
             self.loss_scale_value, self.loss_scale_counter = loss_scaler.scale_value, loss_scaler.counter
         self.grad_fn = ms.value_and_grad(ScaledLoss(network, loss_scaler), None, self.weights, has_aux=True)
         self.clip_grad_norm = clip_grad_norm
-        self.status_register = ms.get_context("device_target") == "Ascend"
-        self.check_all_finite = loss_scaler is not None or self.status_register
+        self.status_register = reads_float_status()
+        self.check_all_finite = loss_scaler is not None or ms.get_context("device_target") == "Ascend"
         self.reducer = nn.Identity()
         self.group_size = 1
         self.sharded = False
