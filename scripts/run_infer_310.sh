@@ -92,6 +92,14 @@ if [[ -f "$sidecar" ]]; then
 else
     echo "note: no $sidecar (written by export.py): inputs use the config's image_size" >&2
 fi
+# Ascend inference (the 310) runs static shapes only: a model the sidecar marks as dynamic-batch is refused.
+if [[ "$device_type" == Ascend && -f "$sidecar" ]] &&
+    "$python" -c 'import json, sys; info = json.load(open(sys.argv[1]))
+sys.exit(0 if info.get("dynamic_batch") or info.get("input_shape", [1])[0] is None else 1)' "$sidecar"; then
+    fail "$model has a dynamic batch ($sidecar), which Ascend inference (the 310) does not run: export a fixed" \
+         "batch (export.py --export_batch_size N, without --dynamic_batch; for BACKEND cpp convert it with" \
+         "tools/to_lite.py --device_target Ascend) and run that"
+fi
 mindir_line="$("$python" -c 'import sys; sys.path.insert(0, sys.argv[1])
 from src.eval.mindir_info import read_mindir_info
 info = read_mindir_info(sys.argv[2]); print(info.mindir_version, info.describe())' "$repo" "$model")" ||

@@ -119,6 +119,15 @@ def test_parity_thresholds_are_the_acceptance_limits():
         parity(np.ones((2, 4)), np.ones((2, 5)))
 
 
+def test_parity_off_the_cpu_keeps_the_cosine_bound_only():
+    reference = np.array([[3.0, 4.0], [1.0, 2.0]])
+    scaled = reference * (1 + 1e-3)  # each value moved by more than 1e-4, every direction kept
+    assert not parity(reference, scaled)["passed"]
+    assert parity(reference, scaled, on_cpu=False)["passed"]
+    turned = np.array([[4.0, 3.0], [1.0, 2.0]])
+    assert not parity(reference, turned, on_cpu=False)["passed"]
+
+
 def test_random_inputs_are_normalised_pixels():
     x = random_inputs(3, (40, 32), seed=5)
     assert x.shape == (3, 3, 40, 32) and x.dtype == np.float32

@@ -5,6 +5,7 @@ finite, checkpoints with NaN weights refused by name."""
 import logging
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from src.model_utils.config import ConfigError, load_config
 from src.network import build_backbone
 from src.network.weights import CheckpointMismatchError, load_backbone_weights
 from src.train.checkpoint import CheckpointError, list_checkpoints
-from src.train.loop import train
+from src.train.loop import judge_step, train
 from src.train.nan_guard import NonFiniteGuard, NonFiniteLossError
 from src.train.output_files import OutputWriteError
 
@@ -80,6 +81,41 @@ def test_warning_says_whether_the_loss_or_a_gradient_was_not_finite(caplog):
     first, second = caplog.messages
     assert "step 7: non-finite loss, loss=nan" in first
     assert "step 8: non-finite gradient (the loss is finite), loss=23.49" in second
+
+
+@pytest.mark.parametrize("policy", ["skip", "rollback", "stop"])
+def test_overflows_at_loss_scale_one_stop_the_run_under_any_policy(policy):
+    guard = NonFiniteGuard(policy, patience=3)
+    for step, scale in enumerate((512.0, 256.0, 1.0, 1.0), 1):  # the scaler's business, then two at its floor
+        assert guard.update(step, False, 2.5, scale) is None
+    assert guard.update(5, True, 2.4, None) is None  # a finite step ends the run of overflows at 1
+    for step in (6, 7):
+        assert guard.update(step, False, 2.5, 1.0) is None
+    with pytest.raises(NonFiniteLossError, match="step 8: 3 gradient overflows in a row at loss scale 1"):
+        guard.update(8, False, 2.5, 1.0)
+    assert guard.in_a_row == 0 and not guard.skipping  # not divergence: no rollback, checkpoints still saved
+
+
+def test_the_loop_reads_the_loss_scale_and_stops_without_setting_checkpoints_aside():
+    import mindspore as ms
+
+    set_aside = []
+    saver = SimpleNamespace(set_aside=set_aside.append)
+    step_cell = SimpleNamespace(loss_scaler=SimpleNamespace(scale_value=ms.Tensor(1.0)))
+    guard = NonFiniteGuard("rollback", patience=1)
+    with pytest.raises(NonFiniteLossError, match="step 5: 1 gradient overflows in a row at loss scale 1"):
+        judge_step(guard, SimpleNamespace(step=5, rollbacks=0), False, 2.5, step_cell, saver)
+    assert set_aside == []  # skipped updates left the weights as they were
+
+
+def test_overflow_above_scale_one_resets_the_count_and_a_non_finite_loss_is_divergence():
+    guard = NonFiniteGuard("stop", patience=2)
+    assert guard.update(1, False, 2.5, 1.0) is None
+    assert guard.update(2, False, 2.5, 2.0) is None  # the scale grew back: the run of overflows at 1 is over
+    assert guard.update(3, False, 2.5, 1.0) is None
+    assert guard.update(4, False, float("nan"), 1.0) is None  # a non-finite loss counts as divergence
+    with pytest.raises(NonFiniteLossError, match="2 non-finite steps in a row"):
+        guard.update(5, False, float("inf"), 1.0)
 
 
 def test_checkpoint_with_nan_weights_is_refused_by_name(tmp_path):

@@ -7,6 +7,7 @@ through the harness; its embeddings must match MindSpore's from the checkpoint.
 
 import json
 import os
+import shutil
 import subprocess
 
 import numpy as np
@@ -157,3 +158,42 @@ def test_cmake_rejects_folder_without_lite(tmp_path):
     returncode, output = _cmake_configure(tmp_path, MINDSPORE_LITE_HOME=str(tmp_path / "empty"))
     assert returncode != 0
     assert "is not a MindSpore Lite folder" in output
+
+
+def fake_lite_package(root, headers):
+    """A tree with the MindSpore Lite 2.10 package layout (``runtime/include``, ``runtime/lib/libmindspore-lite.so``,
+    ``runtime/lib/libmindspore_core_lite.so``): the Lite C++ headers ``headers`` (the 2.0.0 wheel's: no 2.10 package
+    is available here), and libraries that define, as empty functions, exactly the Lite symbols the harness's
+    objects need (found with ``nm``): enough to link, not to run."""
+    runtime = root / "runtime"
+    shutil.copytree(headers, runtime / "include")
+    (runtime / "lib").mkdir()
+    sources = os.path.join(REPO, "ascend310_infer", "src")
+    undefined = set()
+    for name in sorted(os.listdir(sources)):
+        if name.endswith(".cc"):
+            obj = root / f"{name}.o"
+            compile_flags = ["-std=c++17", "-isystem", str(runtime), "-isystem", str(runtime / "include")]
+            subprocess.run(["c++", *compile_flags, "-c", os.path.join(sources, name), "-o", str(obj)], check=True)
+            symbols = subprocess.run(["nm", "--undefined-only", str(obj)], capture_output=True, text=True, check=True)
+            undefined.update(line.split()[-1] for line in symbols.stdout.splitlines() if "mindspore" in line)
+    stub = root / "stub.S"
+    functions = "".join(f".globl {s}\n.type {s}, @function\n{s}:\n  ret\n" for s in sorted(undefined))
+    stub.write_text(functions + '.section .note.GNU-stack,"",@progbits\n')
+    for library in ("libmindspore-lite.so", "libmindspore_core_lite.so"):
+        output = str(runtime / "lib" / library)
+        subprocess.run(["cc", "-shared", f"-Wl,-soname,{library}", str(stub), "-o", output], check=True)
+    return undefined
+
+
+def test_harness_builds_against_the_lite_2_10_package_layout(tmp_path, lite_home):
+    if not (shutil.which("cmake") and shutil.which("c++") and shutil.which("nm")):
+        pytest.skip("needs cmake, c++ and nm")
+    package = tmp_path / "mindspore-lite-2.10.0-linux-x64"
+    symbols = fake_lite_package(package, os.path.join(lite_home, "include"))
+    assert any("Model" in s for s in symbols)
+    face_infer = build_face_infer(tmp_path / "build", str(package))
+    dynamic = subprocess.run(["readelf", "-d", face_infer], capture_output=True, text=True, check=True).stdout
+    assert "[libmindspore-lite.so]" in dynamic and str(package / "runtime" / "lib") in dynamic
+    with open(tmp_path / "build" / "CMakeFiles" / "face_infer.dir" / "link.txt", encoding="utf-8") as f:
+        assert "runtime/lib/libmindspore_core_lite.so" in f.read()  # linked (the linker may drop it as not needed)

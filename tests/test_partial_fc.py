@@ -18,7 +18,7 @@ from tiny_training import PYTHON, ROOT, digits_subset, load_params, write_config
 
 from src.heads import MARGINS, build_head
 from src.heads.centres import init_centres, shard_range
-from src.heads.partial_fc import PartialFCHead, shard_entries, sharded_parameters
+from src.heads.partial_fc import HALF, LANES, PartialFCHead, shard_entries, sharded_parameters, uniform_hash
 from src.train.metrics_log import read_metrics
 from src.train.train_network import FaceTrainNetwork
 
@@ -92,6 +92,42 @@ def test_sampling_keeps_the_batch_classes_and_depends_on_seed_and_step_only():
     assert loss == pytest.approx(float(replicated(x, Tensor(renumbered))[0]), rel=1e-5)
 
 
+def numpy_hash(seed, step, class_ids):
+    """uniform_hash in NumPy int64, checking that no intermediate value reaches 2^31 (int32 would hold it)."""
+
+    def safe(x):
+        assert np.all((x >= 0) & (x < 2**31))
+        return x
+
+    def mix16(x, m):
+        x = safe(x ^ (x // 256))
+        x = safe(safe(x * m) % HALF)
+        x = safe(x ^ (x // 128))
+        x = safe(safe(x * m) % HALF)
+        return safe(x ^ (x // 256))
+
+    def absorb(state, value, m):
+        state = mix16(safe(state + value % HALF) % HALF, m)
+        return mix16(safe(state + value // HALF) % HALF, m)
+
+    lanes = []
+    for lane, m in enumerate(LANES):
+        key = absorb(absorb(np.int64(lane), np.int64(seed), m), np.int64(step), m)
+        lanes.append(absorb(key, class_ids.astype(np.int64), m).astype(np.float32))
+    return (lanes[0] + lanes[1] / np.float32(HALF)) / np.float32(HALF)
+
+
+@pytest.mark.parametrize("seed, step", [(0, 0), (3, 7), (12345, 2**31 - 1), (2**31 - 1, 123456789)])
+def test_sampling_hash_in_int32_equals_numpy(seed, step):
+    class_ids = np.concatenate([np.arange(0, 3000), np.arange(2**31 - 3000, 2**31)]).astype(np.int32)
+    result = uniform_hash(seed, Tensor(step, ms.int64), Tensor(class_ids))
+    expected = numpy_hash(seed, step, class_ids)
+    np.testing.assert_array_equal(result.asnumpy(), expected)
+    assert (expected >= 0).all() and (expected <= 1).all()
+    assert len(np.unique(expected)) > 0.99 * len(expected)  # a near-uniform spread, few ties
+    assert abs(float(expected.mean()) - 0.5) < 0.02
+
+
 def test_centres_start_the_same_on_any_number_of_workers():
     full = init_centres(10000, 4, 0, 10000, seed=3)
     for workers in (2, 3, 7):
@@ -124,7 +160,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def msrun_worker(tmp_path, *args):
+def msrun_worker(tmp_path, *args, worker=WORKER):
     out = str(tmp_path)
     command = [
         shutil.which("msrun") or os.path.join(os.path.dirname(PYTHON), "msrun"),
@@ -134,7 +170,7 @@ def msrun_worker(tmp_path, *args):
         f"--master_port={free_port()}",
         "--join=True",
         f"--log_dir={os.path.join(out, 'log')}",
-        WORKER,
+        worker,
         *args,
         out,
     ]

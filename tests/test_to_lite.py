@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from deploy_helpers import run_script
 from onnx import TensorProto, helper, numpy_helper
 
 from src.deploy import lite_convert
@@ -130,6 +131,24 @@ def test_without_python37_it_says_what_is_needed(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "out.mindir").exists()
 
 
+def test_ascend_refuses_a_dynamic_batch_and_converts_a_fixed_one_ascend_oriented(tmp_path, monkeypatch, capsys):
+    onnx.save(make_model(-1), tmp_path / "dynamic.onnx")
+    args = [str(tmp_path / "dynamic.onnx"), str(tmp_path / "out.mindir"), "--device_target", "Ascend"]
+    assert to_lite.main(args) == 1
+    message = capsys.readouterr().err
+    assert "has a dynamic batch, which Ascend inference (the 310) does not run" in message
+    assert "--export_batch_size N, without --dynamic_batch" in message
+    calls = []
+    monkeypatch.setattr(lite_convert, "find_lite_home", lambda explicit: str(tmp_path))
+    monkeypatch.setattr(lite_convert, "find_python37", lambda explicit: "python3.7")
+    monkeypatch.setattr(lite_convert, "ensure_numpy", lambda *args: None)
+    monkeypatch.setattr(lite_convert, "convert_with_lite", lambda *args: calls.append(args[-1]))
+    onnx.save(make_model(2), tmp_path / "fixed.onnx")
+    for device in ("Ascend", "CPU"):
+        lite_convert.to_lite(str(tmp_path / "fixed.onnx"), str(tmp_path / "out.mindir"), device_target=device)
+    assert calls == ["ascend_oriented", "general"]
+
+
 def test_without_lite_home_it_says_what_is_needed(tmp_path, monkeypatch):
     monkeypatch.delenv("MINDSPORE_LITE_HOME", raising=False)
     monkeypatch.delenv("MS_LITE_HOME", raising=False)
@@ -172,3 +191,17 @@ def test_export_sidecar_follows_the_lite_model(tmp_path):
     assert carried["input_shape"] == [64, 3, 112, 96] and carried["mean"] == 127.5
     assert carried["file_format"] == "MINDIR_LITE" and carried["converted_from"] == "m.onnx"
     assert "parity" not in carried  # measured on the ONNX file
+
+
+def test_run_infer_310_refuses_a_dynamic_batch_on_ascend(tmp_path):
+    model = tmp_path / "model.mindir"
+    model.write_bytes(b"not read: the sidecar decides")
+    (tmp_path / "model.mindir.json").write_text(json.dumps({"input_shape": [None, 3, 112, 96], "dynamic_batch": True}))
+    (tmp_path / "lfw").mkdir()
+    result = run_script(model, tmp_path / "lfw", "y", "Ascend", 0, cwd=tmp_path)
+    assert result.returncode == 1
+    message = " ".join(result.stderr.split())
+    assert "has a dynamic batch" in message and "which Ascend inference (the 310) does not run" in message
+    assert "export.py --export_batch_size N, without --dynamic_batch" in message
+    on_cpu = run_script(model, tmp_path / "lfw", "y", "CPU", 0, cwd=tmp_path)
+    assert "dynamic batch" not in on_cpu.stderr  # CPU goes on (and stops later on this fake file)

@@ -1,7 +1,7 @@
 """Convert an exported ONNX embedding network into a MindSpore Lite MINDIR.
 
     python tools/to_lite.py MODEL.onnx OUTPUT.mindir [--fixed-onnx FIXED.onnx]
-                            [--lite-home DIR] [--python37 PYTHON] [--py37-deps DIR]
+                            [--lite-home DIR] [--python37 PYTHON] [--py37-deps DIR] [--device_target CPU|GPU|Ascend]
 
 The steps and their reasons: src/deploy/lite_convert.py.
 """
@@ -34,6 +34,12 @@ def main(argv=None):
         help="folder for numpy if the Python 3.7 interpreter lacks it "
         "(default: py37-site-packages beside the Lite folder)",
     )
+    parser.add_argument(
+        "--device_target",
+        choices=("CPU", "GPU", "Ascend"),
+        default="CPU",
+        help="device the model will run on: Ascend converts with optimize=ascend_oriented and needs a fixed batch",
+    )
     args = parser.parse_args(argv)
     try:
         folded, decomposed = to_lite(
@@ -43,6 +49,7 @@ def main(argv=None):
             lite_home=args.lite_home,
             python37=args.python37,
             py37_deps=args.py37_deps,
+            device_target=args.device_target,
         )
     except ConversionError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -117,13 +117,14 @@ def verify(backbone, cfg, path):
     reference = backbone(ms.Tensor(inputs)).asnumpy()
     run = load_exported(path)
     batches = [cfg.export_batch_size] + ([count] if cfg.dynamic_batch else [])
-    checks = [parity(reference[:n], run(inputs[:n])) for n in batches]
+    on_cpu = cfg.device_target == "CPU"
+    checks = [parity(reference[:n], run(inputs[:n]), on_cpu) for n in batches]
     record = {
         "inputs": source,
         "batch_sizes": batches,
         "max_abs_diff": max(c["max_abs_diff"] for c in checks),
         "min_cosine": min(c["min_cosine"] for c in checks),
-        "limits": {"max_abs_diff": MAX_ABS_DIFF, "min_cosine": MIN_COSINE},
+        "limits": {"max_abs_diff": MAX_ABS_DIFF if on_cpu else None, "min_cosine": MIN_COSINE},
     }
     record["passed"] = all(c["passed"] for c in checks)
     return record
@@ -173,11 +174,16 @@ def verify_export(cfg, path):
     record = read_record(path)
     record["parity"] = report
     write_sidecar(path, record)
+    limits = f"max_abs_diff <= {MAX_ABS_DIFF:g}, min_cosine >= {MIN_COSINE}"
+    if report["limits"]["max_abs_diff"] is None:
+        limits = (
+            f"min_cosine >= {MIN_COSINE}; max_abs_diff not bounded on {cfg.device_target}, whose float32 layers "
+            f"run at lower precision"
+        )
     print(
         f"verify {os.path.basename(path)} against {os.path.basename(cfg.ckpt_file)} on {report['inputs']}, "
         f"batch {'+'.join(map(str, report['batch_sizes']))}: max_abs_diff={report['max_abs_diff']:.3e} "
-        f"min_cosine={report['min_cosine']:.8f} {'PASS' if report['passed'] else 'FAIL'} "
-        f"(limits: max_abs_diff <= {MAX_ABS_DIFF:g}, min_cosine >= {MIN_COSINE})",
+        f"min_cosine={report['min_cosine']:.8f} {'PASS' if report['passed'] else 'FAIL'} (limits: {limits})",
         flush=True,
     )
     return report

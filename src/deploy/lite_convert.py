@@ -16,7 +16,10 @@ up to 1), so the deployable model goes through ONNX (``mindspore.onnx.export``) 
      resizes (sphere20a at batch 64 then takes about a quarter more CPU time than with PRelu, so export
      a fixed batch where speed matters). A fixed-batch model keeps the PRelu nodes.
 2. In a subprocess under Python 3.7: Lite 2.0's converter, ``mindspore_lite.Converter().convert(
-   fmk_type=FmkType.ONNX, ...)`` with ``save_type=ModelType.MINDIR``. The only mindspore-lite wheel on
+   fmk_type=FmkType.ONNX, ...)`` with ``save_type=ModelType.MINDIR`` and ``optimize`` for the target device:
+   ``general`` for CPU and GPU, ``ascend_oriented`` for Ascend (the model then runs on Ascend only, as Lite's
+   documentation recommends). Ascend inference (the 310) takes static shapes only, so a dynamic-batch model
+   is refused for Ascend: export a fixed batch (``export.py --export_batch_size N``). The only mindspore-lite wheel on
    PyPI (2.0.0) is built for CPython 3.7, so it runs from the wheel unpacked by ``tools/fetch_lite.sh``
    (its parent folder on PYTHONPATH, its ``lib/`` on LD_LIBRARY_PATH) under a Python 3.7 interpreter:
    ``--python37``, else ``python3.7`` on PATH, else the newest ``$PYENV_ROOT/versions/3.7*`` (PYENV_ROOT
@@ -41,17 +44,19 @@ import subprocess
 import sys
 import tempfile
 
-from src.deploy.onnx_graph import fix_onnx
+from src.deploy.onnx_graph import fix_onnx, has_dynamic_input
 
 NUMPY_FOR_PY37 = "numpy>=1.17,<1.22"
+OPTIMIZE = {"CPU": "general", "GPU": "general", "Ascend": "ascend_oriented"}
 
 # Runs under Python 3.7 with the unpacked wheel on PYTHONPATH: argv = fixed ONNX, output path without
-# the ".mindir" suffix, which the converter appends itself.
+# the ".mindir" suffix, which the converter appends itself, optimize.
 CONVERT_SCRIPT = """
 import sys
 import mindspore_lite as mslite
 converter = mslite.Converter()
 converter.save_type = mslite.ModelType.MINDIR
+converter.optimize = sys.argv[3]
 converter.convert(fmk_type=mslite.FmkType.ONNX, model_file=sys.argv[1], output_file=sys.argv[2])
 """
 
@@ -148,13 +153,13 @@ def ensure_numpy(python37, lite_home, deps_dir):
         )
 
 
-def convert_with_lite(fixed_onnx, output_path, lite_home, python37, deps_dir):
+def convert_with_lite(fixed_onnx, output_path, lite_home, python37, deps_dir, optimize="general"):
     """Run Lite 2.0's converter on ``fixed_onnx`` under ``python37``, writing ``output_path`` (.mindir)."""
     stem = output_path[: -len(".mindir")]
     if os.path.exists(output_path):
         os.remove(output_path)  # the converter writes 0400 files and does not replace them
     result = subprocess.run(
-        [python37, "-c", CONVERT_SCRIPT, fixed_onnx, stem],
+        [python37, "-c", CONVERT_SCRIPT, fixed_onnx, stem, optimize],
         env=_py37_env(lite_home, deps_dir),
         capture_output=True,
         text=True,
@@ -165,10 +170,23 @@ def convert_with_lite(fixed_onnx, output_path, lite_home, python37, deps_dir):
     os.chmod(output_path, 0o644)
 
 
-def to_lite(onnx_path, output_path, fixed_onnx=None, lite_home=None, python37=None, py37_deps=None):
-    """ONNX -> fixed ONNX -> Lite MINDIR. Returns (Unsqueeze nodes folded, PRelu nodes decomposed)."""
+def check_static_for_ascend(onnx_path, device_target):
+    """Ascend inference (the 310) rejects dynamic shapes: a dynamic-batch model stops here, saying what to do."""
+    if device_target == "Ascend" and has_dynamic_input(onnx_path):
+        raise ConversionError(
+            f"{onnx_path} has a dynamic batch, which Ascend inference (the 310) does not run: export a fixed batch "
+            "(export.py --export_batch_size N, without --dynamic_batch) and convert that"
+        )
+
+
+def to_lite(
+    onnx_path, output_path, fixed_onnx=None, lite_home=None, python37=None, py37_deps=None, device_target="CPU"
+):
+    """ONNX -> fixed ONNX -> Lite MINDIR for ``device_target``. Returns (Unsqueeze nodes folded, PRelu nodes
+    decomposed)."""
     if not output_path.endswith(".mindir"):
         raise ConversionError(f"the output must end in .mindir (the converter appends it itself): {output_path}")
+    check_static_for_ascend(onnx_path, device_target)
     output_path = os.path.abspath(output_path)
     lite_home = find_lite_home(lite_home)
     python37 = find_python37(python37)
@@ -177,7 +195,7 @@ def to_lite(onnx_path, output_path, fixed_onnx=None, lite_home=None, python37=No
     with tempfile.TemporaryDirectory() as tmp:
         fixed = os.path.abspath(fixed_onnx or os.path.join(tmp, "fixed.onnx"))
         counts = fix_onnx(onnx_path, fixed)
-        convert_with_lite(fixed, output_path, lite_home, python37, deps_dir)
+        convert_with_lite(fixed, output_path, lite_home, python37, deps_dir, OPTIMIZE[device_target])
     copy_sidecar(onnx_path, output_path)
     return counts
 

@@ -127,6 +127,16 @@ def decompose_prelu(model):
     return count
 
 
+def has_dynamic_input(onnx_path):
+    """True when an input of the graph has a dimension that is not a fixed size (a dynamic batch)."""
+    inputs = onnx.load(onnx_path).graph.input
+    return any(
+        not dim.HasField("dim_value") or dim.dim_value < 0
+        for value in inputs
+        for dim in value.type.tensor_type.shape.dim
+    )
+
+
 def fix_onnx(onnx_path, fixed_path):
     """Write the ONNX that Lite 2.0 converts and runs to ``fixed_path`` (see the module docstring).
 

@@ -4,7 +4,9 @@ absolute difference of the raw embeddings and the smallest cosine between corres
     max_abs_diff = max_ij |r_ij - e_ij|,    min_cosine = min_i <r_i, e_i> / (||r_i|| ||e_i||),
 
 where r_i is the checkpoint's embedding of input i and e_i the exported network's. An export passes when
-max_abs_diff <= 1e-4 and min_cosine >= 0.99999.
+min_cosine >= 0.99999 and, when both ran on the CPU, max_abs_diff <= 1e-4. On a device the absolute bound is
+dropped: a GPU (TF32) or an Ascend NPU (HF32, float16) computes float32 layers at lower precision, which moves
+each value by more than 1e-4 while the embeddings' directions, which face matching compares, stay put.
 """
 
 import glob
@@ -38,8 +40,9 @@ def image_inputs(folder, count, image_size):
     return to_input(np.stack([resize_to(load_rgb(path), image_size) for path in chosen])), chosen
 
 
-def parity(reference, exported):
-    """{'max_abs_diff', 'min_cosine', 'passed'} of two N x E embedding arrays (see the module docstring)."""
+def parity(reference, exported, on_cpu=True):
+    """{'max_abs_diff', 'min_cosine', 'passed'} of two N x E embedding arrays (see the module docstring);
+    ``on_cpu``: both ran on the CPU, so the absolute bound applies too."""
     reference, exported = np.asarray(reference, np.float64), np.asarray(exported, np.float64)
     if reference.shape != exported.shape:
         raise ValueError(
@@ -51,5 +54,5 @@ def parity(reference, exported):
     return {
         "max_abs_diff": max_abs_diff,
         "min_cosine": min_cosine,
-        "passed": max_abs_diff <= MAX_ABS_DIFF and min_cosine >= MIN_COSINE,
+        "passed": (max_abs_diff <= MAX_ABS_DIFF or not on_cpu) and min_cosine >= MIN_COSINE,
     }

@@ -35,22 +35,37 @@ from src.heads.margin import one_hot_rows
 from src.heads.objectives import Accuracy, build_objective
 from src.model_utils.config import ConfigError
 
-TWO_32 = 4294967296
+HALF = 65536  # 2^16: every value the hash holds is below it, every product below 2^31
+LANES = (0x6D2B, 0x4F1B)  # odd multipliers below 2^15, one per 16-bit lane
 
 
-def mix32(x):
-    """A 32-bit integer hash (xor-shift-multiply) of int64 ``x`` in [0, 2^32)."""
-    x = ops.bitwise_xor(x, x // 65536)
-    x = (x * 0x45D9F3B) % TWO_32
-    x = ops.bitwise_xor(x, x // 65536)
-    x = (x * 0x45D9F3B) % TWO_32
-    return ops.bitwise_xor(x, x // 65536)
+def mix16(x, multiplier):
+    """A 16-bit integer hash (xor-shift-multiply) of int32 ``x`` in [0, 2^16). Every intermediate value stays
+    below 2^31, so int32 arithmetic holds it (a 910A runs int64 ``//``, ``%`` and ``bitwise_xor`` on its AI CPU)."""
+    x = ops.bitwise_xor(x, x // 256)
+    x = (x * multiplier) % HALF
+    x = ops.bitwise_xor(x, x // 128)
+    x = (x * multiplier) % HALF
+    return ops.bitwise_xor(x, x // 256)
+
+
+def absorb(state, value, multiplier):
+    """The lane's ``state`` in [0, 2^16) after taking in int32 ``value`` in [0, 2^31), 16 bits at a time."""
+    state = mix16((state + value % HALF) % HALF, multiplier)
+    return mix16((state + value // HALF) % HALF, multiplier)
 
 
 def uniform_hash(seed, step, class_ids):
-    """A number in [0, 1) per class id, a function of (seed, step, id) only."""
-    key = mix32((step + seed * 0x9E3779B1) % TWO_32)
-    return mix32((key + class_ids) % TWO_32).astype(ms.float32) / TWO_32
+    """A number in [0, 1] per int32 class id, a function of (seed, step, id) only: two 16-bit lanes with
+    different multipliers take in the seed, the step and the id; the first gives the high 16 bits, the second
+    the low ones (float32 keeps 24 of the 32)."""
+    step = step.astype(ms.int32)
+    seed = Tensor(seed % 2**31, ms.int32)
+    lanes = []
+    for lane, multiplier in enumerate(LANES):
+        key = absorb(absorb(Tensor(lane, ms.int32), seed, multiplier), step, multiplier)
+        lanes.append(absorb(key, class_ids, multiplier).astype(ms.float32))
+    return (lanes[0] + lanes[1] / HALF) / HALF
 
 
 def kept_centres(count, sample_rate, global_batch):
@@ -87,7 +102,7 @@ class PartialFCHead(nn.Cell):
         self.seed = seed
         if self.sampled < self.count:
             self.sample_step = Parameter(Tensor(0, ms.int64), name="sample_step", requires_grad=False)
-            self.class_ids = Tensor(np.arange(self.start, self.start + self.count), ms.int64)
+            self.class_ids = Tensor(np.arange(self.start, self.start + self.count), ms.int32)
             self.positions = Tensor(np.arange(self.sampled), ms.int32)
         self.gather_embeddings = GatherBatch(workers, rank, batch_size, float(workers))
         self.gather_labels = GatherLabels(workers)
@@ -103,7 +118,7 @@ class PartialFCHead(nn.Cell):
 
     def sample(self, local, inside):
         """Indices of the kept centres (this worker's classes present in the global batch, scored 2, then the
-        others with the highest hash in [0, 1)) and the labels renumbered into them."""
+        others with the highest hash in [0, 1]) and the labels renumbered into them."""
         step = self.sample_step.value()
         if self.training:
             ops.assign_add(self.sample_step, ops.ones((), ms.int64))

@@ -2,8 +2,10 @@
 the loss in float32, and a dynamic loss scale. CPU training is float32 only."""
 
 import logging
+import os
 
 import mindspore as ms
+from mindspore._c_expression import MSContext
 
 from src.model_utils.config import ConfigError
 
@@ -33,17 +35,48 @@ def cast_o2(backbone, dtype=ms.float16):
     return backbone
 
 
+def reads_float_status():
+    """True where ``mindspore.amp.all_finite`` reads the NPU's float status register (MindSpore 2.10's
+    ``amp._all_finite``): on a 910A, and on a 910B with ``MS_ASCEND_CHECK_OVERFLOW_MODE=SATURATION_MODE``."""
+    if ms.get_context("device_target") != "Ascend":
+        return False
+    saturation = os.environ.get("MS_ASCEND_CHECK_OVERFLOW_MODE") == "SATURATION_MODE"
+    return saturation or MSContext.get_instance().get_ascend_soc_version() == "ascend910"
+
+
+def ascend_precision_mode():
+    """The ``precision_mode`` Ascend's operators run with: the one set (``mindspore.device_context.ascend.
+    op_precision.precision_mode`` or ``ascend_config``), else MindSpore 2.10's default for the chip
+    (its ``precision_mode`` documentation): allow_fp32_to_fp16 on a 910A (Atlas training series: float32
+    convolutions and MatMuls run in float16), must_keep_origin_dtype on later chips."""
+    from mindspore._c_expression import AscendOpPrecisionConf  # in Ascend builds only
+
+    conf = AscendOpPrecisionConf.get_instance()
+    if conf.is_precision_mode_configured():
+        return conf.precision_mode()
+    mode = ms.get_context("ascend_config").get("precision_mode")
+    if mode:
+        return mode
+    if MSContext.get_instance().get_ascend_soc_version() == "ascend910":
+        return "allow_fp32_to_fp16 (default on a 910A: convolutions and MatMuls in float16; amp_level O2 recommended)"
+    return "must_keep_origin_dtype (default)"
+
+
 def apply_amp(backbone, cfg):
     """The backbone cast for ``cfg.amp_level`` (unchanged for O0; the device was checked by ``check_amp`` before
     anything started). ``FaceTrainNetwork`` casts the embedding back to float32, so the margin head and the loss
     stay in float32."""
+    device = cfg.device_target
+    if device == "Ascend":
+        device = f"Ascend, precision_mode {ascend_precision_mode()}"
     if cfg.amp_level == "O0":
-        LOG.info("precision: float32 on %s", cfg.device_target)
+        LOG.info("precision: float32 graph on %s", device)
         return backbone
     LOG.info(
-        "precision: backbone %s float16 (BatchNorm float32), head and loss float32, dynamic loss scale from %g",
+        "precision: backbone %s float16 (BatchNorm float32), head and loss float32, dynamic loss scale from %g, on %s",
         cfg.amp_level,
         cfg.loss_scale,
+        device,
     )
     return cast_o2(backbone)
 

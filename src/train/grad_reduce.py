@@ -3,7 +3,6 @@ state): the replicated ones are averaged over the workers, the sharded ones stay
 rows), and the global quantities over all gradients (the finiteness check, the norm for clipping) sum the
 sharded part over the workers, so every worker takes the same decision."""
 
-import mindspore as ms
 from mindspore import nn, ops
 
 
@@ -34,10 +33,6 @@ class GradReducer(nn.Cell):
         if self.local:
             total = total + self.allreduce(ops.addn([values[i] for i in self.local]))
         return total
-
-    def on_every_rank(self, flag):
-        """True where ``flag`` is true on every worker (a flag computed from this worker's shard)."""
-        return self.allreduce(1.0 - flag.astype(ms.float32)) == 0
 
 
 def clip_by_global_norm(grads, max_norm, reducer):

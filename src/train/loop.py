@@ -169,9 +169,11 @@ def judge_step(guard, state, finite, loss, step_cell, saver):
     """``guard.update`` for the step just done; when it gives up, the checkpoints that led into the non-finite
     steps are set aside first, so that a --resume with a lower lr starts from weights from before them."""
     try:
-        return guard.update(state.step, finite, loss, step_cell.loss_scaler is not None, state.rollbacks)
+        scaler = step_cell.loss_scaler
+        scale = None if scaler is None or finite else float(scaler.scale_value.asnumpy())
+        return guard.update(state.step, finite, loss, scale, state.rollbacks)
     except NonFiniteLossError:
-        if saver is not None:
+        if saver is not None and guard.streak_start is not None:  # None: overflows at scale 1, weights untouched
             saver.set_aside(guard.streak_start - 1)
         raise
 

@@ -19,7 +19,10 @@ class NonFiniteGuard:
     caller restores the newest checkpoint and multiplies the learning rate by ``lr_factor``), raises
     ``NonFiniteLossError`` under "stop" or once ``max_rollbacks`` rollbacks are spent, and returns None otherwise.
     Under mixed precision a step whose loss is finite but whose scaled gradients overflowed is the loss scaler's
-    business (it lowers the scale) and does not count. ``streak_start`` is the first step of the current run of
+    business (it lowers the scale) and does not count, as long as the scale can still go down. An overflow that
+    leaves the scale at 1 (its floor) is no longer the scale's: the values themselves exceed float16. After
+    ``patience`` of those in a row ``update`` raises ``NonFiniteLossError`` under any policy, since skipping them
+    would go on forever. ``streak_start`` is the first step of the current run of
     non-finite steps (the rollback goes to a checkpoint from before it), ``skipping`` is true while one goes on.
     """
 
@@ -29,6 +32,7 @@ class NonFiniteGuard:
         self.policy, self.patience = policy, patience
         self.lr_factor, self.max_rollbacks = lr_factor, max_rollbacks
         self.in_a_row = 0
+        self.overflows_at_one = 0
         self.skipped = 0
         self.streak_start = None
 
@@ -37,15 +41,16 @@ class NonFiniteGuard:
         """True while a run of non-finite steps goes on: no checkpoint is saved then."""
         return self.in_a_row > 0
 
-    def update(self, step, finite, loss, loss_scaled=False, rollbacks=0):
+    def update(self, step, finite, loss, loss_scale=None, rollbacks=0):
+        """``loss_scale``: the dynamic loss scale after this step's adjustment, None without loss scaling."""
         if finite:
             self.in_a_row = 0
+            self.overflows_at_one = 0
             self.streak_start = None
             return None
         self.skipped += 1
-        if loss_scaled and math.isfinite(loss):
-            LOG.info("step %d: gradient overflow under loss scaling; update skipped, scale lowered", step)
-            return None
+        if loss_scale is not None and math.isfinite(loss):
+            return self.overflow(step, loss_scale)
         self.in_a_row += 1
         if self.in_a_row == 1:
             self.streak_start = step
@@ -65,3 +70,24 @@ class NonFiniteGuard:
             )
         self.in_a_row = 0
         return "rollback"
+
+    def overflow(self, step, loss_scale):
+        """A skipped step with a finite loss under loss scaling: the scaler's business above scale 1 (see the
+        class docstring)."""
+        if loss_scale > 1:
+            self.overflows_at_one = 0
+            LOG.info(
+                "step %d: gradient overflow under loss scaling; update skipped, scale lowered to %g", step, loss_scale
+            )
+            return None
+        self.overflows_at_one += 1
+        LOG.warning(
+            "step %d: gradient overflow at loss scale 1; update skipped (%d in a row)", step, self.overflows_at_one
+        )
+        if self.overflows_at_one < self.patience:
+            return None
+        raise NonFiniteLossError(
+            f"step {step}: {self.overflows_at_one} gradient overflows in a row at loss scale 1 (nan_patience="
+            f"{self.patience}): float16 cannot hold these values whatever the scale; lower lr, or train with "
+            f"amp_level O0 (on a 910A also precision_mode must_keep_origin_dtype), then resume"
+        )

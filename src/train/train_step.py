@@ -5,8 +5,10 @@ import mindspore as ms
 from mindspore import amp, nn, ops
 from mindspore.communication import get_group_size
 from mindspore.context import ParallelMode
+from mindspore.ops.operations.math_ops import NPUClearFloatStatusV2
 
 from src.heads.partial_fc import sharded_parameters
+from src.train.amp import reads_float_status
 from src.train.grad_reduce import GradReducer, clip_by_global_norm
 
 
@@ -26,6 +28,15 @@ def element_sum(tensor):
 
 def is_data_parallel():
     return ms.get_auto_parallel_context("parallel_mode") in (ParallelMode.DATA_PARALLEL, ParallelMode.HYBRID_PARALLEL)
+
+
+def cleared_float_status(anchor):
+    """``anchor``, once the NPU's float status register is cleared: the step's forward pass takes it as input, so
+    the register read by ``amp.all_finite`` holds this step's overflows only, not those of whatever ran since the
+    last read (the optimizer, a float16 validation pass, the stop check). As
+    ``nn.TrainOneStepWithLossScaleCell.start_overflow_check`` does it."""
+    status = ops.depend(ms.Tensor([0] * 8, ms.int32), anchor)
+    return ops.depend(anchor, NPUClearFloatStatusV2()(status))
 
 
 class ScaledLoss(nn.Cell):
@@ -60,7 +71,12 @@ class TrainStep(nn.Cell):
     Without a loss scaler the finiteness check is one ``isfinite`` of loss + sum_i sum(g_i): a NaN or Inf anywhere
     propagates into that sum (Inf - Inf is NaN). ``isfinite(g).all()`` per gradient gives the same answer at many
     times the cost on the CPU (benchmarks/bench_ops.py, case ``finite_check``).
-    Float16 training uses ``amp.all_finite``, where a sum could overflow.
+    Float16 training, and every step on Ascend, uses ``amp.all_finite``, where a sum could overflow. On Ascend
+    (a 910A, or a 910B with ``MS_ASCEND_CHECK_OVERFLOW_MODE=SATURATION_MODE``) that reads this NPU's float status
+    register, which saturated float16 operators set even when every value is finite, at any amp level: a 910A
+    runs float32 convolutions and MatMuls in float16 by default. The register is cleared at the start of the
+    step, and its flag, local to the device, travels in the AllReduce of (loss, accuracy), so every rank skips
+    the same steps and keeps the same loss scale.
     """
 
     def __init__(self, network, optimizer, clip_grad_norm=0.0, loss_scaler=None):
@@ -73,6 +89,8 @@ class TrainStep(nn.Cell):
             self.loss_scale_value, self.loss_scale_counter = loss_scaler.scale_value, loss_scaler.counter
         self.grad_fn = ms.value_and_grad(ScaledLoss(network, loss_scaler), None, self.weights, has_aux=True)
         self.clip_grad_norm = clip_grad_norm
+        self.status_register = reads_float_status()
+        self.check_all_finite = loss_scaler is not None or ms.get_context("device_target") == "Ascend"
         self.reducer = nn.Identity()
         self.group_size = 1
         self.sharded = False
@@ -96,19 +114,26 @@ class TrainStep(nn.Cell):
         return step
 
     def construct(self, image, label):
+        if self.status_register:
+            image = cleared_float_status(image)
         (loss, accuracy), grads = self.grad_fn(image, label)
         if self.loss_scaler is not None:
             loss = self.loss_scaler.unscale(loss)
             grads = self.loss_scaler.unscale(grads)
         grads = self.reducer(grads)
+        overflow = None
+        if self.check_all_finite:
+            overflow = 1.0 - amp.all_finite(grads).astype(loss.dtype)
         if self.group_size > 1:
-            mean = self.allreduce(ops.stack([loss, accuracy])) / self.group_size
-            loss, accuracy = mean[0], mean[1]
-        if self.loss_scaler is not None:
-            finite = ops.logical_and(ops.isfinite(loss), amp.all_finite(grads))
-            if self.sharded:
-                finite = self.reducer.on_every_rank(finite)
-            self.loss_scaler.adjust(finite)
+            values = (loss, accuracy) if overflow is None else (loss, accuracy, overflow)
+            total = self.allreduce(ops.stack(values))
+            loss, accuracy = total[0] / self.group_size, total[1] / self.group_size
+            if overflow is not None:
+                overflow = total[2]
+        if overflow is not None:
+            finite = ops.logical_and(ops.isfinite(loss), overflow == 0)
+            if self.loss_scaler is not None:
+                self.loss_scaler.adjust(finite)
         elif self.sharded:
             finite = ops.isfinite(loss + self.reducer.total([element_sum(grad) for grad in grads]))
         else:
