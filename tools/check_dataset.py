@@ -40,8 +40,27 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def entry_line(report, kind, row):
+    """A report row as ``file:line: message``, as the readers and train.py's start-of-run check name lines."""
+    if kind == "malformed_lines":
+        return f"{row['file']}:{row['line']}: {row['error']}"
+    if kind == "label_gaps":
+        return f"{report['list']}: label {row} has no image"
+    if kind in ("duplicate_paths", "conflicting_duplicates"):
+        lines, labels = row["lines"], row["labels"]
+        return f"{report['list']}:{lines[0]}: {row['path']} is listed on lines {lines} with labels {labels}"
+    where = f"{report['list']}:{row['line']}"
+    detail = {
+        "labels_out_of_range": lambda: f"label {row['label']} is outside 0..{report['classes'] - 1}",
+        "missing_files": lambda: "image not found",
+        "undecodable_images": lambda: row["error"],
+        "bad_landmarks": lambda: row["problem"],
+    }[kind]()
+    return f"{where}: {row['path']}: {detail}"
+
+
 def summarize(report):
-    """Log the counts and the first few entries of every non-empty category."""
+    """Log the counts and the first few entries of every non-empty category, one ``file:line: message`` each."""
     per_class = report["images_per_class"]
     LOG.info(
         "%s: %d images, %d classes (%d with images), %d-%d images per class (mean %.1f)",
@@ -59,7 +78,9 @@ def summarize(report):
         for kind in kinds:
             rows = report[kind] or []
             if rows:
-                log("%s: %d, e.g. %s", kind.replace("_", " "), len(rows), "; ".join(map(str, rows[:SHOWN])))
+                log("%s: %d%s", kind.replace("_", " "), len(rows), f" (the first {SHOWN})" if len(rows) > SHOWN else "")
+                for row in rows[:SHOWN]:
+                    log("%s", entry_line(report, kind, row))
 
 
 def main(argv=None):
