@@ -10,10 +10,10 @@ mean distance of the 5 points / reference inter-ocular distance. Prints faces fo
 several were found, and seconds per image (steady state after the first, compiling batch; and including it).
 
 ``--variant`` detects on copies made in a temporary folder (deleted at the end): ``tight`` crops each image to a
-square of TIGHT_SIDE x the landmarks' extent around their centre (the face filling the image, as cropped-face
-datasets store them), ``grey`` turns it to greyscale (three equal channels), ``tight_grey`` does both; the
-reference points move with the crop. ``--no_retry`` turns off the detector's retry on images where nothing was
-found (the miss rate before it).
+square of ``--tight_side`` x the landmarks' extent around their centre (the face filling the image: 2 is about
+the framing of 112x96 aligned crops, 1.6 cuts at the brows and chin), ``grey`` turns it to greyscale (three
+equal channels), ``tight_grey`` does both; the reference points move with the crop. ``--no_retry`` turns off the
+detector's retry on images where nothing was found (the miss rate before it).
 """
 
 import argparse
@@ -38,7 +38,6 @@ from src.detect import FaceDetector
 from src.model_utils.device import set_cpu_threads
 
 LFW = os.path.join(ROOT, "..", "shared", "data", "lfw")
-TIGHT_SIDE = 1.6
 VARIANTS = ("original", "tight", "grey", "tight_grey")
 
 
@@ -52,13 +51,13 @@ def sample(count, seed):
     return random.Random(seed).sample(present, count), table
 
 
-def make_variant(variant, relpaths, table, folder):
+def make_variant(variant, relpaths, table, folder, tight_side):
     """Write the ``variant`` of each image under ``folder``; returns the reference landmarks of the copies."""
     moved = {}
     for relpath in relpaths:
         image, points = load_rgb(os.path.join(LFW, "images_150", relpath)), table[relpath]
         if variant.startswith("tight"):
-            side = TIGHT_SIDE * float((points.max(0) - points.min(0)).max())
+            side = tight_side * float((points.max(0) - points.min(0)).max())
             x0, y0 = np.maximum(np.round((points.max(0) + points.min(0)) / 2 - side / 2), 0).astype(int)
             image = image[y0 : y0 + round(side), x0 : x0 + round(side)]
             points = points - np.array([x0, y0], np.float32)
@@ -123,6 +122,7 @@ def main(argv=None):
     parser.add_argument("--mode", choices=["GRAPH", "PYNATIVE"], default="GRAPH")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--variant", choices=VARIANTS, default="original", help="images as stored, or copies")
+    parser.add_argument("--tight_side", type=float, default=2.0, help="crop side / landmark extent (tight)")
     parser.add_argument("--no_retry", action="store_true", help="no second pass where nothing was found")
     parser.add_argument("--output", help="JSON with the summary and every image's row")
     args = parser.parse_args(argv)
@@ -136,12 +136,13 @@ def main(argv=None):
         rows, durations = evaluate(detector, relpaths, table, args.batch_size, os.path.join(LFW, "images_150"))
     else:
         with tempfile.TemporaryDirectory() as folder:
-            table = make_variant(args.variant, relpaths, table, folder)
+            table = make_variant(args.variant, relpaths, table, folder, args.tight_side)
             rows, durations = evaluate(detector, relpaths, table, args.batch_size, folder, ".png")
     result = summary(rows, durations)
     result.update(
         {
             "variant": args.variant,
+            "tight_side": args.tight_side if args.variant.startswith("tight") else None,
             "retry": not args.no_retry,
             "seed": args.seed,
             "batch_size": args.batch_size,
@@ -163,8 +164,9 @@ def main(argv=None):
         f"| {result['central_is_best']}/{result['several_faces']} | {result['s_per_image']:.3f} "
         f"| {result['s_per_image_with_compile']:.3f} |"
     )
+    variant = f"{args.variant} x{args.tight_side:g}" if result["tight_side"] else args.variant
     print(
-        f"{args.variant}, retry {'off' if args.no_retry else 'on'}, load {result['load_before']} -> "
+        f"{variant}, retry {'off' if args.no_retry else 'on'}, load {result['load_before']} -> "
         f"{result['load_after']}, {args.mode}, batch {args.batch_size}, {args.threads} threads, seed {args.seed}"
     )
     if args.output:
