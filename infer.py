@@ -2,6 +2,7 @@
 
     python infer.py a.jpg b.jpg --config_path CONFIG --ckpt_file MODEL [--all_faces] [--same_threshold T]
     python infer.py --gallery DIR --query IMG [IMG ...] --config_path CONFIG --ckpt_file MODEL [--top_k K]
+        [--eval_json EVAL_JSON] [--min_face 32] [--min_score 0.9]
     python infer.py --folder DIR --out emb.npy --config_path CONFIG --ckpt_file MODEL
 
 MODEL is a checkpoint or an exported MINDIR. Faces are found in ordinary photos by the MTCNN detector
@@ -22,8 +23,14 @@ the most central face of each); each person is the L2-normalised mean of their e
 in ``DIR.gallery.npz`` beside DIR (``--cache FILE`` elsewhere, e.g. for a read-only gallery) with a fingerprint of
 the model file, the settings that change embeddings and the gallery's files (names, sizes, times), so a changed
 model or gallery is enrolled again. Each face of each query prints ``IMG -> NAME cosine=X``, or
-``IMG -> unknown (best NAME cosine=X)`` when X is not above the threshold, and with ``--top_k K`` its K best
-matches. Photos that give no face are skipped and counted (gallery, folder) or reported (query, exit status 1).
+``IMG -> unknown (best NAME cosine=X)`` when X is not above the threshold, then ``(detection score S)`` for a
+detected face, and with ``--top_k K`` its K best matches. Detected faces smaller than ``--min_face`` px (the box's
+shorter side, default 32) or scoring below ``--min_score`` (default 0.9) are listed as not searched: MTCNN's
+false detections. The 1:N threshold is the open-set one: the strictest FAR-based threshold (FAR 1e-3 or
+stricter) of eval.py's JSON of the model (``--eval_json``, else ``eval_result.json`` beside the model) or of its
+sidecar, saying which; without one, the verification threshold with a warning (``--same_threshold`` overrides
+both). Photos that give no face are skipped and counted (gallery, folder) or reported (query, exit status 1);
+photos with several faces are counted in both (their most central face is used).
 Folder: writes the L2-normalised embeddings of every image under DIR (row i) to the .npy file and their paths
 relative to DIR to a .txt file of the same name. Every config key works as ``--key=value``.
 """
@@ -37,7 +44,8 @@ import sys
 import numpy as np
 
 from src.data.landmarks import LandmarkFormatError, read_landmarks
-from src.infer.identify import FACE_ERRORS
+from src.deploy.sidecar_threshold import open_set_threshold
+from src.infer.identify import FACE_ERRORS, SEARCH_MIN_FACE, SEARCH_MIN_SCORE, face_crops, several_faces_note
 from src.infer.predictor import Predictor
 from src.infer.progress_bar import ProgressBar
 from src.model_utils.cli import run_main
@@ -89,6 +97,15 @@ def parse_args(argv):
     parser.add_argument("--query", nargs="+", help="1:N search: the photos to identify")
     parser.add_argument("--top_k", type=int, default=1, help="1:N search: list the K best identities of each face")
     parser.add_argument("--cache", help="1:N search: the gallery's cache file (default: DIR.gallery.npz beside DIR)")
+    parser.add_argument(
+        "--eval_json", help="1:N search: eval.py's JSON of the model, for the open-set threshold (default: beside it)"
+    )
+    parser.add_argument(
+        "--min_face", type=float, default=SEARCH_MIN_FACE, help="1:N search: smallest detected face searched, px"
+    )
+    parser.add_argument(
+        "--min_score", type=float, default=SEARCH_MIN_SCORE, help="1:N search: lowest detection score searched"
+    )
     parser.add_argument("--folder", help="embed every image under this folder instead")
     parser.add_argument("--out", default="emb.npy", help="folder mode: embeddings file (.npy)")
     faces = parser.add_mutually_exclusive_group()
@@ -192,16 +209,19 @@ def embed_folder(predictor, folder, out, lookup):
     paths = list_images(folder)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)  # before the work, not after it
     bar = ProgressBar(len(paths))
-    features, kept, skipped = [], [], []
+    features, kept, skipped, crowded = [], [], [], 0
     for start in range(0, len(paths), CHUNK):
         faces = []
         for path in paths[start : start + CHUNK]:
             try:
-                faces.append(predictor.prepare(path, lookup(path) if lookup is not None else None))
-                kept.append(os.path.relpath(path, folder).replace(os.sep, "/"))
+                aligned, found = face_crops(predictor, path, lookup)
             except FACE_ERRORS as err:
                 LOG.warning("skipped %s", err)
                 skipped.append(path)
+                continue
+            faces.append(aligned[0])
+            kept.append(os.path.relpath(path, folder).replace(os.sep, "/"))
+            crowded += len(found) > 1
         if faces:
             features.append(predictor.embed_prepared(np.stack(faces)))
         bar.update(min(start + CHUNK, len(paths)))
@@ -211,8 +231,28 @@ def embed_folder(predictor, folder, out, lookup):
     names = os.path.splitext(out)[0] + ".txt"
     with open(names, "w", encoding="utf-8") as f:
         f.write("\n".join(kept) + "\n")
-    print(f"{len(kept)} embeddings -> {out} (paths: {names}); {len(skipped)} images skipped", flush=True)
+    several = f"; {several_faces_note(crowded, 'embedded')}" if crowded else ""
+    print(f"{len(kept)} embeddings -> {out} (paths: {names}); {len(skipped)} images skipped{several}", flush=True)
     return kept, skipped
+
+
+def search_threshold(predictor, args):
+    """The 1:N threshold without --same_threshold: the open-set one (see the docstring), else the verification
+    one with a warning, else None; printed with where it comes from."""
+    threshold, source = open_set_threshold(predictor.model_path, predictor.cfg.fusion, args.eval_json)
+    if threshold is not None:
+        print(f"open-set threshold {threshold:.4f}: {source} (--same_threshold overrides)", flush=True)
+        return threshold
+    if predictor.threshold is not None:
+        LOG.warning(
+            "open-set search has no calibrated threshold (%s): using the verification threshold %.4f (%s), which "
+            "accepts people who are not in the gallery more often; evaluate the model on a set with at least "
+            "1,000 different pairs (FAR 1e-3)",
+            source,
+            predictor.threshold,
+            predictor.threshold_source,
+        )
+    return predictor.threshold
 
 
 def search_gallery(predictor, args, threshold):
@@ -228,7 +268,9 @@ def search_gallery(predictor, args, threshold):
     if threshold is None:
         print(f"({NO_THRESHOLD}; every face gets its best match)", flush=True)
     failed = 0
-    for result in predictor.search(args.query, gallery, args.top_k, landmark_lookup(args)):
+    for result in predictor.search(
+        args.query, gallery, args.top_k, landmark_lookup(args), args.min_face, args.min_score
+    ):
         if result.error:
             print(f"{result.image} -> not searched: {result.error}", flush=True)
             failed += 1
@@ -238,6 +280,9 @@ def search_gallery(predictor, args, threshold):
             if result.faces == 1
             else f"{result.image} #{result.face + 1}/{result.faces} (box {', '.join(f'{v:.0f}' for v in result.box)})"
         )
+        if result.skipped:
+            print(f"{name} -> not searched: {result.skipped}", flush=True)
+            continue
         best = result.matches[0]
         identity = result.identity(threshold)
         answer = (
@@ -245,7 +290,8 @@ def search_gallery(predictor, args, threshold):
             if identity is not None
             else f"unknown (best {best.identity} cosine={best.cosine:.4f})"
         )
-        print(f"{name} -> {answer}", flush=True)
+        score = "" if result.score is None else f" (detection score {result.score:.3f})"
+        print(f"{name} -> {answer}{score}", flush=True)
         if args.top_k > 1:
             for rank, match in enumerate(result.matches, 1):
                 print(f"    {rank}. {match.identity} cosine={match.cosine:.4f}", flush=True)
@@ -264,11 +310,12 @@ def main(argv=None):
         embed_folder(predictor, args.folder, args.out, landmark_lookup(args, args.folder))
         return 0
     threshold = cfg.same_threshold
+    if args.gallery:
+        threshold = search_threshold(predictor, args) if threshold is None else threshold
+        return 1 if search_gallery(predictor, args, threshold) else 0
     if threshold is None and predictor.threshold is not None:
         threshold = predictor.threshold
         print(f"threshold {threshold:.4f}: {predictor.threshold_source} (--same_threshold overrides)", flush=True)
-    if args.gallery:
-        return 1 if search_gallery(predictor, args, threshold) else 0
     compare(predictor, args.images, landmark_lookup(args), threshold, args.all_faces)
     return 0
 
