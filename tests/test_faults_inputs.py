@@ -74,7 +74,7 @@ def test_too_few_samples_for_a_batch_names_the_batch_that_fits():
         steps_per_epoch(9, 32, num_shards=2)
 
 
-def test_windows_backslashes_in_a_list_are_named_once(root, tmp_path):
+def test_windows_backslashes_in_a_list_are_named_once(root, tmp_path, caplog):
     listing = write_list(tmp_path / "list.txt", ["a\\1.png 0", "b\\3.png 1", "b\\4.png 1", "a/9.png 0"])
     with pytest.raises(DataCheckError) as caught:
         load_training_list(listing, "plain", root)
@@ -82,6 +82,10 @@ def test_windows_backslashes_in_a_list_are_named_once(root, tmp_path):
     assert "list.txt:1: 3 image path(s) contain '\\' and are not found" in text
     assert "a list written on Windows? separate folders with '/'" in text
     assert text.count("image not found") == 1 and "a/9.png" in text
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        assert check_main(["--list", listing, "--root", root, "--no_decode", "--report", str(tmp_path / "r.json")]) == 1
+    assert "list.txt:1: 3 image path(s) contain '\\' and are not found" in caplog.text
 
 
 def test_check_dataset_logs_file_and_line_not_a_dict(root, tmp_path, caplog, capsys):

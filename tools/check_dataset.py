@@ -20,7 +20,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # Run as a script: make `src` importable.
     sys.path.insert(0, ROOT)
-from src.data.check import ERROR_KINDS, WARNING_KINDS, dataset_report  # noqa: E402
+from src.data.check import ERROR_KINDS, WARNING_KINDS, backslash_problem, dataset_report  # noqa: E402
 from src.data.readers import READERS  # noqa: E402
 from src.model_utils.cli import run_main  # noqa: E402
 
@@ -74,6 +74,10 @@ def summarize(report):
     )
     if not report["images"]:
         LOG.error("%s: the list has no images", report["list"])
+    windows = [row for row in report["missing_files"] if "\\" in row["path"]]
+    if windows:
+        where = f"{report['list']}:{windows[0]['line']}"
+        LOG.error("%s", backslash_problem(len(windows), where, windows[0]["path"], report["list"]))
     for kinds, log in ((ERROR_KINDS, LOG.error), (WARNING_KINDS, LOG.warning)):
         for kind in kinds:
             rows = report[kind] or []

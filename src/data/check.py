@@ -131,7 +131,9 @@ def check_training_list(training_list, num_classes, list_path):
     missing = missing_files(samples)
     windows = [s for s in missing if "\\" in s.path]
     if windows:
-        problems.append(backslash_problem(windows, list_path))
+        problems.append(
+            backslash_problem(len(windows), sample_origin(windows[0], list_path), sample_name(windows[0]), list_path)
+        )
     problems += [f"{sample_origin(s, list_path)}: image not found: {s.path}" for s in missing if "\\" not in s.path]
     problems += [
         f"{sample_origin(s, list_path)}: image file is empty (0 bytes): {s.path}" for s in empty_files(samples)
@@ -171,13 +173,12 @@ def check_training_list(training_list, num_classes, list_path):
     return num_classes
 
 
-def backslash_problem(samples, list_path):
-    """One message for the missing images whose paths hold Windows backslashes (instead of one per line)."""
-    first = samples[0]
+def backslash_problem(count, where, name, list_path):
+    """One message for the ``count`` missing images whose paths hold Windows backslashes, the first ``name`` at
+    ``where`` (instead of one message per line)."""
     return (
-        f"{sample_origin(first, list_path)}: {len(samples)} image path(s) contain '\\' and are not found (e.g. "
-        f"{sample_name(first)}): a list written on Windows? separate folders with '/', e.g. "
-        f"sed -i 's#\\\\#/#g' {list_path}"
+        f"{where}: {count} image path(s) contain '\\' and are not found (e.g. {name}): a list written on Windows? "
+        f"separate folders with '/', e.g. sed -i 's#\\\\#/#g' {list_path}"
     )
 
 
