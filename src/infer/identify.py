@@ -3,7 +3,7 @@
 One face per gallery photo (the most central one the detector finds, or the one its landmarks give); every face
 of a query photo is searched, except detections smaller than ``min_face`` pixels (the box's shorter side) or
 scoring below ``min_score`` (SEARCH_MIN_FACE, SEARCH_MIN_SCORE by default): MTCNN's false detections in clutter
-are small boxes of middling score (21-30 px at 0.73 seen), real faces score above 0.95. Photos that give no face
+are small boxes of middling score (21-30 px at 0.73 seen on held-out photos). Photos that give no face
 (unreadable, no face found, no or unusable landmarks) are skipped with a message, never raised.
 """
 
