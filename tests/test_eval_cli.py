@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from tiny_training import TINY_EVAL, digits_targets, eval_args
 
-import infer as infer_cli
 from src.data.alignment import template_for
 from src.data.digits import prepare_digits
 from src.data.landmarks import LandmarkFormatError
@@ -24,6 +23,7 @@ from src.deploy.export_model import run_export
 from src.eval.evaluation import evaluate
 from src.eval.pairs import read_pairs
 from src.eval.protocol import kfold_accuracy
+from src.infer import command as infer_cli
 from src.infer.predictor import Predictor
 from src.model_utils.config import load_config
 from src.network import build_backbone

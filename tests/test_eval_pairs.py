@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from src.data.alignment import AlignmentError, fit_aligned
-from src.data.landmarks import LandmarkFormatError
 from src.eval.binset import BinFormatError, UnsafePickleError, read_bin, safe_load
 from src.eval.pair_images import PairImageError, load_pair_images
 from src.eval.pairs import PairsFormatError, contiguous_folds, read_label_pairs, read_pairs
@@ -137,19 +136,6 @@ def test_missing_image_names_pairs_file_and_line(tmp_path):
     pair_set = read_pairs(pairs, str(tmp_path))
     with pytest.raises(PairImageError, match=f"{pairs}:3: cannot read image: .*Bob_0001.jpg"):
         load_pair_images(pair_set, (112, 96))
-
-
-def test_image_without_landmarks_names_landmark_file_image_and_pairs_line(tmp_path):
-    for name in ("Ann", "Bob"):
-        (tmp_path / name).mkdir()
-        cv2.imwrite(str(tmp_path / name / f"{name}_0001.jpg"), face(2, (150, 150)))
-    pairs = write(tmp_path / "pairs.txt", "1\t1\nAnn\t1\t1\nAnn\t1\tBob\t1\n")
-    points = "\t".join(["50"] * 2 + ["90", "50", "70", "75", "55", "95", "85", "95"])
-    landmarks = write(tmp_path / "landmarks.txt", f"Ann/Ann_0001.jpg\t{points}\n")
-    with pytest.raises(
-        LandmarkFormatError, match=f"{landmarks}: no landmarks for image Bob/Bob_0001.jpg \\(used at {pairs}:3\\)"
-    ):
-        load_pair_images(read_pairs(pairs, str(tmp_path)), (112, 96), landmarks)
 
 
 def test_degenerate_landmarks_name_landmark_file_image_and_pairs_line(tmp_path):

@@ -2,6 +2,7 @@
 a zero-byte image among the pairs."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -12,12 +13,15 @@ import numpy as np
 import pytest
 from tiny_training import TINY_EVAL, eval_args
 
+from src.data.alignment import template_for
 from src.data.digits import prepare_digits
 from src.eval.evaluation import evaluate
-from src.eval.pair_images import PairImageError
+from src.eval.pair_images import PairImageError, load_pair_images
+from src.eval.pairs import read_pairs
 from src.eval.sources import read_pair_set
 from src.model_utils.config import load_config
 from src.network import build_backbone
+from tests.face_data import random_image, write_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = TINY_EVAL + ["--eval_plots=true"]
@@ -115,3 +119,41 @@ def test_folder_evaluation_skips_checkpoints_set_aside_as_diverged(digits, check
     ms.save_checkpoint(net, str(folder / "step_00000006.diverged.ckpt"))
     run_eval(digits, str(folder), tmp_path / "r.json")
     assert list(json.loads((tmp_path / "r.json").read_text())["models"]) == [str(folder / "step_00000004.ckpt")]
+
+
+def test_images_the_detector_skipped_leave_with_their_pairs_and_are_all_named(digits, checkpoint, tmp_path, caplog):
+    """Detect-then-evaluate: the landmark file lacks two images (no face found); their pairs are skipped, every one
+    is named, and the JSON records them as it records missing images."""
+    pair_set = read_pair_set(digits["eval_pairs"], "auto", digits["eval_root"], ".png")
+    lacking = pair_set.relpaths[:2]
+    points = "\t".join(f"{v:.2f}" for v in template_for((32, 32)).ravel())
+    landmarks = tmp_path / "landmarks.txt"
+    landmarks.write_text("".join(f"{p}\t{points}\n" for p in pair_set.relpaths[2:]), encoding="utf-8")
+    output = tmp_path / "r.json"
+    with caplog.at_level(logging.WARNING):
+        run_eval(digits, checkpoint, output, f"--eval_landmarks={landmarks}")
+    for relpath, where in zip(lacking, pair_set.where):
+        assert f"{landmarks}: no landmarks for image {relpath} (used at {where}): its pairs are skipped" in caplog.text
+    record = json.loads(output.read_text())["pair_set"]
+    assert record["images_without_landmarks"] == lacking and record["missing_images"] == []
+    usable = [p not in lacking for p in pair_set.relpaths]
+    kept = sum(usable[a] and usable[b] for a, b in zip(pair_set.first, pair_set.second))
+    assert record["pairs"] == kept < len(pair_set)
+
+
+def test_raw_photos_without_landmarks_get_a_warning_offering_detection(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    for name in ("Ann", "Bob"):
+        write_image(str(tmp_path / name / f"{name}_0001.jpg"), random_image(rng, 150, 150))
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("1\t1\nAnn\t1\t1\nAnn\t1\tBob\t1\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        load_pair_images(read_pairs(str(pairs), str(tmp_path)), (112, 96))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "2 of 2 images are more than 1.5x the 96x112 input on a side" in warnings[0]
+    assert "Ann/Ann_0001.jpg is 150x150" in warnings[0] and "tools/detect_landmarks.py" in warnings[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        load_pair_images(read_pairs(str(pairs), str(tmp_path)), (112, 112))
+    assert not caplog.records

@@ -12,10 +12,10 @@ from tiny_training import TINY_EVAL, eval_args
 
 import eval as eval_cli
 import export as export_cli
-import infer as infer_cli
 from src.data.digits import prepare_digits
 from src.eval.evaluation import evaluate
 from src.eval.models import load_network
+from src.infer import command as infer_cli
 from src.infer.predictor import Predictor
 from src.model_utils.cli import run_main
 from src.model_utils.config import load_config

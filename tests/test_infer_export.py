@@ -13,8 +13,8 @@ from deploy_helpers import LFW
 from lite_helpers import FIXTURE_ARGS
 
 import export as export_cli
-import infer as infer_cli
 from src.eval.sidecar import FORMAT_VERSION, SidecarError, read_sidecar
+from src.infer import command as infer_cli
 from src.infer.predictor import Predictor
 from src.model_utils.config import load_config
 

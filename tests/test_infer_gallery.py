@@ -17,11 +17,11 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-import infer as infer_cli
 from src.data.alignment import align_face
 from src.data.image_io import load_rgb
 from src.data.landmarks import read_landmarks
 from src.detect import Face
+from src.infer import command as infer_cli
 from src.infer import predictor as predictor_module
 from src.infer.gallery import GalleryError, default_cache_path
 from src.infer.image_input import as_rgb

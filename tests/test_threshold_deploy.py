@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from tiny_training import TINY_EVAL, digits_targets
 
-import infer as infer_cli
 from src.data.digits import prepare_digits
 from src.deploy.export_model import run_export
 from src.deploy.sidecar_threshold import ThresholdError, threshold_from_eval
 from src.eval.evaluation import evaluate
+from src.infer import command as infer_cli
 from src.infer.predictor import Predictor
 from src.model_utils.config import load_config
 from src.network import build_backbone

@@ -14,7 +14,6 @@ list and the report).
 import argparse
 import json
 import logging
-import multiprocessing
 import os
 import sys
 import time
@@ -30,6 +29,7 @@ from src.data.align_files import (  # noqa: E402
     write_atomic,  # noqa: E402
 )
 from src.data.landmarks import read_landmarks  # noqa: E402
+from src.data.parallel import worker_pool  # noqa: E402
 from src.data.readers import format_line, read_text_list  # noqa: E402
 from src.model_utils.cli import run_main  # noqa: E402
 
@@ -87,7 +87,7 @@ def run_tasks(tasks, workers, log_every=10.0):
     """Results of ``align_file`` in task order, on a spawn-started process pool when workers > 1."""
     results = []
     start = last = time.time()
-    pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else None
+    pool = worker_pool(workers) if workers > 1 else None
     try:
         stream = pool.imap(align_file, tasks, chunksize=32) if pool else map(align_file, tasks)
         for result in stream:

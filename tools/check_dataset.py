@@ -20,7 +20,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # Run as a script: make `src` importable.
     sys.path.insert(0, ROOT)
-from src.data.check import ERROR_KINDS, WARNING_KINDS, dataset_report  # noqa: E402
+from src.data.check import ERROR_KINDS, WARNING_KINDS, backslash_problem, dataset_report  # noqa: E402
 from src.data.readers import READERS  # noqa: E402
 from src.model_utils.cli import run_main  # noqa: E402
 
@@ -40,8 +40,27 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def entry_line(report, kind, row):
+    """A report row as ``file:line: message``, as the readers and train.py's start-of-run check name lines."""
+    if kind == "malformed_lines":
+        return f"{row['file']}:{row['line']}: {row['error']}"
+    if kind == "label_gaps":
+        return f"{report['list']}: label {row} has no image"
+    if kind in ("duplicate_paths", "conflicting_duplicates"):
+        lines, labels = row["lines"], row["labels"]
+        return f"{report['list']}:{lines[0]}: {row['path']} is listed on lines {lines} with labels {labels}"
+    where = f"{report['list']}:{row['line']}"
+    detail = {
+        "labels_out_of_range": lambda: f"label {row['label']} is outside 0..{report['classes'] - 1}",
+        "missing_files": lambda: "image not found",
+        "undecodable_images": lambda: row["error"],
+        "bad_landmarks": lambda: row["problem"],
+    }[kind]()
+    return f"{where}: {row['path']}: {detail}"
+
+
 def summarize(report):
-    """Log the counts and the first few entries of every non-empty category."""
+    """Log the counts and the first few entries of every non-empty category, one ``file:line: message`` each."""
     per_class = report["images_per_class"]
     LOG.info(
         "%s: %d images, %d classes (%d with images), %d-%d images per class (mean %.1f)",
@@ -55,11 +74,17 @@ def summarize(report):
     )
     if not report["images"]:
         LOG.error("%s: the list has no images", report["list"])
+    windows = [row for row in report["missing_files"] if "\\" in row["path"]]
+    if windows:
+        where = f"{report['list']}:{windows[0]['line']}"
+        LOG.error("%s", backslash_problem(len(windows), where, windows[0]["path"], report["list"]))
     for kinds, log in ((ERROR_KINDS, LOG.error), (WARNING_KINDS, LOG.warning)):
         for kind in kinds:
             rows = report[kind] or []
             if rows:
-                log("%s: %d, e.g. %s", kind.replace("_", " "), len(rows), "; ".join(map(str, rows[:SHOWN])))
+                log("%s: %d%s", kind.replace("_", " "), len(rows), f" (the first {SHOWN})" if len(rows) > SHOWN else "")
+                for row in rows[:SHOWN]:
+                    log("%s", entry_line(report, kind, row))
 
 
 def main(argv=None):

@@ -19,13 +19,13 @@ The report (default ``<output>.report.json``) gives the counts and every skipped
 Resumable: lines go to ``<output>.partial`` and skips to ``<output>.skipped.tsv`` as batches finish; a run killed
 at any point continues from there when started again with the same arguments, and the output appears under its
 name only when every image is done (an existing output is never overwritten). Progress (images/s, ETA) is
-logged every 10 s. --workers N runs N processes, each with its own detector (default: one per two cores).
+logged every 10 s. --workers N runs N processes, each with its own detector (default: one per two cores); they
+end with the tool, even when it is killed with kill -9 (``src/data/parallel.py``).
 """
 
 import argparse
 import json
 import logging
-import multiprocessing
 import os
 import sys
 import time
@@ -34,6 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # Run as a script: make `src` importable.
     sys.path.insert(0, ROOT)
 from src.data.identity_tree import IMAGE_EXTENSIONS, scan_identity_tree
+from src.data.parallel import worker_pool
 from src.data.readers import format_line
 from src.data.samples import write_class_names
 from src.data.text_lines import text_lines
@@ -162,7 +163,7 @@ def run(args):
     from src.detect.weights import resolve_weights
 
     init = (resolve_weights(args.detector_weights), args.min_face, threads)  # fetched once, not per worker
-    pool = multiprocessing.get_context("spawn").Pool(args.workers, _init_worker, init) if args.workers > 1 else None
+    pool = worker_pool(args.workers, _init_worker, init) if args.workers > 1 else None
     if pool is None:
         _init_worker(*init)
     start = last = time.time()

@@ -35,6 +35,8 @@ ERROR_KINDS = (
 )
 WARNING_KINDS = ("label_gaps", "duplicate_paths")
 SHOWN = 5
+MAX_UPSCALE = 2.0  # aligned (landmark-free) images enlarged more than this are named at start
+MAX_ASPECT_CHANGE = 0.1  # ... and those whose width/height differs from the input's by more than 10%
 
 
 class DataCheckError(ValueError):
@@ -79,6 +81,41 @@ def landmark_problems(samples, workers=8):
     return [(s, problem) for s, problem in zip(marked, found) if problem]
 
 
+def resize_warning(samples, input_size, list_path, workers=8):
+    """The start-of-run warning (or None) about images without landmarks, which are resized to ``input_size``
+    (height, width) as they are: how many need more than MAX_UPSCALE x enlarging (a thumbnail, a 1x1 image), and
+    how many have another aspect than the input (raw photos instead of aligned faces). Sizes from file headers."""
+    plain = [s for s in samples if s.landmarks is None and s.offset is None and os.path.isfile(s.path)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        sizes = list(pool.map(image_size, [s.path for s in plain], chunksize=256))
+    height, width = input_size
+    upscaled, reshaped = [], []
+    for sample, size in zip(plain, sizes):
+        if size is None:
+            continue
+        if max(height / size[0], width / size[1]) > MAX_UPSCALE:
+            upscaled.append((sample, size))
+        if abs(np.log((size[1] / size[0]) / (width / height))) > np.log1p(MAX_ASPECT_CHANGE):
+            reshaped.append((sample, size))
+    if not (upscaled or reshaped):
+        return None
+    parts = [
+        f"{len(found)} of the {len(plain)} images without landmarks {what} (e.g. {sample_origin(s, list_path)}: "
+        f"{sample_name(s)} is {w}x{h})"
+        for found, what in (
+            (upscaled, f"are enlarged more than {MAX_UPSCALE:g}x to the {width}x{height} input"),
+            (reshaped, f"have another aspect than the {width}x{height} input and are stretched"),
+        )
+        if found
+        for s, (h, w) in found[:1]
+    ]
+    return (
+        f"{list_path}: " + "; ".join(parts) + ": a list without landmarks is taken as faces already aligned to the "
+        "input size; for raw photos, detect landmarks (tools/detect_landmarks.py) and train with list_format "
+        "sphereface"
+    )
+
+
 def check_training_list(training_list, num_classes, list_path):
     """The start-of-run check: returns num_classes, or raises ``DataCheckError`` naming the file and line of
     the first out-of-range labels and missing images."""
@@ -91,7 +128,13 @@ def check_training_list(training_list, num_classes, list_path):
         f" (num_classes={num_classes})"
         for s in labels_out_of_range(samples, num_classes)
     ]
-    problems += [f"{sample_origin(s, list_path)}: image not found: {s.path}" for s in missing_files(samples)]
+    missing = missing_files(samples)
+    windows = [s for s in missing if "\\" in s.path]
+    if windows:
+        problems.append(
+            backslash_problem(len(windows), sample_origin(windows[0], list_path), sample_name(windows[0]), list_path)
+        )
+    problems += [f"{sample_origin(s, list_path)}: image not found: {s.path}" for s in missing if "\\" not in s.path]
     problems += [
         f"{sample_origin(s, list_path)}: image file is empty (0 bytes): {s.path}" for s in empty_files(samples)
     ]
@@ -130,6 +173,15 @@ def check_training_list(training_list, num_classes, list_path):
     return num_classes
 
 
+def backslash_problem(count, where, name, list_path):
+    """One message for the ``count`` missing images whose paths hold Windows backslashes, the first ``name`` at
+    ``where`` (instead of one message per line)."""
+    return (
+        f"{where}: {count} image path(s) contain '\\' and are not found (e.g. {name}): a list written on Windows? "
+        f"separate folders with '/', e.g. sed -i 's#\\\\#/#g' {list_path}"
+    )
+
+
 def one_based_hint(samples, num_classes):
     """A hint when the labels look numbered from 1 (1..num_classes) instead of 0."""
     labels = [s.label for s in samples]
@@ -141,14 +193,18 @@ def one_based_hint(samples, num_classes):
     return ""
 
 
-def load_training_list(list_path, list_format, root="", num_classes=None, class_map_dir=None):
-    """Read and check the training list; returns (samples, num_classes).
+def load_training_list(list_path, list_format, root="", num_classes=None, class_map_dir=None, image_size=None):
+    """Read and check the training list; returns (samples, num_classes). With the input ``image_size``
+    (height, width), images it would resize badly are counted in one warning (``resize_warning``).
 
     When the reader remapped the dataset's identities (CelebA, identity folders), the mapping is written to
     ``class_map_dir/class_names.txt`` (``label<TAB>identity`` per line) when a folder is given.
     """
     training_list = read_training_list(list_path, list_format, root)
     num_classes = check_training_list(training_list, num_classes, list_path)
+    warning = resize_warning(training_list.samples, image_size, list_path) if image_size else None
+    if warning:
+        LOG.warning("%s", warning)
     if class_map_dir and training_list.class_names is not None:
         os.makedirs(class_map_dir, exist_ok=True)
         path = os.path.join(class_map_dir, CLASS_NAMES_FILE)

@@ -20,10 +20,12 @@ def epoch_permutation(num_samples, seed, epoch, shuffle=True):
 
 def steps_per_epoch(num_samples, batch_size, num_shards=1):
     """Whole batches each rank reads per epoch (its share is ceil(num_samples / num_shards) samples)."""
-    steps = math.ceil(num_samples / num_shards) // batch_size
+    share = math.ceil(num_samples / num_shards)
+    steps = share // batch_size
     if steps == 0:
         raise ValueError(
-            f"{num_samples} samples over {num_shards} shard(s) give fewer than one batch of {batch_size} per shard"
+            f"{num_samples} samples over {num_shards} shard(s) give fewer than one batch of {batch_size} per shard: "
+            f"the largest batch size that fits is {share} (batch_size: {share}, or add images)"
         )
     return steps
 

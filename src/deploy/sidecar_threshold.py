@@ -5,6 +5,11 @@ read back by the predictor (``infer.py`` uses it unless ``--same_threshold`` is 
 eval.py's JSON holds, per model (and per target with ``val_targets``), ``thresholds`` computed on the cosine
 scores of its ``fusion`` (src/eval/thresholds.py); a threshold only means something for the same model and the
 same fusion, so both are checked.
+
+1:N (open-set) search needs a stricter threshold than 1:1 verification: a query of someone not enrolled is
+compared with every identity of the gallery and is wrongly accepted when any one of them scores above the
+threshold, so its false accepts grow with the gallery's size. ``open_set_threshold`` gives the strictest FAR-based
+threshold (FAR 1e-3 or stricter) that eval.py's JSON or the sidecar holds.
 """
 
 import json
@@ -15,6 +20,9 @@ from src.eval.sidecar import read_record, sidecar_path
 from src.eval.threshold_rules import RULES
 
 LOG = logging.getLogger("facerec.eval")
+
+
+OPEN_SET_RULES = ("far1e-3", "far1e-4")
 
 
 class ThresholdError(ValueError):
@@ -92,23 +100,64 @@ def threshold_from_eval(json_path, model, rule, target=None):
     }
 
 
-def sidecar_threshold(model_path, fusion):
-    """(threshold, a sentence saying where it comes from) from the sidecar ``<model>.json``, or (None, None)
-    when there is none. A threshold measured with another fusion is not used (logged)."""
+def describe(record, source):
+    """Where a threshold record (``threshold_from_eval``) comes from, as a phrase."""
+    on = f" on {record['target']}" if record.get("target") else ""
+    return f"{record['rule']}{on} (TAR {record['tar']:.4f} at FAR {record['far']:.2e}), from {source}"
+
+
+def stored_threshold(model_path, fusion):
+    """The threshold record of the sidecar ``<model>.json``, or None when there is none. A threshold measured
+    with another fusion is not used (logged)."""
     record = read_record(model_path)
     stored = None if record is None else record.get("threshold")
-    if stored is None:
-        return None, None
-    sidecar = sidecar_path(model_path)
-    if stored["fusion"] != fusion:
+    if stored is not None and stored["fusion"] != fusion:
         LOG.warning(
             "%s: its threshold was measured with fusion %s, this run uses %s: not used",
-            sidecar,
+            sidecar_path(model_path),
             stored["fusion"],
             fusion,
         )
+        return None
+    return stored
+
+
+def sidecar_threshold(model_path, fusion):
+    """(threshold, a sentence saying where it comes from) from the sidecar ``<model>.json``, or (None, None)
+    when there is none (or it was measured with another fusion)."""
+    stored = stored_threshold(model_path, fusion)
+    if stored is None:
         return None, None
-    on = f" on {stored['target']}" if stored.get("target") else ""
-    return stored["value"], (
-        f"{stored['rule']}{on} (TAR {stored['tar']:.4f} at FAR {stored['far']:.2e}), from {sidecar}"
-    )
+    return stored["value"], describe(stored, sidecar_path(model_path))
+
+
+def open_set_threshold(model_path, fusion, eval_json=None):
+    """(threshold, where it comes from) for 1:N search: the strictest FAR-based threshold (FAR 1e-3 or
+    stricter; of equal FARs the highest) of the model's results in eval.py's JSON (``eval_json``, else
+    ``eval_result.json`` beside the model, eval.py's default), on any of its targets, or of the sidecar; (None,
+    the sources looked at) when none holds one, e.g. a set with fewer than 1,000 different pairs."""
+    json_path = eval_json or os.path.join(os.path.dirname(os.path.abspath(model_path)), "eval_result.json")
+    candidates = []
+    if eval_json or os.path.isfile(json_path):
+        record = _read_json(json_path)
+        try:
+            _, entry = _model_entry(record, json_path, model_path)
+        except ThresholdError:
+            if eval_json:
+                raise
+            entry = {}
+        for target in entry.get("targets") or ([None] if entry else []):
+            for rule in OPEN_SET_RULES:
+                try:
+                    found = threshold_from_eval(json_path, model_path, rule, target)
+                except ThresholdError:
+                    continue
+                if found["fusion"] == fusion:
+                    candidates.append((found, json_path))
+    stored = stored_threshold(model_path, fusion)
+    if stored is not None and stored["rule"] in OPEN_SET_RULES:
+        candidates.append((stored, sidecar_path(model_path)))
+    if not candidates:
+        return None, f"no FAR 1e-3 or stricter threshold of this model in {json_path} or {model_path}.json"
+    found, source = min(candidates, key=lambda c: (RULES[c[0]["rule"]], -c[0]["value"]))
+    return found["value"], describe(found, source)

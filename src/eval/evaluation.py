@@ -84,6 +84,7 @@ def pair_set_record(loaded, cfg):
         "same": int(pair_set.issame.sum()),
         "images": len(pair_set.relpaths),
         "missing_images": loaded.missing,
+        "images_without_landmarks": pair_set.without_landmarks or [],
         "landmarks": target.landmarks,
         "image_size": list(cfg.image_size),
         "fit": None if target.landmarks else target.fit,

@@ -33,7 +33,8 @@ class PairSet:
 
     ``relpaths[i]`` is image i's path relative to ``root`` (for a ``.bin`` set, a name ``file#index``);
     ``where[i]`` names the file and line that first uses image i (for error messages); ``encoded`` holds the
-    encoded image bytes when the set carries its own images (``.bin``), else None.
+    encoded image bytes when the set carries its own images (``.bin``), else None; ``without_landmarks`` the images
+    whose pairs were left out because the landmark file has no entry for them (``load_pair_images``).
     """
 
     source: str
@@ -45,6 +46,7 @@ class PairSet:
     issame: np.ndarray
     folds: np.ndarray
     encoded: list = None
+    without_landmarks: list = None
 
     @property
     def paths(self):
@@ -115,9 +117,13 @@ def drop_missing_images(pair_set):
         return pair_set, []
     present = np.array([os.path.isfile(p) for p in pair_set.paths], bool)
     missing = [rel for rel, ok in zip(pair_set.relpaths, present) if not ok]
-    if not missing:
-        return pair_set, missing
-    keep = present[pair_set.first] & present[pair_set.second]
+    return (drop_images(pair_set, present) if missing else pair_set), missing
+
+
+def drop_images(pair_set, usable):
+    """``pair_set`` without the pairs that name an image whose ``usable`` flag (one per image) is False; the
+    remaining pairs keep their fold ids."""
+    keep = usable[pair_set.first] & usable[pair_set.second]
     used = np.unique(np.concatenate([pair_set.first[keep], pair_set.second[keep]]))
     new_index = np.full(len(pair_set.relpaths), -1)
     new_index[used] = np.arange(len(used))
@@ -129,7 +135,8 @@ def drop_missing_images(pair_set):
         second=new_index[pair_set.second[keep]],
         issame=pair_set.issame[keep],
         folds=pair_set.folds[keep],
-    ), missing
+        encoded=None if pair_set.encoded is None else [pair_set.encoded[i] for i in used],
+    )
 
 
 def image_name(name, number, ext):

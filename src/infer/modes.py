@@ -6,7 +6,8 @@ import os
 
 import numpy as np
 
-from src.infer.identify import FACE_ERRORS
+from src.deploy.sidecar_threshold import open_set_threshold
+from src.infer.identify import FACE_ERRORS, face_crops, several_faces_note
 from src.infer.inputs import landmark_lookup, list_images
 from src.infer.progress_bar import ProgressBar
 
@@ -67,16 +68,19 @@ def embed_folder(predictor, folder, out, lookup):
     paths = list_images(folder)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)  # before the work, not after it
     bar = ProgressBar(len(paths))
-    features, kept, skipped = [], [], []
+    features, kept, skipped, crowded = [], [], [], 0
     for start in range(0, len(paths), CHUNK):
         faces = []
         for path in paths[start : start + CHUNK]:
             try:
-                faces.append(predictor.prepare(path, lookup(path) if lookup is not None else None))
-                kept.append(os.path.relpath(path, folder).replace(os.sep, "/"))
+                aligned, found = face_crops(predictor, path, lookup)
             except FACE_ERRORS as err:
                 LOG.warning("skipped %s", err)
                 skipped.append(path)
+                continue
+            faces.append(aligned[0])
+            kept.append(os.path.relpath(path, folder).replace(os.sep, "/"))
+            crowded += len(found) > 1
         if faces:
             features.append(predictor.embed_prepared(np.stack(faces)))
         bar.update(min(start + CHUNK, len(paths)))
@@ -86,8 +90,28 @@ def embed_folder(predictor, folder, out, lookup):
     names = os.path.splitext(out)[0] + ".txt"
     with open(names, "w", encoding="utf-8") as f:
         f.write("\n".join(kept) + "\n")
-    print(f"{len(kept)} embeddings -> {out} (paths: {names}); {len(skipped)} images skipped", flush=True)
+    several = f"; {several_faces_note(crowded, 'embedded')}" if crowded else ""
+    print(f"{len(kept)} embeddings -> {out} (paths: {names}); {len(skipped)} images skipped{several}", flush=True)
     return kept, skipped
+
+
+def search_threshold(predictor, args):
+    """The 1:N threshold without --same_threshold: the open-set one (src/deploy/sidecar_threshold.py), else the
+    verification one with a warning, else None; printed with where it comes from."""
+    threshold, source = open_set_threshold(predictor.model_path, predictor.cfg.fusion, args.eval_json)
+    if threshold is not None:
+        print(f"open-set threshold {threshold:.4f}: {source} (--same_threshold overrides)", flush=True)
+        return threshold
+    if predictor.threshold is not None:
+        LOG.warning(
+            "open-set search has no calibrated threshold (%s): using the verification threshold %.4f (%s), which "
+            "accepts people who are not in the gallery more often; evaluate the model on a set with at least "
+            "1,000 different pairs (FAR 1e-3)",
+            source,
+            predictor.threshold,
+            predictor.threshold_source,
+        )
+    return predictor.threshold
 
 
 def search_gallery(predictor, args, threshold):
@@ -103,7 +127,9 @@ def search_gallery(predictor, args, threshold):
     if threshold is None:
         print(f"({NO_THRESHOLD}; every face gets its best match)", flush=True)
     failed = 0
-    for result in predictor.search(args.query, gallery, args.top_k, landmark_lookup(args)):
+    for result in predictor.search(
+        args.query, gallery, args.top_k, landmark_lookup(args), args.min_face, args.min_score
+    ):
         if result.error:
             print(f"{result.image} -> not searched: {result.error}", flush=True)
             failed += 1
@@ -113,6 +139,9 @@ def search_gallery(predictor, args, threshold):
             if result.faces == 1
             else f"{result.image} #{result.face + 1}/{result.faces} (box {', '.join(f'{v:.0f}' for v in result.box)})"
         )
+        if result.skipped:
+            print(f"{name} -> not searched: {result.skipped}", flush=True)
+            continue
         best = result.matches[0]
         identity = result.identity(threshold)
         answer = (
@@ -120,7 +149,8 @@ def search_gallery(predictor, args, threshold):
             if identity is not None
             else f"unknown (best {best.identity} cosine={best.cosine:.4f})"
         )
-        print(f"{name} -> {answer}", flush=True)
+        score = "" if result.score is None else f" (detection score {result.score:.3f})"
+        print(f"{name} -> {answer}{score}", flush=True)
         if args.top_k > 1:
             for rank, match in enumerate(result.matches, 1):
                 print(f"    {rank}. {match.identity} cosine={match.cosine:.4f}", flush=True)

@@ -183,8 +183,11 @@ class Predictor:
         gallery: identify.Gallery,
         top_k: int = 1,
         landmarks: Callable[[str], np.ndarray] | None = None,
+        min_face: float = identify.SEARCH_MIN_FACE,
+        min_score: float = identify.SEARCH_MIN_SCORE,
     ) -> list[identify.QueryResult]:
         """The ``top_k`` nearest identities of ``gallery`` for every face of each query image -> a list of
         ``identify.QueryResult`` (one per face found, most central first; one with ``error`` set for an image
-        that gives no face). ``landmarks``: a function path -> 5x2 points for the queries."""
-        return identify.search(self, images, gallery, top_k, landmarks)
+        that gives no face). ``landmarks``: a function path -> 5x2 points for the queries. Detected faces whose
+        box is smaller than ``min_face`` px or whose score is below ``min_score`` are not searched."""
+        return identify.search(self, images, gallery, top_k, landmarks, min_face, min_score)

@@ -12,7 +12,7 @@ import logging
 
 from src.infer.export_config import given_keys, with_sidecar
 from src.infer.inputs import landmark_lookup
-from src.infer.modes import compare, embed_folder, search_gallery
+from src.infer.modes import compare, embed_folder, search_gallery, search_threshold
 from src.infer.predictor import Predictor
 from src.model_utils.config import DEFAULT_CONFIG, load_config
 from src.model_utils.device import describe_device, init_device
@@ -51,10 +51,11 @@ def run_infer(args, settings):
         embed_folder(predictor, args.folder, args.out, landmark_lookup(args, args.folder))
         return 0
     threshold = cfg.same_threshold
+    if args.gallery:
+        threshold = search_threshold(predictor, args) if threshold is None else threshold
+        return 1 if search_gallery(predictor, args, threshold) else 0
     if threshold is None and predictor.threshold is not None:
         threshold = predictor.threshold
         print(f"threshold {threshold:.4f}: {predictor.threshold_source} (--same_threshold overrides)", flush=True)
-    if args.gallery:
-        return 1 if search_gallery(predictor, args, threshold) else 0
     compare(predictor, args.images, landmark_lookup(args), threshold, args.all_faces)
     return 0

@@ -218,6 +218,7 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
         cfg.train_root,
         cfg.num_classes,
         os.path.join(cfg.output_dir, "checkpoints") if rank == 0 else None,
+        cfg.image_size,
     )
     LOG.info(
         "%d images of %d classes from %s; rank %d of %d", len(samples), num_classes, cfg.train_list, rank, group_size
@@ -225,6 +226,15 @@ def run_training(cfg, rank, group_size, signals, lock_warning=None):
 
     epoch_steps = steps_per_epoch(len(samples), batch_size, group_size)
     total_steps = cfg.max_steps or cfg.epochs * epoch_steps
+    if cfg.warmup_steps >= total_steps:
+        LOG.warning(
+            "warmup_steps=%d is not shorter than the run (%d steps): the learning rate never reaches lr=%g (it "
+            "ends at %g); lower warmup_steps",
+            cfg.warmup_steps,
+            total_steps,
+            cfg.lr,
+            cfg.lr * min(total_steps / cfg.warmup_steps, 1.0),
+        )
     step_cell, lrs = build_training(cfg, num_classes, total_steps, batch_size, rank, group_size)
     checkpoints = CheckpointManager(os.path.join(cfg.output_dir, "checkpoints"), cfg.keep_checkpoints)
     saver = checkpoints if rank == 0 else None
