@@ -20,23 +20,11 @@ from src.model_utils.config import (
     load_yaml,
     retired_table,
 )
+from tests.test_import_direction import strings_in
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, "sphereface_config.yaml")
 IMPORT_STRING = re.compile(r"^[\w.]+:\w+$")
-
-
-def strings(value):
-    """Every string inside a YAML value (mapping keys and values, list items)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from strings(key)
-            yield from strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings(item)
 
 
 def test_every_key_has_a_valid_section_and_an_entry_point():
@@ -53,7 +41,7 @@ def test_every_key_has_a_valid_section_and_an_entry_point():
 def test_the_schema_names_no_code_and_the_loader_imports_no_head():
     assert [
         text
-        for text in strings(load_yaml(os.path.join(ROOT, "src/model_utils/config_schema.yaml")))
+        for text in strings_in(load_yaml(os.path.join(ROOT, "src/model_utils/config_schema.yaml")))
         if IMPORT_STRING.match(text)
     ] == []
     code = (
