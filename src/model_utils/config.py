@@ -322,7 +322,9 @@ def other_entry_error(key, schema, entry):
 
 def build_parser(schema, keys, description=None, default_config=None):
     """The parser of ``--config_path`` and ``keys``, its --help listing them under one heading per section."""
-    parser = argparse.ArgumentParser(description=description, allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        description=description, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     default = f" (default: {default_config})" if default_config else ""
     parser.add_argument("--config_path", default=default_config, help=f"YAML file with the run's settings{default}")
     groups = {}
