@@ -208,10 +208,17 @@ def test_evaluation_goes_uncapped_only_for_checkpoints(tmp_path):
     """eval.py's decision: every model a checkpoint, run through the kernels; a MINDIR (MindSpore's own
     convolutions), a folder without checkpoints, a missing file or cpu_kernels off keep the cap."""
     require_kernels()
+    import mindspore as ms
+
     from src.eval.evaluation import checkpoints_through_kernels
 
     (tmp_path / "model.ckpt").write_bytes(b"")
-    (tmp_path / "model.mindir").write_bytes(b"")
+    ms.export(
+        ms.nn.Dense(2, 2),
+        ms.Tensor(np.ones((1, 2), np.float32)),
+        file_name=str(tmp_path / "model"),
+        file_format="MINDIR",
+    )
     (tmp_path / "empty").mkdir()
     args = ["--backbone=sphere10", "--embedding_size=16", "--image_size=[32,32]"]
     assert checkpoints_through_kernels(load_config(args + [f"--ckpt_file={tmp_path / 'model.ckpt'}"])) is True

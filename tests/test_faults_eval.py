@@ -19,7 +19,7 @@ from src.eval.evaluation import evaluate
 from src.eval.pair_images import PairImageError, load_pair_images
 from src.eval.pairs import read_pairs
 from src.eval.sources import read_pair_set
-from src.model_utils.config import load_config
+from src.model_utils.config import flow, load_config
 from src.network import build_backbone
 from tests.face_data import random_image, write_image
 
@@ -131,7 +131,8 @@ def test_images_the_detector_skipped_leave_with_their_pairs_and_are_all_named(di
     landmarks.write_text("".join(f"{p}\t{points}\n" for p in pair_set.relpaths[2:]), encoding="utf-8")
     output = tmp_path / "r.json"
     with caplog.at_level(logging.WARNING):
-        run_eval(digits, checkpoint, output, f"--eval_landmarks={landmarks}")
+        target = {"pairs": digits["eval_pairs"], "root": digits["eval_root"], "image_ext": ".png"}
+        run_eval(digits, checkpoint, output, f"--val_targets={flow([dict(target, landmarks=str(landmarks))])}")
     for relpath, where in zip(lacking, pair_set.where):
         assert f"{landmarks}: no landmarks for image {relpath} (used at {where}): its pairs are skipped" in caplog.text
     record = json.loads(output.read_text())["pair_set"]

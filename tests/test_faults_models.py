@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from tiny_training import TINY_EVAL, eval_args
 
-import eval as eval_cli
-import export as export_cli
 from src.data.digits import prepare_digits
+from src.deploy.export_model import run_export
 from src.eval.evaluation import evaluate
 from src.eval.models import load_network
 from src.infer import command as infer_cli
@@ -71,13 +70,22 @@ def cfg_for(model, *extra):
     return load_config(TINY_EVAL + [f"--ckpt_file={model}", *extra])
 
 
+def entry_point(run, entry):
+    """What the entry point ``entry``.py runs: its own keys from the command line, then ``run``."""
+    return lambda argv: run(load_config(argv, entry=entry))
+
+
 def test_truncated_checkpoint_is_one_line_in_eval_export_and_infer(digits, checkpoint, tmp_path, capsys):
     truncated = copy(checkpoint, tmp_path / "t.ckpt", os.path.getsize(checkpoint) // 3)
     images = sorted(os.path.join(root, n) for root, _, names in os.walk(digits["eval_root"]) for n in names)[:2]
+    export_args = [arg for arg in TINY_EVAL if not arg.startswith("--cpu_kernels")]  # export never runs kernels
     runs = {
-        "eval.py": functools.partial(eval_cli.main, TINY_EVAL + eval_args(digits, truncated, tmp_path / "r.json")),
+        "eval.py": functools.partial(
+            entry_point(evaluate, "eval"), TINY_EVAL + eval_args(digits, truncated, tmp_path / "r.json")
+        ),
         "export.py": functools.partial(
-            export_cli.main, TINY_EVAL + [f"--ckpt_file={truncated}", f"--file_name={tmp_path / 'x'}"]
+            entry_point(run_export, "export"),
+            export_args + [f"--ckpt_file={truncated}", f"--file_name={tmp_path / 'x'}"],
         ),
         "infer.py": functools.partial(infer_cli.main, [*images, "--aligned", *TINY_EVAL, f"--ckpt_file={truncated}"]),
     }

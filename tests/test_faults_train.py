@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from tiny_training import digits_subset, load_params, tiny_args
 
+from src.heads import margin_parameters
 from src.model_utils.config import ConfigError, load_config
 from src.network import build_backbone
 from src.network.weights import CheckpointMismatchError, load_backbone_weights
@@ -42,7 +43,7 @@ def test_non_finite_float_settings_are_refused(text):
     with pytest.raises(ConfigError, match="config key 'lr': .* is not a finite number"):
         load_config([f"--lr={text}"])
     with pytest.raises(ConfigError, match="config key 'head.s': .* is not a finite number"):
-        load_config([f"--head={{type: cosface, s: {text}}}"])
+        load_config([f"--head={{type: cosface, s: {text}}}"], block_variants={"head": margin_parameters})
 
 
 def test_nan_streak_rolls_back_to_weights_from_before_it(data, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from deploy_helpers import LFW
 from lite_helpers import FIXTURE_ARGS
 
-import export as export_cli
+from src.deploy.export_model import run_export
 from src.eval.sidecar import FORMAT_VERSION, SidecarError, read_sidecar
 from src.infer import command as infer_cli
 from src.infer.predictor import Predictor
@@ -25,7 +25,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def tiny_mindir(tmp_path_factory):
     """export.py's MINDIR of the Lite fixture checkpoint (40x32 inputs, 16-d embedding), fixed batch 4."""
     base = tmp_path_factory.mktemp("export") / "tiny_b4"
-    assert export_cli.main(FIXTURE_ARGS + ["--export_batch_size", "4", "--file_name", str(base)]) == 0
+    assert run_export(load_config(FIXTURE_ARGS + ["--export_batch_size", "4", "--file_name", str(base)])) == 0
     return str(base) + ".mindir"
 
 

@@ -75,11 +75,9 @@ def kernel_of(layer):
     (groups 1) or depthwise (groups = in = out channels), NCHW, no dilation, symmetric zero padding."""
     if layer.data_format != "NCHW" or tuple(layer.dilation) != (1, 1) or symmetric_padding(layer) is None:
         return None
-    if layer.group == 1:
-        return DENSE
     if layer.group == layer.in_channels == layer.out_channels:
         return DEPTHWISE
-    return None
+    return DENSE if layer.group == 1 else None
 
 
 class KernelConv2d(nn.Cell):
