@@ -76,9 +76,11 @@ def test_checkpoints_and_embeddings_are_shared(kernels, tmp_path, name, argument
     np.testing.assert_allclose(custom(x).asnumpy(), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
 
 
-@pytest.mark.parametrize("name, arguments", [("sphere10", {"width": 0.125}), ("mobilefacenet", {}), ("iresnet18", {})])
-def test_training_step_matches_native(kernels, name, arguments):
-    assert_same_training_step(name, SIZE, **arguments)
+def test_training_step_matches_native(kernels):
+    """A training step of sphere10 through the kernels equals MindSpore's own; the depthwise convolutions and the
+    BatchNorms of MobileFaceNet and iResNet are compared layer by layer, forward and backward, in
+    tests/test_{depthwise,batchnorm}_kernel.py, and inside each backbone by test_checkpoints_and_embeddings_are_shared."""
+    assert_same_training_step("sphere10", SIZE, width=0.125)
 
 
 def test_a_convolution_without_kernel_is_left_and_counted(kernels, caplog):
