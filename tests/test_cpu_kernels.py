@@ -79,7 +79,8 @@ def test_checkpoints_and_embeddings_are_shared(kernels, tmp_path, name, argument
 def test_training_step_matches_native(kernels):
     """A training step of sphere10 through the kernels equals MindSpore's own; the depthwise convolutions and the
     BatchNorms of MobileFaceNet and iResNet are compared layer by layer, forward and backward, in
-    tests/test_{depthwise,batchnorm}_kernel.py, and inside each backbone by test_checkpoints_and_embeddings_are_shared."""
+    tests/test_{depthwise,batchnorm}_kernel.py, and inside each backbone by
+    test_checkpoints_and_embeddings_are_shared."""
     assert_same_training_step("sphere10", SIZE, width=0.125)
 
 
