@@ -69,14 +69,14 @@ ENTRIES = {
 }
 
 
-class YamlLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` with YAML 1.2's booleans: only true / false, so that on, off, yes and no stay strings
-    (``cpu_kernels: off``)."""
+class YamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """``yaml.SafeLoader`` (libyaml's where PyYAML has it: the schema is read at every start) with YAML 1.2's
+    booleans: only true / false, so that on, off, yes and no stay strings (``cpu_kernels: off``)."""
 
 
 YamlLoader.yaml_implicit_resolvers = {
     first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in YamlLoader.yaml_implicit_resolvers.items()
 }
 YamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"
