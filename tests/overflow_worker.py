@@ -10,8 +10,7 @@ import sys
 import mindspore as ms
 import numpy as np
 from mindspore import amp, ops
-from mindspore.communication import get_group_size, get_rank, init
-from partial_fc_worker import TinyBackbone, batches
+from partial_fc_worker import TinyBackbone, batches, start_data_parallel
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from src.heads import build_head
@@ -34,11 +33,7 @@ def local_status(all_finite, rank):
 
 
 def main():
-    ms.set_device("CPU")
-    ms.set_context(mode=ms.GRAPH_MODE)
-    init()
-    rank, workers = get_rank(), get_group_size()
-    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True, device_num=workers)
+    rank, workers = start_data_parallel()
     amp.all_finite = local_status(amp.all_finite, rank)
     ms.set_seed(5)
     network = FaceTrainNetwork(TinyBackbone(), build_head("cosface", embedding_size=8, num_classes=CLASSES, s=16.0))

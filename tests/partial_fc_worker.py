@@ -131,12 +131,18 @@ def sampled(rank, workers):
     }
 
 
-def main():
+def start_data_parallel():
+    """CPU, GRAPH mode and data parallelism over the msrun workers; returns (rank, worker count)."""
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
     init()
     rank, workers = get_rank(), get_group_size()
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True, device_num=workers)
+    return rank, workers
+
+
+def main():
+    rank, workers = start_data_parallel()
     mode, out = sys.argv[1], sys.argv[-1]
     if mode == "equivalence":
         result = {text: equivalence(*parse_margin(text), rank, workers) for text in sys.argv[2].split("/")}
